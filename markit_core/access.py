@@ -1,0 +1,105 @@
+"""Roles and permissions.
+
+Every service function calls ``require`` (or ``require_admin``) before it
+reads or writes project data, so the UI only hides what the core would refuse
+anyway. The matrix below is the single source of truth; the tests walk it
+pair by pair.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlmodel import Session, select
+
+from markit_core.errors import NotFoundError, PermissionDenied
+from markit_core.models import Membership, Project, Role, User
+
+
+class Action(StrEnum):
+    """Things a user can do in a project."""
+
+    VIEW = "view"                    # see the project at all
+    EXPORT = "export"                # download annotations
+    PROGRESS = "progress"            # progress tracking (who did what)
+    STATS = "stats"                  # project statistics
+    EDIT_LABELS = "edit_labels"      # label set editor
+    MANAGE_MEMBERS = "manage_members"  # grant / revoke roles
+    EDIT_SETTINGS = "edit_settings"  # project settings, case assignment
+    UPLOAD = "upload"                # add images, import from archives, reports
+    TRACE_IDENTITY = "trace_identity"  # see the de-identification mapping
+    ANNOTATE = "annotate"
+    REVIEW = "review"                # review heatmaps, adjudication
+    REWARDS = "rewards"              # run and see reward distributions
+    USE_AI = "use_ai"                # request AI suggestions
+
+
+_ALL = frozenset(Action)
+
+PERMISSIONS: dict[Role, frozenset[Action]] = {
+    Role.OWNER: _ALL,
+    Role.MANAGER: frozenset({
+        Action.VIEW, Action.EXPORT, Action.PROGRESS, Action.STATS, Action.EDIT_LABELS,
+        Action.MANAGE_MEMBERS, Action.EDIT_SETTINGS, Action.REVIEW, Action.REWARDS, Action.USE_AI,
+    }),
+    Role.DATA_OWNER: frozenset({
+        Action.VIEW, Action.UPLOAD, Action.TRACE_IDENTITY, Action.PROGRESS,
+    }),
+    Role.ANNOTATOR: frozenset({Action.VIEW, Action.ANNOTATE, Action.USE_AI}),
+    Role.REVIEWER: frozenset({Action.VIEW, Action.REVIEW, Action.STATS, Action.PROGRESS, Action.USE_AI}),
+}
+
+
+def roles_of(session: Session, user: User, project_id: int) -> set[Role]:
+    """The roles ``user`` holds in the project."""
+    rows = session.exec(
+        select(Membership.role).where(Membership.project_id == project_id,
+                                      Membership.user_id == user.id)
+    ).all()
+    return {Role(r) for r in rows}
+
+
+def allowed(roles: set[Role], action: Action) -> bool:
+    """Whether any of ``roles`` grants ``action``."""
+    return any(action in PERMISSIONS[r] for r in roles)
+
+
+def can(session: Session, user: User, project_id: int, action: Action) -> bool:
+    """Whether ``user`` may do ``action`` in the project (site admins may do all)."""
+    if not user.is_active:
+        return False
+    if user.is_admin:
+        return True
+    return allowed(roles_of(session, user, project_id), action)
+
+
+def require(session: Session, user: User, project_id: int, action: Action) -> Project:
+    """Return the project if ``user`` may do ``action`` in it, else raise.
+
+    A user who is not a member gets ``NotFoundError`` (a private project's
+    existence is not revealed); a member without the right role gets
+    ``PermissionDenied`` naming the action.
+    """
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFoundError(f"project {project_id} not found")
+    if not user.is_active:
+        raise PermissionDenied(f"user {user.username!r} is deactivated")
+    if user.is_admin:
+        return project
+    roles = roles_of(session, user, project_id)
+    if not roles:
+        raise NotFoundError(f"project {project_id} not found")
+    if not allowed(roles, action):
+        held = ", ".join(sorted(r.value for r in roles))
+        raise PermissionDenied(
+            f"{user.username!r} may not {action.value.replace('_', ' ')} in project "
+            f"{project.name!r} (roles: {held})"
+        )
+    return project
+
+
+def require_admin(user: User, what: str) -> None:
+    """Raise unless ``user`` is an active site administrator."""
+    if not (user.is_active and user.is_admin):
+        raise PermissionDenied(f"only an administrator may {what}")

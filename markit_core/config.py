@@ -1,0 +1,59 @@
+"""Settings, read in one place.
+
+Values come from ``MARKIT_*`` environment variables (pydantic-settings); the
+Streamlit layer may pass overrides read from ``.streamlit/secrets.toml``.
+Everything else receives a ``Settings`` object as an argument, so tests can
+point a whole run at a temporary directory.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """MarkIt configuration (environment prefix ``MARKIT_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MARKIT_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    session_timeout_minutes: float = 30.0
+    lockout_attempts: int = 5
+    lockout_window_minutes: float = 15.0
+    idle_threshold_seconds: float = 30.0
+    image_cache_mb: int = 1024
+    max_archive_mb: int = 2048
+    max_upload_files: int = 10000
+    demo_password: str = "markit-demo"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL; defaults to a SQLite file inside ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'markit.db').resolve()}"
+
+    @property
+    def store_dir(self) -> Path:
+        """Content-addressed image store."""
+        return self.data_dir / "store"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Derived files that can be rebuilt (thumbnails, model outputs)."""
+        return self.data_dir / "cache"
+
+    def ensure_dirs(self) -> None:
+        """Create the data, store and cache folders if missing."""
+        for d in (self.data_dir, self.store_dir, self.cache_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides taking precedence."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**clean)  # type: ignore[arg-type]

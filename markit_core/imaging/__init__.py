@@ -1,0 +1,10 @@
+"""Imaging: decode DICOM and ordinary raster images, and render them for display.
+
+Modules (import the one you need; this package imports nothing heavy):
+
+- ``decoded``: the :class:`~markit_core.imaging.decoded.DecodedImage` value type.
+- ``decode``: ``decode_dicom``, ``decode_raster`` and ``decode_any`` (bytes or path
+  to a ``DecodedImage``; every failure is an ``ImageError`` naming the file).
+- ``display``: window/level presets, zoom/pan mapping and the pure ``render``.
+- ``cache``: a thread-safe, byte-bounded LRU of decoded images.
+"""

@@ -1,0 +1,188 @@
+"""A project's label set: names, groups, kinds and order.
+
+The editor submits the whole table; ``save_label_set`` validates every row
+first and then applies the difference in one transaction, so a bad row
+changes nothing. A label that already has answers is archived instead of
+deleted, so no annotation ever loses its label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from markit_core import ledger
+from markit_core.access import Action, require
+from markit_core.errors import ValidationError
+from markit_core.models import Adjudication, AnnotationValue, LabelDef, LabelKind, Roi, User
+from markit_core.validation import clean_name
+
+# The seven critical chest X-ray labels of the MarkIt paper, with their groups.
+CHEST_XRAY_LABELS: tuple[tuple[str, str], ...] = (
+    ("interstitial lung disease", "Lung"),
+    ("pneumonia", "Lung"),
+    ("pulmonary edema", "Lung"),
+    ("pleural effusion", "Pleura"),
+    ("cardiomegaly", "Heart"),
+    ("pneumothorax", "Pleura"),
+    ("atelectasis", "Lung"),
+)
+
+
+@dataclass(frozen=True)
+class LabelInfo:
+    id: int
+    name: str
+    group: str
+    kind: str
+    order: int
+
+
+@dataclass(frozen=True)
+class LabelChanges:
+    """What ``save_label_set`` did."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    archived: tuple[str, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.created or self.updated or self.deleted or self.archived)
+
+
+def _info(label: LabelDef) -> LabelInfo:
+    return LabelInfo(label.id or 0, label.name, label.group, label.kind, label.order)
+
+
+def list_labels(session: Session, actor: User, project_id: int) -> list[LabelInfo]:
+    """The project's active labels in display order (group, order, name)."""
+    require(session, actor, project_id, Action.VIEW)
+    return [_info(lb) for lb in _active(session, project_id)]
+
+
+def _active(session: Session, project_id: int) -> list[LabelDef]:
+    return list(session.exec(
+        select(LabelDef).where(LabelDef.project_id == project_id, LabelDef.archived == False)  # noqa: E712
+        .order_by(LabelDef.order, LabelDef.name)
+    ))
+
+
+def _parse_kind(value: object, where: str) -> str:
+    text = str(value or LabelKind.BINARY.value).strip().lower()
+    try:
+        return LabelKind(text).value
+    except ValueError:
+        raise ValidationError(f"{where}: kind {value!r} is not one of binary, roi") from None
+
+
+def _parse_order(value: object, where: str, default: int) -> int:
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return default
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValidationError(f"{where}: order {value!r} is not a whole number") from None
+
+
+def _validate(rows: Iterable[Mapping[str, Any]], existing_ids: set[int]) -> list[dict[str, Any]]:
+    clean: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for n, row in enumerate(rows, start=1):
+        where = f"label row {n}"
+        name = clean_name(row.get("name"), f"{where} name")
+        key = name.casefold()
+        if key in seen:
+            raise ValidationError(f"{where}: duplicate label name {name!r} (also row {seen[key]})")
+        seen[key] = n
+        raw_id = row.get("id")
+        label_id = None
+        if raw_id not in (None, "") and not (isinstance(raw_id, float) and raw_id != raw_id):
+            label_id = int(raw_id)
+            if label_id not in existing_ids:
+                raise ValidationError(f"{where}: label id {label_id} is not in this project")
+        clean.append({
+            "id": label_id, "name": name,
+            "group": clean_name(row.get("group"), f"{where} group", allow_empty=True),
+            "kind": _parse_kind(row.get("kind"), where),
+            "order": _parse_order(row.get("order"), where, n),
+        })
+    return clean
+
+
+def _in_use(session: Session, label_id: int) -> bool:
+    for table, col in ((AnnotationValue, AnnotationValue.label_id), (Roi, Roi.label_id),
+                       (Adjudication, Adjudication.label_id)):
+        if session.exec(select(func.count()).select_from(table).where(col == label_id)).one():
+            return True
+    return False
+
+
+def save_label_set(session: Session, actor: User, project_id: int,
+                   rows: Iterable[Mapping[str, Any]]) -> LabelChanges:
+    """Replace the project's label set with ``rows`` (dicts: id?, name, group, kind, order)."""
+    require(session, actor, project_id, Action.EDIT_LABELS)
+    current = {lb.id: lb for lb in _active(session, project_id)}
+    wanted = _validate(rows, set(current))
+    archived_names = {lb.name.casefold(): lb for lb in session.exec(select(LabelDef).where(
+        LabelDef.project_id == project_id, LabelDef.archived == True))}  # noqa: E712
+    created, updated, deleted, archived = [], [], [], []
+
+    keep = {w["id"] for w in wanted if w["id"] is not None}
+    for label_id, label in current.items():
+        if label_id in keep:
+            continue
+        if _in_use(session, label_id or 0):
+            label.archived = True
+            session.add(label)
+            ledger.append(session, actor=actor, project_id=project_id, action="label.archive", record=label)
+            archived.append(label.name)
+        else:
+            ledger.append(session, actor=actor, project_id=project_id, action="label.delete",
+                          record=label, removed=True)
+            session.delete(label)
+            deleted.append(label.name)
+    session.flush()
+
+    for w in wanted:
+        fields = {k: w[k] for k in ("name", "group", "kind", "order")}
+        if w["id"] is None:
+            revived = archived_names.get(w["name"].casefold())
+            if revived is not None:  # a re-added label comes back with its old answers
+                for k, v in fields.items():
+                    setattr(revived, k, v)
+                revived.archived = False
+                label, action = revived, "label.restore"
+            else:
+                label, action = LabelDef(project_id=project_id, **fields), "label.create"
+            session.add(label)
+            session.flush()
+            ledger.append(session, actor=actor, project_id=project_id, action=action, record=label)
+            created.append(label.name)
+            continue
+        label = current[w["id"]]
+        if any(getattr(label, k) != v for k, v in fields.items()):
+            for k, v in fields.items():
+                setattr(label, k, v)
+            session.add(label)
+            session.flush()
+            ledger.append(session, actor=actor, project_id=project_id, action="label.update", record=label)
+            updated.append(label.name)
+    session.commit()
+    return LabelChanges(tuple(created), tuple(updated), tuple(deleted), tuple(archived))
+
+
+def add_labels(session: Session, actor: User, project_id: int,
+               labels: Iterable[tuple[str, str]], kind: str = LabelKind.BINARY.value) -> LabelChanges:
+    """Append (name, group) labels after the existing ones."""
+    existing = list_labels(session, actor, project_id)
+    rows: list[dict[str, Any]] = [vars(lb).copy() for lb in existing]
+    start = max((lb.order for lb in existing), default=0)
+    rows += [{"name": n, "group": g, "kind": kind, "order": start + i}
+             for i, (n, g) in enumerate(labels, start=1)]
+    return save_label_set(session, actor, project_id, rows)

@@ -1,0 +1,262 @@
+"""Hash-chained activity ledger.
+
+Every state change appends one entry in the same transaction as the change.
+An entry stores the SHA-256 digest of the canonical JSON of the affected
+record, the previous entry's hash and its own hash, so
+
+* editing an entry breaks its own hash,
+* deleting, inserting or reordering entries breaks the sequence or the links,
+* deleting the newest entries is caught by the ``ledger_head`` row,
+* editing a logged record afterwards (outside MarkIt) no longer matches the
+  digest of the newest entry that refers to it.
+
+Records with child rows (an annotation with its values and ROIs) are digested
+together with their children, so editing a child is caught too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlmodel import Session, SQLModel
+
+from markit_core import models
+from markit_core.models import LedgerEntry, LedgerHead, utcnow
+
+GENESIS = "0" * 64
+
+# record_type -> child tables digested with the record: (table name, foreign-key column)
+_CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
+    "annotation": (("annotation_value", "annotation_id"), ("roi", "annotation_id")),
+}
+
+_ENTRY_FIELDS = (
+    "seq", "at", "actor_id", "actor", "project_id", "action", "record_type",
+    "record_id", "record_digest", "removed", "prev_hash",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def canonical_json(data: Mapping[str, Any]) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, ISO datetimes."""
+    return json.dumps(
+        {k: _jsonable(v) for k, v in data.items()},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable,
+    )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _table(record_type: str) -> Table:
+    return SQLModel.metadata.tables[record_type]
+
+
+def row_dict(obj: SQLModel) -> dict[str, Any]:
+    """Column values of an ORM object, keyed by column name."""
+    table = obj.__table__  # type: ignore[attr-defined]
+    return {c.name: getattr(obj, c.key) for c in table.columns}
+
+
+def _pk_name(table: Table) -> str:
+    return next(iter(table.primary_key.columns)).name
+
+
+def digest_row(record_type: str, row: Mapping[str, Any],
+               children: Mapping[str, list[Mapping[str, Any]]] | None = None) -> str:
+    """SHA-256 of a record (and its child rows) in canonical form."""
+    body: dict[str, Any] = {"table": record_type, "row": {k: _jsonable(v) for k, v in row.items()}}
+    if children:
+        body["children"] = {
+            name: sorted(({k: _jsonable(v) for k, v in r.items()} for r in rows),
+                         key=lambda r: r.get("id") or 0)
+            for name, rows in sorted(children.items())
+        }
+    return _sha256(canonical_json(body))
+
+
+def _load_children(session: Session, record_type: str, record_id: Any) -> dict[str, list[dict]]:
+    result: dict[str, list[dict]] = {}
+    for child, fk in _CHILDREN.get(record_type, ()):
+        table = _table(child)
+        rows = session.execute(select(table).where(table.c[fk] == record_id)).mappings().all()
+        result[child] = [dict(r) for r in rows]
+    return result
+
+
+def entry_hash(fields: Mapping[str, Any]) -> str:
+    """Hash of an entry's content (everything except its own hash)."""
+    return _sha256(canonical_json({k: fields[k] for k in _ENTRY_FIELDS}))
+
+
+def append(
+    session: Session,
+    *,
+    actor: models.User | None,
+    project_id: int | None,
+    action: str,
+    record: SQLModel,
+    removed: bool = False,
+) -> int:
+    """Append an entry for ``record`` inside the caller's transaction; return its seq.
+
+    Call after the change has been flushed (the record has its id) and before
+    commit. With ``removed=True`` the record is being deleted; verification then
+    expects it to be absent.
+    """
+    session.flush()
+    table = record.__table__  # type: ignore[attr-defined]
+    record_type = table.name
+    row = row_dict(record)
+    record_id = row[_pk_name(table)]
+    children = None if removed else _load_children(session, record_type, record_id)
+    digest = digest_row(record_type, row, children)
+
+    head = session.execute(
+        select(LedgerHead.seq, LedgerHead.entry_hash).where(LedgerHead.id == 1).with_for_update()
+    ).first()
+    if head is None:
+        session.execute(insert(LedgerHead).values(id=1, seq=0, entry_hash=""))
+        seq, prev = 1, GENESIS
+    else:
+        seq, prev = head.seq + 1, head.entry_hash or GENESIS
+    fields = {
+        "seq": seq, "at": utcnow(), "actor_id": actor.id if actor else None,
+        "actor": actor.username if actor else "", "project_id": project_id, "action": action,
+        "record_type": record_type, "record_id": str(record_id), "record_digest": digest,
+        "removed": removed, "prev_hash": prev,
+    }
+    fields["entry_hash"] = entry_hash(fields)
+    session.execute(insert(LedgerEntry).values(**fields))
+    session.execute(
+        update(LedgerHead).where(LedgerHead.id == 1).values(seq=seq, entry_hash=fields["entry_hash"])
+    )
+    return seq
+
+
+# --- verification ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first thing found wrong, tied to an entry."""
+
+    seq: int
+    kind: str  # "entry altered" | "entry deleted" | "entries reordered" | "record changed" | ...
+    detail: str
+
+    def __str__(self) -> str:
+        return f"entry {self.seq}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of ``verify``: ``ok`` or the first broken entry."""
+
+    entries: int
+    records_checked: int
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _chain_problems(entries: list[Mapping[str, Any]], head: Any) -> Iterable[Problem]:
+    prev_hash, expected_seq = GENESIS, 1
+    for e in entries:
+        seq = e["seq"]
+        if seq != expected_seq:
+            missing = f"entry {expected_seq}" if seq == expected_seq + 1 else \
+                f"entries {expected_seq}-{seq - 1}"
+            yield Problem(expected_seq, "entry deleted",
+                          f"{missing} missing from the chain (next present entry is {seq})")
+            return
+        if e["prev_hash"] != prev_hash:
+            yield Problem(seq, "entries reordered or replaced",
+                          f"previous-hash link does not match entry {seq - 1}")
+            return
+        if entry_hash(e) != e["entry_hash"]:
+            yield Problem(seq, "entry altered", "stored hash does not match the entry's content")
+            return
+        prev_hash, expected_seq = e["entry_hash"], seq + 1
+    last_seq = expected_seq - 1
+    head_seq = head.seq if head is not None else 0
+    if head_seq != last_seq or (head is not None and head_seq and head.entry_hash != prev_hash):
+        yield Problem(last_seq + 1 if head_seq > last_seq else max(head_seq, 1), "entry deleted",
+                      f"ledger head says the newest entry is {head_seq}, chain ends at {last_seq}")
+
+
+def _record_problems(session: Session, entries: list[Mapping[str, Any]]) -> tuple[int, list[Problem]]:
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for e in entries:
+        latest[(e["record_type"], e["record_id"])] = e
+    by_type: dict[str, list[Mapping[str, Any]]] = {}
+    for (rtype, _), e in latest.items():
+        by_type.setdefault(rtype, []).append(e)
+
+    problems: list[Problem] = []
+    for rtype, ents in by_type.items():
+        if rtype not in SQLModel.metadata.tables:
+            problems.extend(Problem(e["seq"], "unknown record type", rtype) for e in ents)
+            continue
+        table = _table(rtype)
+        pk = table.c[_pk_name(table)]
+        rows = {str(r[pk.name]): dict(r) for r in session.execute(select(table)).mappings()}
+        children: dict[str, dict[str, list[dict]]] = {}
+        for child, fk in _CHILDREN.get(rtype, ()):
+            grouped: dict[str, list[dict]] = {}
+            for r in session.execute(select(_table(child))).mappings():
+                grouped.setdefault(str(r[fk]), []).append(dict(r))
+            children[child] = grouped
+        for e in ents:
+            row = rows.get(e["record_id"])
+            if e["removed"]:
+                if row is not None:
+                    problems.append(Problem(e["seq"], "record changed",
+                                            f"{rtype} {e['record_id']} was logged as removed but exists"))
+                continue
+            if row is None:
+                problems.append(Problem(e["seq"], "record changed",
+                                        f"{rtype} {e['record_id']} was deleted after it was logged"))
+                continue
+            kids = {name: g.get(e["record_id"], []) for name, g in children.items()} or None
+            if digest_row(rtype, row, kids) != e["record_digest"]:
+                problems.append(Problem(e["seq"], "record changed",
+                                        f"{rtype} {e['record_id']} changed after it was logged"))
+    return len(latest), problems
+
+
+def verify(session: Session) -> VerifyResult:
+    """Recompute the chain and re-digest every record the ledger refers to.
+
+    Returns the first broken entry (lowest sequence number) and why, or ok.
+    """
+    table = LedgerEntry.__table__  # type: ignore[attr-defined]
+    entries = [dict(r) for r in session.execute(select(table).order_by(table.c.seq)).mappings()]
+    head = session.execute(select(LedgerHead.seq, LedgerHead.entry_hash)).first()
+    problems = list(_chain_problems(entries, head))
+    checked, rec_problems = _record_problems(session, entries)
+    problems.extend(rec_problems)
+    first = min(problems, key=lambda p: p.seq) if problems else None
+    return VerifyResult(entries=len(entries), records_checked=checked, problem=first)
+
+
+def recent(session: Session, project_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Newest entries first, as plain dicts (for the admin page)."""
+    stmt = select(LedgerEntry).order_by(LedgerEntry.seq.desc()).limit(limit)  # type: ignore[attr-defined]
+    if project_id is not None:
+        stmt = stmt.where(LedgerEntry.project_id == project_id)
+    return [row_dict(e) for e in session.execute(stmt).scalars()]

@@ -1,0 +1,295 @@
+"""All database tables (SQLModel).
+
+Schema changes go through Alembic migrations in ``markit_core/migrations``;
+never call ``create_all`` outside tests of the migrations themselves.
+Times are aware UTC datetimes (both SQLite and PostgreSQL keep microseconds).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Current time as an aware UTC datetime (SQLModel stores and returns UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Role(StrEnum):
+    """Project roles, as in the MarkIt paper's Fig. 3."""
+
+    OWNER = "owner"
+    MANAGER = "manager"
+    DATA_OWNER = "data_owner"
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+
+
+class LabelKind(StrEnum):
+    """Binary labels carry a confidence grade; ROI labels carry regions."""
+
+    BINARY = "binary"
+    ROI = "roi"
+
+
+# --- accounts -------------------------------------------------------------
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, unique=True, max_length=64)
+    display_name: str = Field(default="", max_length=128)
+    password_hash: str
+    is_admin: bool = False
+    is_active: bool = True
+    is_demo: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginAttempt(SQLModel, table=True):
+    __tablename__ = "login_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, max_length=64)
+    user_id: int | None = Field(default=None, foreign_key="user_account.id")
+    success: bool
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# --- projects -------------------------------------------------------------
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "project"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    required_annotators: int = 1
+    show_others_after_submit: bool = False
+    is_demo: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    role: str = Field(max_length=32)
+    granted_at: datetime = Field(default_factory=utcnow)
+
+
+class LabelDef(SQLModel, table=True):
+    __tablename__ = "label_def"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(max_length=100)
+    group: str = Field(default="", max_length=100)
+    kind: str = Field(default=LabelKind.BINARY.value, max_length=16)
+    order: int = 0
+    archived: bool = False
+
+
+# --- activity ledger ------------------------------------------------------
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger_entry"
+
+    seq: int = Field(primary_key=True)
+    at: datetime
+    actor_id: int | None = Field(default=None, index=True)
+    actor: str = Field(default="", max_length=64)
+    project_id: int | None = Field(default=None, index=True)
+    action: str = Field(max_length=64)
+    record_type: str = Field(max_length=64)
+    record_id: str = Field(max_length=64)
+    record_digest: str = Field(max_length=64)
+    removed: bool = False
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64, unique=True)
+
+
+class LedgerHead(SQLModel, table=True):
+    """One row: the newest entry, so deleting the tail of the chain is detected."""
+
+    __tablename__ = "ledger_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    entry_hash: str = Field(default="", max_length=64)
+
+
+# --- images ---------------------------------------------------------------
+
+
+class Case(SQLModel, table=True):
+    """One image (all frames of one DICOM instance, or one raster file)."""
+
+    __tablename__ = "case"
+    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    content_hash: str = Field(max_length=64)
+    stored_path: str = Field(max_length=255)
+    kind: str = Field(default="dicom", max_length=16)
+    original_name: str = Field(default="", max_length=255)
+    study_uid: str = Field(default="", max_length=64, index=True)
+    series_uid: str = Field(default="", max_length=64)
+    sop_uid: str = Field(default="", max_length=64)
+    accession: str = Field(default="", max_length=64)
+    modality: str = Field(default="", max_length=16)
+    view_position: str = Field(default="", max_length=16)
+    rows: int = 0
+    cols: int = 0
+    n_frames: int = 1
+    burned_in_warning: bool = False
+    meta: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class UidMap(SQLModel, table=True):
+    """Project-private pseudonym table: original identifier -> replacement."""
+
+    __tablename__ = "uid_map"
+    __table_args__ = (UniqueConstraint("project_id", "kind", "original"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str = Field(max_length=32)
+    original: str = Field(max_length=255)
+    pseudonym: str = Field(max_length=255)
+
+
+class CaseOrigin(SQLModel, table=True):
+    """Trace-back for data owners: where a case came from, before de-identification."""
+
+    __tablename__ = "case_origin"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True, unique=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    source: str = Field(default="upload", max_length=255)
+    patient_id: str = Field(default="", max_length=255)
+    patient_name: str = Field(default="", max_length=255)
+    accession: str = Field(default="", max_length=255)
+    study_uid: str = Field(default="", max_length=255)
+    sop_uid: str = Field(default="", max_length=255)
+
+
+class Report(SQLModel, table=True):
+    __tablename__ = "report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    matched_on: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- annotation -----------------------------------------------------------
+
+
+class Assignment(SQLModel, table=True):
+    """A case assigned to an annotator; without any, all cases are open to all."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+
+
+class Annotation(SQLModel, table=True):
+    """One version of one annotator's reading of one case.
+
+    Rows are never updated: an edit adds version n+1, a delete adds a
+    ``deleted`` tombstone version, and the current answer is the highest
+    version. History is therefore complete and every version is in the ledger.
+    """
+
+    __tablename__ = "annotation"
+    __table_args__ = (UniqueConstraint("case_id", "annotator_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    annotator_id: int = Field(foreign_key="user_account.id", index=True)
+    version: int = 1
+    deleted: bool = False
+    submit_token: str = Field(max_length=64, unique=True)
+    submitted_at: datetime = Field(default_factory=utcnow)
+    total_seconds: float = 0.0
+    active_seconds: float = 0.0
+    idle_seconds: float = 0.0
+
+
+class AnnotationValue(SQLModel, table=True):
+    __tablename__ = "annotation_value"
+    __table_args__ = (UniqueConstraint("annotation_id", "label_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    annotation_id: int = Field(foreign_key="annotation.id", index=True)
+    label_id: int = Field(foreign_key="label_def.id", index=True)
+    value: bool | None = None
+    confidence: int | None = None
+    seconds: float | None = None
+
+
+class Roi(SQLModel, table=True):
+    """A region in image pixel coordinates: ``points`` is [[x, y], ...]."""
+
+    __tablename__ = "roi"
+
+    id: int | None = Field(default=None, primary_key=True)
+    annotation_id: int = Field(foreign_key="annotation.id", index=True)
+    label_id: int = Field(foreign_key="label_def.id")
+    shape: str = Field(max_length=16)
+    frame: int = 0
+    points: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Adjudication(SQLModel, table=True):
+    """A reviewer's final answer for a (case, label), used as consensus."""
+
+    __tablename__ = "adjudication"
+    __table_args__ = (UniqueConstraint("case_id", "label_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    label_id: int = Field(foreign_key="label_def.id")
+    value: bool
+    reviewer_id: int = Field(foreign_key="user_account.id")
+    note: str = Field(default="", max_length=2000)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class RewardRun(SQLModel, table=True):
+    """A stored reward computation, with its parameters, for later audit."""
+
+    __tablename__ = "reward_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    run_by: int = Field(foreign_key="user_account.id")
+    at: datetime = Field(default_factory=utcnow)
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

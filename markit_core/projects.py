@@ -1,0 +1,188 @@
+"""Projects, members and roles, and project settings.
+
+Projects are private: a user sees only those they hold a role in (site
+admins see all). Owners and managers manage members; only an owner may grant
+or revoke the owner role, and the last owner can never be removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from markit_core import ledger
+from markit_core.access import Action, require, roles_of
+from markit_core.accounts import get_user
+from markit_core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from markit_core.models import Membership, Project, Role, User
+from markit_core.validation import clean_name
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """Read-model of a project with the viewer's own roles."""
+
+    id: int
+    name: str
+    description: str
+    required_annotators: int
+    show_others_after_submit: bool
+    is_demo: bool
+    my_roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    user_id: int
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+
+
+def _info(session: Session, project: Project, viewer: User) -> ProjectInfo:
+    roles = tuple(sorted(r.value for r in roles_of(session, viewer, project.id or 0)))
+    return ProjectInfo(project.id or 0, project.name, project.description, project.required_annotators,
+                       project.show_others_after_submit, project.is_demo, roles)
+
+
+def _parse_role(role: str | Role) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        valid = ", ".join(r.value for r in Role)
+        raise ValidationError(f"unknown role {role!r}; valid roles: {valid}") from None
+
+
+def find_project(session: Session, actor: User, name: str) -> Project:
+    """The project called ``name`` if ``actor`` may see it; ``NotFoundError`` otherwise."""
+    project = session.exec(select(Project).where(Project.name == (name or "").strip())).first()
+    if project is None:
+        raise NotFoundError(f"project {name!r} not found")
+    try:
+        require(session, actor, project.id or 0, Action.VIEW)
+    except NotFoundError:
+        raise NotFoundError(f"project {name!r} not found") from None
+    return project
+
+
+def create_project(session: Session, actor: User, name: str, *, description: str = "",
+                   owner: User | None = None, is_demo: bool = False) -> ProjectInfo:
+    """Create a private project; ``owner`` (default: the actor) becomes its owner."""
+    clean = clean_name(name, "project name")
+    desc = clean_name(description, "project description", max_len=2000, allow_empty=True)
+    if not actor.is_active:
+        raise PermissionDenied(f"user {actor.username!r} is deactivated")
+    if owner is not None and owner.id != actor.id and not actor.is_admin:
+        raise PermissionDenied("only an administrator may create a project for another user")
+    taken = session.exec(select(Project).where(func.lower(Project.name) == clean.lower())).first()
+    if taken is not None:
+        raise ValidationError(f"a project named {taken.name!r} already exists")
+    project = Project(name=clean, description=desc, created_by=actor.id, is_demo=is_demo)
+    session.add(project)
+    session.flush()
+    ledger.append(session, actor=actor, project_id=project.id, action="project.create", record=project)
+    member = Membership(project_id=project.id or 0, user_id=(owner or actor).id or 0, role=Role.OWNER.value)
+    session.add(member)
+    session.flush()
+    ledger.append(session, actor=actor, project_id=project.id, action="role.grant", record=member)
+    session.commit()
+    return _info(session, project, actor)
+
+
+def list_projects(session: Session, actor: User) -> list[ProjectInfo]:
+    """Projects ``actor`` belongs to (all of them for a site admin), by name."""
+    stmt = select(Project).order_by(Project.name)
+    if not actor.is_admin:
+        mine = select(Membership.project_id).where(Membership.user_id == actor.id)
+        stmt = stmt.where(Project.id.in_(mine))  # type: ignore[union-attr]
+    return [_info(session, p, actor) for p in session.exec(stmt)]
+
+
+def get_project(session: Session, actor: User, project_id: int) -> ProjectInfo:
+    """One project the actor may see."""
+    return _info(session, require(session, actor, project_id, Action.VIEW), actor)
+
+
+def update_settings(session: Session, actor: User, project_id: int, *,
+                    description: str | None = None, required_annotators: int | None = None,
+                    show_others_after_submit: bool | None = None) -> ProjectInfo:
+    """Change project settings (owners and managers)."""
+    project = require(session, actor, project_id, Action.EDIT_SETTINGS)
+    if description is not None:
+        project.description = clean_name(description, "project description", max_len=2000,
+                                         allow_empty=True)
+    if required_annotators is not None:
+        if not 1 <= int(required_annotators) <= 50:
+            raise ValidationError("annotators per case must be between 1 and 50")
+        project.required_annotators = int(required_annotators)
+    if show_others_after_submit is not None:
+        project.show_others_after_submit = bool(show_others_after_submit)
+    session.add(project)
+    ledger.append(session, actor=actor, project_id=project_id, action="project.settings", record=project)
+    session.commit()
+    return _info(session, project, actor)
+
+
+def list_members(session: Session, actor: User, project_id: int) -> list[MemberInfo]:
+    """Members with their roles (anyone in the project may see who else is in it)."""
+    require(session, actor, project_id, Action.VIEW)
+    rows = session.exec(
+        select(User, Membership.role).join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project_id).order_by(User.username)
+    ).all()
+    grouped: dict[int, tuple[User, list[str]]] = {}
+    for user, role in rows:
+        grouped.setdefault(user.id or 0, (user, []))[1].append(role)
+    return [MemberInfo(u.id or 0, u.username, u.display_name or u.username, tuple(sorted(rs)))
+            for u, rs in grouped.values()]
+
+
+def _check_owner_rule(actor_roles: set[Role], actor: User, role: Role, verb: str) -> None:
+    if role is Role.OWNER and not actor.is_admin and Role.OWNER not in actor_roles:
+        raise PermissionDenied(f"only an owner may {verb} the owner role")
+
+
+def grant_role(session: Session, actor: User, project_id: int, username: str, role: str | Role) -> bool:
+    """Give ``username`` a role; returns False if they already had it (nothing changes)."""
+    require(session, actor, project_id, Action.MANAGE_MEMBERS)
+    r = _parse_role(role)
+    _check_owner_rule(roles_of(session, actor, project_id), actor, r, "grant")
+    target = get_user(session, username)
+    if not target.is_active:
+        raise ValidationError(f"user {username!r} is deactivated")
+    exists = session.exec(select(Membership).where(
+        Membership.project_id == project_id, Membership.user_id == target.id,
+        Membership.role == r.value)).first()
+    if exists is not None:
+        return False
+    member = Membership(project_id=project_id, user_id=target.id or 0, role=r.value)
+    session.add(member)
+    session.flush()
+    ledger.append(session, actor=actor, project_id=project_id, action="role.grant", record=member)
+    session.commit()
+    return True
+
+
+def revoke_role(session: Session, actor: User, project_id: int, username: str, role: str | Role) -> None:
+    """Take a role away; refuses to remove the project's last owner."""
+    require(session, actor, project_id, Action.MANAGE_MEMBERS)
+    r = _parse_role(role)
+    _check_owner_rule(roles_of(session, actor, project_id), actor, r, "revoke")
+    target = get_user(session, username)
+    member = session.exec(select(Membership).where(
+        Membership.project_id == project_id, Membership.user_id == target.id,
+        Membership.role == r.value)).first()
+    if member is None:
+        raise NotFoundError(f"{username!r} does not hold the {r.value} role in this project")
+    if r is Role.OWNER:
+        owners = session.exec(select(func.count()).select_from(Membership).where(
+            Membership.project_id == project_id, Membership.role == Role.OWNER.value)).one()
+        if owners <= 1:
+            raise ConflictError("cannot remove the last owner of a project; make someone else "
+                                "owner first")
+    ledger.append(session, actor=actor, project_id=project_id, action="role.revoke", record=member,
+                  removed=True)
+    session.delete(member)
+    session.commit()
