@@ -1,0 +1,37 @@
+"""MarkIt — router only: page config, login gate, and the role-dependent page list."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from markit_core.access import Action, can
+from markit_core.projects import list_projects
+from ui.session import current_user, db, sign_out
+
+st.set_page_config(page_title="MarkIt", page_icon=":material/radiology:", layout="wide")
+
+# (file, title, icon, action the user must hold in at least one project; None = everyone)
+PAGES: tuple[tuple[str, str, str, Action | None], ...] = (
+    ("pages/annotate.py", "Annotate", ":material/edit:", Action.ANNOTATE),
+    ("pages/review_heatmap.py", "Review", ":material/grid_on:", Action.REVIEW),
+    ("pages/upload.py", "Upload", ":material/upload:", Action.UPLOAD),
+    ("pages/ai_assist.py", "AI assist", ":material/smart_toy:", Action.USE_AI),
+    ("pages/rewards.py", "Rewards", ":material/payments:", Action.REWARDS),
+    ("pages/project_admin.py", "Projects", ":material/settings:", None),
+)
+
+with db() as s:
+    user = current_user(s)
+    if user is None:
+        pages = [st.Page("pages/login.py", title="Log in", icon=":material/login:")]
+    else:
+        projects = list_projects(s, user)
+        allowed = {a for a in Action for p in projects if can(s, user, p.id, a)}
+        pages = [st.Page(f, title=t, icon=i) for f, t, i, a in PAGES if a is None or a in allowed]
+        st.sidebar.caption(f"Signed in as **{user.display_name or user.username}**"
+                           + (" (demo account)" if user.is_demo else ""))
+        if st.sidebar.button("Log out", key="logout", icon=":material/logout:"):
+            sign_out("You have been logged out.")
+            st.rerun()
+
+st.navigation(pages).run()

@@ -1,0 +1,161 @@
+"""Projects page: create projects, manage members and roles, edit the label set."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from markit_core import ledger
+from markit_core.access import Action, can
+from markit_core.accounts import list_users
+from markit_core.errors import MarkitError
+from markit_core.labels import list_labels, save_label_set
+from markit_core.models import LabelKind, Role
+from markit_core.projects import create_project, grant_role, list_members, revoke_role, update_settings
+from markit_core.stats import project_stats
+from ui.session import current_user, db, show_error
+from ui.widgets import project_picker
+
+ROLE_NAMES = {r.value: r.value.replace("_", " ") for r in Role}
+
+st.title("Projects")
+s = db()
+user = current_user(s)
+if user is None:
+    st.stop()
+
+with st.expander("New project", icon=":material/add:"):
+    with st.form("new_project", clear_on_submit=True):
+        name = st.text_input("Project name", key="new_project_name")
+        description = st.text_area("Description", key="new_project_description")
+        if st.form_submit_button("Create project", type="primary"):
+            try:
+                info = create_project(s, user, name, description=description)
+            except MarkitError as e:
+                show_error(e)
+            else:
+                st.session_state["project_id"] = info.id
+                st.success(f"Created project {info.name!r}; you are its owner.")
+
+project = project_picker(s, user)
+if project is None:
+    st.info("You are not in any project yet. Create one above, or ask a project owner to add you.")
+    st.stop()
+
+st.subheader(project.name)
+if project.description:
+    st.caption(project.description)
+st.caption("Your roles: " + (", ".join(ROLE_NAMES[r] for r in project.my_roles) or "administrator"))
+
+tabs = st.tabs(["Labels", "Members", "Settings", "Statistics", "Activity"])
+
+with tabs[0]:
+    labels = list_labels(s, user, project.id)
+    editable = can(s, user, project.id, Action.EDIT_LABELS)
+    frame = pd.DataFrame([vars(lb) for lb in labels], columns=["id", "name", "group", "kind", "order"])
+    edited = st.data_editor(
+        frame, key="label_editor", num_rows="dynamic" if editable else "fixed", disabled=not editable,
+        hide_index=True, width="stretch",
+        column_config={
+            "id": st.column_config.NumberColumn("id", disabled=True, help="assigned on save"),
+            "name": st.column_config.TextColumn("Label", required=True, max_chars=100),
+            "group": st.column_config.TextColumn("Group", help="e.g. Pleura"),
+            "kind": st.column_config.SelectboxColumn(
+                "Type", options=[k.value for k in LabelKind], default=LabelKind.BINARY.value,
+                required=True, help="binary: present/absent with a 0-100 % confidence grade; "
+                                    "roi: drawn regions"),
+            "order": st.column_config.NumberColumn("Order", step=1),
+        },
+    )
+    if editable and st.button("Save label set", key="save_labels", type="primary"):
+        try:
+            rows = edited.astype(object).where(edited.notna(), None).to_dict("records")
+            changes = save_label_set(s, user, project.id, rows)
+        except MarkitError as e:
+            show_error(e)
+        else:
+            if changes.any:
+                parts = [f"{what}: {', '.join(names)}" for what, names in (
+                    ("added", changes.created), ("changed", changes.updated),
+                    ("deleted", changes.deleted), ("archived (has answers)", changes.archived)) if names]
+                st.success("Label set saved — " + "; ".join(parts))
+                st.rerun()
+            else:
+                st.info("No changes to save.")
+
+with tabs[1]:
+    members = list_members(s, user, project.id)
+    st.dataframe(
+        pd.DataFrame([{"user": m.username, "name": m.display_name,
+                       "roles": ", ".join(ROLE_NAMES[r] for r in m.roles)} for m in members]),
+        hide_index=True, width="stretch", key="members_table")
+    if can(s, user, project.id, Action.MANAGE_MEMBERS):
+        usernames = [u.username for u in list_users(s, user)]
+        with st.form("role_form"):
+            c1, c2, c3 = st.columns([2, 2, 1])
+            who = c1.selectbox("User", usernames, key="role_user")
+            role = c2.selectbox("Role", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="role_role")
+            verb = c3.radio("Action", ["grant", "revoke"], key="role_verb", horizontal=False)
+            if st.form_submit_button("Apply", type="primary"):
+                try:
+                    if verb == "grant":
+                        changed = grant_role(s, user, project.id, who, role)
+                        msg = f"{who} is now {ROLE_NAMES[role]}" if changed else \
+                            f"{who} already was {ROLE_NAMES[role]}"
+                    else:
+                        revoke_role(s, user, project.id, who, role)
+                        msg = f"{who} is no longer {ROLE_NAMES[role]}"
+                except MarkitError as e:
+                    show_error(e)
+                else:
+                    st.success(msg)
+                    st.rerun()
+
+with tabs[2]:
+    if can(s, user, project.id, Action.EDIT_SETTINGS):
+        with st.form("settings_form"):
+            desc = st.text_area("Description", project.description, key="settings_description")
+            needed = st.number_input("Annotators per case", 1, 50, project.required_annotators,
+                                     key="settings_required")
+            show = st.checkbox("Show other annotators' answers after one's own submission "
+                               "(review / training mode)", project.show_others_after_submit,
+                               key="settings_show_others")
+            if st.form_submit_button("Save settings", type="primary"):
+                try:
+                    update_settings(s, user, project.id, description=desc,
+                                    required_annotators=int(needed), show_others_after_submit=show)
+                except MarkitError as e:
+                    show_error(e)
+                else:
+                    st.success("Settings saved.")
+    else:
+        st.info("Only owners and managers can change project settings.")
+
+with tabs[3]:
+    if can(s, user, project.id, Action.STATS):
+        stats = project_stats(s, user, project.id)
+        c = st.columns(4)
+        c[0].metric("Cases", stats.cases)
+        c[1].metric("Annotated cases", stats.annotated_cases)
+        c[2].metric("Annotations", stats.annotations)
+        c[3].metric("Labels", stats.labels)
+        st.bar_chart(pd.Series(stats.members_by_role, name="members"), horizontal=True)
+    else:
+        st.info("Your roles do not include project statistics.")
+
+with tabs[4]:
+    if can(s, user, project.id, Action.STATS):
+        if st.button("Verify the whole ledger", key="verify_ledger", icon=":material/verified:"):
+            result = ledger.verify(s)
+            if result.ok:
+                st.success(f"Ledger intact: {result.entries} entries, "
+                           f"{result.records_checked} records re-digested.")
+            else:
+                st.error(f"Ledger broken — {result.problem}")
+        entries = ledger.recent(s, project.id, limit=100)
+        st.dataframe(pd.DataFrame(entries, columns=["seq", "at", "actor", "action", "record_type",
+                                                    "record_id", "entry_hash"]),
+                     hide_index=True, width="stretch", key="ledger_table")
+    else:
+        st.info("Your roles do not include the activity log.")
+s.close()

@@ -1,0 +1,59 @@
+"""Login state in ``st.session_state``: only ids and timestamps are kept there."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlmodel import Session
+
+from markit_core.accounts import check_idle
+from markit_core.db import session as new_session
+from markit_core.errors import MarkitError, SessionExpired
+from markit_core.models import User, utcnow
+from ui.resources import get_engine, get_settings
+
+USER_KEY = "user_id"
+ACTIVITY_KEY = "last_activity"
+PROJECT_KEY = "project_id"
+NOTICE_KEY = "login_notice"
+
+
+def db() -> Session:
+    """A new database session for one unit of work (use as a context manager)."""
+    return new_session(get_engine())
+
+
+def sign_in(user_id: int) -> None:
+    st.session_state[USER_KEY] = user_id
+    st.session_state[ACTIVITY_KEY] = utcnow()
+
+
+def sign_out(notice: str | None = None) -> None:
+    """Forget the login (and any selected project); keep a notice for the login page."""
+    for key in (USER_KEY, ACTIVITY_KEY, PROJECT_KEY):
+        st.session_state.pop(key, None)
+    if notice:
+        st.session_state[NOTICE_KEY] = notice
+
+
+def current_user(s: Session) -> User | None:
+    """The logged-in, active user, or None. Applies the idle timeout and refreshes activity."""
+    user_id = st.session_state.get(USER_KEY)
+    if user_id is None:
+        return None
+    last = st.session_state.get(ACTIVITY_KEY) or utcnow()
+    try:
+        check_idle(last, get_settings())
+    except SessionExpired as e:
+        sign_out(str(e))
+        return None
+    user = s.get(User, user_id)
+    if user is None or not user.is_active:
+        sign_out("Your account is no longer active.")
+        return None
+    st.session_state[ACTIVITY_KEY] = utcnow()
+    return user
+
+
+def show_error(e: MarkitError) -> None:
+    """The page-edge rendering of an expected error."""
+    st.error(str(e), icon=":material/error:")

@@ -1,0 +1,30 @@
+"""Small widgets reused across pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlmodel import Session
+
+from markit_core.access import Action, can
+from markit_core.models import User
+from markit_core.projects import ProjectInfo, list_projects
+from ui.session import PROJECT_KEY
+
+
+def project_picker(s: Session, user: User, action: Action | None = None,
+                   key: str = "project_picker") -> ProjectInfo | None:
+    """Sidebar project selector, shared across pages through ``PROJECT_KEY``.
+
+    Only projects where ``user`` may do ``action`` are offered.
+    """
+    projects = [p for p in list_projects(s, user) if action is None or can(s, user, p.id, action)]
+    if not projects:
+        return None
+    by_id = {p.id: p for p in projects}
+    ids = list(by_id)
+    wanted = st.session_state.get(PROJECT_KEY)
+    index = ids.index(wanted) if wanted in ids else 0
+    chosen = st.sidebar.selectbox("Project", ids, index=index, key=key,
+                                  format_func=lambda i: by_id[i].name)
+    st.session_state[PROJECT_KEY] = chosen
+    return by_id[chosen]
