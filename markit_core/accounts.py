@@ -26,6 +26,16 @@ _hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 8
 
 
+def configure_hashing(time_cost: int, memory_cost_kib: int) -> None:
+    """Change the argon2id cost for new hashes (existing hashes keep verifying).
+
+    The defaults are argon2-cffi's RFC 9106 low-memory profile; test suites
+    lower the cost so that hundreds of throw-away accounts stay cheap.
+    """
+    global _hasher
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=1)
+
+
 @dataclass(frozen=True)
 class UserInfo:
     """Read-model of a user, safe to keep in a UI session (no hash)."""

@@ -293,3 +293,17 @@ class RewardRun(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     result: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ExportRecord(SQLModel, table=True):
+    """One export: who took which data out, and a digest of exactly what they got."""
+
+    __tablename__ = "export_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    at: datetime = Field(default_factory=utcnow)
+    format: str = Field(max_length=16)
+    rows: int = 0
+    content_sha256: str = Field(max_length=64)

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from markit_core.access import Action, require
 from markit_core.models import Annotation, Case, LabelDef, Membership, Role, User
+from markit_core.readings import current_annotation_ids
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,8 @@ def project_stats(session: Session, actor: User, project_id: int) -> ProjectStat
     at least one.
     """
     project = require(session, actor, project_id, Action.STATS)
-    latest = (
-        select(Annotation.case_id, Annotation.annotator_id, func.max(Annotation.version).label("v"))
-        .where(Annotation.project_id == project_id)
-        .group_by(Annotation.case_id, Annotation.annotator_id).subquery()
-    )
-    current = (
-        select(Annotation.case_id).join(latest, (Annotation.case_id == latest.c.case_id)
-                                        & (Annotation.annotator_id == latest.c.annotator_id)
-                                        & (Annotation.version == latest.c.v))
-        .where(Annotation.deleted == False)  # noqa: E712
-    ).subquery()
+    current = select(Annotation.case_id).where(
+        Annotation.id.in_(current_annotation_ids(project_id))).subquery()  # type: ignore[union-attr]
     n_annotations = session.exec(select(func.count()).select_from(current)).one()
     n_annotated = session.exec(select(func.count(func.distinct(current.c.case_id)))).one()
     n_cases = session.exec(select(func.count()).select_from(Case).where(Case.project_id == project_id)).one()

@@ -13,7 +13,7 @@ from markit_core.labels import list_labels, save_label_set
 from markit_core.models import LabelKind, Role
 from markit_core.projects import create_project, grant_role, list_members, revoke_role, update_settings
 from markit_core.stats import project_stats
-from ui.session import current_user, db, show_error
+from ui.session import current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
 
 ROLE_NAMES = {r.value: r.value.replace("_", " ") for r in Role}
@@ -23,6 +23,7 @@ s = db()
 user = current_user(s)
 if user is None:
     st.stop()
+show_flash()
 
 with st.expander("New project", icon=":material/add:"):
     with st.form("new_project", clear_on_submit=True):
@@ -78,7 +79,7 @@ with tabs[0]:
                 parts = [f"{what}: {', '.join(names)}" for what, names in (
                     ("added", changes.created), ("changed", changes.updated),
                     ("deleted", changes.deleted), ("archived (has answers)", changes.archived)) if names]
-                st.success("Label set saved — " + "; ".join(parts))
+                flash("Label set saved — " + "; ".join(parts))
                 st.rerun()
             else:
                 st.info("No changes to save.")
@@ -108,7 +109,7 @@ with tabs[1]:
                 except MarkitError as e:
                     show_error(e)
                 else:
-                    st.success(msg)
+                    flash(msg)
                     st.rerun()
 
 with tabs[2]:

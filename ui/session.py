@@ -57,3 +57,18 @@ def current_user(s: Session) -> User | None:
 def show_error(e: MarkitError) -> None:
     """The page-edge rendering of an expected error."""
     st.error(str(e), icon=":material/error:")
+
+
+FLASH_KEY = "flash_message"
+
+
+def flash(message: str) -> None:
+    """Keep a success message across the ``st.rerun`` that follows a change."""
+    st.session_state[FLASH_KEY] = message
+
+
+def show_flash() -> None:
+    """Show (once) the message kept by ``flash``."""
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        st.success(message, icon=":material/check_circle:")

@@ -1,4 +1,4 @@
-"""Images, de-identification map, reports, annotations, reviews, reward runs.
+"""Images, de-identification map, reports, annotations, reviews, reward runs, exports.
 
 Revision ID: 0002
 Revises: 0001
@@ -13,6 +13,21 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('export_record',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('format', sa.String(length=16), nullable=False),
+    sa.Column('rows', sa.Integer(), nullable=False),
+    sa.Column('content_sha256', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], ),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('export_record', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_export_record_project_id'), ['project_id'], unique=False)
+
     op.create_table('case',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -194,6 +209,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('export_record')
     op.drop_table('roi')
     op.drop_table('annotation_value')
     op.drop_table('report')

@@ -1,0 +1,69 @@
+"""Schema migrations: an upgrade from an older revision keeps every existing row."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+
+from markit_core import ledger
+from markit_core.accounts import create_user, get_user
+from markit_core.db import current_revision, make_engine, session, upgrade
+from markit_core.labels import CHEST_XRAY_LABELS, add_labels
+from markit_core.projects import create_project
+
+
+def test_upgrade_from_first_revision_keeps_rows(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    assert "case" not in inspect(engine).get_table_names()
+    # Data written by the 0001 schema with raw SQL, as an old release would have.
+    with engine.begin() as conn:
+        conn.execute(text("insert into user_account (username, display_name, password_hash, is_admin, "
+                          "is_active, is_demo, created_at) values ('old', 'Old user', 'x', 1, 1, 0, "
+                          "'2025-01-01 10:00:00')"))
+        conn.execute(text("insert into project (name, description, required_annotators, "
+                          "show_others_after_submit, is_demo, created_at) values "
+                          "('Legacy', 'kept', 3, 0, 0, '2025-01-01 10:00:00')"))
+        conn.execute(text("insert into label_def (project_id, name, \"group\", kind, \"order\", archived) "
+                          "values (1, 'effusion', 'Pleura', 'binary', 1, 0)"))
+        conn.execute(text("insert into membership (project_id, user_id, role, granted_at) "
+                          "values (1, 1, 'owner', '2025-01-01 10:00:00')"))
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        assert conn.execute(text("select username, display_name from user_account")).all() == \
+            [("old", "Old user")]
+        assert conn.execute(text("select name, description, required_annotators from project")).all() == \
+            [("Legacy", "kept", 3)]
+        assert conn.execute(text("select name, \"group\" from label_def")).all() == [("effusion", "Pleura")]
+        assert conn.execute(text("select role from membership")).all() == [("owner",)]
+    assert {"case", "annotation", "roi", "reward_run"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_upgrade_keeps_a_verifying_ledger(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0001")
+    with session(engine) as s:
+        create_user(s, None, "admin", "long enough password")
+        admin = get_user(s, "admin")
+        project = create_project(s, admin, "P")
+        add_labels(s, admin, project.id, CHEST_XRAY_LABELS)
+        before = ledger.verify(s)
+    upgrade(engine)
+    with session(engine) as s:
+        after = ledger.verify(s)
+    assert before.ok and after.ok and after.entries == before.entries
+    engine.dispose()
+
+
+def test_downgrade_then_upgrade_round_trip(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(engine)
+    from alembic import command
+    from markit_core.db import alembic_config
+    command.downgrade(alembic_config(engine), "0001")
+    assert "case" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert "case" in inspect(engine).get_table_names()
+    engine.dispose()

@@ -1,0 +1,108 @@
+"""AppTest: the projects page — create, label set editor, members, settings, stats, ledger."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from markit_core import ledger
+from markit_core.labels import add_labels, list_labels
+from markit_core.models import Role
+from markit_core.projects import list_members
+from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def app_env(settings, monkeypatch, admin, make_user, make_project):
+    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    owner = make_user("owner")
+    make_user("ann")
+    return settings, owner
+
+
+def _open(username: str):
+    at = open_page(log_in(fresh_app(), username, PASSWORD), "project_admin")
+    assert not at.exception, at.exception
+    return at
+
+
+def test_create_project_from_the_page(session, app_env):
+    at = _open("owner")
+    assert "not in any project" in at.info[0].value
+    at.text_input(key="new_project_name").input("Pneumothorax pilot")
+    at.button(key="FormSubmitter:new_project-Create project").click().run()
+    assert not at.exception
+    assert "Created project 'Pneumothorax pilot'" in at.success[0].value
+    assert at.sidebar.selectbox(key="project_picker").format_func(at.sidebar.selectbox(key="project_picker").value) \
+        == "Pneumothorax pilot"
+    at.text_input(key="new_project_name").input("pneumothorax PILOT")
+    at.button(key="FormSubmitter:new_project-Create project").click().run()
+    assert "already exists" in at.error[0].value
+
+
+def test_label_editor_saves_and_rejects_bad_rows(session, app_env, make_project):
+    _, owner = app_env
+    project = make_project("Chest", owner)
+    add_labels(session, owner, project.id, [("cardiomegaly", "Heart")])
+    at = _open("owner")
+    assert [d for d in at.dataframe if d.key == "label_editor"], "label editor not rendered"
+    # AppTest cannot type into data_editor cells; the edit goes through the widget's state.
+    at.session_state["label_editor"] = {"edited_rows": {}, "added_rows": [
+        {"name": "pleural effusion", "group": "Pleura", "kind": "binary", "order": 2}],
+        "deleted_rows": []}
+    at.button(key="save_labels").click().run()
+    assert not at.exception, at.exception
+    names = [lb.name for lb in list_labels(session, owner, project.id)]
+    assert names == ["cardiomegaly", "pleural effusion"]
+    at.session_state["label_editor"] = {"edited_rows": {}, "added_rows": [
+        {"name": "bad\x07name", "kind": "binary"}], "deleted_rows": []}
+    at.button(key="save_labels").click().run()
+    assert "control character" in at.error[0].value
+    assert [lb.name for lb in list_labels(session, owner, project.id)] == names
+
+
+def test_members_tab_grants_and_refuses_last_owner_removal(session, app_env, make_project):
+    _, owner = app_env
+    project = make_project("Chest", owner)
+    at = _open("owner")
+    at.selectbox(key="role_user").select("ann")
+    at.selectbox(key="role_role").select("annotator")
+    at.button(key="FormSubmitter:role_form-Apply").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert "ann is now annotator" in at.success[0].value
+    assert {m.username: m.roles for m in list_members(session, owner, project.id)}["ann"] == ("annotator",)
+    at.selectbox(key="role_user").select("owner")
+    at.selectbox(key="role_role").select("owner")
+    at.radio(key="role_verb").set_value("revoke")
+    at.button(key="FormSubmitter:role_form-Apply").click().run()
+    assert "last owner" in at.error[0].value
+    assert ledger.verify(session).ok
+
+
+def test_annotator_sees_read_only_labels_and_no_member_form(session, app_env, make_project):
+    _, owner = app_env
+    make_project("Chest", owner, {"ann": [Role.ANNOTATOR]})
+    at = _open("ann")
+    editor = next(d for d in at.dataframe if d.key == "label_editor")
+    assert list(editor.value["name"]) == []
+    assert not [b for b in at.button if b.key == "save_labels"]
+    assert not [s for s in at.selectbox if s.key == "role_user"]
+    assert any("Only owners and managers" in i.value for i in at.info)
+
+
+def test_settings_and_stats_tabs(session, app_env, make_project):
+    _, owner = app_env
+    project = make_project("Chest", owner)
+    at = _open("owner")
+    at.number_input(key="settings_required").set_value(3)
+    at.checkbox(key="settings_show_others").check()
+    at.button(key="FormSubmitter:settings_form-Save settings").click().run()
+    assert "Settings saved" in at.success[0].value
+    row = session.exec(text(f"select required_annotators, show_others_after_submit from project "
+                            f"where id = {project.id}")).one()
+    assert tuple(row) == (3, 1)
+    assert [m.value for m in at.metric][:2] == ["0", "0"]
+    at.button(key="verify_ledger").click().run()
+    assert any("Ledger intact" in s.value for s in at.success)
