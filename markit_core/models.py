@@ -109,7 +109,7 @@ class LedgerEntry(SQLModel, table=True):
     __tablename__ = "ledger_entry"
 
     seq: int = Field(primary_key=True)
-    at: datetime
+    at: str = Field(max_length=40)  # ISO 8601 UTC text: hashed exactly as stored
     actor_id: int | None = Field(default=None, index=True)
     actor: str = Field(default="", max_length=64)
     project_id: int | None = Field(default=None, index=True)

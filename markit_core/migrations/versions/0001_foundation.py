@@ -15,7 +15,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('ledger_entry',
     sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.String(length=40), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=True),
