@@ -41,7 +41,8 @@ def test_generation_is_fast_and_deterministic(demo_set, tmp_path: Path) -> None:
     for first, second in zip(images, again, strict=True):
         assert first.path.read_bytes() == second.path.read_bytes()
         assert first.labels == second.labels and first.boxes == second.boxes
-    assert (out / "ground_truth.json").read_text() == (tmp_path / "again" / "ground_truth.json").read_text()
+    manifest = (out / "ground_truth.json").read_text()
+    assert manifest == (tmp_path / "again" / "ground_truth.json").read_text()
     other = generate_demo_set(tmp_path / "other", n=2, seed=8, size=512)
     assert other[0].path.read_bytes() != images[0].path.read_bytes()
 

@@ -6,6 +6,7 @@ import hashlib
 import io
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -84,7 +85,7 @@ def test_auto_window_uses_percentiles_of_a_subsample() -> None:
     assert abs(center - (lo + hi) / 2) < 10 and abs(width - (hi - lo)) < 20
     started = time.perf_counter()
     auto_window(frame)
-    assert time.perf_counter() - started < 0.05  # subsampled: no full sort
+    assert time.perf_counter() - started < 0.1  # subsampled: no full sort of 5 M values
 
 
 def test_presets_ct_absolute_and_radiograph_relative() -> None:
@@ -235,7 +236,7 @@ def test_render_is_pure() -> None:
 
 def test_cache_hits_on_window_change_instead_of_decoding() -> None:
     path = get_testdata_file("MR_small.dcm")
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     key = content_key(data)
     assert key == hashlib.sha256(data).hexdigest()
     cache = configure_cache(64 << 20)

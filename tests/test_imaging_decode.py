@@ -14,16 +14,16 @@ from pydicom.data import get_testdata_file, get_testdata_files
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import (
+    JPEG2000,
+    MPEG2MPML,
     UID,
     ExplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
     JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
-    MPEG2MPML,
     RLELossless,
     generate_uid,
 )
@@ -206,7 +206,8 @@ def test_rgb_ybr_and_palette_colour() -> None:
     red = ybr.frames[0, 5, 5].astype(int)  # top band of the test card is red
     assert red[0] > 200 and red[1] < 60 and red[2] < 60
     palette = decode_any(get_testdata_file("examples_palette.dcm"))
-    assert palette.frames.shape == (1, 350, 800, 3) and palette.source_photometric == "PALETTE COLOR"
+    assert palette.frames.shape == (1, 350, 800, 3)
+    assert palette.source_photometric == "PALETTE COLOR"
     assert len(np.unique(palette.frames[0].reshape(-1, 3), axis=0)) > 10
     out = render(palette, ViewState(viewport=(400, 400)), fmt="png")
     assert out.mime == "image/png" and out.pixels.shape == (175, 400, 3)

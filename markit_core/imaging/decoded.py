@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -99,7 +99,6 @@ class DecodedImage:
     body_part: str | None = None
     sop_class_uid: str | None = None
     pixel_spacing: tuple[float, float] | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.frames.flags.writeable = False
