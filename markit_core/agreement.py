@@ -258,7 +258,9 @@ def cohen_kappa(a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = None)
     )
 
 
-def _indicator_pair(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _indicator_pair(
+    values: np.ndarray, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     v = as_ratings(values)
     w = _weights(v, weights)
     return w * (v == 1), w * (v == 0)

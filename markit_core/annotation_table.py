@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
-import pandas as pd
 
 from markit_core.agreement import MISSING
 from markit_core.errors import ValidationError
 
-__all__ = ["AnnotationTable", "find_duplicate"]
+__all__ = ["AnnotationTable", "find_duplicate", "index_of"]
+
+# pandas is imported lazily (only to encode plain columns): the CSV command's
+# fast path does not need it, and importing it costs about a second here.
+Column: TypeAlias = Sequence[Any] | np.ndarray
 
 
 def find_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
@@ -39,7 +43,21 @@ def find_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
     return first, dup
 
 
-def _encode(values: Sequence[str] | np.ndarray | pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+def index_of(names: Sequence[str], queries: Column) -> np.ndarray:
+    """Position of each query in ``names`` (-1 when absent), vectorised."""
+    ref = np.asarray(names, dtype=str)
+    q = np.asarray(queries, dtype=str)
+    if ref.size == 0:
+        return np.full(q.shape, -1, dtype=np.intp)
+    order = np.argsort(ref)
+    sorted_ref = ref[order]
+    pos = np.clip(np.searchsorted(sorted_ref, q), 0, ref.size - 1)
+    return np.where(sorted_ref[pos] == q, order[pos], -1).astype(np.intp)
+
+
+def _encode(values: Column) -> tuple[np.ndarray, tuple[str, ...]]:
+    import pandas as pd
+
     codes, uniques = pd.factorize(pd.Series(values, dtype=object).astype(str), sort=True)
     return codes.astype(np.intp), tuple(str(u) for u in uniques)
 
@@ -89,13 +107,13 @@ class AnnotationTable:
     @classmethod
     def from_columns(
         cls,
-        case_ids: Sequence[str] | np.ndarray | pd.Series,
-        labels: Sequence[str] | np.ndarray | pd.Series,
-        annotators: Sequence[str] | np.ndarray | pd.Series,
-        values: Sequence[bool] | np.ndarray | pd.Series,
+        case_ids: Column,
+        labels: Column,
+        annotators: Column,
+        values: Column,
         *,
-        seconds: Sequence[float] | np.ndarray | pd.Series | None = None,
-        confidence: Sequence[float] | np.ndarray | pd.Series | None = None,
+        seconds: Column | None = None,
+        confidence: Column | None = None,
     ) -> AnnotationTable:
         """Build a table from plain columns (e.g. rows read from the database).
 
@@ -142,9 +160,9 @@ class AnnotationTable:
 
     def reference_matrix(
         self,
-        case_ids: Sequence[str] | np.ndarray | pd.Series,
-        labels: Sequence[str] | np.ndarray | pd.Series,
-        values: Sequence[bool] | np.ndarray | pd.Series,
+        case_ids: Column,
+        labels: Column,
+        values: Column,
     ) -> np.ndarray:
         """Dense ``(n_cases, n_labels)`` int8 reference (AI, adjudication) in this table's codes.
 
@@ -152,8 +170,8 @@ class AnnotationTable:
         does not have are ignored; a repeated (case, label) raises
         :class:`ValidationError`.
         """
-        case_pos = pd.Index(self.cases).get_indexer(pd.Series(case_ids, dtype=object).astype(str))
-        label_pos = pd.Index(self.labels).get_indexer(pd.Series(labels, dtype=object).astype(str))
+        case_pos = index_of(self.cases, case_ids)
+        label_pos = index_of(self.labels, labels)
         value = np.asarray(values, dtype=bool)
         known = (case_pos >= 0) & (label_pos >= 0)
         flat = case_pos[known].astype(np.int64) * len(self.labels) + label_pos[known]

@@ -102,6 +102,8 @@ def dawid_skene_long(
         if item_group is None
         else np.asarray(item_group, dtype=np.intp)
     )
+    if max_iter < 1:
+        raise ValidationError("max_iter must be at least 1")
     n_groups = int(group.max()) + 1 if group.size else 1
     a = float(smoothing)
 
@@ -111,27 +113,26 @@ def dawid_skene_long(
     with np.errstate(invalid="ignore", divide="ignore"):
         post = np.where(rated, pos_votes / all_votes, 0.5)
     items_per_group = np.bincount(group[rated], minlength=n_groups)
+    # One code per (rater, answer) so each EM step is one gather and one bincount.
+    cell = rater * 2 + v.astype(np.intp)
+    w_cell = np.bincount(cell, w, 2 * n_raters).reshape(n_raters, 2)
 
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    while n_iter < max_iter:
+        n_iter += 1
         # M-step: rater confusion and group prevalence from the soft labels.
-        t = post[item]
-        sens = (np.bincount(rater, w * t * v, n_raters) + a) / (
-            np.bincount(rater, w * t, n_raters) + 2 * a
-        )
-        spec = (np.bincount(rater, w * (1 - t) * (1 - v), n_raters) + a) / (
-            np.bincount(rater, w * (1 - t), n_raters) + 2 * a
-        )
-        prior = (np.bincount(group[rated], post[rated], n_groups) + a) / (
-            items_per_group + 2 * a
-        )
-        # E-step: log-odds of True per item.
-        ls, l1s = np.log(sens), np.log1p(-sens)
-        lp, l1p = np.log(spec), np.log1p(-spec)
-        contrib = w * (v * (ls[rater] - l1p[rater]) + (1 - v) * (l1s[rater] - lp[rater]))
+        wt = np.bincount(cell, w * post[item], 2 * n_raters).reshape(n_raters, 2)
+        sens = (wt[:, 1] + a) / (wt.sum(axis=1) + 2 * a)
+        not_t = w_cell - wt  # weight of ratings on items that are False
+        spec = (not_t[:, 0] + a) / (not_t.sum(axis=1) + 2 * a)
+        prior = (np.bincount(group[rated], post[rated], n_groups) + a) / (items_per_group + 2 * a)
+        # E-step: log-odds of True per item; a rating adds log P(answer|T)/P(answer|F).
+        log_lr = np.empty((n_raters, 2))
+        log_lr[:, 1] = np.log(sens) - np.log1p(-spec)
+        log_lr[:, 0] = np.log1p(-sens) - np.log(spec)
         log_odds = np.log(prior[group]) - np.log1p(-prior[group])
-        log_odds = log_odds + np.bincount(item, contrib, n_items)
+        log_odds = log_odds + np.bincount(item, w * log_lr.ravel()[cell], n_items)
         new_post = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -500, 500)))
         change = float(np.max(np.abs(new_post - post))) if n_items else 0.0
         post = new_post

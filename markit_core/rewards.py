@@ -52,9 +52,16 @@ TRUTH_RULES: tuple[str, ...] = ("majority", "dawid_skene")
 
 
 class NoPositiveScoresError(MarkitError):
-    """Every annotator's score S is zero or negative, so the budget cannot be split."""
+    """Every annotator's score S is zero or negative, so the budget cannot be split.
+
+    ``scores`` holds the raw S per annotator so a page can still show them.
+    """
 
     default_message = "no annotator has a positive score; the budget cannot be split"
+
+    def __init__(self, message: str | None = None, scores: dict[str, float] | None = None) -> None:
+        super().__init__(message)
+        self.scores: dict[str, float] = dict(scores or {})
 
 
 @dataclass(frozen=True)
@@ -278,9 +285,7 @@ def compute_rewards(
     if rule == "majority":
         pseudo = n_true > n_false
     else:
-        ds = dawid_skene_long(
-            cell, item, value, n_i * n_k, n_items, item_group=label_of_item
-        )
+        ds = dawid_skene_long(cell, item, value, n_i * n_k, n_items, item_group=label_of_item)
         pseudo = ds.truth & answered
         ds_sens = ds.sensitivity.reshape(n_i, n_k)
         ds_spec = ds.specificity.reshape(n_i, n_k)
@@ -311,9 +316,12 @@ def compute_rewards(
     scores = contributions.sum(axis=1)
     paid = np.maximum(scores, 0.0)
     if not (paid > 0).any():
-        listing = ", ".join(f"{a}={s:.4g}" for a, s in zip(table.annotators, scores))
+        by_name = {a: float(x) for a, x in zip(table.annotators, scores)}
+        listing = ", ".join(f"{a}={x:.4g}" for a, x in list(by_name.items())[:10])
+        more = ", ..." if len(by_name) > 10 else ""
         raise NoPositiveScoresError(
-            f"no annotator has a positive score ({listing}); the budget cannot be split"
+            f"no annotator has a positive score ({listing}{more}); the budget cannot be split",
+            scores=by_name,
         )
     rewards = budget * paid / paid.sum()
 
@@ -321,10 +329,16 @@ def compute_rewards(
     kappa_cons, _ = _kappa_table(cell, value, pseudo[item], n_i * n_k)
     consensus = np.where(answered, pseudo, MISSING).astype(np.int8).reshape(n_j, n_k)
     pooled, by_label = _agreement(n_true, n_all, n_kept, n_j, n_k)
-    exclusions = tuple(
-        Exclusion(table.annotators[i], table.labels[k], float(kappa_ai[i, k]), int(shared[i, k]))
-        for i, k in zip(*np.nonzero(excluded))
-    ) if kappa_ai is not None else ()
+    exclusions = (
+        tuple(
+            Exclusion(
+                table.annotators[i], table.labels[k], float(kappa_ai[i, k]), int(shared[i, k])
+            )
+            for i, k in zip(*np.nonzero(excluded))
+        )
+        if kappa_ai is not None
+        else ()
+    )
     t_label, t_pair = _time_stats(table)
     return RewardResult(
         annotators=table.annotators,

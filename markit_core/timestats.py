@@ -8,6 +8,7 @@ computed for all groups at once (bincount for sums, one lexsort for medians).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -15,14 +16,39 @@ __all__ = ["TimeStats", "group_time_stats", "t_quantile"]
 
 
 def t_quantile(p: float, df: np.ndarray) -> np.ndarray:
-    """Quantile ``p`` of Student's t with ``df`` degrees of freedom (NaN where df < 1)."""
-    try:
-        from scipy.special import stdtrit
-    except ImportError as e:  # pragma: no cover - scipy ships with the stack
-        raise RuntimeError("scipy is needed for confidence intervals of times") from e
-    d = np.asarray(df, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return np.where(d >= 1, stdtrit(np.maximum(d, 1.0), p), np.nan)
+    """Quantile ``p`` (0.5 < p < 1) of Student's t with ``df`` degrees of freedom.
+
+    Hill's algorithm (ACM 396, 1970), exact for df 1 and 2; relative error
+    below 1e-6 for p = 0.975 and below 1e-5 for the usual levels, which is
+    far below the precision of any timing. Pure numpy, so the CLI does not
+    pay scipy's import time. NaN where df < 1.
+    """
+    if not 0.5 < p < 1.0:
+        raise ValueError("p must be between 0.5 and 1")
+    n = np.asarray(df, dtype=np.float64)
+    two_tail = 2.0 * (1.0 - p)
+    x = NormalDist().inv_cdf(0.5 * two_tail)  # negative normal quantile
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = 1.0 / (n - 0.5)
+        b = 48.0 / (a * a)
+        c = ((20700 * a / b - 98) * a - 16) * a + 96.36
+        d = ((94.5 / (b + c) - 3) / b + 1) * np.sqrt(a * np.pi / 2) * n
+        y = (d * two_tail) ** (2.0 / n)
+        # Asymptotic expansion about the normal quantile (most df).
+        c_asym = c + np.where(n < 5, 0.3 * (n - 4.5) * (x + 0.6), 0.0)
+        c_asym = (((0.05 * d * x - 5) * x - 7) * x - 2) * x + b + c_asym
+        x2 = x * x
+        y_asym = (((((0.4 * x2 + 6.3) * x2 + 36) * x2 + 94.5) / c_asym - x2 - 3) / b + 1) * x
+        q_asym = np.sqrt(n * np.expm1(a * y_asym * y_asym))
+        # Small-df branch.
+        y_small = (
+            (1 / (((n + 6) / (n * y) - 0.089 * d - 0.822) * (n + 2) * 3) + 0.5 / (n + 4)) * y - 1
+        ) * (n + 1) / (n + 2) + 1 / y
+        q_small = np.sqrt(n * y_small)
+        q = np.where(y > 0.05 + a, q_asym, q_small)
+    q = np.where(n == 2, np.sqrt(2.0 / (two_tail * (2 - two_tail)) - 2), q)
+    q = np.where(n == 1, 1.0 / np.tan(two_tail * np.pi / 2), q)
+    return np.where(n >= 1, q, np.nan)
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,9 +106,13 @@ def group_time_stats(
         half = t_quantile(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n)
     half = np.where(n >= 2, half, np.nan)
 
-    # Median: sort by (group, value); the middle of each group's run.
-    order = np.lexsort((x, g))
-    xs = x[order]
+    # Median: sort by (group, value); the middle of each group's run. Sorting by
+    # value, then stably by group (a radix sort for small integer codes), is
+    # several times faster than np.lexsort.
+    by_value = np.argsort(x)
+    code_type = np.uint16 if n_groups <= np.iinfo(np.uint16).max else np.int64
+    by_group = np.argsort(g[by_value].astype(code_type), kind="stable")
+    xs = x[by_value[by_group]]
     start = np.concatenate(([0], np.cumsum(n)[:-1]))
     lo = start + (n - 1) // 2
     hi = start + n // 2

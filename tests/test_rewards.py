@@ -96,8 +96,9 @@ def test_negative_score_is_reported_and_paid_nothing() -> None:
 def test_all_scores_non_positive_raises_clear_error() -> None:
     # Four annotators always agreeing: M = 4, r~ = 0, every S = 0.
     t = table_from({"x": ["TTTT", "FFFF", "TTTT"]}, "ABCD")
-    with pytest.raises(NoPositiveScoresError, match="no annotator has a positive score"):
+    with pytest.raises(NoPositiveScoresError, match="no annotator has a positive score") as info:
         compute_rewards(t, budget=100)
+    assert info.value.scores == {"A": 0.0, "B": 0.0, "C": 0.0, "D": 0.0}
     assert issubclass(NoPositiveScoresError, MarkitError)
 
 
@@ -222,9 +223,13 @@ def test_dawid_skene_truth_rule() -> None:
     right = rng.random(case.size) < np.array([0.95, 0.9, 0.1])[ann]
     t_val = truth[case, label]
     table = AnnotationTable(
-        annotator=ann, case=case, label=label, value=np.where(right, t_val, ~t_val),
+        annotator=ann,
+        case=case,
+        label=label,
+        value=np.where(right, t_val, ~t_val),
         annotators=("good1", "good2", "reversed"),
-        cases=tuple(str(j) for j in range(n_j)), labels=("x", "y", "z"),
+        cases=tuple(str(j) for j in range(n_j)),
+        labels=("x", "y", "z"),
     )
     maj = compute_rewards(table, budget=1000)
     ds = compute_rewards(table, budget=1000, truth="dawid-skene")
@@ -259,7 +264,8 @@ def test_agreement_on_paper_shaped_data() -> None:
     # 5954 all negative, 676 disagreements (420 with one True, 256 with two).
     rng = np.random.default_rng(0)
     patterns = np.array(
-        [[1, 1, 1]] * 370 + [[0, 0, 0]] * 5954
+        [[1, 1, 1]] * 370
+        + [[0, 0, 0]] * 5954
         + [list(p) for p in rng.permutation([[1, 0, 0], [0, 1, 0], [0, 0, 1]] * 140)]
         + [list(p) for p in rng.permutation([[1, 1, 0], [1, 0, 1], [0, 1, 1]] * 85 + [[1, 1, 0]])],
         dtype=bool,
@@ -308,7 +314,9 @@ def test_group_time_stats_small_groups() -> None:
     assert s.n.tolist() == [1, 3, 0]
     assert s.median[:2].tolist() == [4.0, 2.0]
     assert np.isnan(s.half_width[0]) and np.isnan(s.mean[2])
-    assert s.half_width[1] == pytest.approx(scipy.stats.t.ppf(0.975, 2) * np.std([1, 2, 7], ddof=1) / np.sqrt(3))
+    assert s.half_width[1] == pytest.approx(
+        scipy.stats.t.ppf(0.975, 2) * np.std([1, 2, 7], ddof=1) / np.sqrt(3)
+    )
 
 
 def test_t_quantile_matches_scipy() -> None:
