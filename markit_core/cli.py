@@ -2,6 +2,8 @@
 
 Each command lives in ``markit_core/commands/`` and exposes
 ``register(subparsers)``; its parser sets ``func`` to a ``run(args) -> int``.
+Only the module of the command being run is imported (pydicom, SQLModel and
+friends take seconds to import; ``rewards`` on a CSV needs none of them).
 Commands that touch the database act as a user (``--as``, default the first
 admin) through the same permission checks and ledger as the UI.
 Exit codes: 0 success, 1 failure (e.g. ledger broken), 2 bad arguments or input.
@@ -10,30 +12,44 @@ Exit codes: 0 success, 1 failure (e.g. ledger broken), 2 bad arguments or input.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from markit_core.commands import demo, ledger_cmd, projects_cmd, users
 from markit_core.errors import MarkitError, NotFoundError, ValidationError
 
-COMMANDS = (users, projects_cmd, demo, ledger_cmd)
+# command name -> module in markit_core.commands that registers it (in --help order)
+COMMANDS: dict[str, str] = {
+    "create-user": "users",
+    "create-project": "projects_cmd",
+    "stats": "projects_cmd",
+    "demo": "demo",
+    "ledger": "ledger_cmd",
+    "ingest": "imaging_cmd",
+    "dicomweb-import": "imaging_cmd",
+    "dimse-import": "imaging_cmd",
+    "import-reports": "imaging_cmd",
+    "rewards": "rewards",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser (exposed for tests and --help)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or only with the module that defines ``command``."""
     parser = argparse.ArgumentParser(
         prog="python -m markit_core",
         description="MarkIt command line. Honours MARKIT_DATABASE_URL and MARKIT_DATA_DIR.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.register(sub)
+    wanted = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in wanted:
+        importlib.import_module(f"markit_core.commands.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the command, turn ``MarkitError`` into a one-line message."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
