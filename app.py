@@ -10,14 +10,15 @@ from ui.session import current_user, db, sign_out
 
 st.set_page_config(page_title="MarkIt", page_icon=":material/radiology:", layout="wide")
 
-# (file, title, icon, action the user must hold in at least one project; None = everyone)
-PAGES: tuple[tuple[str, str, str, Action | None], ...] = (
-    ("pages/annotate.py", "Annotate", ":material/edit:", Action.ANNOTATE),
-    ("pages/review_heatmap.py", "Review", ":material/grid_on:", Action.REVIEW),
-    ("pages/upload.py", "Upload", ":material/upload:", Action.UPLOAD),
-    ("pages/ai_assist.py", "AI assist", ":material/smart_toy:", Action.USE_AI),
-    ("pages/rewards.py", "Rewards", ":material/payments:", Action.REWARDS),
-    ("pages/project_admin.py", "Projects", ":material/settings:", None),
+# (file, title, icon, actions of which the user must hold one in some project; () = everyone)
+PAGES: tuple[tuple[str, str, str, tuple[Action, ...]], ...] = (
+    ("pages/annotate.py", "Annotate", ":material/edit:", (Action.ANNOTATE,)),
+    # annotators reach the review page for calibration (their answers vs the others')
+    ("pages/review_heatmap.py", "Review", ":material/grid_on:", (Action.REVIEW, Action.ANNOTATE)),
+    ("pages/upload.py", "Upload", ":material/upload:", (Action.UPLOAD,)),
+    ("pages/ai_assist.py", "AI assist", ":material/smart_toy:", (Action.USE_AI,)),
+    ("pages/rewards.py", "Rewards", ":material/payments:", (Action.REWARDS,)),
+    ("pages/project_admin.py", "Projects", ":material/settings:", ()),
 )
 
 with db() as s:
@@ -27,7 +28,8 @@ with db() as s:
     else:
         projects = list_projects(s, user)
         allowed = {a for a in Action for p in projects if can(s, user, p.id, a)}
-        pages = [st.Page(f, title=t, icon=i) for f, t, i, a in PAGES if a is None or a in allowed]
+        pages = [st.Page(f, title=t, icon=i) for f, t, i, acts in PAGES
+                 if not acts or allowed.intersection(acts)]
         st.sidebar.caption(f"Signed in as **{user.display_name or user.username}**"
                            + (" (demo account)" if user.is_demo else ""))
         if st.sidebar.button("Log out", key="logout", icon=":material/logout:"):

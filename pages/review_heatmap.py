@@ -1,7 +1,446 @@
-"""Review page — coming: review heatmaps, agreement figures and adjudication."""
+"""Review page: heatmaps, agreement, disagreements with adjudication, calibration.
 
+Reviewers and managers get everything; an annotator (without review rights)
+gets only their own calibration, and only in a pilot project that shows
+others' answers after submission. All figures come from
+``markit_core.review``; this page only draws them.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from markit_core import review
+from markit_core.access import Action, can
+from markit_core.errors import MarkitError
+from markit_core.rewards import TRUTH_RULES
+from ui.resources import get_settings
+from ui.session import current_user, db, flash, show_error, show_flash
+from ui.widgets import project_picker
+
+MAX_HEATMAP_CASES = 400  # one row per case: more would not be readable anyway
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+TRUTH_NAMES = {"majority": "majority (paper)", "dawid_skene": "Dawid–Skene"}
+# answer heatmap: -1 absent ... +1 present, |z| grows with confidence (0.5 at 0 %, 1 at 100 %)
+ANSWER_SCALE = [
+    [0.0, "#08519c"],
+    [0.25, "#9ecae1"],
+    [0.5, "#f7f7f7"],
+    [0.75, "#fcae91"],
+    [1.0, "#a50f15"],
+]
+
+
+def _colour(annotators: tuple[str, ...], name: str) -> str:
+    return PALETTE[annotators.index(name) % len(PALETTE)] if name in annotators else PALETTE[-1]
+
+
+def _nan_to_none(z: np.ndarray) -> list:
+    return [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(z, float)]
+
+
+def answer_heatmap(m: review.LabelMatrix) -> go.Figure:
+    """Cases x annotators: colour = answer, depth = confidence (first MAX_HEATMAP_CASES cases)."""
+    n = MAX_HEATMAP_CASES
+    m = replace(
+        m,
+        case_ids=m.case_ids[:n],
+        case_names=m.case_names[:n],
+        values=m.values[:n],
+        confidence=m.confidence[:n],
+        consensus=m.consensus[:n],
+        adjudicated=m.adjudicated[:n],
+    )
+    conf = np.where(np.isnan(m.confidence), 100.0, m.confidence)
+    signed = np.where(m.values == 1, 1.0, -1.0) * (0.5 + 0.5 * conf / 100.0)
+    z = np.where(m.values < 0, np.nan, signed)
+    text = [
+        [
+            (
+                "—"
+                if v < 0
+                else ("present" if v else "absent") + ("" if np.isnan(c) else f" ({c:.0f} %)")
+            )
+            for v, c in zip(vr, cr)
+        ]
+        for vr, cr in zip(m.values, m.confidence)
+    ]
+    cons = ["present" if c == 1 else "absent" for c in m.consensus]
+    custom = [
+        [f"{cn}{' (adjudicated)' if adj else ''}"] * len(m.annotators)
+        for cn, adj in zip(cons, m.adjudicated)
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=_nan_to_none(z),
+            x=list(m.annotators),
+            y=list(m.case_names),
+            zmin=-1,
+            zmax=1,
+            colorscale=ANSWER_SCALE,
+            text=text,
+            customdata=custom,
+            xgap=1,
+            ygap=1,
+            hovertemplate="%{y} · %{x}: %{text}<br>consensus: %{customdata}<extra></extra>",
+            colorbar={
+                "title": "answer",
+                "tickvals": [-1, 0, 1],
+                "ticktext": ["absent", "", "present"],
+            },
+        )
+    )
+    fig.update_layout(
+        title=f"{m.label}: answers (colour depth = confidence)",
+        height=max(300, 22 * len(m.case_ids) + 120),
+        yaxis={"autorange": "reversed"},
+    )
+    return fig
+
+
+def kappa_heatmap(
+    z: np.ndarray, x: list[str], y: list[str], counts: np.ndarray, title: str
+) -> go.Figure:
+    fig = go.Figure(
+        go.Heatmap(
+            z=_nan_to_none(z),
+            x=x,
+            y=y,
+            zmin=-1,
+            zmax=1,
+            colorscale="RdBu",
+            xgap=1,
+            ygap=1,
+            text=[[f"{v:.2f}" if np.isfinite(v) else "—" for v in row] for row in z],
+            texttemplate="%{text}",
+            customdata=counts,
+            hovertemplate="%{y} · %{x}: kappa %{text} on %{customdata} items<extra></extra>",
+            colorbar={"title": "kappa"},
+        )
+    )
+    fig.update_layout(
+        title=title, height=max(280, 40 * len(y) + 140), yaxis={"autorange": "reversed"}
+    )
+    return fig
+
+
+def case_figure(
+    jpeg: bytes, mapping, regions: tuple[review.RegionView, ...], colour: str
+) -> go.Figure:
+    """The rendered image with one annotator's regions drawn in image pixel coordinates."""
+    cols, rows = mapping.image_size
+    fig = go.Figure()
+    fig.add_layout_image(
+        source="data:image/jpeg;base64," + base64.b64encode(jpeg).decode(),
+        xref="x",
+        yref="y",
+        x=0,
+        y=0,
+        sizex=cols,
+        sizey=rows,
+        sizing="stretch",
+        layer="below",
+    )
+    for r in regions:
+        xs, ys = [p[0] for p in r.points], [p[1] for p in r.points]
+        if r.shape == "rect":
+            fig.add_shape(
+                type="rect",
+                x0=min(xs),
+                y0=min(ys),
+                x1=max(xs),
+                y1=max(ys),
+                line={"color": colour, "width": 2},
+                label={
+                    "text": r.label,
+                    "font": {"color": colour, "size": 10},
+                    "textposition": "top left",
+                },
+            )
+        else:
+            closed = r.shape == "polygon"
+            path = "M " + " L ".join(f"{x},{y}" for x, y in r.points) + (" Z" if closed else "")
+            fig.add_shape(type="path", path=path, line={"color": colour, "width": 2})
+    fig.update_xaxes(range=[0, cols], visible=False, constrain="domain")
+    fig.update_yaxes(range=[rows, 0], visible=False, scaleanchor="x", constrain="domain")
+    fig.update_layout(height=300, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return fig
+
+
+def heatmaps_tab(s, user, project_id: int, truth: str) -> None:
+    labels, _ = review.reviewable(s, user, project_id)
+    if not labels:
+        st.info("This project has no present/absent labels yet.")
+        return
+    label = st.selectbox("Label", labels, key="review_label")
+    m = review.label_matrix(s, user, project_id, label, truth=truth)
+    if not m.case_ids:
+        st.info(f"No answers to {label!r} yet.")
+    else:
+        if len(m.case_ids) > MAX_HEATMAP_CASES:
+            st.caption(
+                f"Showing the first {MAX_HEATMAP_CASES} of {len(m.case_ids)} cases; the "
+                "Disagreements tab lists every case where readers differ."
+            )
+        st.plotly_chart(answer_heatmap(m), key="heatmap_cases", width="stretch")
+    rel = review.reliability(s, user, project_id, truth=truth)
+    if rel.annotators:
+        st.plotly_chart(
+            kappa_heatmap(
+                rel.kappa_vs_consensus,
+                list(rel.labels),
+                list(rel.annotators),
+                rel.items_vs_consensus,
+                "Reliability: Cohen's kappa vs consensus",
+            ),
+            key="heatmap_reliability",
+            width="stretch",
+        )
+        if rel.kappa_vs_ai is not None:
+            st.plotly_chart(
+                kappa_heatmap(
+                    rel.kappa_vs_ai,
+                    list(rel.labels),
+                    list(rel.annotators),
+                    rel.items_vs_ai,
+                    "Reliability: Cohen's kappa vs AI",
+                ),
+                key="heatmap_reliability_ai",
+                width="stretch",
+            )
+        else:
+            st.caption("No AI reference in this project yet: kappa vs AI is not shown.")
+    pair_label = st.selectbox(
+        "Annotator agreement on", ["all labels (pooled)", *labels], key="review_pair_label"
+    )
+    pa = review.annotator_agreement(
+        s, user, project_id, None if pair_label.startswith("all labels") else pair_label
+    )
+    if pa.annotators:
+        st.plotly_chart(
+            kappa_heatmap(
+                pa.kappa,
+                list(pa.annotators),
+                list(pa.annotators),
+                pa.shared,
+                f"Annotator x annotator Cohen's kappa ({pair_label})",
+            ),
+            key="heatmap_pairs",
+            width="stretch",
+        )
+
+
+def disagreements_tab(s, user, project_id: int, truth: str) -> None:
+    labels, _ = review.reviewable(s, user, project_id)
+    c1, c2 = st.columns([2, 1])
+    only = c1.selectbox("Label", ["all labels", *labels], key="dis_label")
+    show_done = c2.checkbox("Include adjudicated", value=True, key="dis_show_adjudicated")
+    items = review.disagreements(
+        s,
+        user,
+        project_id,
+        label=None if only == "all labels" else only,
+        include_adjudicated=show_done,
+        truth=truth,
+    )
+    if not items:
+        st.success("No disagreements: every case's readers agree on every label.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "case": d.case_name,
+                    "label": d.label,
+                    "present": d.n_true,
+                    "absent": d.n_false,
+                    "consensus": "present" if d.consensus else "absent",
+                    "adjudicated": "yes" if d.adjudication else "",
+                    **{a: ("present" if v else "absent") for a, (v, _c) in d.answers.items()},
+                }
+                for d in items
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="dis_table",
+    )
+    pick = st.selectbox(
+        "Disagreement to review",
+        range(len(items)),
+        key="dis_pick",
+        format_func=lambda i: (
+            f"{items[i].case_name} · {items[i].label} "
+            f"({items[i].n_true} present / {items[i].n_false} absent)"
+        ),
+    )
+    d = items[pick]
+    try:
+        picture = review.case_picture(s, get_settings(), user, project_id, d.case_id)
+    except MarkitError as e:
+        picture = None
+        st.warning(f"Image not available: {e}")
+    readers = list(d.regions) or list(d.answers)
+    everyone = tuple(sorted(set(readers) | set(d.answers)))
+    for col, name in zip(st.columns(max(len(readers), 1)), readers):
+        with col:
+            answer = d.answers.get(name)
+            text = (
+                "—"
+                if answer is None
+                else ("present" if answer[0] else "absent")
+                + ("" if answer[1] is None else f" · {answer[1]} %")
+            )
+            st.markdown(f"**{name}**: {text}")
+            if picture is not None:
+                st.plotly_chart(
+                    case_figure(
+                        picture.data,
+                        picture.mapping,
+                        d.regions.get(name, ()),
+                        _colour(everyone, name),
+                    ),
+                    key=f"dis_img_{d.case_id}_{name}",
+                    width="stretch",
+                )
+    if d.adjudication:
+        a = d.adjudication
+        st.info(
+            f"Adjudicated {'present' if a.value else 'absent'} by {a.reviewer} at {a.at}"
+            + (f": {a.note}" if a.note else "")
+        )
+    with st.form("adjudicate_form"):
+        default = d.adjudication.value if d.adjudication else d.consensus
+        value = st.radio(
+            "Final answer",
+            ["present", "absent"],
+            index=0 if default else 1,
+            key="adj_value",
+            horizontal=True,
+        )
+        note = st.text_area(
+            "Note (optional)",
+            d.adjudication.note if d.adjudication else "",
+            key="adj_note",
+            max_chars=review.MAX_NOTE,
+        )
+        if st.form_submit_button("Save final answer", type="primary"):
+            try:
+                review.adjudicate(
+                    s, user, project_id, d.case_id, d.label_id, value == "present", note
+                )
+            except MarkitError as e:
+                show_error(e)
+            else:
+                flash(f"Final answer for {d.case_name} · {d.label}: {value}.")
+                st.rerun()
+
+
+def calibration_section(s, user, project_id: int, reviewer: bool) -> None:
+    who = user.username
+    if reviewer:
+        _, names = review.reviewable(s, user, project_id)
+        if not names:
+            st.info("No answers yet.")
+            return
+        who = st.selectbox("Annotator", names, key="cal_annotator")
+    cal = review.calibration(s, user, project_id, who)
+    if not cal.cases:
+        st.info(
+            "Submit some cases first: calibration compares your answers with the other "
+            "readers' on the cases you have read."
+        )
+        return
+    c = st.columns(3)
+    c[0].metric("Cases compared", cal.cases)
+    c[1].metric(
+        "Agreement with the others",
+        "—" if np.isnan(cal.overall_rate) else f"{cal.overall_rate:.0%}",
+    )
+    c[2].metric(
+        "Kappa vs consensus", "—" if np.isnan(cal.overall_kappa) else f"{cal.overall_kappa:.2f}"
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "label": cal.labels,
+                "items": cal.items,
+                "agreement": cal.agreement_rate,
+                "kappa": cal.kappa,
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="cal_table",
+        column_config={"agreement": st.column_config.NumberColumn(format="percent")},
+    )
+    if cal.differences:
+        st.caption("Where the answer differed from the other readers' consensus:")
+        st.dataframe(
+            pd.DataFrame(
+                cal.differences, columns=["case id", "case", "label", "answer", "others' consensus"]
+            ).replace({True: "present", False: "absent"}),
+            hide_index=True,
+            width="stretch",
+            key="cal_differences",
+        )
+
+
 st.title("Review")
-st.info("Coming soon: review heatmaps, agreement figures and adjudication. This page is being built; the rest of MarkIt works already.",
-        icon=":material/construction:")
+s = db()
+user = current_user(s)
+if user is None:
+    st.stop()
+show_flash()
+project = project_picker(s, user, Action.VIEW)
+if project is None:
+    st.info("You are not in any project yet.")
+    st.stop()
+try:
+    if can(s, user, project.id, Action.REVIEW):
+        truth = st.sidebar.radio(
+            "Consensus where not adjudicated",
+            TRUTH_RULES,
+            key="review_truth",
+            format_func=TRUTH_NAMES.get,
+        )
+        tabs = st.tabs(["Heatmaps", "Disagreements", "Calibration"])
+        with tabs[0]:
+            heatmaps_tab(s, user, project.id, truth)
+        with tabs[1]:
+            disagreements_tab(s, user, project.id, truth)
+        with tabs[2]:
+            calibration_section(s, user, project.id, reviewer=True)
+    elif can(s, user, project.id, Action.ANNOTATE):
+        st.subheader("Calibration: your answers next to the other readers'")
+        if project.show_others_after_submit:
+            calibration_section(s, user, project.id, reviewer=False)
+        else:
+            st.info(
+                "This project keeps readings independent, so calibration is off. It is "
+                "shown in pilot (training) projects that show others' answers after "
+                "submission."
+            )
+    else:
+        st.info("Your roles in this project include neither review nor annotation.")
+except MarkitError as e:
+    show_error(e)
+finally:
+    s.close()

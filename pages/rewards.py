@@ -1,7 +1,312 @@
-"""Rewards page — coming: the reward dashboard (Algorithm 1 / Eq. 1 with AI quality control)."""
+"""Rewards page (PIs and owners): run Algorithm 1 / Eq. 1 on the project's answers.
 
+A run is computed and stored by ``markit_core.reward_runs.run_rewards`` (with
+its parameters and a ledger entry); everything below the form is drawn from
+the stored run, so an old run looks exactly as it did when it was paid.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
+from markit_core import reward_runs
+from markit_core.access import Action
+from markit_core.errors import MarkitError
+from markit_core.rewards import TRUTH_RULES, NoPositiveScoresError
+from ui.session import current_user, db, show_error, show_flash
+from ui.widgets import project_picker
+
+RUN_KEY = "rw_run_pick"
+TRUTH_NAMES = {"majority": "majority (as in the paper)", "dawid_skene": "Dawid–Skene"}
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def rewards_bar(res: dict, unit: str) -> go.Figure:
+    names = list(res["rewards"])
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[res["rewards"][a] for a in names],
+            text=[f"{res['rewards'][a]:.2f}" for a in names],
+            customdata=[res["scores"][a] for a in names],
+            hovertemplate="%{x}: %{y:.2f} " + unit + "<br>score S %{customdata:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title="Rewards", yaxis_title=unit or "reward", height=360)
+    return fig
+
+
+def contributions_bar(res: dict) -> go.Figure:
+    names, labels = list(res["rewards"]), list(res["labels"])
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=lab,
+                x=names,
+                y=[res["contributions"][a][lab] for a in names],
+                marker_color=PALETTE[k % len(PALETTE)],
+            )
+            for k, lab in enumerate(labels)
+        ]
+    )
+    fig.update_layout(
+        barmode="relative",
+        title="Score S by label: (T + tbar) · Σ D~ r~",
+        yaxis_title="contribution to S",
+        height=400,
+    )
+    return fig
+
+
+def time_boxes(res: dict) -> go.Figure:
+    """The paper's Fig. 4: seconds per label, one box per annotator (precomputed quartiles)."""
+    boxes = res.get("time_boxes") or {}
+    labels = [lab for lab in res["labels"] if lab in boxes]
+    fig = go.Figure()
+    for i, name in enumerate(res["rewards"]):
+        have = [lab for lab in labels if name in boxes[lab]]
+        if not have:
+            continue
+        stat = [boxes[lab][name] for lab in have]
+        fig.add_trace(
+            go.Box(
+                name=name,
+                x=have,
+                q1=[b["q1"] for b in stat],
+                median=[b["median"] for b in stat],
+                q3=[b["q3"] for b in stat],
+                lowerfence=[b["lowerfence"] for b in stat],
+                upperfence=[b["upperfence"] for b in stat],
+                mean=[b["mean"] for b in stat],
+                marker_color=PALETTE[i % len(PALETTE)],
+            )
+        )
+    fig.update_layout(
+        boxmode="group",
+        title="Labelling time per label and annotator",
+        yaxis_title="seconds",
+        height=420,
+    )
+    return fig
+
+
+def show_run(run: reward_runs.RunRecord) -> None:
+    res, params, unit = run.result, run.params, run.currency
+    st.caption(
+        f"Run {run.id} by {run.run_by} at {run.at} · budget {params['budget']:g} {unit} · "
+        f"truth {TRUTH_NAMES.get(params['truth'], params['truth'])} · kappa threshold "
+        f"{params['kappa_threshold']:g} · {params.get('answers', 0)} answers · input "
+        f"SHA-256 {params.get('input_sha256', '')[:12]}…"
+    )
+    excluded: dict[str, list[str]] = {}
+    for e in res["excluded"]:
+        excluded.setdefault(e["annotator"], []).append(e["label"])
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "annotator": a,
+                    f"reward ({unit or 'amount'})": r,
+                    "score S": res["scores"][a],
+                    "excluded on": ", ".join(excluded.get(a, [])),
+                }
+                for a, r in res["rewards"].items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="rw_table",
+        column_config={
+            f"reward ({unit or 'amount'})": st.column_config.NumberColumn(format="%.2f"),
+            "score S": st.column_config.NumberColumn(format="%.4f"),
+        },
+    )
+    st.plotly_chart(rewards_bar(res, unit), key="rw_bar", width="stretch")
+    st.download_button(
+        "Download rewards CSV",
+        reward_runs.run_csv(run),
+        file_name=f"rewards_run_{run.id}.csv",
+        mime="text/csv",
+        key="rw_csv",
+        icon=":material/download:",
+    )
+    if min(res["scores"].values()) <= 0:
+        st.caption(
+            "Annotators with a score S ≤ 0 are paid nothing; the budget is split over "
+            "the positive scores."
+        )
+
+    st.subheader("Per-label breakdown")
+    st.plotly_chart(contributions_bar(res), key="rw_contrib", width="stretch")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "label": lab,
+                    "T (share positive)": v["T"],
+                    "tbar (time factor)": v["tbar"],
+                    "mean seconds": v["mean_seconds"],
+                    "Fleiss' kappa": res["agreement_by_label"][lab]["fleiss_kappa"],
+                }
+                for lab, v in res["labels"].items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="rw_labels",
+    )
+
+    st.subheader("Quality control")
+    if res["excluded"]:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "annotator": e["annotator"],
+                        "label": e["label"],
+                        "kappa vs AI": e["kappa"],
+                        "shared images": e["shared_items"],
+                        "reason": f"kappa vs AI {e['kappa']:.3f} ≤ threshold "
+                        f"{params['kappa_threshold']:g}: "
+                        f"answers dropped (no vote, no pay) on this label",
+                    }
+                    for e in res["excluded"]
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+            key="rw_exclusions",
+        )
+    elif params.get("ai_reference"):
+        st.success(
+            "No exclusions: every annotator agrees with the AI above the threshold on every label."
+        )
+    else:
+        st.info("No AI reference in this project, so quality control excluded nobody.")
+    g = res["agreement"]
+    c = st.columns(4)
+    c[0].metric("Items (all readers)", g["items"])
+    c[1].metric("Disagreements", g["disagreements"])
+    c[2].metric(
+        "Full agreement",
+        "—" if g["full_agreement_rate"] is None else f"{g['full_agreement_rate']:.1%}",
+    )
+    c[3].metric("Fleiss' kappa", "—" if g["fleiss_kappa"] is None else f"{g['fleiss_kappa']:.3f}")
+
+    st.subheader("Time statistics")
+    times = res.get("time_stats")
+    if not times:
+        st.info("No labelling times were recorded for these answers.")
+        return
+    rows = [{"label": lab, "annotator": "all", **t} for lab, t in times["by_label"].items()]
+    rows += [
+        {"label": lab, "annotator": a, **t}
+        for lab, per in times["by_label_annotator"].items()
+        for a, t in per.items()
+        if t["n"]
+    ]
+    st.dataframe(
+        pd.DataFrame(
+            rows,
+            columns=[
+                "label",
+                "annotator",
+                "n",
+                "mean",
+                "half_width",
+                "median",
+                "ci_low",
+                "ci_high",
+            ],
+        ),
+        hide_index=True,
+        width="stretch",
+        key="rw_times",
+        column_config={"half_width": st.column_config.NumberColumn("± (95 % CI)")},
+    )
+    st.plotly_chart(time_boxes(res), key="rw_box", width="stretch")
+
+
 st.title("Rewards")
-st.info("Coming soon: the reward dashboard (Algorithm 1 / Eq. 1 with AI quality control). This page is being built; the rest of MarkIt works already.",
-        icon=":material/construction:")
+s = db()
+user = current_user(s)
+if user is None:
+    st.stop()
+show_flash()
+project = project_picker(s, user, Action.REWARDS)
+if project is None:
+    st.info("Rewards are for project owners and managers; you have no such project.")
+    st.stop()
+try:
+    with st.form("reward_form"):
+        c = st.columns(4)
+        budget = c[0].number_input(
+            "Budget", min_value=0.01, value=1000.0, step=100.0, key="rw_budget"
+        )
+        currency = c[1].text_input(
+            "Currency", "tokens", max_chars=reward_runs.MAX_CURRENCY, key="rw_currency"
+        )
+        threshold = c[2].number_input(
+            "Kappa threshold (vs AI)", -1.0, 1.0, 0.05, 0.01, key="rw_kappa", format="%.2f"
+        )
+        truth = c[3].radio("Truth rule", TRUTH_RULES, format_func=TRUTH_NAMES.get, key="rw_truth")
+        if st.form_submit_button("Compute rewards", type="primary"):
+            try:
+                run_id, _ = reward_runs.run_rewards(
+                    s,
+                    user,
+                    project.id,
+                    budget=budget,
+                    currency=currency,
+                    kappa_threshold=threshold,
+                    truth=truth,
+                )
+            except NoPositiveScoresError as e:
+                show_error(e)
+                st.dataframe(
+                    pd.DataFrame({"annotator": list(e.scores), "score S": list(e.scores.values())}),
+                    hide_index=True,
+                    key="rw_failed_scores",
+                )
+            except MarkitError as e:
+                show_error(e)
+            else:
+                st.session_state[RUN_KEY] = run_id
+                st.success(f"Run {run_id} stored and logged in the ledger.")
+    runs = reward_runs.list_runs(s, user, project.id)
+    if not runs:
+        st.info("No reward runs yet in this project.")
+        st.stop()
+    st.subheader("Runs (audit)")
+    st.dataframe(
+        pd.DataFrame([vars(r) for r in runs]), hide_index=True, width="stretch", key="rw_runs"
+    )
+    ids = [r.id for r in runs]
+    if st.session_state.get(RUN_KEY) not in ids:
+        st.session_state[RUN_KEY] = ids[0]
+    chosen = st.selectbox(
+        "Show run",
+        ids,
+        key=RUN_KEY,
+        format_func=lambda i: next(
+            f"run {r.id} · {r.at} · {r.budget:g} {r.currency}" for r in runs if r.id == i
+        ),
+    )
+    show_run(reward_runs.get_run(s, user, project.id, chosen))
+except MarkitError as e:
+    show_error(e)
+finally:
+    s.close()

@@ -1,0 +1,382 @@
+"""Ingest: uploaded files -> validated, de-identified, stored images -> ``Case`` rows.
+
+Every file of a batch ends in exactly one outcome: a new case, a duplicate of
+an existing case, or a refusal with a one-line reason. One bad file never stops
+the batch. Each case is made in its own transaction together with its origin
+record, its pseudonym pairs and its ledger entry; a failure rolls all of it
+back and removes the file it stored, so there is never a row without a file or
+a file written for a row that failed.
+
+Duplicates are detected by a hash of the decoded pixels (with their shape,
+type and photometric interpretation), not of the file: the same image
+re-uploaded, exported again by the PACS with other header values, fetched over
+DICOMweb in another transfer syntax (losslessly), or re-ingested after
+de-identification has the same pixels but not the same bytes. The stored file
+itself is named by the SHA-256 of its de-identified bytes (``Case.stored_path``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from markit_core import ledger
+from markit_core.access import Action, require
+from markit_core.config import Settings
+from markit_core.errors import ImageError, InputFileError
+from markit_core.imaging.decode import decode_any, is_dicom
+from markit_core.imaging.decoded import DecodedImage
+from markit_core.imaging.deid import DeidResult, ProjectDeidentifier
+from markit_core.imaging.inputs import ArchiveAborted, Expansion, Item, load_entry
+from markit_core.imaging.store import ImageStore
+from markit_core.imaging.trace import known_pairs, project_salt, record_pairs
+from markit_core.models import Case, CaseOrigin, User
+
+__all__ = ["FileOutcome", "IngestReport", "Item", "ProgressFn", "ingest", "pixel_digest"]
+
+log = logging.getLogger(__name__)
+
+#: ``progress(done, total, current_name)``: called before each file and once at the end.
+ProgressFn = Callable[[int, int, str], None]
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_RASTER_SUFFIX = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"II*\x00": ".tif",
+                  b"MM\x00*": ".tif", b"BM": ".bmp"}
+
+INGESTED, DUPLICATE, REFUSED = "ingested", "duplicate", "refused"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file of a batch.
+
+    Attributes
+    ----------
+    name : str
+        Display name of the file (``archive.zip/dir/x.dcm`` for archive members).
+    status : str
+        ``"ingested"``, ``"duplicate"`` or ``"refused"``.
+    reason : str
+        Why it was refused, or which case it duplicates.
+    case_id : int | None
+        The new case, or the existing case a duplicate matched.
+    warning : str
+        A note on an ingested file (e.g. burned-in annotation).
+    """
+
+    name: str
+    status: str
+    reason: str = ""
+    case_id: int | None = None
+    warning: str = ""
+
+    def line(self) -> str:
+        """One line for a report: ``name: reason``."""
+        text = self.reason if self.status != INGESTED else f"case {self.case_id}"
+        return f"{self.name}: {text}" + (f" (warning: {self.warning})" if self.warning else "")
+
+
+@dataclass
+class IngestReport:
+    """Outcome of a batch: one :class:`FileOutcome` per file, in input order."""
+
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    def _with(self, status: str) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def ingested(self) -> list[FileOutcome]:
+        """Files that became new cases."""
+        return self._with(INGESTED)
+
+    @property
+    def duplicates(self) -> list[FileOutcome]:
+        """Files whose image is already a case of the project."""
+        return self._with(DUPLICATE)
+
+    @property
+    def refused(self) -> list[FileOutcome]:
+        """Files that could not be ingested, with the reason."""
+        return self._with(REFUSED)
+
+    @property
+    def warnings(self) -> list[FileOutcome]:
+        """Ingested files with a warning (burned-in annotation, dropped dates)."""
+        return [o for o in self.outcomes if o.warning]
+
+    @property
+    def case_ids(self) -> list[int]:
+        """Ids of the new cases."""
+        return [o.case_id for o in self.ingested if o.case_id is not None]
+
+    @property
+    def total(self) -> int:
+        """Number of files seen."""
+        return len(self.outcomes)
+
+    def extend(self, other: IngestReport) -> None:
+        """Append another report's outcomes (used by remote imports)."""
+        self.outcomes.extend(other.outcomes)
+
+    def summary(self) -> str:
+        """``N files: a ingested, b duplicates, c refused (w with warnings)``."""
+        text = (f"{self.total} files: {len(self.ingested)} ingested, "
+                f"{len(self.duplicates)} already present, {len(self.refused)} refused")
+        return text + (f" ({len(self.warnings)} with warnings)" if self.warnings else "")
+
+
+def pixel_digest(image: DecodedImage) -> str:
+    """SHA-256 over the decoded pixels, their shape, type and photometric interpretation.
+
+    This is ``Case.content_hash``, the duplicate key (see the module docstring).
+    """
+    frames = image.frames
+    h = hashlib.sha256(f"{image.photometric}|{frames.shape}|{frames.dtype.str}|".encode())
+    h.update(memoryview(frames if frames.flags.c_contiguous else frames.copy()).cast("B"))
+    return h.hexdigest()
+
+
+def ingest(session: Session, settings: Settings, actor: User, project_id: int,
+           items: Iterable[Item], progress: ProgressFn | None = None, *,
+           source: str = "upload") -> IngestReport:
+    """Ingest a batch of uploads into a project.
+
+    Parameters
+    ----------
+    session : Session
+        Database session; each case is committed on its own.
+    settings : Settings
+        Gives the store folder and the archive/upload limits.
+    actor : User
+        The uploader; needs ``Action.UPLOAD`` in the project.
+    project_id : int
+        Target project.
+    items : Iterable[tuple[str, bytes | str | Path]]
+        ``(display name, bytes or path)``: DICOM files, folders (recursed), zip
+        archives, PNG/JPEG/TIFF/BMP files.
+    progress : ProgressFn | None
+        ``progress(done, total, name)``, called before each file and at the end.
+    source : str
+        Where the files came from, recorded in each case's origin
+        (``upload``, ``dicomweb https://...``, ``dimse PACS@host:104``).
+
+    Returns
+    -------
+    IngestReport
+        One outcome per file.
+
+    Raises
+    ------
+    PermissionDenied, NotFoundError
+        The actor may not upload to the project (nothing is read).
+    """
+    require(session, actor, project_id, Action.UPLOAD)
+    ctx = _Context(session, settings, actor, project_id, source)
+    report = IngestReport()
+    max_bytes = int(settings.max_archive_mb) << 20
+    with Expansion(items, max_archive_bytes=max_bytes,
+                   max_files=settings.max_upload_files) as expansion:
+        total = len(expansion.entries)
+        aborted: dict[int, str] = {}
+        for done, entry in enumerate(expansion.entries):
+            if progress is not None:
+                progress(done, total, entry.name)
+            if entry.archive is not None and id(entry.archive) in aborted:
+                report.outcomes.append(FileOutcome(entry.name, REFUSED, aborted[id(entry.archive)]))
+                continue
+            try:
+                data = load_entry(entry)
+            except ArchiveAborted as e:
+                aborted[id(entry.archive)] = str(e)
+                report.outcomes.append(FileOutcome(entry.name, REFUSED, str(e)))
+                continue
+            except InputFileError as e:
+                report.outcomes.append(FileOutcome(entry.name, REFUSED, str(e)))
+                continue
+            report.outcomes.append(ctx.ingest_bytes(entry.name, data))
+    if progress is not None:
+        progress(total, total, "")
+    return report
+
+
+class _Context:
+    """Per-batch state: the project's salt and store, and the per-file pipeline."""
+
+    def __init__(self, session: Session, settings: Settings, actor: User, project_id: int,
+                 source: str) -> None:
+        self.session, self.actor, self.project_id, self.source = session, actor, project_id, source
+        self.store = ImageStore.from_settings(settings)
+        self.salt = project_salt(session, actor, project_id)
+
+    def ingest_bytes(self, name: str, data: bytes) -> FileOutcome:
+        """Run one file through the pipeline; never raises for a bad file."""
+        try:
+            return self._ingest(name, data)
+        except ImageError as e:
+            return FileOutcome(name, REFUSED, _strip(str(e), name))
+        except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
+            log.exception("ingest of %s failed", name)
+            return FileOutcome(name, REFUSED, f"internal error: {type(e).__name__}: {e}")
+
+    def _ingest(self, name: str, data: bytes) -> FileOutcome:
+        if not data:
+            raise ImageError(f"{name}: empty file")
+        magic = next((m for m in _RASTER_SUFFIX if data.startswith(m)), None)
+        if magic is not None and not is_dicom(data[:132]):
+            image = decode_any(data, name)
+            return self._commit(name, image, data, _RASTER_SUFFIX[magic], kind="raster")
+        deid = self._deidentify(name, data)
+        image = decode_any(deid.data, name)  # validates what we store, not what we got
+        return self._commit(name, image, deid.data, ".dcm", kind="dicom", deid=deid)
+
+    def _deidentify(self, name: str, data: bytes) -> DeidResult:
+        try:
+            ds = pydicom.dcmread(BytesIO(data), force=True)
+            has_pixels = any(kw in ds for kw in _PIXEL_KEYWORDS)
+        except Exception as e:  # noqa: BLE001 - let the decoder name the problem
+            decode_any(data, name)  # raises ImageError with the decoder's reason
+            raise ImageError(f"{name}: not a readable DICOM file ({e})") from e
+        if not has_pixels:
+            decode_any(data, name)  # "not an image (SOP class ...)" / "not DICOM"
+            raise ImageError(f"{name}: not an image: no pixel data")
+        known = known_pairs(self.session, self.project_id, "uid", _uids(ds))
+        return ProjectDeidentifier(self.salt, known).deidentify(ds, name, in_place=True)
+
+    def _existing(self, content_hash: str) -> int | None:
+        return self.session.exec(select(Case.id).where(
+            Case.project_id == self.project_id, Case.content_hash == content_hash)).first()
+
+    def _commit(self, name: str, image: DecodedImage, stored: bytes, suffix: str, *, kind: str,
+                deid: DeidResult | None = None) -> FileOutcome:
+        content_hash = pixel_digest(image)
+        existing = self._existing(content_hash)
+        if existing is not None:
+            return FileOutcome(name, DUPLICATE, f"already in the project as case {existing}",
+                               case_id=existing)
+        for attempt in (1, 2):
+            put = self.store.put(stored, suffix)
+            try:
+                case = self._insert(name, image, content_hash, put.relpath, kind, deid)
+                self.session.commit()
+                break
+            except IntegrityError:
+                self.session.rollback()
+                self._discard(put.relpath, put.created)
+                existing = self._existing(content_hash)
+                if existing is not None:  # a concurrent upload of the same image won
+                    return FileOutcome(name, DUPLICATE,
+                                       f"already in the project as case {existing}",
+                                       case_id=existing)
+                if attempt == 2:  # a concurrent writer recorded the same pseudonym pair
+                    raise
+            except BaseException:
+                self.session.rollback()
+                self._discard(put.relpath, put.created)
+                raise
+        warning = "; ".join(_strip(w, name) for w in (deid.warnings if deid else []))
+        return FileOutcome(name, INGESTED, case_id=case.id, warning=warning)
+
+    def _insert(self, name: str, image: DecodedImage, content_hash: str, relpath: str, kind: str,
+                deid: DeidResult | None) -> Case:
+        """Add the case, its origin and pseudonym pairs and its ledger entry (not committed)."""
+        case = Case(project_id=self.project_id, content_hash=content_hash, stored_path=relpath,
+                    kind=kind, original_name=_safe_name(name, deid)[:255], rows=image.rows,
+                    cols=image.cols,
+                    n_frames=image.n_frames, modality=(image.modality or "")[:16],
+                    view_position=(image.view_position or "")[:16],
+                    burned_in_warning=bool(deid and deid.burned_in),
+                    meta=_meta(image, relpath, deid), created_by=self.actor.id)
+        origin = CaseOrigin(case_id=0, project_id=self.project_id,
+                            source=f"{self.source}: {name}"[:255])
+        if deid is not None:
+            p, o = deid.pseudonym, deid.original
+            case.study_uid, case.series_uid = p.study_uid[:64], p.series_uid[:64]
+            case.sop_uid, case.accession = p.sop_uid[:64], p.accession[:64]
+            origin.patient_id, origin.patient_name = o.patient_id[:255], o.patient_name[:255]
+            origin.accession, origin.study_uid = o.accession[:255], o.study_uid[:255]
+            origin.sop_uid = o.sop_uid[:255]
+        self.session.add(case)
+        self.session.flush()
+        origin.case_id = case.id or 0
+        self.session.add(origin)
+        if deid is not None:
+            record_pairs(self.session, self.project_id, deid.pairs)
+        ledger.append(self.session, actor=self.actor, project_id=self.project_id,
+                      action="case.upload", record=case)
+        return case
+
+    def _discard(self, relpath: str, created: bool) -> None:
+        """Remove a file this batch wrote for a row that failed, unless another case uses it."""
+        if not created:
+            return
+        used = self.session.exec(select(Case.id).where(Case.stored_path == relpath)).first()
+        if used is None:
+            self.store.remove(relpath)
+
+
+def _uids(ds: Dataset) -> list[str]:
+    found: list[str] = []
+
+    def callback(_ds: Dataset, elem: Any) -> None:
+        if elem.VR == "UI" and elem.value:
+            values = list(elem.value) if isinstance(elem.value, MultiValue) else [elem.value]
+            found.extend(str(v).strip().rstrip("\0") for v in values)
+
+    ds.walk(callback)
+    return found
+
+
+def _meta(image: DecodedImage, relpath: str, deid: DeidResult | None) -> dict[str, Any]:
+    """JSON-safe, non-identifying facts the viewer and exports use."""
+    meta: dict[str, Any] = {
+        "photometric": image.photometric,
+        "source_photometric": image.source_photometric,
+        "bits_stored": image.bits_stored,
+        "body_part": image.body_part,
+        "sop_class_uid": image.sop_class_uid,
+        "pixel_spacing": list(image.pixel_spacing) if image.pixel_spacing else None,
+        "window": list(image.header_window) if image.header_window else None,
+        "value_range": [float(image.value_range[0]), float(image.value_range[1])],
+        "is_color": image.is_color,
+        "stored_as": relpath.rsplit(".", 1)[-1] if "." in relpath else "",
+    }
+    if deid is not None:
+        meta["transfer_syntax"] = str(deid.dataset.file_meta.TransferSyntaxUID)
+        meta["deidentified"] = True
+    return meta
+
+
+def _safe_name(name: str, deid: DeidResult | None) -> str:
+    """The display name with original identifiers replaced by their pseudonyms.
+
+    PACS exports often name files by SOP Instance UID or patient ID; annotators
+    see ``Case.original_name``, so those parts are pseudonymised too (the
+    uploaded name is kept verbatim in ``CaseOrigin.source``).
+    """
+    if deid is None:
+        return name
+    swaps = sorted(((o, p) for _k, o, p in deid.pairs if len(o) >= 3),
+                   key=lambda op: len(op[0]), reverse=True)
+    for original, pseudonym in swaps:
+        name = re.sub(re.escape(original), lambda _m, p=pseudonym: p, name, flags=re.IGNORECASE)
+    for part in re.split(r"[\^\s,]+", deid.original.patient_name):
+        if len(part) >= 3:
+            name = re.sub(re.escape(part), "XXX", name, flags=re.IGNORECASE)
+    return name
+
+
+def _strip(message: str, name: str) -> str:
+    prefix = f"{name}: "
+    return message[len(prefix):] if message.startswith(prefix) else message

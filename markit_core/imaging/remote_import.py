@@ -1,0 +1,144 @@
+"""Search a remote archive and import studies through the normal ingest path.
+
+Retrieved instances are encoded as files and handed to :func:`ingest`, so
+de-identification, validation, duplicate detection and the ledger are exactly
+those of an upload. A study is retrieved completely before any of it is
+ingested: a server that fails half-way (down, timeout, refused sub-operations)
+leaves nothing of that study behind, and the import of the next study goes on.
+Ingested cases are each complete (file, row, origin, ledger entry) or absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from markit_core.access import Action, require
+from markit_core.config import Settings
+from markit_core.errors import SourceError
+from markit_core.imaging.ingest import IngestReport, ProgressFn, ingest
+from markit_core.imaging.sources.base import ImageSource, StudySummary, dataset_bytes
+from markit_core.models import User
+
+__all__ = ["ImportReport", "StudyOutcome", "import_studies", "search_studies"]
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What happened to one requested study.
+
+    Attributes
+    ----------
+    study_uid : str
+        The study as known to the remote archive.
+    ok : bool
+        Retrieved (its files then have their own outcomes in ``ImportReport.files``).
+    reason : str
+        Why it could not be retrieved, when not ``ok``.
+    n_instances : int
+        Instances retrieved.
+    """
+
+    study_uid: str
+    ok: bool
+    reason: str = ""
+    n_instances: int = 0
+
+
+@dataclass
+class ImportReport:
+    """Per-study outcomes plus the per-file ingest report of everything retrieved."""
+
+    studies: list[StudyOutcome] = field(default_factory=list)
+    files: IngestReport = field(default_factory=IngestReport)
+
+    @property
+    def failed_studies(self) -> list[StudyOutcome]:
+        """Studies that could not be retrieved."""
+        return [s for s in self.studies if not s.ok]
+
+    def summary(self) -> str:
+        """One line for a terminal or a status box."""
+        ok = len(self.studies) - len(self.failed_studies)
+        return (f"{len(self.studies)} studies: {ok} retrieved, {len(self.failed_studies)} failed; "
+                + self.files.summary())
+
+
+def search_studies(session: Session, actor: User, project_id: int, source: ImageSource,
+                   limit: int | None = 100, **filters: str) -> list[StudySummary]:
+    """Search a remote archive on behalf of a project's data owner.
+
+    Results show the hospital's identifiers, so only users who may upload to
+    the project (data owners, owners) may search.
+
+    Raises
+    ------
+    PermissionDenied, NotFoundError
+        The actor may not upload to the project.
+    SourceError
+        The archive failed (down, slow, credentials, not DICOM).
+    ValidationError
+        A filter is not a DICOM keyword.
+    """
+    require(session, actor, project_id, Action.UPLOAD)
+    return [StudySummary.from_json(item)
+            for item in source.search_for_studies(limit=limit, **filters)]
+
+
+def import_studies(session: Session, settings: Settings, actor: User, project_id: int,
+                   source: ImageSource, study_uids: Sequence[str],
+                   progress: ProgressFn | None = None) -> ImportReport:
+    """Retrieve studies from ``source`` and ingest them into a project.
+
+    Parameters
+    ----------
+    session, settings, actor, project_id
+        As for :func:`~markit_core.imaging.ingest.ingest` (needs ``Action.UPLOAD``).
+    source : ImageSource
+        DICOMweb, DIMSE or local-folder source.
+    study_uids : Sequence[str]
+        Studies to import (e.g. picked from :func:`search_studies`).
+    progress : ProgressFn | None
+        ``progress(studies_done, n_studies, text)``; ``text`` names the study
+        being retrieved, then each file being ingested.
+
+    Returns
+    -------
+    ImportReport
+        Which studies were retrieved, and the outcome of every retrieved file.
+    """
+    require(session, actor, project_id, Action.UPLOAD)
+    report = ImportReport()
+    uids = list(dict.fromkeys(u.strip() for u in study_uids if u and u.strip()))
+    total = len(uids)
+    for done, uid in enumerate(uids):
+        if progress is not None:
+            progress(done, total, f"retrieving study {uid}")
+        try:
+            items = [(_item_name(uid, ds), dataset_bytes(ds)) for ds in source.retrieve_study(uid)]
+        except SourceError as e:
+            report.studies.append(StudyOutcome(uid, False, str(e)))
+            continue
+        if not items:
+            report.studies.append(StudyOutcome(uid, False, "the archive returned no instances"))
+            continue
+        report.studies.append(StudyOutcome(uid, True, n_instances=len(items)))
+
+        def file_progress(_i: int, _n: int, name: str, d: int = done) -> None:
+            if progress is not None and name:
+                progress(d, total, f"ingesting {name}")
+
+        report.files.extend(ingest(session, settings, actor, project_id, items, file_progress,
+                                   source=source.description))
+        del items
+    if progress is not None:
+        progress(total, total, "")
+    return report
+
+
+def _item_name(study_uid: str, ds: object) -> str:
+    series = str(getattr(ds, "SeriesInstanceUID", "") or "")
+    sop = str(getattr(ds, "SOPInstanceUID", "") or "")
+    return f"{study_uid}/{series}/{sop}.dcm"
