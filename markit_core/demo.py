@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from markit_core.accounts import create_user, has_users
 from markit_core.config import Settings
 from markit_core.labels import CHEST_XRAY_LABELS, add_labels
-from markit_core.models import Project, Role, User
+from markit_core.models import Case, Project, Role, User
 from markit_core.projects import create_project, grant_role
 
 DEMO_PROJECT = "Demo: chest X-ray"
+DEMO_IMAGES = 24
+DEMO_IMAGE_SEED = 7
 DEMO_ADMIN = "admin"
 
 # username -> (display name, roles in the demo project)
@@ -56,7 +59,7 @@ def _user(session: Session, username: str) -> User | None:
 
 
 def seed_demo(session: Session, settings: Settings) -> DemoResult:
-    """Create the demo admin, users, project, roles and labels if missing."""
+    """Create the demo admin, users, project, roles, labels and images if missing."""
     created: list[str] = []
     admin = _user(session, DEMO_ADMIN)
     if admin is None:
@@ -88,4 +91,43 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
     for username, (_display, roles) in DEMO_USERS.items():
         for role in roles:
             grant_role(session, admin, project_id, username, role)
-    return DemoResult(project_id=project_id, created_users=created, created_project=created_project)
+    result = DemoResult(project_id=project_id, created_users=created,
+                        created_project=created_project)
+    result.notes.append(seed_demo_images(session, settings, project_id))
+    return result
+
+
+def seed_demo_images(session: Session, settings: Settings, project_id: int,
+                     n: int = DEMO_IMAGES) -> str:
+    """Ingest the synthetic demo images into the demo project; return a one-line note.
+
+    The images are generated (deterministically, from a fixed seed) into
+    ``settings.cache_dir / "demo_images"`` and go through the normal ingest
+    path as the demo data owner, so they are de-identified, validated and
+    ledgered like any upload. Re-running adds nothing: ingest recognises every
+    image as already present, and when the project already holds that many
+    cases the generator and ingest are skipped altogether.
+    """
+    from markit_core.imaging.ingest import ingest
+
+    try:
+        from data.demo_generator import generate_demo_set  # demo-only code lives under data/
+    except ImportError as e:  # e.g. an installed package without the repository's data/
+        return f"demo images: skipped (demo generator not importable: {e})"
+
+    present = session.exec(select(func.count()).select_from(Case)
+                           .where(Case.project_id == project_id)).one()
+    if present >= n:
+        return f"demo images: {present} cases already in the demo project"
+    uploader = _user(session, "dataowner")
+    if uploader is None:  # pragma: no cover - seed_demo creates it first
+        return "demo images: skipped (no dataowner account)"
+    folder = settings.cache_dir / "demo_images"
+    images = generate_demo_set(folder, n=n, seed=DEMO_IMAGE_SEED)
+    report = ingest(session, settings, uploader, project_id,
+                    [(f"demo_images/{img.path.name}", img.path) for img in images])
+    note = (f"demo images: {len(report.ingested)} ingested, {len(report.duplicates)} already "
+            f"present")
+    if report.refused:
+        note += f", {len(report.refused)} refused: " + "; ".join(o.line() for o in report.refused)
+    return note

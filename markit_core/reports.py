@@ -132,7 +132,8 @@ def _parse(text: str, name: str) -> tuple[str, list[tuple[int, str, str]]]:
     if len(keys) != 1 or len(texts) != 1:
         raise InputFileError(
             f"{name}: row 1: the header must name one key column (case_id, accession, "
-            f"study_uid or key) and one report column (report); found {', '.join(header) or 'nothing'}")
+            f"study_uid or key) and one report column (report); found "
+            f"{', '.join(header) or 'nothing'}")
     (key_col, kind), text_col = keys[0], texts[0]
     rows = []
     for row_no, record in records[1:]:

@@ -36,11 +36,14 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from io import BytesIO
 from typing import Any
 
 import pydicom
+from dicognito import __version__ as _DICOGNITO_VERSION
+from dicognito.anonymizer import Anonymizer
+from dicognito.datetimeanonymizer import DateTimeAnonymizer
+from dicognito.element_anonymizer import ElementAnonymizer
 from pydicom.datadict import keyword_dict, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -48,89 +51,19 @@ from pydicom.multival import MultiValue
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     UID,
-    UID_dictionary,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     SecondaryCaptureImageStorage,
+    UID_dictionary,
 )
 
 from markit_core.errors import ImageError
-
-try:  # dicognito is a hard dependency; the import is guarded only for its version string
-    from dicognito import __version__ as _DICOGNITO_VERSION
-except ImportError:  # pragma: no cover
-    _DICOGNITO_VERSION = "?"
-from dicognito.anonymizer import Anonymizer
-from dicognito.datetimeanonymizer import DateTimeAnonymizer
-from dicognito.element_anonymizer import ElementAnonymizer
+from markit_core.imaging.deid_profile import EMPTIED, METHOD, METHOD_CODES, PROFILE_REMOVED
 
 __all__ = ["DeidResult", "Identity", "ProjectDeidentifier", "PROFILE_REMOVED", "uid_pseudonym"]
 
-#: Attributes of PS3.15 Table E.1-1 with action X (or X/Z/D, X/D) that dicognito
-#: does not already replace; removed wherever they occur (sequences included).
-PROFILE_REMOVED: frozenset[str] = frozenset("""
-AcquisitionComments AcquisitionContextSequence AcquisitionDeviceProcessingDescription
-AcquisitionProtocolDescription ActualHumanPerformersSequence AdditionalPatientHistory AdmissionID
-AdmittingDate AdmittingDiagnosesCodeSequence AdmittingDiagnosesDescription AdmittingTime Allergies
-Arbitrary AuthorObserverSequence BranchOfService CassetteID CommentsOnThePerformedProcedureStep
-ConfidentialityConstraintOnPatientDataDescription ConsultingPhysicianIdentificationSequence
-ConsultingPhysicianName ContentCreatorIdentificationCodeSequence ContentSequence
-ContributionDescription CountryOfResidence CurrentObserverTrial CurrentPatientLocation
-CustodialOrganizationSequence DataSetTrailingPadding DerivationDescription DetectorID
-DeviceSerialNumber DigitalSignaturesSequence DischargeDiagnosisDescription DistributionAddress
-DistributionName EthnicGroup EvaluatorName FrameComments GantryID GeneratorID HumanPerformerCodeSequence
-HumanPerformerName HumanPerformerOrganization IconImageSequence IdentifyingComments ImageComments
-ImagePresentationComments ImagingServiceRequestComments Impressions InstitutionAddress
-InstitutionCodeSequence InstitutionName InstitutionalDepartmentName InsurancePlanIdentification
-IntendedRecipientsOfResultsIdentificationSequence InterpretationApproverSequence InterpretationAuthor
-InterpretationDiagnosisDescription InterpretationIDIssuer InterpretationRecorder InterpretationText
-InterpretationTranscriber IssuerOfAdmissionID IssuerOfPatientID IssuerOfServiceEpisodeID
-LastMenstrualDate MAC MedicalAlerts MedicalRecordLocator MilitaryRank ModifiedAttributesSequence
-ModifiedImageDescription ModifyingDeviceID NameOfPhysiciansReadingStudy
-NamesOfIntendedRecipientsOfResults Occupation OperatorIdentificationSequence OperatorsName
-OrderCallbackPhoneNumber OrderEnteredBy OrderEntererLocation OriginalAttributesSequence
-OtherPatientIDs OtherPatientIDsSequence OtherPatientNames ParticipantSequence PatientAddress
-PatientBirthName PatientBirthTime PatientComments PatientInstitutionResidence
-PatientInsurancePlanCodeSequence PatientMotherBirthName PatientPrimaryLanguageCodeSequence
-PatientPrimaryLanguageModifierCodeSequence PatientReligiousPreference PatientSexNeutered PatientState
-PatientTelecomInformation PatientTelephoneNumbers PatientTransportArrangements PerformedLocation
-PerformedProcedureStepDescription PerformedProcedureStepEndDate PerformedProcedureStepEndTime
-PerformedProcedureStepID PerformedProcedureStepStartDate PerformedProcedureStepStartTime
-PerformedStationAETitle PerformedStationGeographicLocationCodeSequence PerformedStationName
-PerformedStationNameCodeSequence PerformingPhysicianIdentificationSequence PerformingPhysicianName
-PersonAddress PersonIdentificationCodeSequence PersonName PersonTelecomInformation
-PersonTelephoneNumbers PhysicianApprovingInterpretation PhysiciansOfRecord
-PhysiciansOfRecordIdentificationSequence PhysiciansReadingStudyIdentificationSequence PlateID
-PreMedication PregnancyStatus ProtocolName ReasonForStudy ReasonForTheImagingServiceRequest
-ReferencedDigitalSignatureSequence ReferencedPatientAliasSequence ReferencedPatientPhotoSequence
-ReferencedPatientSequence ReferencedSOPInstanceMACSequence ReferringPhysicianAddress
-ReferringPhysicianIdentificationSequence ReferringPhysicianTelephoneNumbers RegionOfResidence
-RequestAttributesSequence RequestedContrastAgent RequestedProcedureComments
-RequestedProcedureDescription RequestedProcedureID RequestedProcedureLocation RequestingPhysician
-RequestingService ResponsibleOrganization ResponsiblePerson ResponsiblePersonRole ResultsComments
-ResultsDistributionListSequence ResultsIDIssuer ReviewerName ScheduledHumanPerformersSequence
-ScheduledPatientInstitutionResidence ScheduledPerformingPhysicianIdentificationSequence
-ScheduledPerformingPhysicianName ScheduledProcedureStepDescription ScheduledProcedureStepEndDate
-ScheduledProcedureStepEndTime ScheduledProcedureStepLocation ScheduledProcedureStepStartDate
-ScheduledProcedureStepStartTime ScheduledStationAETitle
-ScheduledStationGeographicLocationCodeSequence ScheduledStationName ScheduledStationNameCodeSequence
-ScheduledStudyLocation ScheduledStudyLocationAETitle SeriesDescription ServiceEpisodeDescription
-ServiceEpisodeID SmokingStatus SpecialNeeds StationName StudyComments StudyDescription StudyIDIssuer
-TextComments TextString TimezoneOffsetFromUTC TopicAuthor TopicKeywords TopicSubject TopicTitle
-VerifyingOrganization VisitComments
-""".split())
-
 _REMOVED_TAGS = frozenset(keyword_dict[k] for k in PROFILE_REMOVED)
-#: Attributes with action Z that dicognito would only shift: emptied.
-_EMPTIED = ("PatientBirthDate",)
-_METHOD = "MARKIT PS3.15 BASIC PROFILE"
-#: (code, meaning) of PS3.16 CID 7050 for what this module does.
-_METHOD_CODES = (
-    ("113100", "Basic Application Confidentiality Profile"),
-    ("113107", "Retain Longitudinal Temporal Information Modified Dates Option"),
-    ("113108", "Retain Patient Characteristics Option"),
-)
 
 
 def uid_pseudonym(salt: str, original: str) -> str:
@@ -304,9 +237,9 @@ def _transfer_syntax(ds: Dataset) -> UID:
 
 def _declare(ds: Dataset, burned_in: bool) -> None:
     ds.PatientIdentityRemoved = "NO" if burned_in else "YES"
-    ds.DeidentificationMethod = [_METHOD, f"DICOGNITO {_DICOGNITO_VERSION}"[:64]]
+    ds.DeidentificationMethod = [METHOD, f"DICOGNITO {_DICOGNITO_VERSION}"[:64]]
     items = []
-    for code, meaning in _METHOD_CODES:
+    for code, meaning in METHOD_CODES:
         item = Dataset()
         item.CodeValue = code
         item.CodingSchemeDesignator = "DCM"
@@ -336,7 +269,8 @@ class ProjectDeidentifier:
         self._known = dict(known_uids or {})
         self._seed = hmac.new(salt.encode(), b"dicognito", hashlib.sha256).hexdigest()
 
-    def deidentify(self, ds: Dataset, name: str = "dataset", *, in_place: bool = False) -> DeidResult:
+    def deidentify(self, ds: Dataset, name: str = "dataset", *,
+                   in_place: bool = False) -> DeidResult:
         """Return a de-identified copy of ``ds`` as a dataset and as file bytes.
 
         Parameters
@@ -370,7 +304,7 @@ class ProjectDeidentifier:
             _strip_profile(ds)
             ds.file_meta = FileMetaDataset()
             anonymizer.anonymize(ds)
-            for kw in _EMPTIED:
+            for kw in EMPTIED:
                 if kw in ds:
                     ds[kw].value = ""
             _declare(ds, burned_in)
@@ -394,7 +328,8 @@ class ProjectDeidentifier:
             warnings.append(f"{name}: Burned In Annotation is YES: identifying text may remain "
                             "in the pixels; check the image before sharing it")
         if dates is not None and dates.dropped:
-            warnings.append(f"{name}: emptied unreadable dates ({', '.join(sorted(set(dates.dropped)))})")
+            dropped = ", ".join(sorted(set(dates.dropped)))
+            warnings.append(f"{name}: emptied unreadable dates ({dropped})")
         return DeidResult(data=data, dataset=ds, original=original, pseudonym=pseudonym,
                           pairs=pairs, burned_in=burned_in, warnings=warnings)
 

@@ -225,10 +225,11 @@ class _Context:
         try:
             return self._ingest(name, data)
         except ImageError as e:
-            return FileOutcome(name, REFUSED, _strip(str(e), name))
+            return FileOutcome(name, REFUSED, _one_line(_strip(str(e), name)))
         except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
             log.exception("ingest of %s failed", name)
-            return FileOutcome(name, REFUSED, f"internal error: {type(e).__name__}: {e}")
+            self.session.rollback()  # leave the session usable for the next file
+            return FileOutcome(name, REFUSED, _one_line(f"internal error: {type(e).__name__}: {e}"))
 
     def _ingest(self, name: str, data: bytes) -> FileOutcome:
         if not data:
@@ -251,7 +252,11 @@ class _Context:
         if not has_pixels:
             decode_any(data, name)  # "not an image (SOP class ...)" / "not DICOM"
             raise ImageError(f"{name}: not an image: no pixel data")
-        known = known_pairs(self.session, self.project_id, "uid", _uids(ds))
+        try:
+            uids = _uids(ds)
+        except Exception as e:  # noqa: BLE001 - malformed values surface lazily in pydicom
+            raise ImageError(f"{name}: cannot de-identify: {e}") from e
+        known = known_pairs(self.session, self.project_id, "uid", uids)
         return ProjectDeidentifier(self.salt, known).deidentify(ds, name, in_place=True)
 
     def _existing(self, content_hash: str) -> int | None:
@@ -375,6 +380,11 @@ def _safe_name(name: str, deid: DeidResult | None) -> str:
         if len(part) >= 3:
             name = re.sub(re.escape(part), "XXX", name, flags=re.IGNORECASE)
     return name
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    """Collapse a message to one line (a report line per file, never a traceback)."""
+    return " ".join(text.split())[:limit]
 
 
 def _strip(message: str, name: str) -> str:

@@ -162,7 +162,7 @@ class Expansion:
 
 
 def load_entry(entry: Entry) -> bytes:
-    """Load an entry's bytes, turning every failure into ``InputFileError`` or ``ArchiveAborted``."""
+    """Load an entry's bytes; every failure becomes ``InputFileError`` or ``ArchiveAborted``."""
     if entry.load is None:
         raise InputFileError(entry.refused or "refused")
     try:

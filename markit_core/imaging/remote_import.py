@@ -10,6 +10,7 @@ Ingested cases are each complete (file, row, origin, ledger entry) or absent.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from markit_core.imaging.sources.base import ImageSource, StudySummary, dataset_
 from markit_core.models import User
 
 __all__ = ["ImportReport", "StudyOutcome", "import_studies", "search_studies"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,10 @@ def import_studies(session: Session, settings: Settings, actor: User, project_id
             items = [(_item_name(uid, ds), dataset_bytes(ds)) for ds in source.retrieve_study(uid)]
         except SourceError as e:
             report.studies.append(StudyOutcome(uid, False, str(e)))
+            continue
+        except Exception as e:  # noqa: BLE001 - a library bug in one study must not stop the rest
+            log.exception("retrieving study %s failed", uid)
+            report.studies.append(StudyOutcome(uid, False, f"{type(e).__name__}: {e}"))
             continue
         if not items:
             report.studies.append(StudyOutcome(uid, False, "the archive returned no instances"))

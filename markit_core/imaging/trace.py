@@ -85,7 +85,8 @@ def _salt_row(session: Session, project_id: int) -> UidMap | None:
         UidMap.original == _SALT_KEY)).first()
 
 
-def known_pairs(session: Session, project_id: int, kind: str, originals: Iterable[str]) -> dict[str, str]:
+def known_pairs(session: Session, project_id: int, kind: str,
+                originals: Iterable[str]) -> dict[str, str]:
     """Recorded pseudonyms for ``originals`` (internal: used while de-identifying)."""
     wanted = sorted({o for o in originals if o})
     if not wanted:

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 
 import requests
 import requests.adapters
-from urllib3.util.retry import Retry
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from urllib3.util.retry import Retry
 
 from markit_core.errors import SourceError, ValidationError
 from markit_core.imaging.sources.base import STUDY_FIELDS, check_filters, json_value

@@ -23,14 +23,28 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian, JPEG2000, JPEG2000Lossless, JPEGBaseline8Bit, JPEGExtended12Bit,
-    JPEGLosslessSV1, JPEGLossless, JPEGLSLossless, JPEGLSNearLossless, RLELossless,
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
 )
 from pynetdicom import AE, AllStoragePresentationContexts, build_role, evt
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind as _FIND,
+)
+from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelGet as _GET,
+)
+from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove as _MOVE,
 )
 
@@ -189,7 +203,8 @@ class DimseSource:
             raise SourceError(
                 f"cannot {what}: {self.description} rejected the association"
                 f"{' (' + capture.reason + ')' if capture.reason else ''}; check the called AE "
-                f"title {self.called_aet!r} and that {self.calling_aet!r} is registered on the PACS")
+                f"title {self.called_aet!r} and that {self.calling_aet!r} is registered on the "
+                "PACS")
         raise SourceError(f"cannot {what}: {self.description} aborted the association or did "
                           f"not answer within {self.timeout:g} s")
 
@@ -278,7 +293,8 @@ class DimseSource:
         failed = int(last.get("NumberOfFailedSuboperations", 0) or 0)
         warned = int(last.get("NumberOfWarningSuboperations", 0) or 0)
         if int(last.Status) == 0xB000 or failed:
-            raise SourceError(f"cannot {what}: {self.description} could not send {failed or 'some'} "
+            raise SourceError(f"cannot {what}: {self.description} could not send "
+                              f"{failed or 'some'} "
                               f"instances ({warned} with warnings); nothing from it was imported")
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
-from pydicom.dataset import Dataset
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from markit_core.errors import SourceError
@@ -82,7 +82,7 @@ class LocalFolderSource:
         for entry in self._entries():
             studies.setdefault(str(entry.header.StudyInstanceUID), []).append(entry)
         results = []
-        for uid, entries in sorted(studies.items()):
+        for _uid, entries in sorted(studies.items()):
             summary = _summary(entries, _STUDY_KEYS)
             summary.ModalitiesInStudy = sorted({str(e.header.get("Modality", "")) for e in entries}
                                                - {""})
