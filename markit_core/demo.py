@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 
 from markit_core.accounts import create_user, has_users
 from markit_core.config import Settings
+from markit_core.demo_answers import seed_demo_answers
 from markit_core.labels import CHEST_XRAY_LABELS, add_labels
 from markit_core.models import Case, Project, Role, User
-from markit_core.projects import create_project, grant_role
+from markit_core.projects import create_project, grant_role, update_settings
 
 DEMO_PROJECT = "Demo: chest X-ray"
 DEMO_IMAGES = 24
@@ -86,6 +87,11 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
                                           "seven labels. Demo data only.")
         project_id = info.id
         add_labels(session, admin, project_id, CHEST_XRAY_LABELS)
+        # four readers per case as in a multi-reader study; after submitting, readers may
+        # compare with the others (the paper's review mode), which the calibration view uses
+        update_settings(session, admin, project_id, required_annotators=len(
+            [u for u, (_, roles) in DEMO_USERS.items() if Role.ANNOTATOR in roles]),
+            show_others_after_submit=True)
     else:
         project_id = project.id or 0
     for username, (_display, roles) in DEMO_USERS.items():
@@ -94,6 +100,9 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
     result = DemoResult(project_id=project_id, created_users=created,
                         created_project=created_project)
     result.notes.append(seed_demo_images(session, settings, project_id))
+    answered = seed_demo_answers(session, settings, project_id)
+    result.notes.append(f"demo readings: {answered} simulated readings added" if answered
+                        else "demo readings: already present")
     return result
 
 

@@ -10,8 +10,7 @@ from markit_core import ledger, review
 from markit_core.accounts import get_user
 from markit_core.demo import seed_demo
 from markit_core.demo_answers import HELD_OUT_FOR_ANN1, demo_truth, seed_demo_answers
-from markit_core.models import Annotation, Case, LedgerEntry, Roi
-from markit_core.projects import update_settings
+from markit_core.models import Annotation, Case, LedgerEntry, Project, Roi
 from markit_core.queue import build_queue
 from markit_core.readings import current_readings
 from markit_core.reward_runs import run_rewards
@@ -26,9 +25,9 @@ def test_demo_answers_look_like_careful_and_careless_readers(session, settings):
     pid = demo.project_id
     cases = _cases(session, pid)
     assert len(cases) == 24
-    n = seed_demo_answers(session, settings, pid)
-    # required readers is 1 in the demo: the held-out cases stay unread by everyone
-    assert n == (24 - HELD_OUT_FOR_ANN1) * 4
+    # seed_demo has already simulated the readings: four readers per case, except the
+    # cases held out for ann1 (the demo annotator who still has work to do)
+    n = 24 * 4 - HELD_OUT_FOR_ANN1
     assert seed_demo_answers(session, settings, pid) == 0  # idempotent
     assert len(session.exec(select(Annotation)).all()) == n
     submits = session.exec(
@@ -92,10 +91,10 @@ def test_demo_answers_look_like_careful_and_careless_readers(session, settings):
 
 
 def test_held_out_cases_are_read_by_others_while_ann1_can_still_open_them(session, settings):
-    demo = seed_demo(session, settings)
+    demo = seed_demo(session, settings)  # four readers per case, readings simulated
     pid = demo.project_id
-    update_settings(session, get_user(session, "pi"), pid, required_annotators=4)
-    assert seed_demo_answers(session, settings, pid) == 24 * 4 - HELD_OUT_FOR_ANN1
+    assert session.get(Project, pid).required_annotators == 4
+    assert len(current_readings(session, pid)) == (24 * 4 - HELD_OUT_FOR_ANN1) * 7
     cases = _cases(session, pid)
     held = {c.id for c in cases[-HELD_OUT_FOR_ANN1:]}
     ann1 = get_user(session, "ann1")
