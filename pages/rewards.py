@@ -8,7 +8,6 @@ the stored run, so an old run looks exactly as it did when it was paid.
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from markit_core import reward_runs
@@ -16,98 +15,18 @@ from markit_core.access import Action
 from markit_core.errors import MarkitError
 from markit_core.rewards import TRUTH_RULES, NoPositiveScoresError
 from ui.session import current_user, db, show_error, show_flash
+from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
+from ui.style import TRUTH_RULE_NAMES
 from ui.widgets import project_picker
 
 RUN_KEY = "rw_run_pick"
-TRUTH_NAMES = {"majority": "majority (as in the paper)", "dawid_skene": "Dawid–Skene"}
-PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
-
-
-def rewards_bar(res: dict, unit: str) -> go.Figure:
-    names = list(res["rewards"])
-    fig = go.Figure(
-        go.Bar(
-            x=names,
-            y=[res["rewards"][a] for a in names],
-            text=[f"{res['rewards'][a]:.2f}" for a in names],
-            customdata=[res["scores"][a] for a in names],
-            hovertemplate="%{x}: %{y:.2f} " + unit + "<br>score S %{customdata:.4f}<extra></extra>",
-        )
-    )
-    fig.update_layout(title="Rewards", yaxis_title=unit or "reward", height=360)
-    return fig
-
-
-def contributions_bar(res: dict) -> go.Figure:
-    names, labels = list(res["rewards"]), list(res["labels"])
-    fig = go.Figure(
-        [
-            go.Bar(
-                name=lab,
-                x=names,
-                y=[res["contributions"][a][lab] for a in names],
-                marker_color=PALETTE[k % len(PALETTE)],
-            )
-            for k, lab in enumerate(labels)
-        ]
-    )
-    fig.update_layout(
-        barmode="relative",
-        title="Score S by label: (T + tbar) · Σ D~ r~",
-        yaxis_title="contribution to S",
-        height=400,
-    )
-    return fig
-
-
-def time_boxes(res: dict) -> go.Figure:
-    """The paper's Fig. 4: seconds per label, one box per annotator (precomputed quartiles)."""
-    boxes = res.get("time_boxes") or {}
-    labels = [lab for lab in res["labels"] if lab in boxes]
-    fig = go.Figure()
-    for i, name in enumerate(res["rewards"]):
-        have = [lab for lab in labels if name in boxes[lab]]
-        if not have:
-            continue
-        stat = [boxes[lab][name] for lab in have]
-        fig.add_trace(
-            go.Box(
-                name=name,
-                x=have,
-                q1=[b["q1"] for b in stat],
-                median=[b["median"] for b in stat],
-                q3=[b["q3"] for b in stat],
-                lowerfence=[b["lowerfence"] for b in stat],
-                upperfence=[b["upperfence"] for b in stat],
-                mean=[b["mean"] for b in stat],
-                marker_color=PALETTE[i % len(PALETTE)],
-            )
-        )
-    fig.update_layout(
-        boxmode="group",
-        title="Labelling time per label and annotator",
-        yaxis_title="seconds",
-        height=420,
-    )
-    return fig
 
 
 def show_run(run: reward_runs.RunRecord) -> None:
     res, params, unit = run.result, run.params, run.currency
     st.caption(
         f"Run {run.id} by {run.run_by} at {run.at} · budget {params['budget']:g} {unit} · "
-        f"truth {TRUTH_NAMES.get(params['truth'], params['truth'])} · kappa threshold "
+        f"truth {TRUTH_RULE_NAMES.get(params['truth'], params['truth'])} · kappa threshold "
         f"{params['kappa_threshold']:g} · {params.get('answers', 0)} answers · input "
         f"SHA-256 {params.get('input_sha256', '')[:12]}…"
     )
@@ -262,7 +181,7 @@ try:
         threshold = c[2].number_input(
             "Kappa threshold (vs AI)", -1.0, 1.0, 0.05, 0.01, key="rw_kappa", format="%.2f"
         )
-        truth = c[3].radio("Truth rule", TRUTH_RULES, format_func=TRUTH_NAMES.get, key="rw_truth")
+        truth = c[3].radio("Truth rule", TRUTH_RULES, format_func=TRUTH_RULE_NAMES.get, key="rw_truth")
         if st.form_submit_button("Compute rewards", type="primary"):
             try:
                 run_id, _ = reward_runs.run_rewards(

@@ -19,6 +19,8 @@ from markit_core.projects import ProjectInfo, create_project, grant_role
 
 PASSWORD = "correct horse battery"
 
+pytest_plugins = ["tests.imaging_fixtures"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _cheap_password_hashing():

@@ -1,6 +1,7 @@
 """Fixtures and DICOM builders for the ingest, de-identification, archive and report tests.
 
-Import the fixtures into a test module with ``from tests.imaging_fixtures import *``
+The ``imaging`` fixture is registered for every test through ``pytest_plugins`` in conftest.py;
+import the helpers (``dicom_bytes``, ``png_bytes``, ...) where they are used.
 (``tests/conftest.py`` provides ``session``, ``settings``, ``make_user``, ...).
 """
 

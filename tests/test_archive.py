@@ -15,7 +15,7 @@ from markit_core.errors import InputFileError
 from markit_core.imaging.archive import MemberError, SafeZip
 from markit_core.imaging.ingest import ingest
 from markit_core.models import Case
-from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, imaging, png_bytes  # noqa: F401
+from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, png_bytes
 
 
 def _zip(members: list[tuple[str | zipfile.ZipInfo, bytes]], *,

@@ -19,14 +19,7 @@ from markit_core.imaging.decode import decode_any
 from markit_core.imaging.ingest import ingest
 from markit_core.imaging.store import ImageStore
 from markit_core.models import Case, CaseOrigin, LedgerEntry
-from tests.imaging_fixtures import (  # noqa: F401
-    ImagingProject,
-    dicom_bytes,
-    identified_dicom,
-    imaging,
-    png_bytes,
-    pydicom_files,
-)
+from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, png_bytes, pydicom_files
 
 
 def _cases(session, project_id: int) -> list[Case]:

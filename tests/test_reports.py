@@ -10,7 +10,7 @@ from markit_core.errors import InputFileError, NotFoundError, PermissionDenied
 from markit_core.imaging.ingest import ingest
 from markit_core.models import Case, LedgerEntry, Report
 from markit_core.reports import import_reports, report_for_case, reports_for_case
-from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, imaging  # noqa: F401
+from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom
 
 
 @pytest.fixture

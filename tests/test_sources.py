@@ -21,7 +21,7 @@ from markit_core.imaging.sources.dicomweb import DicomWebSource
 from markit_core.imaging.sources.dimse import DimseSource
 from markit_core.imaging.sources.local import LocalFolderSource
 from markit_core.models import Case, CaseOrigin
-from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, imaging  # noqa: F401
+from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from markit_core.imaging.sources.dicomweb import DicomWebSource
 from markit_core.imaging.sources.dimse import DimseSource
 from markit_core.imaging.store import ImageStore
 from markit_core.models import Case, CaseOrigin, Role
-from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, imaging  # noqa: F401
+from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom
 from tests.servers import free_port, missing, wait_for_port
 
 pytestmark = pytest.mark.integration
