@@ -1,7 +1,353 @@
-"""Annotate page — coming: the annotation workflow (viewer, labels with confidence grades, regions, timing)."""
+"""Annotate page: queue, viewer, labels with confidence grades, regions, timing, submit.
+
+Thin: widgets -> markit_core -> render. The draft being edited lives in session
+state (ui.annotate_state); the viewer in ui.viewer; region conversion in
+markit_core.roi_canvas; storing in markit_core.annotations.submit.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from itertools import groupby
 
 import streamlit as st
 
-st.title("Annotate")
-st.info("Coming soon: the annotation workflow (viewer, labels with confidence grades, regions, timing). This page is being built; the rest of MarkIt works already.",
-        icon=":material/construction:")
+from markit_core.access import Action
+from markit_core.annotations import CONFIDENCE_GRADES, Reading, my_reading, others_readings, submit
+from markit_core.errors import MarkitError
+from markit_core.labels import LabelInfo, list_labels
+from markit_core.queue import build_queue, case_in_project
+from markit_core.reports import report_for_case
+from markit_core.roi_canvas import (
+    OTHER_PALETTE,
+    drawing_to_regions,
+    label_colors,
+    regions_to_drawing,
+    same_regions,
+)
+from ui import annotate_state as state
+from ui import viewer
+from ui.resources import get_settings
+from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
+from ui.widgets import project_picker
+
+TOOLS = {"rect": "Rectangle", "freedraw": "Free-hand", "polygon": "Polygon"}
+CANVAS_INIT_KEY = "roi_canvas_initial"
+
+
+def _answer_key(case_id: int, label_id: int) -> str:
+    return f"lab_{case_id}_{label_id}"
+
+
+def _grade_key(case_id: int, label_id: int) -> str:
+    return f"grade_{case_id}_{label_id}"
+
+
+# -- callbacks (run before the script, so the draft is current when it renders) ------
+
+
+def _on_answer(draft: state.Draft, label_id: int, key: str) -> None:
+    value = st.session_state.get(key)
+    draft.set_value(label_id, None if value is None else value == "present")
+
+
+def _on_grade(draft: state.Draft, label_id: int, key: str) -> None:
+    draft.set_grade(label_id, st.session_state[key])
+
+
+def _mirror(draft: state.Draft, case_id: int, label_id: int) -> None:
+    """Show the draft's answer in the label's widgets (set only when the draft changed
+    outside them: writing widget state on every run could undo a click made meanwhile)."""
+    value = draft.value(label_id)
+    st.session_state[_answer_key(case_id, label_id)] = (
+        None if value is None else ("present" if value else "absent"))
+    st.session_state[_grade_key(case_id, label_id)] = draft.grade(label_id)
+
+
+def _on_key(draft: state.Draft, label_ids: list[int], action: str, arg: int = 0) -> None:
+    """Keyboard-bar buttons: act on the label under the cursor."""
+    if not label_ids:
+        return
+    cursor = min(max(draft.cursor, 0), len(label_ids) - 1)
+    current = label_ids[cursor]
+    changed = [current]
+    if action == "move":
+        draft.cursor = min(max(cursor + arg, 0), len(label_ids) - 1)
+        draft.touch()
+        changed = []
+    elif action == "answer":
+        draft.set_value(current, bool(arg))
+        draft.cursor = min(cursor + 1, len(label_ids) - 1)
+    elif action == "grade":
+        draft.set_grade(current, CONFIDENCE_GRADES[arg])
+    elif action == "rest_absent":
+        changed = [lid for lid in label_ids if draft.value(lid) is None]
+        for lid in changed:
+            draft.set_value(lid, False)
+    for lid in changed:
+        _mirror(draft, draft.case_id, lid)
+
+
+def _delete_region(draft: state.Draft, index: int) -> None:
+    if 0 <= index < len(draft.regions):
+        region = draft.regions.pop(index)
+        draft.canvas_rev += 1
+        draft.touch(region.label_id)
+
+
+# -- the labels panel -------------------------------------------------------------------
+
+
+def display_order(labels: list[LabelInfo]) -> list[LabelInfo]:
+    """Labels grouped (groups in order of their first label), order kept inside a group."""
+    rank = {}
+    for lb in labels:
+        rank.setdefault(lb.group, len(rank))
+    return sorted(labels, key=lambda lb: rank[lb.group])
+
+
+def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[LabelInfo]) -> None:
+    """One row per present/absent label (grouped), the submit buttons and the keyboard bar."""
+    draft = state.get_draft(user_id, project_id, case_id, lambda: None)
+    ordered = display_order(binary)
+    ids = [lb.id for lb in ordered]
+    draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
+    current = f" · keys act on *{ordered[draft.cursor].name}*" if ordered else ""
+    st.markdown(f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}")
+    if not binary:
+        st.caption("This project has no present/absent labels; draw regions on the image.")
+    for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
+        st.caption(group or "Other")
+        for index, lb in items:
+            answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
+            if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
+                _mirror(draft, case_id, lb.id)
+            row = st.container(horizontal=True, vertical_alignment="center", gap="small",
+                               key=f"row_{case_id}_{lb.id}")
+            name = f":blue-background[**{lb.name}**]" if index == draft.cursor else f"**{lb.name}**"
+            row.markdown(name, width=140)
+            row.segmented_control(
+                lb.name, ["absent", "present"], key=answer_key, label_visibility="collapsed",
+                format_func=str.capitalize, on_change=_on_answer, args=(draft, lb.id, answer_key))
+            row.select_slider(
+                f"{lb.name} confidence", CONFIDENCE_GRADES, key=grade_key,
+                label_visibility="collapsed", format_func=lambda g: f"{g} %",
+                on_change=_on_grade, args=(draft, lb.id, grade_key))
+    status = (f"Saved as version {draft.version}" if draft.unchanged()
+              else "Unsaved changes" if not draft.empty() else "Nothing entered yet")
+    st.caption(f"{status} · {len(draft.regions)} region(s)")
+    c1, c2 = st.columns(2)
+    do_submit = c1.button("Submit", key="submit", type="primary", icon=":material/check:",
+                          width="stretch", help="Store this reading (s)")
+    do_next = c2.button("Submit & next", key="submit_next", icon=":material/skip_next:",
+                        width="stretch", help="Store it and open the next unannotated case (d)")
+    with st.expander("Keyboard", icon=":material/keyboard:"):
+        st.markdown("\n".join(f"- `{k}` — {what}" for k, what in state.KEY_HELP))
+        bar = st.container(horizontal=True, gap="small")
+        for key, label, action, arg in (
+                ("kb_up", "↑ label", "move", -1), ("kb_down", "↓ label", "move", 1),
+                ("kb_absent", "Absent", "answer", 0), ("kb_present", "Present", "answer", 1),
+                *((f"kb_g{i}", f"{g} %", "grade", i) for i, g in enumerate(CONFIDENCE_GRADES)),
+                ("kb_rest", "Rest absent", "rest_absent", 0)):
+            bar.button(label, key=key, on_click=_on_key, args=(draft, ids, action, arg))
+    if do_submit or do_next:
+        _submit(draft, go_next=do_next)
+
+
+def _submit(draft: state.Draft, *, go_next: bool) -> None:
+    """Store the draft (idempotent by its token) and start a new attempt."""
+    with db() as s:
+        user = current_user(s)
+        if user is None:  # session expired: the login page comes up; the draft stays
+            st.rerun()
+        if draft.empty():
+            st.info("Nothing to submit yet: answer a label or draw a region.", icon=":material/info:")
+            return
+        if draft.unchanged():
+            draft.submit_pending = False
+            message = f"No changes since version {draft.version}; nothing saved."
+        else:
+            timing = draft.timing(get_settings().idle_threshold_seconds)
+            draft.submit_pending = True
+            try:
+                result = submit(s, user, draft.project_id, draft.case_id,
+                                answers=draft.answered(), regions=draft.regions,
+                                timing=timing, token=draft.token)
+            except MarkitError as e:
+                draft.submit_pending = False
+                show_error(e)
+                return
+            state.after_submit(draft, result)
+            message = (f"Already saved as version {result.version} (repeated submit ignored)."
+                       if result.duplicate else
+                       f"Saved case {draft.case_id} as version {result.version} · "
+                       f"{timing.total_seconds:.1f} s, {timing.idle_seconds:.1f} s idle.")
+        if go_next:
+            queue = build_queue(s, user, draft.project_id)
+            state.go_to_case(draft.user_id, draft.project_id, queue.next_after(draft.case_id))
+    flash(message)
+    st.rerun()
+
+
+# -- page -----------------------------------------------------------------------------
+
+
+s = db()
+user = current_user(s)
+if user is None:
+    st.stop()
+state.remember_project(user.id, PROJECT_KEY)
+project = project_picker(s, user, Action.ANNOTATE)
+if project is None:
+    st.title("Annotate")
+    st.info("You are not an annotator in any project.")
+    st.stop()
+state.note_project(user.id, project.id)
+queue = build_queue(s, user, project.id)
+if queue.total == 0:
+    st.title("Annotate")
+    st.info("No cases are waiting for you in this project.")
+    st.stop()
+
+case_id = state.current_case(user.id, project.id, queue)
+case = case_in_project(s, project.id, case_id)
+labels = list_labels(s, user, project.id)
+binary = [lb for lb in labels if lb.kind == "binary"]
+colors = label_colors([lb.id for lb in labels])
+names = {lb.id: lb.name for lb in labels}
+draft = state.get_draft(user.id, project.id, case_id,
+                        lambda: my_reading(s, user, project.id, case_id))
+
+# -- header: progress and navigation ------------------------------------------------
+st.html("<style>[data-testid='stMainBlockContainer']{padding:2.5rem 1.5rem 2rem 1.5rem}</style>")
+show_flash()
+position = queue.case_ids.index(case_id) + 1
+prev_id, next_id = queue.previous(case_id), queue.next_after(case_id)
+head = st.columns([6, 1.2, 1.2], vertical_alignment="bottom")
+head[0].progress(queue.done_count / queue.total,
+                 text=f"**{project.name}** · {queue.done_count} / {queue.total} cases done · "
+                      f"case {position} of {queue.total} (#{case_id}, "
+                      f"{'annotated' if case_id in queue.done else 'not yet annotated'})")
+head[1].button("Previous", key="prev_case", icon=":material/arrow_back:", width="stretch",
+               on_click=state.go_to_case, args=(user.id, project.id, prev_id),
+               disabled=prev_id is None, help="Previous case in the queue (b)")
+head[2].button("Next", key="next_case", icon=":material/arrow_forward:", width="stretch",
+               on_click=state.go_to_case, args=(user.id, project.id, next_id),
+               disabled=next_id is None or next_id == case_id,
+               help="Next unannotated case (n)")
+if next_id is None:
+    st.success("Every case in your queue is annotated. You can revisit and edit any of them.",
+               icon=":material/task_alt:")
+if draft.submit_pending and not draft.unchanged():
+    st.warning("Your last submit of this case was not confirmed (session expired or connection "
+               "lost). Your answers are kept: press Submit again — it is never stored twice.",
+               icon=":material/sync_problem:")
+
+# -- others' readings (only after one's own submission, when the project allows) -------
+others: list[Reading] = others_readings(s, user, project.id, case_id)
+other_color = {r.annotator: OTHER_PALETTE[i % len(OTHER_PALETTE)] for i, r in enumerate(others)}
+
+# -- viewer -------------------------------------------------------------------------
+try:
+    decoded = viewer.decoded_image(case.stored_path)
+except MarkitError as e:
+    show_error(e)
+    st.stop()
+viewer.prepare_view(case_id, decoded)
+view = viewer.view_controls(case.stored_path, decoded, draft.touch)
+overlays = []
+if others and st.session_state.get("show_others_rois", True):
+    overlays = [(other_color[r.annotator], g.label_id, g.shape, g.frame,
+                 tuple(tuple(p) for p in g.points)) for r in others for g in r.regions]
+background, mapping = viewer.render_current(case.stored_path, view, overlays)
+
+body = st.container(horizontal=True, gap="medium")
+left = body.container(width=mapping.size[0] + 4)
+right = body.container(width="stretch")
+with left:
+    tools = st.container(horizontal=True, vertical_alignment="bottom")
+    mode = tools.segmented_control("Draw", list(TOOLS), key="roi_mode", default="rect",
+                                   format_func=TOOLS.get, required=True)
+    label_ids = [lb.id for lb in labels]
+    if st.session_state.get("roi_label") not in label_ids:
+        st.session_state["roi_label"] = label_ids[0] if label_ids else None
+    roi_label = tools.selectbox("Region label", label_ids, key="roi_label",
+                                format_func=lambda i: names.get(i, "?"), width=220)
+    tools.container(key="roi_swatch", width="content").markdown(
+        f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
+        f"<em>{escape(names.get(roi_label, '—'))}</em>", unsafe_allow_html=True)
+    # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
+    shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays))
+    canvas_key = (f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
+                  f"{hash(shown) & 0xffffffff:x}")
+    init = st.session_state.get(CANVAS_INIT_KEY)
+    if not init or init[0] != canvas_key:
+        init = (canvas_key, regions_to_drawing(draft.regions, mapping, colors=colors, frame=view.frame))
+        st.session_state[CANVAS_INIT_KEY] = init
+    drawing = viewer.roi_canvas(background, mapping, init[1], key=canvas_key, mode=mode,
+                                color=colors.get(roi_label, "#ffffff"))
+    draft.displayed()
+    if drawing is not None:
+        parsed = drawing_to_regions(drawing, mapping, colors=colors, default_label=roi_label,
+                                    frame=view.frame)
+        here = [r for r in draft.regions if r.frame == view.frame]
+        if not same_regions(here, parsed.regions):
+            before = {(r.label_id, r.shape, tuple(r.points)) for r in here}
+            changed = {r.label_id for r in parsed.regions
+                       if (r.label_id, r.shape, tuple(r.points)) not in before}
+            changed |= {r.label_id for r in here} - {r.label_id for r in parsed.regions}
+            draft.regions = [r for r in draft.regions if r.frame != view.frame] + list(parsed.regions)
+            for label_id in changed or {None}:
+                draft.touch(label_id)
+        for note in parsed.skipped:
+            st.caption(f"Ignored {note}.")
+    st.container(key="view_caption").caption(viewer.view_caption(view, mapping, decoded.n_frames))
+    if draft.regions:
+        st.markdown("**Regions** (in image pixels; drawn in the label's colour)")
+        for i, region in enumerate(draft.regions):
+            xs, ys = [p[0] for p in region.points], [p[1] for p in region.points]
+            row = st.container(horizontal=True, vertical_alignment="center")
+            row.markdown(
+                f"<span style='color:{colors.get(region.label_id, '#999')}'>■</span> "
+                f"<b>{escape(names.get(region.label_id, '?'))}</b> — {region.shape}, "
+                f"{len(region.points)} points, "
+                f"x {min(xs):.0f}–{max(xs):.0f}, y {min(ys):.0f}–{max(ys):.0f}"
+                + (f", frame {region.frame + 1}" if decoded.n_frames > 1 else ""),
+                unsafe_allow_html=True)
+            row.button("Delete", key=f"roi_del_{case_id}_{i}", icon=":material/delete:",
+                       on_click=_delete_region, args=(draft, i))
+
+with right:
+    labels_panel(user.id, project.id, case_id, binary)
+    if others:
+        with st.expander(f"Other annotators ({len(others)})", expanded=True,
+                         icon=":material/group:"):
+            st.toggle("Show their regions on the image", key="show_others_rois", value=True)
+            rows = [{"label": names.get(lid, "?")} | {
+                r.annotator: (("present" if r.answers[lid].value else "absent")
+                              + f" {r.answers[lid].confidence} %") if lid in r.answers else "—"
+                for r in others} for lid in [lb.id for lb in binary]]
+            st.dataframe(rows, hide_index=True, key="others_table")
+            st.markdown(" · ".join(f"<span style='color:{c}'>■</span> {escape(a)}"
+                                   for a, c in other_color.items()), unsafe_allow_html=True)
+    elif project.show_others_after_submit and case_id not in queue.done:
+        st.caption("Other annotators' answers appear here after you submit yours.")
+    report = report_for_case(s, user, case_id)
+    with st.container(border=True):
+        st.markdown("**Radiology report**")
+        if report is None:
+            st.caption("No report matched to this case.")
+        else:
+            st.text(report.text)
+    meta = case.meta or {}
+    facts = [f"case #{case.id}", case.modality, case.view_position and f"view {case.view_position}",
+             meta.get("body_part"), f"{case.cols}×{case.rows} px",
+             case.n_frames > 1 and f"{case.n_frames} frames",
+             meta.get("pixel_spacing") and "spacing {:.3g}×{:.3g} mm".format(*meta["pixel_spacing"])]
+    st.caption(" · ".join(str(f) for f in facts if f))
+
+state.keyboard_shortcuts({
+    "j": "kb_down", "k": "kb_up", "a": "kb_absent", "p": "kb_present", "x": "kb_rest",
+    **{str(i): f"kb_g{i}" for i in range(len(CONFIDENCE_GRADES))},
+    "s": "submit", "d": "submit_next", "n": "next_case", "b": "prev_case"})
+s.close()

@@ -1,0 +1,320 @@
+"""AppTest: the annotate page — queue, viewer controls, labels with grades, submit, others.
+
+The drawing canvas is a custom component that does not render under AppTest;
+the browser test (tests/e2e) covers drawing. Regions are exercised here through
+the draft the page keeps in session state.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+from sqlalchemy import func
+from sqlmodel import select
+
+from markit_core import ledger
+from markit_core.annotations import Answer, RegionInput, submit
+from markit_core.imaging.ingest import ingest
+from markit_core.labels import add_labels, list_labels
+from markit_core.models import Annotation, AnnotationValue, Case, Roi, Role, utcnow
+from markit_core.projects import update_settings
+from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.conftest import PASSWORD
+
+N_CASES = 3
+
+
+def _png(seed: int, size: tuple[int, int] = (320, 240)) -> bytes:
+    rng = np.random.default_rng(seed)
+    w, h = size
+    ramp = np.linspace(0, 200, w, dtype=np.float32)[None, :] + np.linspace(0, 40, h)[:, None]
+    pixels = np.clip(ramp + rng.normal(0, 8, (h, w)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def env(settings, session, monkeypatch, admin, make_user, make_project):
+    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    owner = make_user("owner")
+    ann1, ann2 = make_user("ann1"), make_user("ann2")
+    project = make_project("Chest", owner, {"ann1": [Role.ANNOTATOR], "ann2": [Role.ANNOTATOR]})
+    add_labels(session, owner, project.id, [("pneumonia", "Lung"), ("effusion", "Pleura"),
+                                           ("atelectasis", "Lung")])
+    report = ingest(session, settings, owner, project.id,
+                    [(f"img{i}.png", _png(i)) for i in range(N_CASES)])
+    assert len(report.ingested) == N_CASES, report.summary()
+    return {
+        "owner": owner, "ann1": ann1, "ann2": ann2, "project": project.id,
+        "labels": {lb.name: lb.id for lb in list_labels(session, owner, project.id)},
+        "cases": sorted(report.case_ids),
+    }
+
+
+def _open(username: str):
+    at = open_page(log_in(fresh_app(60), username, PASSWORD), "annotate")
+    assert not at.exception, at.exception
+    return at
+
+
+def _progress(at) -> str:
+    return at.progress[0].proto.text
+
+
+def _caption(at, start: str) -> str:
+    return next(c.value for c in at.caption if c.value.startswith(start))
+
+
+def _answer(at, case_id: int, label_id: int, value: str | None, grade: int | None = None):
+    at.segmented_control(key=f"lab_{case_id}_{label_id}").set_value(value).run()
+    if grade is not None:
+        at.select_slider(key=f"grade_{case_id}_{label_id}").set_value(grade).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _count(session, model) -> int:
+    session.expire_all()
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def _draft(at, env, user: str, case_id: int):
+    drafts = at.session_state["annotate_drafts"]
+    return next(d for (uid, _, cid), d in drafts.items() if (uid, cid) == (env[user].id, case_id))
+
+
+def test_progress_and_previous_next(session, env):
+    c = env["cases"]
+    at = _open("ann1")
+    assert "0 / 3 cases done" in _progress(at) and f"case 1 of 3 (#{c[0]}" in _progress(at)
+    assert at.button(key="prev_case").disabled and not at.button(key="next_case").disabled
+    assert _caption(at, "Window").endswith("320×240 px")
+    at.button(key="next_case").click().run()
+    assert f"case 2 of 3 (#{c[1]}" in _progress(at)
+    at.button(key="next_case").click().run()
+    assert f"case 3 of 3 (#{c[2]}" in _progress(at)
+    at.button(key="prev_case").click().run()
+    at.button(key="prev_case").click().run()
+    assert f"case 1 of 3 (#{c[0]}" in _progress(at) and at.button(key="prev_case").disabled
+    # "Next" skips cases already read: after case 2 is done, next from case 1 is case 3
+    submit(session, env["ann1"], env["project"], c[1],
+           answers={env["labels"]["pneumonia"]: Answer(False, 100)}, token="done-2")
+    at.run()
+    assert "1 / 3 cases done" in _progress(at)
+    at.button(key="next_case").click().run()
+    assert f"case 3 of 3 (#{c[2]}" in _progress(at)
+
+
+def test_window_level_presets_invert_zoom_and_fit(env):
+    at = _open("ann1")
+    first = _caption(at, "Window")
+    assert first.startswith("Window L ") and "zoom fit" in first
+    center = at.sidebar.slider(key="view_center").value
+    at.sidebar.slider(key="view_center").set_value(center + 25).run()
+    assert _caption(at, "Window") != first
+    assert f"L {center + 25:g} /" in _caption(at, "Window")
+    assert at.sidebar.pills(key="view_preset").value is None      # a manual window is no preset
+    at.sidebar.pills(key="view_preset").set_value("lung").run()
+    lung = (at.sidebar.slider(key="view_center").value, at.sidebar.slider(key="view_width").value)
+    at.sidebar.pills(key="view_preset").set_value("bone").run()
+    bone = (at.sidebar.slider(key="view_center").value, at.sidebar.slider(key="view_width").value)
+    assert lung != bone and lung[0] < bone[0]                     # bone opens the bright end
+    at.sidebar.toggle(key="view_invert").set_value(True).run()
+    assert "inverted" in _caption(at, "Window")
+    assert not [w for w in at.sidebar.slider if w.key == "view_pan_x"]
+    at.sidebar.select_slider(key="view_zoom").set_value(2.0).run()
+    zoomed = _caption(at, "Window")
+    assert "zoom 3.50×" in zoomed                                  # 2 x fit (560 px / 320 px)
+    at.sidebar.slider(key="view_pan_x").set_value(0).run()
+    assert "pixels 0–" in _caption(at, "Window")
+    at.sidebar.button(key="view_fit").click().run()
+    assert "zoom fit" in _caption(at, "Window") and not at.exception
+    # a new case opens with its own default view
+    at.button(key="next_case").click().run()
+    assert "inverted" not in _caption(at, "Window")
+    assert at.sidebar.pills(key="view_preset").value == "header"
+
+
+def test_labels_with_grades_submit_exactly_one_annotation(session, env):
+    c, lab = env["cases"], env["labels"]
+    at = _open("ann1")
+    _answer(at, c[0], lab["pneumonia"], "present", 60)
+    _answer(at, c[0], lab["effusion"], "absent", 80)
+    assert any("2 of 3 answered" in m.value for m in at.markdown)
+    assert _count(session, Annotation) == 0
+    at.button(key="submit").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert f"Saved case {c[0]} as version 1" in at.success[0].value
+    assert "1 / 3 cases done" in _progress(at)
+    rows = session.exec(select(Annotation)).all()
+    assert [(a.case_id, a.annotator_id, a.version) for a in rows] == [(c[0], env["ann1"].id, 1)]
+    values = session.exec(select(AnnotationValue)).all()
+    assert {(v.label_id, v.value, v.confidence) for v in values} == {
+        (lab["pneumonia"], True, 60), (lab["effusion"], False, 80)}
+    assert all(v.seconds is not None and v.seconds >= 0 for v in values)
+    assert rows[0].total_seconds > 0 and rows[0].total_seconds >= rows[0].active_seconds
+    assert ledger.verify(session).ok
+    # the edit of a done case is a new version
+    _answer(at, c[0], lab["effusion"], "present", 40)
+    at.button(key="submit").click().run()
+    assert "as version 2" in at.success[0].value
+    assert _count(session, Annotation) == 2
+
+
+def test_double_click_and_resubmit_never_duplicate(session, env):
+    c, lab = env["cases"], env["labels"]
+    at = _open("ann1")
+    _answer(at, c[0], lab["pneumonia"], "present", 100)
+    at.button(key="submit").click().run()
+    at.button(key="submit").click().run()          # the second click of a double click
+    assert "No changes since version 1" in at.success[0].value
+    assert _count(session, Annotation) == 1
+    # An edit whose submit reached the database but whose reply was lost (the session
+    # died): the draft still holds the same token, so submitting again stores nothing new.
+    _answer(at, c[0], lab["atelectasis"], "absent", 20)
+    draft = _draft(at, env, "ann1", c[0])
+    submit(session, env["ann1"], env["project"], c[0], answers=draft.answered(),
+           regions=draft.regions, token=draft.token)
+    assert _count(session, Annotation) == 2
+    at.button(key="submit").click().run()
+    assert "Already saved as version 2" in at.success[0].value
+    assert _count(session, Annotation) == 2
+    # "Submit & next" twice: the second lands on the next, empty case and stores nothing
+    at.button(key="submit_next").click().run()
+    assert f"#{c[1]}" in _progress(at)
+    at.button(key="submit_next").click().run()
+    assert "Nothing to submit yet" in at.info[0].value
+    assert _count(session, Annotation) == 2
+
+
+def test_expired_session_keeps_the_draft_for_resubmit(session, env):
+    c, lab = env["cases"], env["labels"]
+    at = _open("ann1")
+    at.button(key="next_case").click().run()
+    _answer(at, c[1], lab["effusion"], "present", 60)
+    at.session_state["last_activity"] = utcnow() - timedelta(hours=3)
+    at.run()                                         # the idle timeout logs the user out
+    assert at.text_input(key="login_username") is not None
+    assert any("expired" in i.value for i in at.info)
+    log_in(at, "ann1", PASSWORD)
+    assert not at.exception, at.exception
+    assert f"#{c[1]}" in _progress(at)               # back on the same case
+    assert at.segmented_control(key=f"lab_{c[1]}_{lab['effusion']}").value == "present"
+    assert at.select_slider(key=f"grade_{c[1]}_{lab['effusion']}").value == 60
+    at.button(key="submit").click().run()
+    assert f"Saved case {c[1]} as version 1" in at.success[0].value
+    values = session.exec(select(AnnotationValue)).all()
+    assert [(v.label_id, v.value, v.confidence) for v in values] == [(lab["effusion"], True, 60)]
+
+
+def test_keyboard_bar_and_rest_absent(session, env):
+    c, lab = env["cases"], env["labels"]
+    at = _open("ann1")
+    # display order is grouped: Lung (pneumonia, atelectasis), then Pleura (effusion)
+    assert any("keys act on *pneumonia*" in m.value for m in at.markdown)
+    at.button(key="kb_down").click().run()
+    assert any("keys act on *atelectasis*" in m.value for m in at.markdown)
+    at.button(key="kb_g3").click().run()             # 60 %
+    at.button(key="kb_present").click().run()        # present, cursor moves on
+    assert any("keys act on *effusion*" in m.value for m in at.markdown)
+    assert at.segmented_control(key=f"lab_{c[0]}_{lab['atelectasis']}").value == "present"
+    assert at.select_slider(key=f"grade_{c[0]}_{lab['atelectasis']}").value == 60
+    at.button(key="kb_rest").click().run()
+    at.button(key="submit").click().run()
+    values = {v.label_id: (v.value, v.confidence) for v in session.exec(select(AnnotationValue))}
+    assert values == {lab["atelectasis"]: (True, 60), lab["pneumonia"]: (False, 100),
+                      lab["effusion"]: (False, 100)}
+
+
+def test_regions_listed_deleted_and_submitted_in_image_pixels(session, env):
+    c, lab = env["cases"], env["labels"]
+    at = _open("ann1")
+    draft = _draft(at, env, "ann1", c[0])
+    draft.regions += [RegionInput(lab["effusion"], "rect", ((10.0, 20.0), (50.5, 60.0))),
+                      RegionInput(lab["pneumonia"], "polygon", ((5.0, 5.0), (30.0, 5.0), (20.0, 25.0)))]
+    draft.canvas_rev += 1                            # a change made outside the canvas
+    at.run()
+    assert any("effusion</b> — rect, 2 points, x 10–50, y 20–60" in m.value for m in at.markdown)
+    at.button(key=f"roi_del_{c[0]}_0").click().run()
+    assert not any("effusion</b> — rect" in m.value for m in at.markdown)
+    at.button(key="submit").click().run()
+    assert not at.error, [e.value for e in at.error]
+    rois = session.exec(select(Roi)).all()
+    assert [(r.label_id, r.shape, r.points) for r in rois] == [
+        (lab["pneumonia"], "polygon", [[5.0, 5.0], [30.0, 5.0], [20.0, 25.0]])]
+
+
+def test_others_shown_only_after_own_submit_and_when_allowed(session, env):
+    c, lab = env["cases"], env["labels"]
+    owner, pid = env["owner"], env["project"]
+    update_settings(session, owner, pid, required_annotators=2)
+    submit(session, env["ann2"], pid, c[0], answers={lab["pneumonia"]: Answer(True, 80)},
+           regions=[RegionInput(lab["pneumonia"], "rect", [(30, 30), (90, 80)])], token="ann2-1")
+    at = _open("ann1")
+    assert not [e for e in at.expander if "Other annotators" in e.label]
+    update_settings(session, owner, pid, show_others_after_submit=True)
+    at.run()
+    assert not [e for e in at.expander if "Other annotators" in e.label]
+    assert any("appear here after you submit" in cap.value for cap in at.caption)
+    _answer(at, c[0], lab["pneumonia"], "absent", 100)
+    at.button(key="submit").click().run()
+    others = [e for e in at.expander if "Other annotators" in e.label]
+    assert others and others[0].label == "Other annotators (1)"
+    table = others[0].dataframe[0].value
+    assert list(table.columns) == ["label", "ann2"]
+    assert table.set_index("label").loc["pneumonia", "ann2"] == "present 80 %"
+    update_settings(session, owner, pid, show_others_after_submit=False)
+    at.run()
+    assert not [e for e in at.expander if "Other annotators" in e.label]
+
+
+def test_project_without_cases(session, env, make_user, make_project):
+    make_user("loner")
+    make_project("Empty", env["owner"], {"loner": [Role.ANNOTATOR]})
+    at = _open("loner")
+    assert "No cases are waiting" in at.info[0].value
+    assert _count(session, Case) == N_CASES
+
+
+def test_without_the_canvas_the_image_still_shows(env, monkeypatch):
+    monkeypatch.setattr("ui.viewer.canvas_available", lambda: False)
+    at = _open("ann1")
+    assert len(at.image) == 1
+    assert any("Region drawing needs the browser" in c.value for c in at.caption)
+    _answer(at, env["cases"][0], env["labels"]["pneumonia"], "present", 20)
+    at.button(key="submit").click().run()
+    assert "as version 1" in at.success[0].value
+
+
+def test_colour_multiframe_image_has_a_frame_slider(session, settings, env, make_project):
+    cine = make_project("Cine", env["owner"], {"ann1": [Role.ANNOTATOR]})
+    add_labels(session, env["owner"], cine.id, [("finding", "")])
+    label = list_labels(session, env["owner"], cine.id)[0].id
+    report = ingest(session, settings, env["owner"], cine.id,
+                    [("cine.dcm", Path(get_testdata_file("SC_rgb_rle_2frame.dcm")))])
+    (case_id,) = report.case_ids
+    at = _open("ann1")
+    at.sidebar.selectbox(key="project_picker").select(cine.id).run()
+    assert f"(#{case_id}," in _progress(at)
+    assert any("Colour image" in c.value for c in at.sidebar.caption)
+    assert not [w for w in at.sidebar.slider if w.key == "view_center"]
+    assert "frame 1 of 2" in _caption(at, "Window")
+    at.sidebar.slider(key="view_frame").set_value(2).run()
+    assert "frame 2 of 2" in _caption(at, "Window")
+    draft = _draft(at, env, "ann1", case_id)
+    assert draft.project_id == cine.id
+    draft.regions.append(RegionInput(label, "rect", ((1.0, 1.0), (20.0, 30.0)), frame=1))
+    draft.canvas_rev += 1
+    at.run()
+    assert any("rect, 2 points, x 1–20, y 1–30, frame 2" in m.value for m in at.markdown)
+    at.button(key="submit").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert [(r.frame, r.points) for r in session.exec(select(Roi))] == [(1, [[1.0, 1.0], [20.0, 30.0]])]
