@@ -212,14 +212,19 @@ def my_reading(session: Session, actor: User, project_id: int, case_id: int) -> 
 
 
 def others_readings(session: Session, actor: User, project_id: int, case_id: int) -> list[Reading]:
-    """Other annotators' current readings — only after ``actor`` has submitted their own,
-    and only when the project allows it (independent reading is the default).
-    Reviewers and managers see them always.
+    """Other annotators' current readings.
+
+    Anyone who may annotate in the project (owners included) reads
+    independently: they see the others only after submitting their own
+    reading, and only when the project allows it. Reviewers and managers who
+    do not annotate see them always.
     """
     project = require(session, actor, project_id, Action.VIEW)
     case_in_project(session, project_id, case_id)
     rows = _latest_rows(session, case_id)
-    if not can(session, actor, project_id, Action.REVIEW):
+    reads_independently = can(session, actor, project_id, Action.ANNOTATE) or \
+        not can(session, actor, project_id, Action.REVIEW)
+    if reads_independently:
         if not project.show_others_after_submit:
             return []
         if not any(r.annotator_id == actor.id for r, _ in rows):

@@ -200,6 +200,18 @@ def test_others_readings_hidden_until_own_submission_and_setting(session, world)
         ("ann2", {world["labels"]["pneumonia"]: Answer(True, 80)})]
 
 
+def test_reviewers_see_readings_but_annotating_owners_read_independently(session, world, make_user):
+    owner, ann2 = world["owner"], world["anns"][1]
+    pid, cid = world["project"], world["cases"][0]
+    make_user("rev")
+    from markit_core.accounts import get_user
+    from markit_core.projects import grant_role
+    grant_role(session, owner, pid, "rev", Role.REVIEWER)
+    _submit(session, ann2, world, cid, "r1", pneumonia=(True, 80))
+    assert [r.annotator for r in others_readings(session, get_user(session, "rev"), pid, cid)] == ["ann2"]
+    assert others_readings(session, owner, pid, cid) == []  # the owner may annotate: no peeking
+
+
 # -- timing ---------------------------------------------------------------------------------
 
 
