@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from markit_core.accounts import create_user, has_users
 from markit_core.config import Settings
 from markit_core.demo_answers import seed_demo_answers
+from markit_core.demo_reports import seed_demo_reports
 from markit_core.labels import CHEST_XRAY_LABELS, add_labels
 from markit_core.models import Case, Project, Role, User
 from markit_core.projects import create_project, grant_role, update_settings
@@ -100,6 +101,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
     result = DemoResult(project_id=project_id, created_users=created,
                         created_project=created_project)
     result.notes.append(seed_demo_images(session, settings, project_id))
+    result.notes.append(seed_demo_reports(session, settings, _user(session, "dataowner"), project_id))
     answered = seed_demo_answers(session, settings, project_id)
     result.notes.append(f"demo readings: {answered} simulated readings added" if answered
                         else "demo readings: already present")
