@@ -181,7 +181,10 @@ def annotator_agreement(
     require(session, actor, project_id, Action.REVIEW)
     ans = load_answers(session, project_id)
     if label is None:
-        v, name = ans.values.transpose(1, 0, 2).reshape(len(ans.annotators), -1), None
+        # (labels, annotators, cases) -> (annotators, labels * cases); explicit size so that a
+        # project without answers gives an empty matrix instead of a reshape error
+        n_items = ans.values.shape[0] * ans.values.shape[2]
+        v, name = ans.values.transpose(1, 0, 2).reshape(len(ans.annotators), n_items), None
     else:
         k = ans.label_index(label)
         v, name = ans.values[k], ans.labels[k]

@@ -7,6 +7,12 @@ import itertools
 import pytest
 
 from markit_core.access import Action, require
+from markit_core.config import Settings
+from markit_core.imaging.ingest import ingest
+from markit_core.imaging.trace import mapping_table
+from markit_core.queue import build_queue
+from markit_core.review import annotator_agreement
+from markit_core.reward_runs import list_runs
 from markit_core.errors import NotFoundError, PermissionDenied
 from markit_core.export import export_annotations_csv
 from markit_core.labels import add_labels, list_labels
@@ -53,8 +59,17 @@ def _probe(action: Action):
         Action.EDIT_LABELS: labels,
         Action.MANAGE_MEMBERS: members,
         Action.EDIT_SETTINGS: lambda s, u, pid: update_settings(s, u, pid, required_annotators=2),
+        Action.UPLOAD: lambda s, u, pid: ingest(s, _SETTINGS, u, pid, []),
+        Action.TRACE_IDENTITY: lambda s, u, pid: mapping_table(s, u, pid),
+        Action.ANNOTATE: lambda s, u, pid: build_queue(s, u, pid),
+        Action.REVIEW: lambda s, u, pid: annotator_agreement(s, u, pid),
+        Action.REWARDS: lambda s, u, pid: list_runs(s, u, pid),
     }
+    # USE_AI guards the AI-assist services, which do not exist yet: checked on access itself.
     return probes.get(action, lambda s, u, pid: require(s, u, pid, action))
+
+
+_SETTINGS = Settings()  # ingest of an empty batch writes nothing; the store is never touched
 
 
 @pytest.fixture

@@ -246,3 +246,10 @@ def test_calibration_needs_a_pilot_project_and_a_submission(session, settings, e
     assert review.calibration(session, ex.owner, ex.project.id, "ann_c").items == (4, 4)
     nobody = review.calibration(session, ex.owner, ex.project.id, "pi")
     assert nobody.cases == 0 and np.isnan(nobody.overall_rate)
+
+
+def test_agreement_on_a_project_without_answers_is_empty(session, make_user, make_project):
+    owner = make_user("lonely_owner")
+    project = make_project("Empty", owner)
+    pooled = review.annotator_agreement(session, owner, project.id)
+    assert pooled.annotators == () and pooled.kappa.shape == (0, 0)
