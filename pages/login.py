@@ -9,24 +9,26 @@ from markit_core.errors import MarkitError
 from ui.resources import get_settings
 from ui.session import NOTICE_KEY, db, show_error, sign_in
 
-st.title("MarkIt")
-st.caption("Collaborative annotation of medical images")
-notice = st.session_state.pop(NOTICE_KEY, None)
-if notice:
-    st.info(notice)
+_, middle, _ = st.columns([1, 2, 1])
+with middle:
+    st.title("MarkIt")
+    st.caption("Collaborative annotation of medical images")
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.info(notice)
 
-with st.form("login_form"):
-    username = st.text_input("Username", key="login_username", autocomplete="username")
-    password = st.text_input("Password", type="password", key="login_password",
-                             autocomplete="current-password")
-    submitted = st.form_submit_button("Log in", type="primary")
+    with st.form("login_form"):
+        username = st.text_input("Username", key="login_username", autocomplete="username")
+        password = st.text_input("Password", type="password", key="login_password",
+                                 autocomplete="current-password")
+        submitted = st.form_submit_button("Log in", type="primary", width="stretch")
 
-if submitted:
-    try:
-        with db() as s:
-            info = login(s, get_settings(), username, password)
-    except MarkitError as e:
-        show_error(e)
-    else:
-        sign_in(info.id)
-        st.rerun()
+    if submitted:
+        try:
+            with db() as s:
+                info = login(s, get_settings(), username, password)
+        except MarkitError as e:
+            show_error(e)
+        else:
+            sign_in(info.id)
+            st.rerun()
