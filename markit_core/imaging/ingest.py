@@ -39,6 +39,7 @@ from markit_core.imaging.decode import decode_any, is_dicom
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.deid import DeidResult, ProjectDeidentifier
 from markit_core.imaging.inputs import ArchiveAborted, Expansion, Item, load_entry
+from markit_core.imaging.raster_clean import clean_raster
 from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import known_pairs, project_salt, record_pairs
 from markit_core.models import Case, CaseOrigin, User
@@ -236,8 +237,14 @@ class _Context:
             raise ImageError(f"{name}: empty file")
         magic = next((m for m in _RASTER_SUFFIX if data.startswith(m)), None)
         if magic is not None and not is_dicom(data[:132]):
-            image = decode_any(data, name)
-            return self._commit(name, image, data, _RASTER_SUFFIX[magic], kind="raster")
+            suffix = _RASTER_SUFFIX[magic]
+            try:
+                clean = clean_raster(data, suffix, name)  # drop EXIF, text chunks, tags
+            except ImageError:
+                decode_any(data, name)  # the decoder names what is broken, if it can
+                raise
+            image = decode_any(clean, name)  # validates what we store, not what we got
+            return self._commit(name, image, clean, suffix, kind="raster")
         deid = self._deidentify(name, data)
         image = decode_any(deid.data, name)  # validates what we store, not what we got
         return self._commit(name, image, deid.data, ".dcm", kind="dicom", deid=deid)
