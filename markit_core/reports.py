@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -184,6 +185,25 @@ def _match(session: Session, project_id: int, kind: str, key: str) -> tuple[list
     return [], ""
 
 
+REDACTED = "[removed]"
+
+
+def redact_identity(text: str, origin: CaseOrigin | None) -> str:
+    """Remove the case's known identifiers (patient name parts, patient ID, accession) from a report.
+
+    Annotators read reports beside the image, so a report must not undo the
+    image's de-identification. Only identifiers the archive gave us for this
+    very case are removed: reliable, though not a general free-text scrubber.
+    """
+    if origin is None:
+        return text
+    tokens = {origin.patient_id, origin.accession}
+    tokens |= {part for part in re.split(r"[\^\s,]+", origin.patient_name or "") if len(part) >= 2}
+    for token in sorted((t for t in tokens if t and t.strip()), key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(token)}(?!\w)", REDACTED, text, flags=re.IGNORECASE)
+    return text
+
+
 def import_reports(session: Session, actor: User, project_id: int, source: bytes | str | Path,
                    name: str | None = None) -> ReportImportResult:
     """Import a report CSV into a project (format in the module docstring).
@@ -223,6 +243,8 @@ def import_reports(session: Session, actor: User, project_id: int, source: bytes
                 continue
             result.matched_rows += 1
             for case_id in case_ids:
+                text = redact_identity(text, session.exec(select(CaseOrigin).where(
+                    CaseOrigin.case_id == case_id)).first())
                 same = session.exec(select(Report.id).where(
                     Report.case_id == case_id, Report.text == text)).first()
                 if same is not None:

@@ -113,3 +113,15 @@ def test_rights(session, imaging, cases, make_user):
     with pytest.raises(NotFoundError):
         report_for_case(session, imaging.annotator, 424242)
     assert report_for_case(session, imaging.annotator, cases["a1"].id).text == "x"
+
+
+def test_known_identifiers_are_removed_from_report_text(session, imaging, cases):
+    b = cases["b"]
+    text = ("accession,report\n"
+            'ACC-B,"Patient QUIXOTE, Alonso (MRN-55501234), acc ACC-B: no effusion. Quixotic sign absent."\n')
+    _import(session, imaging, text)
+    stored = report_for_case(session, imaging.annotator, b.id).text
+    assert "quixote" not in stored.lower().replace("quixotic", "")
+    assert "Alonso" not in stored and "MRN-55501234" not in stored and "ACC-B" not in stored
+    assert "no effusion" in stored and "Quixotic sign absent" in stored  # whole words only
+    assert stored.count("[removed]") == 4
