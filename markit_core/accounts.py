@@ -18,7 +18,14 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import require_admin
 from markit_core.config import Settings
-from markit_core.errors import AccountLocked, AuthenticationError, NotFoundError, SessionExpired, ValidationError
+from markit_core.db import rolls_back
+from markit_core.errors import (
+    AccountLocked,
+    AuthenticationError,
+    NotFoundError,
+    SessionExpired,
+    ValidationError,
+)
 from markit_core.models import LoginAttempt, User, utcnow
 from markit_core.validation import clean_name, clean_username
 
@@ -98,6 +105,7 @@ def first_admin(session: Session) -> User:
     return user
 
 
+@rolls_back
 def create_user(
     session: Session,
     actor: User | None,
@@ -141,6 +149,7 @@ def _recent_failures(session: Session, username: str, since: datetime) -> int:
     ).one()
 
 
+@rolls_back
 def login(session: Session, settings: Settings, username: str, password: str,
           now: datetime | None = None) -> UserInfo:
     """Check credentials, record the attempt in the ledger, and return the user.
@@ -177,6 +186,7 @@ def check_idle(last_activity: datetime, settings: Settings, now: datetime | None
         raise SessionExpired()
 
 
+@rolls_back
 def change_password(session: Session, actor: User, username: str, new_password: str) -> None:
     """Set a new password: users may change their own, admins anyone's."""
     target = get_user(session, username)

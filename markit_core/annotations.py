@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
+from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, ValidationError
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
 from markit_core.queue import case_in_project
@@ -107,6 +108,7 @@ def _check_region(n: int, region: RegionInput, labels: dict[int, LabelDef], case
     return points
 
 
+@rolls_back
 def submit(session: Session, actor: User, project_id: int, case_id: int, *,
            answers: Mapping[int, Answer], regions: Sequence[RegionInput] = (),
            timing: Timing | None = None, token: str) -> SubmitResult:
@@ -162,6 +164,7 @@ def _next_version(session: Session, case_id: int, actor: User) -> int:
     return (latest or 0) + 1
 
 
+@rolls_back
 def delete_reading(session: Session, actor: User, project_id: int, case_id: int, *, token: str) -> int:
     """Delete ``actor``'s reading of a case by adding a tombstone version; returns it."""
     require(session, actor, project_id, Action.ANNOTATE)

@@ -8,7 +8,10 @@ The schema is owned by Alembic: ``upgrade`` brings any database to head.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -19,6 +22,8 @@ from sqlmodel import Session, create_engine
 from markit_core.config import Settings
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI hook
@@ -75,3 +80,24 @@ def open_database(settings: Settings) -> Engine:
 def session(engine: Engine) -> Session:
     """A new session; use as ``with session(engine) as s:`` — one per unit of work."""
     return Session(engine, expire_on_commit=False)
+
+
+def rolls_back(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a service taking the session first: any exception rolls the session back.
+
+    A refused or failed change must not leave half-made objects in the
+    session, where the caller's next commit would write them without a
+    ledger entry.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            session = args[0] if args else kwargs.get("session")
+            if isinstance(session, Session):
+                session.rollback()
+            raise
+
+    return wrapper

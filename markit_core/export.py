@@ -15,12 +15,14 @@ from sqlmodel import Session
 
 from markit_core import ledger
 from markit_core.access import Action, require
+from markit_core.db import rolls_back
 from markit_core.models import ExportRecord, User
 from markit_core.readings import current_readings
 
 CSV_COLUMNS = ("case_id", "label", "annotator", "value", "confidence", "seconds")
 
 
+@rolls_back
 def export_annotations_csv(session: Session, actor: User, project_id: int) -> str:
     """Current binary answers as CSV text; records the export in the ledger."""
     require(session, actor, project_id, Action.EXPORT)

@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
+from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, AnnotationValue, LabelDef, LabelKind, Roi, User
 from markit_core.validation import clean_name
@@ -123,6 +124,7 @@ def _in_use(session: Session, label_id: int) -> bool:
     return False
 
 
+@rolls_back
 def save_label_set(session: Session, actor: User, project_id: int,
                    rows: Iterable[Mapping[str, Any]]) -> LabelChanges:
     """Replace the project's label set with ``rows`` (dicts: id?, name, group, kind, order)."""

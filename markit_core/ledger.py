@@ -69,10 +69,22 @@ def _table(record_type: str) -> Table:
     return SQLModel.metadata.tables[record_type]
 
 
+def _as_stored(column: Any, value: Any) -> Any:
+    """``value`` as the database will return it: an int put into a float column comes back
+    as a float, so the digest made at append time must use the float too."""
+    if value is None:
+        return None
+    try:
+        kind = column.type.python_type
+    except NotImplementedError:  # JSON and other composite types round-trip as they are
+        return value
+    return kind(value) if kind in (int, float, bool, str) else value
+
+
 def row_dict(obj: SQLModel) -> dict[str, Any]:
-    """Column values of an ORM object, keyed by column name."""
+    """Column values of an ORM object, keyed by column name, typed as stored."""
     table = obj.__table__  # type: ignore[attr-defined]
-    return {c.name: getattr(obj, c.key) for c in table.columns}
+    return {c.name: _as_stored(c, getattr(obj, c.key)) for c in table.columns}
 
 
 def _pk_name(table: Table) -> str:

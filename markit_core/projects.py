@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, require, roles_of
 from markit_core.accounts import get_user
+from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from markit_core.models import Membership, Project, Role, User
 from markit_core.validation import clean_name
@@ -67,6 +68,7 @@ def find_project(session: Session, actor: User, name: str) -> Project:
     return project
 
 
+@rolls_back
 def create_project(session: Session, actor: User, name: str, *, description: str = "",
                    owner: User | None = None, is_demo: bool = False) -> ProjectInfo:
     """Create a private project; ``owner`` (default: the actor) becomes its owner."""
@@ -105,17 +107,20 @@ def get_project(session: Session, actor: User, project_id: int) -> ProjectInfo:
     return _info(session, require(session, actor, project_id, Action.VIEW), actor)
 
 
+@rolls_back
 def update_settings(session: Session, actor: User, project_id: int, *,
                     description: str | None = None, required_annotators: int | None = None,
                     show_others_after_submit: bool | None = None) -> ProjectInfo:
     """Change project settings (owners and managers)."""
     project = require(session, actor, project_id, Action.EDIT_SETTINGS)
-    if description is not None:
-        project.description = clean_name(description, "project description", max_len=2000,
-                                         allow_empty=True)
+    # validate everything before touching the row: a refused call must leave nothing dirty
+    desc = None if description is None else clean_name(description, "project description",
+                                                       max_len=2000, allow_empty=True)
+    if required_annotators is not None and not 1 <= int(required_annotators) <= 50:
+        raise ValidationError("annotators per case must be between 1 and 50")
+    if desc is not None:
+        project.description = desc
     if required_annotators is not None:
-        if not 1 <= int(required_annotators) <= 50:
-            raise ValidationError("annotators per case must be between 1 and 50")
         project.required_annotators = int(required_annotators)
     if show_others_after_submit is not None:
         project.show_others_after_submit = bool(show_others_after_submit)
@@ -144,6 +149,7 @@ def _check_owner_rule(actor_roles: set[Role], actor: User, role: Role, verb: str
         raise PermissionDenied(f"only an owner may {verb} the owner role")
 
 
+@rolls_back
 def grant_role(session: Session, actor: User, project_id: int, username: str, role: str | Role) -> bool:
     """Give ``username`` a role; returns False if they already had it (nothing changes)."""
     require(session, actor, project_id, Action.MANAGE_MEMBERS)
@@ -165,6 +171,7 @@ def grant_role(session: Session, actor: User, project_id: int, username: str, ro
     return True
 
 
+@rolls_back
 def revoke_role(session: Session, actor: User, project_id: int, username: str, role: str | Role) -> None:
     """Take a role away; refuses to remove the project's last owner."""
     require(session, actor, project_id, Action.MANAGE_MEMBERS)

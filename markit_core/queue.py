@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.accounts import get_user
+from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Annotation, Assignment, Case, User
 from markit_core.readings import current_annotation_ids
@@ -89,6 +90,7 @@ def case_in_project(session: Session, project_id: int, case_id: int) -> Case:
     return case
 
 
+@rolls_back
 def assign_cases(session: Session, actor: User, project_id: int, username: str,
                  case_ids: Iterable[int]) -> int:
     """Assign cases to an annotator (owners and managers); returns how many were new."""

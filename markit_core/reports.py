@@ -46,6 +46,7 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
+from markit_core.db import rolls_back
 from markit_core.errors import InputFileError, NotFoundError
 from markit_core.models import Case, CaseOrigin, Report, User
 
@@ -204,6 +205,7 @@ def redact_identity(text: str, origin: CaseOrigin | None) -> str:
     return text
 
 
+@rolls_back
 def import_reports(session: Session, actor: User, project_id: int, source: bytes | str | Path,
                    name: str | None = None) -> ReportImportResult:
     """Import a report CSV into a project (format in the module docstring).

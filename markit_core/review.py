@@ -23,6 +23,7 @@ from markit_core.access import Action, require
 from markit_core.agreement import MISSING, cohen_kappa_vs_reference, pairwise_cohen_kappa
 from markit_core.calibration import Calibration, calibration
 from markit_core.config import Settings
+from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, Annotation, LabelDef, LabelKind, Roi, User, utcnow
 from markit_core.queue import case_in_project
@@ -335,6 +336,7 @@ def disagreements(
     return out
 
 
+@rolls_back
 def adjudicate(
     session: Session,
     actor: User,

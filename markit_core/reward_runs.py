@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.annotation_table import AnnotationTable
+from markit_core.db import rolls_back
 from markit_core.errors import NotFoundError, ValidationError
 from markit_core.models import LabelDef, LabelKind, RewardRun, User
 from markit_core.readings import current_readings
@@ -162,6 +163,7 @@ def _check_params(budget: float, currency: str, kappa_threshold: float) -> str:
     return currency
 
 
+@rolls_back
 def run_rewards(
     session: Session,
     actor: User,

@@ -61,5 +61,5 @@ def compute_timing(submitted_at: float, interactions: Iterable[Interaction],
     for e in events:
         if e.label_id is not None:
             last_change[e.label_id] = e.at
-    return Timing(total_seconds=submitted_at, active_seconds=submitted_at - idle,
-                  idle_seconds=idle, label_seconds=last_change)
+    return Timing(total_seconds=float(submitted_at), active_seconds=float(submitted_at - idle),
+                  idle_seconds=float(idle), label_seconds={k: float(v) for k, v in last_change.items()})

@@ -212,6 +212,16 @@ def test_reviewers_see_readings_but_annotating_owners_read_independently(session
     assert others_readings(session, owner, pid, cid) == []  # the owner may annotate: no peeking
 
 
+def test_whole_second_timings_still_verify(session, world):
+    """Ints given for float columns come back from the database as floats; the ledger
+    digest taken at submit time must match what verification reads back."""
+    ann1, pid, cid = world["anns"][0], world["project"], world["cases"][0]
+    label = world["labels"]["pneumonia"]
+    submit(session, ann1, pid, cid, answers={label: Answer(True, 60)}, token="ints",
+           timing=Timing(12, 12, 0, {label: 3}))
+    assert ledger.verify(session).ok
+
+
 # -- timing ---------------------------------------------------------------------------------
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlmodel import Session
 
 from markit_core.accounts import first_admin, get_user
 from markit_core.config import Settings, load_settings
-from markit_core.db import open_database, session as new_session
+from markit_core.db import open_database
+from markit_core.db import session as new_session
 from markit_core.models import User
 
 
