@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from markit_core import ledger
@@ -104,7 +105,10 @@ def _validate(rows: Iterable[Mapping[str, Any]], existing_ids: set[int]) -> list
         raw_id = row.get("id")
         label_id = None
         if raw_id not in (None, "") and not (isinstance(raw_id, float) and raw_id != raw_id):
-            label_id = int(raw_id)
+            try:
+                label_id = int(raw_id)
+            except (TypeError, ValueError):
+                raise ValidationError(f"{where}: label id {raw_id!r} is not a number") from None
             if label_id not in existing_ids:
                 raise ValidationError(f"{where}: label id {label_id} is not in this project")
         clean.append({
@@ -133,6 +137,21 @@ def save_label_set(session: Session, actor: User, project_id: int,
     wanted = _validate(rows, set(current))
     archived_names = {lb.name.casefold(): lb for lb in session.exec(select(LabelDef).where(
         LabelDef.project_id == project_id, LabelDef.archived == True))}  # noqa: E712
+    for n, w in enumerate(wanted, start=1):
+        if w["id"] is not None and w["name"].casefold() in archived_names \
+                and current[w["id"]].name.casefold() != w["name"].casefold():
+            raise ValidationError(
+                f"label row {n}: {w['name']!r} is the name of an archived label that has answers; "
+                "add it as a new row to restore that label instead")
+    try:
+        return _apply(session, actor, project_id, current, wanted, archived_names)
+    except IntegrityError as e:
+        raise ValidationError("label names clash with each other; save the renames one at a "
+                              "time") from e
+
+
+def _apply(session: Session, actor: User, project_id: int, current: dict[int | None, LabelDef],
+           wanted: list[dict[str, Any]], archived_names: dict[str, LabelDef]) -> LabelChanges:
     created, updated, deleted, archived = [], [], [], []
 
     keep = {w["id"] for w in wanted if w["id"] is not None}
@@ -149,6 +168,12 @@ def save_label_set(session: Session, actor: User, project_id: int,
                           record=label, removed=True)
             session.delete(label)
             deleted.append(label.name)
+    session.flush()
+    # Renames go through a placeholder first, so that swapping two names never trips the
+    # unique (project, name) constraint halfway; the placeholders are never committed.
+    renamed = [w for w in wanted if w["id"] is not None and current[w["id"]].name != w["name"]]
+    for w in renamed:
+        current[w["id"]].name = f"\x7frenaming {w['id']}"  # DEL: no valid name has it
     session.flush()
 
     for w in wanted:

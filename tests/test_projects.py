@@ -135,3 +135,27 @@ def test_refused_settings_change_leaves_nothing_behind(session, owner, project, 
     desc = session.exec(text(f"select description from project where id = {project.id}")).one()[0]
     assert desc != "CHANGED"
     assert ledger.verify(session).ok
+
+
+def test_label_names_can_be_swapped(session, owner, project):
+    add_labels(session, owner, project.id, [("effusion", "Pleura"), ("pneumothorax", "Pleura")])
+    a, b = list_labels(session, owner, project.id)
+    rows = [vars(a) | {"name": b.name}, vars(b) | {"name": a.name}]
+    changes = save_label_set(session, owner, project.id, rows)
+    assert set(changes.updated) == {"effusion", "pneumothorax"}
+    after = {lb.id: lb.name for lb in list_labels(session, owner, project.id)}
+    assert after == {a.id: "pneumothorax", b.id: "effusion"}
+    assert ledger.verify(session).ok
+
+
+def test_rename_onto_an_archived_label_is_refused(session, owner, project):
+    add_labels(session, owner, project.id, [("pneumonia", "Lung"), ("consolidation", "Lung")])
+    pneumonia, consolidation = list_labels(session, owner, project.id)
+    session.exec(text(f"update label_def set archived = 1 where id = {pneumonia.id}"))
+    session.commit()
+    before = _snapshot(session)
+    with pytest.raises(ValidationError, match="archived label"):
+        save_label_set(session, owner, project.id, [vars(consolidation) | {"name": "Pneumonia"}])
+    with pytest.raises(ValidationError, match="label id 'abc' is not a number"):
+        save_label_set(session, owner, project.id, [{"id": "abc", "name": "x"}])
+    assert _snapshot(session) == before
