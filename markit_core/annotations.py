@@ -21,9 +21,9 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.db import rolls_back
-from markit_core.errors import ConflictError, ValidationError
+from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
-from markit_core.queue import case_in_project
+from markit_core.queue import build_queue, case_in_project
 from markit_core.timing import Timing
 
 CONFIDENCE_GRADES = (0, 20, 40, 60, 80, 100)
@@ -119,14 +119,13 @@ def submit(session: Session, actor: User, project_id: int, case_id: int, *,
     with too few points, or a case from another project.
     """
     require(session, actor, project_id, Action.ANNOTATE)
-    if not token or len(token) > 64:
-        raise ValidationError("submit token missing or longer than 64 characters")
-    earlier = session.exec(select(Annotation).where(Annotation.submit_token == token)).first()
+    earlier = _earlier(session, actor, case_id, token)
     if earlier is not None:
-        if (earlier.annotator_id, earlier.case_id) != (actor.id, case_id):
-            raise ConflictError("submit token already used for another reading")
         return SubmitResult(earlier.id or 0, earlier.version, duplicate=True)
     case = case_in_project(session, project_id, case_id)
+    if case_id not in build_queue(session, actor, project_id).case_ids:
+        raise PermissionDenied(f"case {case_id} is not in your queue (assigned to others, or it "
+                               "already has the readers it needs)")
     labels = _labels(session, project_id)
     _check_answers(answers, labels)
     points = [_check_region(n, r, labels, case) for n, r in enumerate(regions, start=1)]
@@ -158,6 +157,16 @@ def submit(session: Session, actor: User, project_id: int, case_id: int, *,
     return SubmitResult(row.id or 0, version)
 
 
+def _earlier(session: Session, actor: User, case_id: int, token: str) -> Annotation | None:
+    """The version an earlier call with this token stored (a double submit), if any."""
+    if not token or len(token) > 64:
+        raise ValidationError("submit token missing or longer than 64 characters")
+    earlier = session.exec(select(Annotation).where(Annotation.submit_token == token)).first()
+    if earlier is not None and (earlier.annotator_id, earlier.case_id) != (actor.id, case_id):
+        raise ConflictError("submit token already used for another reading")
+    return earlier
+
+
 def _next_version(session: Session, case_id: int, actor: User) -> int:
     latest = session.exec(select(func.max(Annotation.version)).where(
         Annotation.case_id == case_id, Annotation.annotator_id == actor.id)).one()
@@ -168,6 +177,11 @@ def _next_version(session: Session, case_id: int, actor: User) -> int:
 def delete_reading(session: Session, actor: User, project_id: int, case_id: int, *, token: str) -> int:
     """Delete ``actor``'s reading of a case by adding a tombstone version; returns it."""
     require(session, actor, project_id, Action.ANNOTATE)
+    earlier = _earlier(session, actor, case_id, token)
+    if earlier is not None:
+        if not earlier.deleted:
+            raise ConflictError("submit token already used for a reading, not a deletion")
+        return earlier.version
     case_in_project(session, project_id, case_id)
     current = my_reading(session, actor, project_id, case_id)
     if current is None:

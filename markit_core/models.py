@@ -71,7 +71,7 @@ class Project(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=100)
     description: str = Field(default="", max_length=2000)
-    required_annotators: int = 1
+    required_annotators: int = 0  # readers each case needs; 0 = every annotator reads every case
     show_others_after_submit: bool = False
     is_demo: bool = False
     created_at: datetime = Field(default_factory=utcnow)

@@ -116,8 +116,8 @@ def update_settings(session: Session, actor: User, project_id: int, *,
     # validate everything before touching the row: a refused call must leave nothing dirty
     desc = None if description is None else clean_name(description, "project description",
                                                        max_len=2000, allow_empty=True)
-    if required_annotators is not None and not 1 <= int(required_annotators) <= 50:
-        raise ValidationError("annotators per case must be between 1 and 50")
+    if required_annotators is not None and not 0 <= int(required_annotators) <= 50:
+        raise ValidationError("annotators per case must be between 0 (every annotator) and 50")
     if desc is not None:
         project.description = desc
     if required_annotators is not None:

@@ -1,9 +1,10 @@
 """The annotator's work queue: which cases are theirs, and what comes next.
 
 A case is open to an annotator when it is assigned to them, or, if the
-project assigns nothing to them, when it is in the project at all. A case
-that already has the project's required number of readings is no longer
-offered to annotators who have not read it (their own cases stay
+project assigns nothing to them, when it is in the project at all. When the
+project sets a number of readers per case (0, the default, means every
+annotator reads every case), a case that already has that many readings is no
+longer offered to annotators who have not read it (their own cases stay
 revisitable).
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from markit_core import ledger
-from markit_core.access import Action, require
+from markit_core.access import Action, can, require
 from markit_core.accounts import get_user
 from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
@@ -77,8 +78,9 @@ def build_queue(session: Session, actor: User, project_id: int) -> Queue:
                                        .order_by(Case.id)).all())
     per_case = _readings_per_case(session, project_id)
     done = {cid for cid in candidates if actor.id in per_case.get(cid, ())}
+    needed = project.required_annotators  # 0: no cap, every annotator reads every case
     open_ids = tuple(cid for cid in candidates
-                     if cid in done or len(per_case.get(cid, ())) < project.required_annotators)
+                     if cid in done or not needed or len(per_case.get(cid, ())) < needed)
     return Queue(open_ids, frozenset(done))
 
 
@@ -96,6 +98,9 @@ def assign_cases(session: Session, actor: User, project_id: int, username: str,
     """Assign cases to an annotator (owners and managers); returns how many were new."""
     require(session, actor, project_id, Action.EDIT_SETTINGS)
     target = get_user(session, username)
+    if not can(session, target, project_id, Action.ANNOTATE):
+        raise ValidationError(f"{username!r} is not an annotator of this project; grant the "
+                              "annotator role first")
     wanted = sorted(set(case_ids))
     for cid in wanted:
         case_in_project(session, project_id, cid)

@@ -116,7 +116,9 @@ with tabs[2]:
     if can(s, user, project.id, Action.EDIT_SETTINGS):
         with st.form("settings_form"):
             desc = st.text_area("Description", project.description, key="settings_description")
-            needed = st.number_input("Annotators per case", 1, 50, project.required_annotators,
+            needed = st.number_input("Annotators per case", 0, 50, project.required_annotators,
+                                     help="0: every annotator reads every case. Otherwise a case "
+                                          "leaves the queues once this many have read it.",
                                      key="settings_required")
             show = st.checkbox("Show other annotators' answers after one's own submission "
                                "(review / training mode)", project.show_others_after_submit,

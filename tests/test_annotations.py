@@ -117,9 +117,14 @@ def test_queue_assignment_and_required_annotators(session, world):
     with pytest.raises(ValidationError, match="not in this project"):
         assign_cases(session, owner, pid, "ann3", world["other_cases"])
 
-    # one reader per case (the default): a read case leaves the others' queues, not the reader's
+    # by default every annotator reads every case
     _submit(session, ann2, world, c[1], "r1", pneumonia=(True, 100))
+    assert c[1] in build_queue(session, ann3, pid).case_ids
+    # one reader per case: a read case leaves the others' queues, not the reader's
+    update_settings(session, owner, pid, required_annotators=1)
     assert c[1] not in build_queue(session, ann3, pid).case_ids
+    with pytest.raises(PermissionDenied, match="not in your queue"):
+        _submit(session, ann3, world, c[1], "r0", pneumonia=(False, 40))
     assert c[1] in build_queue(session, ann2, pid).case_ids
     update_settings(session, owner, pid, required_annotators=2)
     assert c[1] in build_queue(session, ann3, pid).case_ids

@@ -129,8 +129,8 @@ def test_label_with_answers_is_archived_not_deleted(session, owner, project):
 def test_refused_settings_change_leaves_nothing_behind(session, owner, project, make_user):
     from markit_core.projects import update_settings
     make_user("later")
-    with pytest.raises(ValidationError, match="between 1 and 50"):
-        update_settings(session, owner, project.id, description="CHANGED", required_annotators=0)
+    with pytest.raises(ValidationError, match="between 0 \(every annotator\) and 50"):
+        update_settings(session, owner, project.id, description="CHANGED", required_annotators=51)
     grant_role(session, owner, project.id, "later", Role.ANNOTATOR)  # commits the session
     desc = session.exec(text(f"select description from project where id = {project.id}")).one()[0]
     assert desc != "CHANGED"
