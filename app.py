@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from markit_core.access import Action, can
+from markit_core.errors import MarkitError
 from markit_core.projects import list_projects
-from ui.session import current_user, db, sign_out
+from ui.session import close_run_sessions, current_user, db, show_error, sign_out
 
 st.set_page_config(page_title="MarkIt", page_icon=":material/radiology:", layout="wide")
 
@@ -36,4 +37,9 @@ with db() as s:
             sign_out("You have been logged out.")
             st.rerun()
 
-st.navigation(pages).run()
+try:
+    st.navigation(pages).run()
+except MarkitError as e:  # the page edge: anything a page did not catch itself
+    show_error(e)
+finally:
+    close_run_sessions()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 from sqlmodel import Session
 
@@ -17,9 +19,29 @@ PROJECT_KEY = "project_id"
 NOTICE_KEY = "login_notice"
 
 
+_run = threading.local()  # each script run executes in its own thread
+
+
 def db() -> Session:
-    """A new database session for one unit of work (use as a context manager)."""
-    return new_session(get_engine())
+    """A database session for this script run.
+
+    Use it as a context manager for a unit of work, or keep it for the whole
+    page: ``close_run_sessions`` (called by app.py after every run, also after
+    ``st.stop``/``st.rerun``) closes whatever a page left open, so no
+    connection or transaction outlives the run.
+    """
+    s = new_session(get_engine())
+    if not hasattr(_run, "sessions"):
+        _run.sessions = []
+    _run.sessions.append(s)
+    return s
+
+
+def close_run_sessions() -> None:
+    """Close every session opened by ``db()`` during this script run."""
+    for s in getattr(_run, "sessions", ()):
+        s.close()
+    _run.sessions = []
 
 
 def sign_in(user_id: int) -> None:
