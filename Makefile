@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV     := $(VENV)/bin/uv
-HOST   ?= 0.0.0.0
+HOST   ?= 127.0.0.1  # `make run HOST=0.0.0.0` to serve the lab network
 PORT   ?= 8501
 
 .PHONY: run test install install-dev demo bench clean-data

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORD = "markit-demo"
+PASSWORD = os.environ.get("MARKIT_DEMO_PASSWORD", "markit-demo")
 # Where the rectangle is drawn, as fractions of the canvas (fit view: canvas == whole image).
 DRAW_FROM, DRAW_TO = (0.30, 0.35), (0.55, 0.60)
 
@@ -43,7 +43,10 @@ def demo_server(tmp_path):
     """A seeded demo data dir and a Streamlit server on it; yields (url, settings)."""
     if not CHROMIUM.exists():
         missing("Chromium (/usr/bin/chromium)")
-    pytest.importorskip("playwright.sync_api")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing("Playwright's Python package (requirements-dev.txt)")
     data = tmp_path / "data"
     env = {**os.environ, "MARKIT_DATA_DIR": str(data)}
     env.pop("MARKIT_DATABASE_URL", None)
@@ -114,6 +117,7 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)  # expect() has its own 5 s default otherwise
         try:
             page.goto(url, timeout=60_000)
             page.get_by_label("Username").fill("ann1", timeout=60_000)
@@ -223,7 +227,8 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
                 assert abs(got - want) <= 6, ((rx0, ry0, rx1, ry1), expected)
     finally:
         engine.dispose()
+    env = {**os.environ, "MARKIT_DATA_DIR": str(settings.data_dir)}
+    env.pop("MARKIT_DATABASE_URL", None)  # the server used the SQLite file in the data dir
     verify = subprocess.run([sys.executable, "-m", "markit_core", "ledger", "verify"], cwd=ROOT,
-                            env={**os.environ, "MARKIT_DATA_DIR": str(settings.data_dir)},
-                            capture_output=True, text=True, timeout=60, check=False)
+                            env=env, capture_output=True, text=True, timeout=60, check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
