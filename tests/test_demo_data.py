@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +28,12 @@ IDENTITY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumbe
 @pytest.fixture(scope="module")
 def demo_set(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("demo")
-    started = time.perf_counter()
     images = generate_demo_set(out, n=24, seed=7, size=512)
-    return out, images, time.perf_counter() - started
+    return out, images
 
 
-def test_generation_is_fast_and_deterministic(demo_set, tmp_path: Path) -> None:
-    out, images, seconds = demo_set
-    assert seconds < 5.0, f"24 images took {seconds:.1f} s"
+def test_generation_is_deterministic(demo_set, tmp_path: Path) -> None:
+    out, images = demo_set
     again = generate_demo_set(tmp_path / "again", n=24, seed=7, size=512)
     for first, second in zip(images, again, strict=True):
         assert first.path.read_bytes() == second.path.read_bytes()
@@ -48,7 +45,7 @@ def test_generation_is_fast_and_deterministic(demo_set, tmp_path: Path) -> None:
 
 
 def test_dicom_tags_identity_and_mixed_photometric(demo_set) -> None:
-    _, images, _ = demo_set
+    _, images = demo_set
     dicoms = [i for i in images if i.kind == "dicom"]
     pngs = [i for i in images if i.kind == "png"]
     assert len(dicoms) == 18 and len(pngs) == 6
@@ -78,7 +75,7 @@ def test_dicom_tags_identity_and_mixed_photometric(demo_set) -> None:
 
 
 def test_manifest_labels_and_boxes(demo_set) -> None:
-    out, images, _ = demo_set
+    out, images = demo_set
     manifest = json.loads((out / "ground_truth.json").read_text())
     assert manifest["labels"] == list(DEMO_LABELS) and len(manifest["images"]) == 24
     counts = dict.fromkeys(DEMO_LABELS, 0)
@@ -122,7 +119,7 @@ def test_non_square_size_and_unknown_label() -> None:
 
 
 def test_files_display_like_the_drawn_image(demo_set) -> None:
-    _, images, _ = demo_set
+    _, images = demo_set
     for index in (0, 1, 3):  # MONOCHROME2, MONOCHROME1, PNG
         rng = np.random.default_rng([7, index])
         truth = sample_truth(rng, index)
