@@ -14,9 +14,9 @@ key column          matches
 ``accession``       the accession number: the hospital's original one (what a
                     report export carries) or the pseudonymised one
 ``study_uid``       the Study Instance UID, original or pseudonymised
-``key``             any of the above, tried in this order: original accession,
-                    original study UID, pseudonymised accession, pseudonymised
-                    study UID, case id (when the key is a number)
+``key``             an accession or study UID, tried in this order: original
+                    accession, original study UID, pseudonymised accession,
+                    pseudonymised study UID (never a case id: use ``case_id``)
 ==================  ===========================================================
 
 The report column is ``report`` (or ``text``). Report text with commas or line
@@ -177,8 +177,10 @@ def _match(session: Session, project_id: int, kind: str, key: str) -> tuple[list
         "study_uid": [(lambda: origin(CaseOrigin.study_uid), "study_uid"),
                       (lambda: pseudo(Case.study_uid), "study_uid (pseudonym)")],
     }
+    # A generic key never falls back to case ids: a numeric accession that matches nothing
+    # must be reported as unmatched, not attached to whichever case has that id.
     attempts["key"] = attempts["accession"][:1] + attempts["study_uid"][:1] + \
-        attempts["accession"][1:] + attempts["study_uid"][1:] + attempts["case_id"]
+        attempts["accession"][1:] + attempts["study_uid"][1:]
     for find, label in attempts[kind]:
         ids = sorted(set(find()))
         if ids:

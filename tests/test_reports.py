@@ -71,12 +71,13 @@ def test_generic_key_column_and_reimport_is_idempotent(session, imaging, cases):
     text = ("Key;Report\n"
             "ACC-B;semicolon separated\n"
             f"{cases['study_a']};by original study UID\n"
-            f"{cases['a1'].id};by case id\n")
+            f"{cases['a1'].id};a number is not taken for a case id\n")
     first = _import(session, imaging, text)
-    assert first.matched_rows == 3 and first.reports_added == 4
+    assert first.matched_rows == 2 and first.reports_added == 3
+    assert [u.key for u in first.unmatched] == [str(cases["a1"].id)]
     again = _import(session, imaging, text)
-    assert again.matched_rows == 3 and again.reports_added == 0 and again.unchanged == 4
-    assert len(session.exec(select(Report)).all()) == 4
+    assert again.matched_rows == 2 and again.reports_added == 0 and again.unchanged == 3
+    assert len(session.exec(select(Report)).all()) == 3
 
 
 @pytest.mark.parametrize("text, message", [
