@@ -34,6 +34,8 @@ GENESIS = "0" * 64
 # record_type -> child tables digested with the record: (table name, foreign-key column)
 _CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
     "annotation": (("annotation_value", "annotation_id"), ("roi", "annotation_id")),
+    # the de-identification trace-back of a case is covered by the case's own entry
+    "case": (("case_origin", "case_id"),),
 }
 
 _ENTRY_FIELDS = (

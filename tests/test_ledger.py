@@ -136,3 +136,16 @@ def test_cli_verify_exit_codes(session, settings, history):
     broken = _cli(settings, "ledger", "verify")
     assert broken.returncode == 1
     assert "entry 3: entry altered" in broken.stdout
+
+
+def test_edited_trace_back_of_a_case_is_named(session, settings, imaging):
+    from markit_core.imaging.ingest import ingest
+    from tests.imaging_fixtures import dicom_bytes, identified_dicom
+    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
+                    [("x.dcm", dicom_bytes(identified_dicom(seed=5)))])
+    case_id = report.case_ids[0]
+    assert ledger.verify(session).ok
+    session.exec(text(f"update case_origin set patient_name = 'Someone^Else' where case_id = {case_id}"))
+    session.commit()
+    result = ledger.verify(session)
+    assert result.problem.kind == "record changed" and f"case {case_id}" in result.problem.detail
