@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "create-user": "users",
     "create-project": "projects_cmd",
     "stats": "projects_cmd",
+    "export": "projects_cmd",
     "demo": "demo",
     "ledger": "ledger_cmd",
     "ingest": "imaging_cmd",

@@ -117,3 +117,20 @@ def assign_cases(session: Session, actor: User, project_id: int, username: str,
         new += 1
     session.commit()
     return new
+
+
+def parse_case_ids(text: str) -> list[int]:
+    """Case ids from text such as ``"1-20, 25 31"`` (ranges inclusive), for assignment forms."""
+    ids: list[int] = []
+    for part in text.replace(",", " ").split():
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ValidationError(f"{part!r} is not a case id or a range like 3-9") from None
+        if first > last or last - first > 100_000:
+            raise ValidationError(f"range {part!r} is empty or too large")
+        ids.extend(range(first, last + 1))
+    if not ids:
+        raise ValidationError("no case ids given")
+    return ids

@@ -9,14 +9,18 @@ from markit_core import ledger
 from markit_core.access import Action, can
 from markit_core.accounts import list_users
 from markit_core.errors import MarkitError
+from markit_core.export import export_annotations_csv
 from markit_core.labels import list_labels, save_label_set
 from markit_core.models import LabelKind, Role
+from markit_core.progress import project_progress
 from markit_core.projects import create_project, grant_role, list_members, revoke_role, update_settings
+from markit_core.queue import assign_cases, parse_case_ids
 from markit_core.stats import project_stats
 from ui.session import current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
 
 ROLE_NAMES = {r.value: r.value.replace("_", " ") for r in Role}
+EXPORT_KEY = "export_csv"
 
 st.title("Projects")
 s = db()
@@ -131,6 +135,19 @@ with tabs[2]:
                     show_error(e)
                 else:
                     st.success("Settings saved.")
+        annotators = [m.username for m in list_members(s, user, project.id) if "annotator" in m.roles]
+        with st.form("assign_form"):
+            st.markdown("**Assign cases** — an annotator with assignments sees only those cases")
+            c1, c2 = st.columns([1, 2])
+            who = c1.selectbox("Annotator", annotators, key="assign_user")
+            ids = c2.text_input("Case ids", placeholder="e.g. 1-50, 75", key="assign_cases")
+            if st.form_submit_button("Assign", key="assign_submit"):
+                try:
+                    new = assign_cases(s, user, project.id, who or "", parse_case_ids(ids))
+                except MarkitError as e:
+                    show_error(e)
+                else:
+                    st.success(f"{new} case(s) newly assigned to {who}.")
     else:
         st.info("Only owners and managers can change project settings.")
 
@@ -145,6 +162,20 @@ with tabs[3]:
         st.bar_chart(pd.Series(stats.members_by_role, name="members"), horizontal=True)
     else:
         st.info("Your roles do not include project statistics.")
+    if can(s, user, project.id, Action.PROGRESS):
+        st.markdown("**Progress per annotator**")
+        st.dataframe(pd.DataFrame([{"annotator": p.username, "done": p.done, "of": p.total,
+                                    "progress": p.fraction} for p in project_progress(s, user, project.id)]),
+                     hide_index=True, key="progress_table", column_config={
+                         "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+    if can(s, user, project.id, Action.EXPORT):
+        if st.button("Export annotations (CSV)", key="export_prepare", icon=":material/download:"):
+            st.session_state[EXPORT_KEY] = (project.id, export_annotations_csv(s, user, project.id))
+        ready = st.session_state.get(EXPORT_KEY)
+        if ready and ready[0] == project.id:
+            st.download_button("Download the export", ready[1], file_name=f"{project.name}-annotations.csv",
+                               mime="text/csv", key="export_download")
+            st.caption("Recorded in the activity ledger. The file feeds `python -m markit_core rewards`.")
 
 with tabs[4]:
     if can(s, user, project.id, Action.STATS):

@@ -92,3 +92,18 @@ def test_module_entry_point_honours_database_url(tmp_path):
     assert run.returncode == 0, run.stderr
     assert db.exists() and not (tmp_path / "d" / "markit.db").exists()
     assert "a good password" not in run.stdout + run.stderr
+
+
+def test_export_feeds_the_rewards_command(env, tmp_path, capsys):
+    assert main(["demo"]) == 0
+    out = tmp_path / "answers.csv"
+    assert main(["export", "--project", "Demo: chest X-ray", "--as", "pi", "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "case_id,label,annotator,value,confidence,seconds"
+    assert len(lines) - 1 == (24 * 4 - 2) * 7  # every simulated answer of the demo
+    capsys.readouterr()
+    assert main(["rewards", "--annotations", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rewards"]["ann4"] < min(result["rewards"][a] for a in ("ann1", "ann2", "ann3"))
+    assert main(["export", "--project", "Demo: chest X-ray", "--as", "ann1"]) == 1  # not allowed
+    assert main(["ledger", "verify"]) == 0

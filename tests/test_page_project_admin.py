@@ -106,3 +106,31 @@ def test_settings_and_stats_tabs(session, app_env, make_project):
     assert [m.value for m in at.metric][:2] == ["0", "0"]
     at.button(key="verify_ledger").click().run()
     assert any("Ledger intact" in s.value for s in at.success)
+
+
+def _demo_app(settings, session):
+    from markit_core.demo import seed_demo
+    seed_demo(session, settings)
+    return open_page(log_in(fresh_app(), "pi", settings.demo_password), "project_admin")
+
+
+def test_assign_cases_progress_and_export(session, settings, monkeypatch):
+    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    at = _demo_app(settings, session)
+    assert not at.exception, at.exception
+    progress = at.tabs[3].dataframe[0].value
+    assert dict(zip(progress["annotator"], progress["done"])) == {
+        "ann1": 22, "ann2": 24, "ann3": 24, "ann4": 24}
+    at.selectbox(key="assign_user").select("ann1")
+    at.text_input(key="assign_cases").input("1-3, 5")
+    at.button(key="assign_submit").click().run()
+    assert "4 case(s) newly assigned to ann1" in at.success[0].value
+    at.text_input(key="assign_cases").input("1-x")
+    at.button(key="assign_submit").click().run()
+    assert "not a case id" in at.error[0].value
+    at.button(key="export_prepare").click().run()
+    assert not at.exception, at.exception
+    exports = session.exec(text("select rows from export_record")).all()
+    assert [r[0] for r in exports] == [(24 * 4 - 2) * 7]
+    assert any(b.key == "export_download" for b in at.get("download_button"))

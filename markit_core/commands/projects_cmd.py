@@ -1,9 +1,10 @@
-"""``create-project`` and ``stats``."""
+"""``create-project``, ``stats`` and ``export``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from markit_core.accounts import get_user
 from markit_core.commands._common import actor, add_actor_option, db_session
@@ -26,6 +27,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     add_actor_option(p)
     p.set_defaults(func=run_stats)
+
+    p = sub.add_parser("export", help="export current answers as CSV (logged in the ledger)",
+                       description="Current binary answers as case_id,label,annotator,value,"
+                                   "confidence,seconds — the input of the rewards command.")
+    p.add_argument("--project", required=True, metavar="NAME")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    add_actor_option(p)
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from markit_core.export import export_annotations_csv
+
+    with db_session() as (s, _):
+        by = actor(s, args)
+        project = find_project(s, by, args.project)
+        text = export_annotations_csv(s, by, project.id or 0)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {text.count(chr(10)) - 1} answers to {args.out}")
+    else:
+        print(text, end="")
+    return 0
 
 
 def run_create(args: argparse.Namespace) -> int:
