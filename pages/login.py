@@ -21,7 +21,7 @@ with middle:
         username = st.text_input("Username", key="login_username", autocomplete="username")
         password = st.text_input("Password", type="password", key="login_password",
                                  autocomplete="current-password")
-        submitted = st.form_submit_button("Log in", type="primary", width="stretch")
+        submitted = st.form_submit_button("Log in", type="primary", width="stretch", key="login_submit")
 
     if submitted:
         try:

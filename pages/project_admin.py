@@ -33,7 +33,7 @@ with st.expander("New project", icon=":material/add:"):
     with st.form("new_project", clear_on_submit=True):
         name = st.text_input("Project name", key="new_project_name")
         description = st.text_area("Description", key="new_project_description")
-        if st.form_submit_button("Create project", type="primary"):
+        if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
             try:
                 info = create_project(s, user, name, description=description)
             except MarkitError as e:
@@ -101,7 +101,7 @@ with tabs[1]:
             who = c1.selectbox("User", usernames, key="role_user")
             role = c2.selectbox("Role", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="role_role")
             verb = c3.radio("Action", ["grant", "revoke"], key="role_verb", horizontal=False)
-            if st.form_submit_button("Apply", type="primary"):
+            if st.form_submit_button("Apply", type="primary", key="role_submit"):
                 try:
                     if verb == "grant":
                         changed = grant_role(s, user, project.id, who, role)
@@ -127,7 +127,7 @@ with tabs[2]:
             show = st.checkbox("Show other annotators' answers after one's own submission "
                                "(review / training mode)", project.show_others_after_submit,
                                key="settings_show_others")
-            if st.form_submit_button("Save settings", type="primary"):
+            if st.form_submit_button("Save settings", type="primary", key="settings_submit"):
                 try:
                     update_settings(s, user, project.id, description=desc,
                                     required_annotators=int(needed), show_others_after_submit=show)

@@ -180,7 +180,7 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
             key="adj_note",
             max_chars=review.MAX_NOTE,
         )
-        if st.form_submit_button("Save final answer", type="primary"):
+        if st.form_submit_button("Save final answer", type="primary", key="adjudicate_submit"):
             try:
                 review.adjudicate(
                     s, user, project_id, d.case_id, d.label_id, value == "present", note

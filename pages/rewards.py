@@ -182,7 +182,7 @@ try:
             "Kappa threshold (vs AI)", -1.0, 1.0, 0.05, 0.01, key="rw_kappa", format="%.2f"
         )
         truth = c[3].radio("Truth rule", TRUTH_RULES, format_func=TRUTH_RULE_NAMES.get, key="rw_truth")
-        if st.form_submit_button("Compute rewards", type="primary"):
+        if st.form_submit_button("Compute rewards", type="primary", key="reward_submit"):
             try:
                 run_id, _ = reward_runs.run_rewards(
                     s,

@@ -76,7 +76,7 @@ with web_tab:
         patient = f1.text_input("PatientID", key="dw_patient")
         date = f2.text_input("StudyDate (YYYYMMDD or range)", key="dw_date")
         modality = f3.text_input("ModalitiesInStudy", key="dw_modality")
-        searched = st.form_submit_button("Search", type="primary")
+        searched = st.form_submit_button("Search", type="primary", key="dw_search")
 
     def _source():
         from markit_core.imaging.sources.dicomweb import DicomWebSource
@@ -116,7 +116,7 @@ with pacs_tab:
         called = c3.text_input("Called AE title", key="pacs_called")
         calling = c4.text_input("Our AE title", "MARKIT", key="pacs_calling")
         uids = st.text_area("Study Instance UIDs (one per line)", key="pacs_uids")
-        pulled = st.form_submit_button("Import (C-FIND + C-GET)", type="primary")
+        pulled = st.form_submit_button("Import (C-FIND + C-GET)", type="primary", key="pacs_import")
     if pulled:
         from markit_core.imaging.sources.dimse import DimseSource
         try:

@@ -40,7 +40,7 @@ def log_in(at: AppTest, username: str, password: str) -> AppTest:
     at.run()
     at.text_input(key="login_username").input(username)
     at.text_input(key="login_password").input(password)
-    at.button[0].click().run()
+    at.button(key="login_submit").click().run()
     return at
 
 

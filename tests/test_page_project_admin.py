@@ -32,13 +32,13 @@ def test_create_project_from_the_page(session, app_env):
     at = _open("owner")
     assert "not in any project" in at.info[0].value
     at.text_input(key="new_project_name").input("Pneumothorax pilot")
-    at.button(key="FormSubmitter:new_project-Create project").click().run()
+    at.button(key="new_project_submit").click().run()
     assert not at.exception
     assert "Created project 'Pneumothorax pilot'" in at.success[0].value
     assert at.sidebar.selectbox(key="project_picker").format_func(at.sidebar.selectbox(key="project_picker").value) \
         == "Pneumothorax pilot"
     at.text_input(key="new_project_name").input("pneumothorax PILOT")
-    at.button(key="FormSubmitter:new_project-Create project").click().run()
+    at.button(key="new_project_submit").click().run()
     assert "already exists" in at.error[0].value
 
 
@@ -69,14 +69,14 @@ def test_members_tab_grants_and_refuses_last_owner_removal(session, app_env, mak
     at = _open("owner")
     at.selectbox(key="role_user").select("ann")
     at.selectbox(key="role_role").select("annotator")
-    at.button(key="FormSubmitter:role_form-Apply").click().run()
+    at.button(key="role_submit").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert "ann is now annotator" in at.success[0].value
     assert {m.username: m.roles for m in list_members(session, owner, project.id)}["ann"] == ("annotator",)
     at.selectbox(key="role_user").select("owner")
     at.selectbox(key="role_role").select("owner")
     at.radio(key="role_verb").set_value("revoke")
-    at.button(key="FormSubmitter:role_form-Apply").click().run()
+    at.button(key="role_submit").click().run()
     assert "last owner" in at.error[0].value
     assert ledger.verify(session).ok
 
@@ -98,7 +98,7 @@ def test_settings_and_stats_tabs(session, app_env, make_project):
     at = _open("owner")
     at.number_input(key="settings_required").set_value(3)
     at.checkbox(key="settings_show_others").check()
-    at.button(key="FormSubmitter:settings_form-Save settings").click().run()
+    at.button(key="settings_submit").click().run()
     assert "Settings saved" in at.success[0].value
     row = session.exec(text(f"select required_annotators, show_others_after_submit from project "
                             f"where id = {project.id}")).one()

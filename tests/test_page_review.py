@@ -104,7 +104,7 @@ def test_disagreement_shows_image_and_rois_and_adjudication_is_stored(
     at.selectbox(key="dis_pick").select(2).run()  # image 4, effusion: A no, B yes, C no
     at.radio(key="adj_value").set_value("present")
     at.text_area(key="adj_note").input("small effusion on the left")
-    at.button(key="FormSubmitter:adjudicate_form-Save final answer").click().run()
+    at.button(key="adjudicate_submit").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     (row,) = session.exec(select(Adjudication)).all()

@@ -16,7 +16,7 @@ from tests.conftest import PASSWORD
 from tests.review_helpers import ANNOTATORS, add_cases, build_example, read
 
 PAGE = str(Path(__file__).parent.parent / "pages" / "rewards.py")
-SUBMIT = "FormSubmitter:reward_form-Compute rewards"
+SUBMIT = "reward_submit"
 
 
 @pytest.fixture
