@@ -22,6 +22,7 @@ from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
+from markit_core.labels import active_labels
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
 from markit_core.queue import build_queue, case_in_project
 from markit_core.timing import Timing
@@ -68,9 +69,7 @@ class Reading:
 
 
 def _labels(session: Session, project_id: int) -> dict[int, LabelDef]:
-    rows = session.exec(select(LabelDef).where(LabelDef.project_id == project_id,
-                                               LabelDef.archived == False)).all()  # noqa: E712
-    return {lb.id or 0: lb for lb in rows}
+    return {lb.id or 0: lb for lb in active_labels(session, project_id)}
 
 
 def _check_answers(answers: Mapping[int, Answer], labels: dict[int, LabelDef]) -> None:

@@ -65,10 +65,11 @@ def _info(label: LabelDef) -> LabelInfo:
 def list_labels(session: Session, actor: User, project_id: int) -> list[LabelInfo]:
     """The project's active labels in display order (group, order, name)."""
     require(session, actor, project_id, Action.VIEW)
-    return [_info(lb) for lb in _active(session, project_id)]
+    return [_info(lb) for lb in active_labels(session, project_id)]
 
 
-def _active(session: Session, project_id: int) -> list[LabelDef]:
+def active_labels(session: Session, project_id: int) -> list[LabelDef]:
+    """The project's non-archived label rows in display order (no permission check: a query helper)."""
     return list(session.exec(
         select(LabelDef).where(LabelDef.project_id == project_id, LabelDef.archived == False)  # noqa: E712
         .order_by(LabelDef.order, LabelDef.name)
@@ -133,7 +134,7 @@ def save_label_set(session: Session, actor: User, project_id: int,
                    rows: Iterable[Mapping[str, Any]]) -> LabelChanges:
     """Replace the project's label set with ``rows`` (dicts: id?, name, group, kind, order)."""
     require(session, actor, project_id, Action.EDIT_LABELS)
-    current = {lb.id: lb for lb in _active(session, project_id)}
+    current = {lb.id: lb for lb in active_labels(session, project_id)}
     wanted = _validate(rows, set(current))
     archived_names = {lb.name.casefold(): lb for lb in session.exec(select(LabelDef).where(
         LabelDef.project_id == project_id, LabelDef.archived == True))}  # noqa: E712
