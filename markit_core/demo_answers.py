@@ -11,8 +11,9 @@ near the generator's lesion box.
 Every reading goes through :func:`markit_core.annotations.submit`, so the
 demo answers are ordinary versioned annotations with ledger entries.
 
-Linking cases to the truth: ingest keeps the uploaded file name in
-``Case.original_name`` (``demo_images/demo_<seed>_<index>.dcm|png``). The
+Linking cases to the truth: ingest keeps the uploaded file name only in the
+case's origin record (``CaseOrigin.source``, ``upload: demo_images/demo_<seed>_<index>.dcm|png``;
+``Case.original_name`` is a neutral display name). The
 truth comes from the generator's ``ground_truth.json`` in
 ``settings.cache_dir / "demo_images"`` when present (it also has the lesion
 boxes), else from :func:`data.demo_generator.sample_truth` with the same
@@ -25,13 +26,15 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, select
 
 from markit_core.annotations import Answer, RegionInput, submit
 from markit_core.config import Settings
-from markit_core.models import Annotation, Case, LabelDef, LabelKind, Project, User
+from markit_core.models import Annotation, Case, CaseOrigin, LabelDef, LabelKind, Project, User
 from markit_core.timing import Timing
 
 __all__ = ["READERS", "Reader", "demo_truth", "seed_demo_answers"]
@@ -81,8 +84,34 @@ class Truth:
     index: int
 
 
+def _uploaded_names(cases: list[Case]) -> dict[int, str]:
+    """Case id -> the uploaded file's base name, from the cases' origin records.
+
+    Internal seeding code: reads ``CaseOrigin`` directly, through the session
+    the cases were loaded in (cases not attached to a session are left out).
+    """
+    out: dict[int, str] = {}
+    by_session: dict[Any, list[int]] = {}  # sqlmodel sessions (the project uses no other)
+    for case in cases:
+        session = object_session(case)
+        if session is not None and case.id is not None:
+            by_session.setdefault(session, []).append(case.id)
+    for session, ids in by_session.items():
+        for start in range(0, len(ids), 500):  # stay under SQL parameter limits
+            rows = session.exec(select(CaseOrigin.case_id, CaseOrigin.source).where(
+                CaseOrigin.case_id.in_(ids[start:start + 500])))  # type: ignore[attr-defined]
+            for case_id, source in rows:
+                # "upload: demo_images/demo_1_3.png" -> "demo_1_3.png"
+                out[int(case_id)] = (source or "").rsplit("/", 1)[-1].rsplit(": ", 1)[-1]
+    return out
+
+
 def demo_truth(settings: Settings, cases: list[Case]) -> dict[int, Truth]:
-    """Ground truth per demo case id; cases that are not demo images are left out."""
+    """Ground truth per demo case id; cases that are not demo images are left out.
+
+    A case is a demo image when the file it was uploaded from (its
+    ``CaseOrigin.source``) is the generator's ``demo_<seed>_<index>.dcm|png``.
+    """
     manifest: dict[str, dict] = {}
     path = Path(settings.cache_dir) / "demo_images" / "ground_truth.json"
     if path.is_file():
@@ -91,9 +120,10 @@ def demo_truth(settings: Settings, cases: list[Case]) -> dict[int, Truth]:
         except (ValueError, KeyError, TypeError):
             manifest = {}
     out: dict[int, Truth] = {}
+    uploaded = _uploaded_names(cases)
     for case in cases:
-        base = (case.original_name or "").rsplit("/", 1)[-1]
-        m = _NAME_RE.search(base)
+        base = uploaded.get(case.id or 0, "")
+        m = _NAME_RE.fullmatch(base)
         if m is None:
             continue
         seed, index = int(m.group(1)), int(m.group(2))

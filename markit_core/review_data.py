@@ -142,7 +142,12 @@ def _labels(session: Session, project_id: int) -> list[LabelDef]:
 
 
 def case_name(case: Case) -> str:
-    """Short unique display name of a case: ``#id`` and the file's base name."""
+    """Short unique display name of a case: ``#id`` and its neutral ``Case.original_name``.
+
+    ``original_name`` never holds the uploaded file name (see
+    :func:`markit_core.imaging.ingest.display_name`), so this is safe to show
+    to annotators and reviewers.
+    """
     base = (case.original_name or "").rsplit("/", 1)[-1]
     return f"#{case.id} {base}".strip()
 

@@ -125,3 +125,24 @@ def test_non_demo_cases_get_no_answers(session, settings, make_user, make_projec
     assert len(_cases(session, project.id)) == 3
     assert seed_demo_answers(session, settings, project.id) == 0
     assert session.exec(select(Annotation)).all() == []
+
+
+def test_demo_cases_are_linked_to_the_truth_by_their_origin_not_their_name(
+    session, settings, make_user, make_project
+):
+    from tests.review_helpers import add_cases
+
+    demo = seed_demo(session, settings)
+    cases = _cases(session, demo.project_id)
+    assert not any("demo_" in c.original_name for c in cases)  # neutral display names
+    assert set(demo_truth(settings, cases)) == {c.id for c in cases}
+
+    # a case that is merely *named* like a demo image is not one
+    project = make_project("Look-alike", make_user("pi2"))
+    (case_id,) = add_cases(session, settings, project.id, 1)
+    lookalike = session.get(Case, case_id)
+    lookalike.original_name = "demo_images/demo_1_0.png"
+    session.add(lookalike)
+    session.commit()
+    assert demo_truth(settings, [lookalike]) == {}
+    assert seed_demo_answers(session, settings, project.id) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from markit_core.imaging import ingest as ingest_module
 from markit_core.imaging.decode import decode_any
 from markit_core.imaging.ingest import ingest
 from markit_core.imaging.store import ImageStore
+from markit_core.imaging.trace import trace_case
 from markit_core.models import Case, CaseOrigin, LedgerEntry
+from markit_core.review_data import case_name
 from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, png_bytes, pydicom_files
 
 
@@ -117,7 +120,8 @@ def test_png_jpeg_tiff_are_stored_as_is(session, settings, imaging: ImagingProje
     assert [o.status for o in report.outcomes] == ["ingested"] * 4
     store = ImageStore.from_settings(settings)
     for (name, data), case in zip(items, _cases(session, imaging.project_id), strict=True):
-        assert case.kind == "raster" and case.original_name == name
+        assert case.kind == "raster"
+        assert case.original_name == f"image-{case.content_hash[:10]}{Path(name).suffix}"
         assert (case.rows, case.cols) == (40, 50)
         assert case.stored_path.endswith(Path(name).suffix.replace("jpg", "jpg"))
         assert store.read(case.stored_path) == data  # byte for byte
@@ -209,7 +213,8 @@ def test_case_fields_and_names_hold_no_original_identifiers(session, settings,
         for value in (case.original_name, case.study_uid, case.series_uid, case.sop_uid,
                       case.accession, str(case.meta)):
             assert original.lower() not in value.lower()
-    assert case.sop_uid.startswith("2.25.") and case.sop_uid in case.original_name
+    assert case.sop_uid.startswith("2.25.")
+    assert case.original_name == f"MR-{case.sop_uid[-10:]}.dcm"  # pseudonymised SOP UID
     origin = session.exec(select(CaseOrigin).where(CaseOrigin.case_id == case.id)).one()
     assert origin.source == f"upload: {name}" and origin.sop_uid == str(ds.SOPInstanceUID)
 
@@ -237,3 +242,55 @@ def test_demo_images_are_seeded_through_ingest_idempotently(session, settings, i
         "demo images: 4 cases already in the demo project"
     assert seed_demo_images(session, settings, imaging.project_id, n=5) == \
         "demo images: 1 ingested, 4 already present"
+
+
+def test_uploaded_names_are_not_shown_to_annotators(session, settings, imaging: ImagingProject):
+    """A patient's name in the file or folder name stays with the data owner's trace-back."""
+    mr = identified_dicom(seed=30)
+    mr.Modality = "DX"
+    items = [("Smith_John_1234.png", png_bytes(30)),
+             ("2024-03-05 Smith John/Smith_John_1234.dcm", dicom_bytes(mr)),
+             ("Smith_John_1234.jpg", png_bytes(31, fmt="JPEG"))]
+    report = ingest(session, settings, imaging.dataowner, imaging.project_id, items)
+    assert [o.status for o in report.outcomes] == ["ingested"] * 3
+    names = []
+    for (uploaded, _), case_id in zip(items, report.case_ids, strict=True):
+        case = session.get(Case, case_id)
+        names.append(case.original_name)
+        for shown in (case.original_name, case_name(case)):
+            for part in ("smith", "john", "03-05", "/"):  # digits: see the exact names below
+                assert part not in shown.lower(), shown
+        origin = session.exec(select(CaseOrigin).where(CaseOrigin.case_id == case_id)).one()
+        assert origin.source == f"upload: {uploaded}"  # the data owner can still trace it back
+        assert trace_case(session, imaging.dataowner, case_id).source == f"upload: {uploaded}"
+    raster, dicom, jpeg = (session.get(Case, i) for i in report.case_ids)
+    assert names == [f"image-{raster.content_hash[:10]}.png", f"DX-{dicom.sop_uid[-10:]}.dcm",
+                     f"image-{jpeg.content_hash[:10]}.jpg"]
+    assert case_name(raster) == f"#{raster.id} image-{raster.content_hash[:10]}.png"
+    with pytest.raises(PermissionDenied):
+        trace_case(session, imaging.annotator, raster.id)
+
+
+def test_failures_are_logged_without_the_file_name(session, settings, imaging: ImagingProject,
+                                                   monkeypatch, caplog):
+    real_append = ledger.append
+
+    def broken_append(*args, **kwargs):
+        if kwargs.get("action") == "case.upload":
+            raise RuntimeError("disk full while writing Smith_John_1234.dcm")
+        return real_append(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module.ledger, "append", broken_append)
+    items = [("a.png", png_bytes(40)),
+             ("Smith_John_1234.dcm", dicom_bytes(identified_dicom(seed=41)))]
+    with caplog.at_level(logging.DEBUG, logger="markit_core"):
+        report = ingest(session, settings, imaging.dataowner, imaging.project_id, items)
+    assert [o.status for o in report.outcomes] == ["refused", "refused"]
+    assert "Smith_John_1234.dcm" in report.outcomes[1].reason  # the uploader sees the reason
+    failures = [r for r in caplog.records if r.name == "markit_core.imaging.ingest"]
+    assert len(failures) == 2
+    assert "file 2 of the batch" in failures[1].getMessage()
+    assert "RuntimeError" in failures[1].getMessage()
+    logged = caplog.text + "".join(str(r.exc_info) for r in caplog.records)
+    for secret in ("Smith", "John", "1234", "Quixote"):
+        assert secret not in logged

@@ -6,7 +6,7 @@ from io import BytesIO
 
 import numpy as np
 import pytest
-from PIL import Image, TiffImagePlugin
+from PIL import Image, ImageCms, TiffImagePlugin
 from PIL.PngImagePlugin import PngInfo
 
 from markit_core.errors import ImageError
@@ -52,7 +52,8 @@ def _tiff() -> bytes:
 def test_metadata_is_removed_and_pixels_kept(make, suffix):
     raw = make()
     assert SECRET.encode() in raw
-    clean = clean_raster(raw, suffix, "x" + suffix)
+    clean, stored_suffix = clean_raster(raw, suffix, "x" + suffix)
+    assert stored_suffix == suffix
     assert SECRET.encode() not in clean
     before, after = decode_any(raw, "raw"), decode_any(clean, "clean")
     np.testing.assert_array_equal(before.frames, after.frames)
@@ -71,3 +72,88 @@ def test_ingested_rasters_are_stored_clean(session, settings, imaging):
 def test_broken_raster_is_refused_with_a_reason():
     with pytest.raises(ImageError, match="truncated PNG chunk"):
         clean_raster(_png()[:60], ".png", "cut.png")
+
+
+# -- orientation and colour profile --------------------------------------------
+
+#: An asymmetric picture, so any flip or rotation changes it.
+COLOUR = np.stack([PIXELS, PIXELS[::-1], np.full_like(PIXELS, 77)], axis=-1)
+ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation
+    exif[0x013B] = SECRET  # Artist
+    return exif
+
+
+def _photo(fmt: str, orientation: int, pixels: np.ndarray = COLOUR, **kw) -> bytes:
+    buf = BytesIO()
+    Image.fromarray(pixels).save(buf, fmt, exif=_exif(orientation), icc_profile=ICC, **kw)
+    return buf.getvalue()
+
+
+def _app2(payload: bytes) -> bytes:
+    return b"\xff\xe2" + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def test_jpeg_keeps_its_icc_profile_and_drops_other_app2_data():
+    raw = _photo("JPEG", 1, quality=95)
+    raw = raw[:2] + _app2(b"FPXR\0" + SECRET.encode()) + raw[2:]  # FlashPix data in APP2
+    clean, suffix = clean_raster(raw, ".jpg", "x.jpg")
+    assert suffix == ".jpg" and SECRET.encode() not in clean
+    with Image.open(BytesIO(clean)) as im:
+        assert im.info.get("icc_profile") == ICC
+    np.testing.assert_array_equal(decode_any(raw, "raw").frames, decode_any(clean, "c").frames)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8, 2, 5])
+@pytest.mark.parametrize("fmt, suffix", [("JPEG", ".jpg"), ("PNG", ".png")])
+def test_turned_photos_are_stored_turned_with_their_profile(fmt, suffix, orientation):
+    raw = _photo(fmt, orientation, **({"quality": 95} if fmt == "JPEG" else {}))
+    clean, stored_suffix = clean_raster(raw, suffix, "x" + suffix)
+    assert stored_suffix == ".png" and clean.startswith(b"\x89PNG")
+    assert SECRET.encode() not in clean
+    before, after = decode_any(raw, "raw"), decode_any(clean, "clean")
+    turned = COLOUR.shape[1::-1] if orientation >= 5 else COLOUR.shape[:2]  # 5-8 swap the sides
+    assert before.frames.shape[1:3] == turned
+    np.testing.assert_array_equal(before.frames, after.frames)  # the same pixels, same way up
+    with Image.open(BytesIO(clean)) as im:
+        assert im.info.get("icc_profile") == ICC and not im.getexif()
+
+
+def test_turned_grey_jpeg_is_stored_as_grey_png():
+    raw = _photo("JPEG", 6, pixels=PIXELS, quality=95)
+    clean, suffix = clean_raster(raw, ".jpg", "x.jpg")
+    assert suffix == ".png"
+    before, after = decode_any(raw, "raw"), decode_any(clean, "clean")
+    assert before.frames.shape == (1, 128, 96) and not after.is_color
+    np.testing.assert_array_equal(before.frames, after.frames)
+
+
+def test_turned_tiff_decodes_the_same_way_up():
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[274] = 6  # Orientation
+    tags[315] = SECRET  # Artist
+    buf = BytesIO()
+    Image.fromarray(PIXELS.astype(np.uint16) * 200).save(buf, "TIFF", tiffinfo=tags)
+    clean, suffix = clean_raster(buf.getvalue(), ".tif", "x.tif")
+    assert suffix == ".tif" and SECRET.encode() not in clean
+    before, after = decode_any(buf.getvalue(), "raw"), decode_any(clean, "clean")
+    assert before.frames.shape == (1, 128, 96)
+    np.testing.assert_array_equal(before.frames, after.frames)
+
+
+def test_ingested_turned_jpeg_shows_as_uploaded(session, settings, imaging):
+    raw = _photo("JPEG", 6, quality=95)
+    report = ingest(session, settings, imaging.owner, imaging.project_id, [("turned.jpg", raw)])
+    case = session.get(Case, report.case_ids[0])
+    assert case.stored_path.endswith(".png") and case.original_name.endswith(".png")
+    assert (case.rows, case.cols) == (COLOUR.shape[1], COLOUR.shape[0])  # portrait, as shown
+    stored = ImageStore.from_settings(settings).read(case.stored_path)
+    np.testing.assert_array_equal(decode_any(stored, "stored").frames,
+                                  decode_any(raw, "upload").frames)
+    # the same photo uploaded again is recognised, whichever way it is stored
+    again = ingest(session, settings, imaging.owner, imaging.project_id, [("again.jpg", raw)])
+    assert again.outcomes[0].status == "duplicate"

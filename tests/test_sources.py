@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import socket
 import threading
 import time
@@ -113,6 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
         self.server.paths.append(self.path)  # type: ignore[attr-defined]
+        self.server.auth.append(self.headers.get("Authorization"))  # type: ignore[attr-defined]
         script = self.server.script  # type: ignore[attr-defined]
         status, ctype, body = script.pop(0) if len(script) > 1 else script[0]
         if status == "sleep":
@@ -133,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def http_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.script, server.paths = [], []
+    server.script, server.paths, server.auth = [], [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -185,6 +188,75 @@ def test_dicomweb_argument_checks():
         DicomWebSource("ftp://x")
     with pytest.raises(ValidationError, match="not both"):
         DicomWebSource("http://x", token="t", username="u", password="p")
+
+
+def test_dicomweb_credentials_in_the_url_are_used_and_never_shown(http_server):
+    port = http_server.server_port
+    source = DicomWebSource(f"http://markit:s3cr%40t@127.0.0.1:{port}/dicom-web/",
+                            backoff_ms=10, retries=2)
+    assert source.url == f"http://127.0.0.1:{port}/dicom-web"
+    assert source.description == f"dicomweb http://127.0.0.1:{port}/dicom-web"
+    http_server.script[:] = [(200, "application/dicom+json", json.dumps(STUDY).encode())]
+    assert len(source.search_for_studies()) == 1
+    assert http_server.auth[-1] == "Basic " + base64.b64encode(b"markit:s3cr@t").decode()
+    for status in (401, 404, 503):  # every error message names the server, not the password
+        http_server.script[:] = [(status, "text/plain", b"no")]
+        with pytest.raises(SourceError) as info:
+            source.retrieve_instance("1.2", "1.3", "1.4")
+        assert f"127.0.0.1:{port}" in str(info.value)
+        assert "s3cr" not in str(info.value) and "markit:" not in str(info.value)
+    with pytest.raises(ValidationError, match="both in the DICOMweb URL and as arguments"):
+        DicomWebSource("http://u:p@x/dicom-web", username="v", password="q")
+    with pytest.raises(ValidationError, match="both in the DICOMweb URL and as arguments"):
+        DicomWebSource("http://u:p@x/dicom-web", token="t")
+    with pytest.raises(ValidationError) as info:
+        DicomWebSource("ftp://u:hunter2@x/dicom-web")
+    assert "hunter2" not in str(info.value)
+
+
+def test_imported_cases_do_not_carry_url_credentials(session, settings, folder,
+                                                     imaging: ImagingProject):
+    local = LocalFolderSource(folder)
+    remote = DicomWebSource("https://markit:s3cret@pacs.example.org/dicom-web")
+
+    class _Remote:  # the DICOMweb source's description, the folder's studies
+        description = remote.description
+
+        def retrieve_study(self, study_uid):
+            return local.retrieve_study(study_uid)
+
+    study = StudySummary.from_json(local.search_for_studies(limit=1)[0]).study_uid
+    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, _Remote(),
+                            [study])
+    assert report.files.ingested
+    for origin in session.exec(select(CaseOrigin)).all():
+        assert origin.source.startswith("dicomweb https://pacs.example.org/dicom-web: ")
+        assert "s3cret" not in origin.source and "markit" not in origin.source
+
+
+def test_failed_retrievals_are_logged_without_the_study_uid(session, settings, folder, caplog,
+                                                            imaging: ImagingProject):
+    local = LocalFolderSource(folder)
+    uids = [StudySummary.from_json(s).study_uid for s in local.search_for_studies()]
+
+    class _Buggy:
+        description = "buggy archive"
+
+        def retrieve_study(self, study_uid):
+            raise RuntimeError(f"library bug while reading {study_uid}")
+
+    with caplog.at_level(logging.DEBUG, logger="markit_core"):
+        report = import_studies(session, settings, imaging.dataowner, imaging.project_id,
+                                _Buggy(), uids)
+    assert [s.ok for s in report.studies] == [False, False]
+    assert uids[0] in report.studies[0].reason  # the data owner's report still says which
+    logged = [r for r in caplog.records if r.name == "markit_core.imaging.remote_import"]
+    assert [r.getMessage().split(":")[0] for r in logged] == \
+        ["retrieving study 1 of 2 failed", "retrieving study 2 of 2 failed"]
+    text = caplog.text + "".join(str(r.exc_info) for r in caplog.records)
+    assert "RuntimeError" in text
+    for uid in uids:
+        assert uid not in text
 
 
 def test_dimse_reports_down_and_silent_peers():

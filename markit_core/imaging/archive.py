@@ -29,18 +29,26 @@ from typing import BinaryIO
 
 from markit_core.errors import InputFileError
 
-__all__ = ["ArchiveMember", "SafeZip", "is_zip", "MemberError"]
+__all__ = ["ArchiveMember", "MemberError", "SafeZip", "is_os_metadata", "is_zip"]
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 _CHUNK = 1 << 20
-#: Files some archivers add that are never images; skipped with a note.
+#: Files some archivers and operating systems add that are never images; skipped with a note.
 _JUNK_PARTS = ("__MACOSX",)
-_JUNK_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
+_JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
 
 class MemberError(Exception):
     """One member cannot be read; the rest of the archive is fine."""
+
+
+def is_os_metadata(filename: str) -> bool:
+    """Whether a file name (no folder) is operating-system metadata, never an image.
+
+    ``.DS_Store``, ``Thumbs.db``, ``desktop.ini`` and macOS ``._*`` resource forks.
+    """
+    return filename in _JUNK_NAMES or filename.startswith("._")
 
 
 def is_zip(head: bytes) -> bool:
@@ -152,8 +160,7 @@ class SafeZip:
             while clean.startswith("./"):
                 clean = clean[2:]
             parts = PurePosixPath(clean).parts
-            if any(p in _JUNK_PARTS for p in parts) or parts[-1] in _JUNK_NAMES \
-                    or parts[-1].startswith("._"):
+            if any(p in _JUNK_PARTS for p in parts) or is_os_metadata(parts[-1]):
                 self.skipped.append((clean, "operating-system metadata file, skipped"))
                 continue
             self.members.append(ArchiveMember(clean, info.file_size, info))

@@ -9,12 +9,12 @@ key decode once: later callers wait for the first loader instead of duplicating 
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
 from markit_core.imaging.decoded import DecodedImage
+from markit_core.imaging.store import sha256_hex as content_key  # the one content hash
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -26,11 +26,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB: ~50 decoded 2048x2500 float32 radiographs
-
-
-def content_key(data: bytes) -> str:
-    """SHA-256 hex digest of a file's bytes: the cache (and de-duplication) key."""
-    return hashlib.sha256(data).hexdigest()
 
 
 class ImageCache:

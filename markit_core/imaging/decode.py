@@ -35,7 +35,8 @@ __all__ = ["DecodedImage", "VoiLut", "decode_any", "decode_dicom", "decode_raste
 
 log = logging.getLogger(__name__)
 
-_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+#: Elements that hold an image's pixels (one of them makes a DICOM object an image).
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _REQUIRED = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "PhotometricInterpretation")
 # Elements a forced read of a real (meta-less) dataset almost always yields; a forced
 # read of random bytes yields none of them.
@@ -120,7 +121,7 @@ def decode_dicom(
 
 
 def _decode_dataset(ds: Dataset, name: str) -> DecodedImage:
-    if not any(kw in ds for kw in _PIXEL_KEYWORDS):
+    if not any(kw in ds for kw in PIXEL_KEYWORDS):
         sop = _sop_class_name(ds)
         note = _truncation_note(ds)
         if not note and "Image Storage" in sop:
@@ -239,7 +240,8 @@ def _with_transfer_syntax(ds: Dataset, name: str) -> tuple[Dataset, UID]:
         new_meta.add(copy.deepcopy(elem))
     new_meta.TransferSyntaxUID = inferred
     ds.file_meta = new_meta
-    log.info("%s: no Transfer Syntax UID; inferred %s", name, inferred.name)
+    # no file name in the log: an upload's name may carry a patient's name
+    log.info("DICOM file without a Transfer Syntax UID; inferred %s", inferred.name)
     return ds, inferred
 
 

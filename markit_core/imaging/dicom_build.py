@@ -84,7 +84,7 @@ def build_decoded(ds: Dataset, arr: np.ndarray, meta: dict[str, Any], name: str)
         photometric=photometric,
         window_center=center,
         window_width=width,
-        voi_lut=_voi_lut(ds, name),
+        voi_lut=_voi_lut(ds),
         voi_function=str(ds.get("VOILUTFunction") or "LINEAR").upper(),
         invert_for_display=photometric == "MONOCHROME1",
         value_range=(vmin, vmax),
@@ -126,7 +126,7 @@ def _first_window(ds: Dataset) -> tuple[float | None, float | None]:
     return center, width
 
 
-def _voi_lut(ds: Dataset, name: str) -> VoiLut | None:
+def _voi_lut(ds: Dataset) -> VoiLut | None:
     """Read the first VOI LUT item; a malformed LUT is ignored (window/auto still work)."""
     seq = ds.get("VOILUTSequence")
     if not seq:
@@ -151,7 +151,7 @@ def _voi_lut(ds: Dataset, name: str) -> VoiLut | None:
         explanation = str(item.get("LUTExplanation", ""))
         return VoiLut(first_mapped=first, table=table, explanation=explanation)
     except (AttributeError, KeyError, ValueError, TypeError) as e:
-        log.warning("%s: ignoring malformed VOI LUT: %s", name, e)
+        log.warning("ignoring malformed VOI LUT: %s", e)  # no file name: it may name a patient
         return None
 
 

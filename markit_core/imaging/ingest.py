@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -35,25 +37,23 @@ from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.config import Settings
 from markit_core.errors import ImageError, InputFileError
-from markit_core.imaging.decode import decode_any, is_dicom
+from markit_core.imaging.decode import PIXEL_KEYWORDS, decode_any, is_dicom
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.deid import DeidResult, ProjectDeidentifier
-from markit_core.imaging.inputs import ArchiveAborted, Expansion, Item, load_entry
+from markit_core.imaging.inputs import ArchiveAborted, Expansion, Item, load_entry, strip_name
+from markit_core.imaging.raster import raster_suffix
 from markit_core.imaging.raster_clean import clean_raster
 from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import known_pairs, project_salt, record_pairs
 from markit_core.models import Case, CaseOrigin, User
 
-__all__ = ["FileOutcome", "IngestReport", "Item", "ProgressFn", "ingest", "pixel_digest"]
+__all__ = ["FileOutcome", "IngestReport", "Item", "ProgressFn", "display_name",
+           "error_locations", "ingest", "pixel_digest"]
 
 log = logging.getLogger(__name__)
 
 #: ``progress(done, total, current_name)``: called before each file and once at the end.
 ProgressFn = Callable[[int, int, str], None]
-
-_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
-_RASTER_SUFFIX = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"II*\x00": ".tif",
-                  b"MM\x00*": ".tif", b"BM": ".bmp"}
 
 INGESTED, DUPLICATE, REFUSED = "ingested", "duplicate", "refused"
 
@@ -206,7 +206,7 @@ def ingest(session: Session, settings: Settings, actor: User, project_id: int,
             except InputFileError as e:
                 report.outcomes.append(FileOutcome(entry.name, REFUSED, str(e)))
                 continue
-            report.outcomes.append(ctx.ingest_bytes(entry.name, data))
+            report.outcomes.append(ctx.ingest_bytes(entry.name, data, index=done))
     if progress is not None:
         progress(total, total, "")
     return report
@@ -221,25 +221,32 @@ class _Context:
         self.store = ImageStore.from_settings(settings)
         self.salt = project_salt(session, actor, project_id)
 
-    def ingest_bytes(self, name: str, data: bytes) -> FileOutcome:
-        """Run one file through the pipeline; never raises for a bad file."""
+    def ingest_bytes(self, name: str, data: bytes, *, index: int = 0) -> FileOutcome:
+        """Run one file through the pipeline; never raises for a bad file.
+
+        ``index`` is the file's position in the batch: the log names a failed
+        file by it, never by its name (upload names often carry patient names)
+        and never with the exception's message (which may quote the name or
+        header values); the uploader sees the full reason in the report.
+        """
         try:
             return self._ingest(name, data)
         except ImageError as e:
-            return FileOutcome(name, REFUSED, _one_line(_strip(str(e), name)))
+            return FileOutcome(name, REFUSED, _one_line(strip_name(str(e), name)))
         except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
-            log.exception("ingest of %s failed", name)
+            log.error("ingest of file %d of the batch into project %d failed: %s (at %s)",
+                      index + 1, self.project_id, type(e).__name__, error_locations(e))
             self.session.rollback()  # leave the session usable for the next file
             return FileOutcome(name, REFUSED, _one_line(f"internal error: {type(e).__name__}: {e}"))
 
     def _ingest(self, name: str, data: bytes) -> FileOutcome:
         if not data:
             raise ImageError(f"{name}: empty file")
-        magic = next((m for m in _RASTER_SUFFIX if data.startswith(m)), None)
-        if magic is not None and not is_dicom(data[:132]):
-            suffix = _RASTER_SUFFIX[magic]
+        suffix = raster_suffix(data)
+        if suffix is not None and not is_dicom(data[:132]):
             try:
-                clean = clean_raster(data, suffix, name)  # drop EXIF, text chunks, tags
+                # drop EXIF, text chunks, tags; a turned photo becomes a turned PNG
+                clean, suffix = clean_raster(data, suffix, name)
             except ImageError:
                 decode_any(data, name)  # the decoder names what is broken, if it can
                 raise
@@ -252,7 +259,7 @@ class _Context:
     def _deidentify(self, name: str, data: bytes) -> DeidResult:
         try:
             ds = pydicom.dcmread(BytesIO(data), force=True)
-            has_pixels = any(kw in ds for kw in _PIXEL_KEYWORDS)
+            has_pixels = any(kw in ds for kw in PIXEL_KEYWORDS)
         except Exception as e:  # noqa: BLE001 - let the decoder name the problem
             decode_any(data, name)  # raises ImageError with the decoder's reason
             raise ImageError(f"{name}: not a readable DICOM file ({e})") from e
@@ -280,7 +287,7 @@ class _Context:
         for attempt in (1, 2):
             put = self.store.put(stored, suffix)
             try:
-                case = self._insert(name, image, content_hash, put.relpath, kind, deid)
+                case = self._insert(name, image, content_hash, put.relpath, suffix, kind, deid)
                 self.session.commit()
                 break
             except IntegrityError:
@@ -297,15 +304,15 @@ class _Context:
                 self.session.rollback()
                 self._discard(put.relpath, put.created)
                 raise
-        warning = "; ".join(_strip(w, name) for w in (deid.warnings if deid else []))
+        warning = "; ".join(strip_name(w, name) for w in (deid.warnings if deid else []))
         return FileOutcome(name, INGESTED, case_id=case.id, warning=warning)
 
-    def _insert(self, name: str, image: DecodedImage, content_hash: str, relpath: str, kind: str,
-                deid: DeidResult | None) -> Case:
+    def _insert(self, name: str, image: DecodedImage, content_hash: str, relpath: str,
+                suffix: str, kind: str, deid: DeidResult | None) -> Case:
         """Add the case, its origin and pseudonym pairs and its ledger entry (not committed)."""
         case = Case(project_id=self.project_id, content_hash=content_hash, stored_path=relpath,
-                    kind=kind, original_name=_safe_name(name, deid)[:255], rows=image.rows,
-                    cols=image.cols,
+                    kind=kind, original_name=display_name(image, content_hash, suffix, deid),
+                    rows=image.rows, cols=image.cols,
                     n_frames=image.n_frames, modality=(image.modality or "")[:16],
                     view_position=(image.view_position or "")[:16],
                     burned_in_warning=bool(deid and deid.burned_in),
@@ -370,30 +377,33 @@ def _meta(image: DecodedImage, relpath: str, deid: DeidResult | None) -> dict[st
     return meta
 
 
-def _safe_name(name: str, deid: DeidResult | None) -> str:
-    """The display name with original identifiers replaced by their pseudonyms.
+def display_name(image: DecodedImage, content_hash: str, suffix: str,
+                 deid: DeidResult | None) -> str:
+    """``Case.original_name``: a neutral name annotators and reviewers see.
 
-    PACS exports often name files by SOP Instance UID or patient ID; annotators
-    see ``Case.original_name``, so those parts are pseudonymised too (the
-    uploaded name is kept verbatim in ``CaseOrigin.source``).
+    Never derived from the uploaded file name (which often carries a patient
+    name, an ID or a date; it is kept only in ``CaseOrigin.source`` for data
+    owners): ``<modality>-<last 10 digits of the pseudonymised SOP Instance
+    UID>.dcm`` for DICOM, ``image-<first 10 hex of the pixel hash><suffix>``
+    for ordinary images.
     """
-    if deid is None:
-        return name
-    swaps = sorted(((o, p) for _k, o, p in deid.pairs if len(o) >= 3),
-                   key=lambda op: len(op[0]), reverse=True)
-    for original, pseudonym in swaps:
-        name = re.sub(re.escape(original), lambda _m, p=pseudonym: p, name, flags=re.IGNORECASE)
-    for part in re.split(r"[\^\s,]+", deid.original.patient_name):
-        if len(part) >= 3:
-            name = re.sub(re.escape(part), "XXX", name, flags=re.IGNORECASE)
-    return name
+    if deid is not None:
+        modality = re.sub(r"[^A-Za-z0-9]", "", image.modality or "")[:16] or "DICOM"
+        sop = deid.pseudonym.sop_uid.rsplit(".", 1)[-1]
+        return f"{modality}-{sop[-10:] if sop.isdigit() else content_hash[:10]}.dcm"
+    return f"image-{content_hash[:10]}{suffix}"
+
+
+def error_locations(e: BaseException) -> str:
+    """Where ``e`` was raised, innermost last, as ``file:line in function`` for a log.
+
+    Only code locations: neither the message nor the source lines, which may
+    quote a file name or header values.
+    """
+    frames = traceback.extract_tb(e.__traceback__)
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(frames))
 
 
 def _one_line(text: str, limit: int = 500) -> str:
     """Collapse a message to one line (a report line per file, never a traceback)."""
     return " ".join(text.split())[:limit]
-
-
-def _strip(message: str, name: str) -> str:
-    prefix = f"{name}: "
-    return message[len(prefix):] if message.startswith(prefix) else message

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from markit_core.errors import InputFileError
-from markit_core.imaging.archive import MemberError, SafeZip, is_zip
+from markit_core.imaging.archive import MemberError, SafeZip, is_os_metadata, is_zip
 
 #: One upload item: a display name and the file's bytes or a path (file or folder).
 Item = tuple[str, "bytes | str | Path"]
-
-_JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
 
 class ArchiveAborted(Exception):
@@ -118,7 +116,7 @@ class Expansion:
             for fname in sorted(filenames):
                 path = here / fname
                 display = f"{name}/{path.relative_to(root).as_posix()}"
-                if fname in _JUNK_NAMES or fname.startswith("._"):
+                if is_os_metadata(fname):
                     self.entries.append(Entry(display, refused="operating-system metadata file, "
                                                                 "skipped"))
                     continue
@@ -144,7 +142,7 @@ class Expansion:
         try:
             archive = SafeZip(source, name, max_bytes=self._max_bytes)
         except InputFileError as e:
-            self.entries.append(Entry(name, refused=_strip_name(str(e), name)))
+            self.entries.append(Entry(name, refused=strip_name(str(e), name)))
             return
         self._archives.append(archive)
         for member_name, reason in archive.skipped:
@@ -169,7 +167,7 @@ def load_entry(entry: Entry) -> bytes:
         return entry.load()
     except InputFileError as e:
         if entry.archive is not None:  # the archive lied about its size: abandon it
-            raise ArchiveAborted(_strip_name(str(e), entry.archive.name)) from e
+            raise ArchiveAborted(strip_name(str(e), entry.archive.name)) from e
         raise
     except MemberError as e:
         raise InputFileError(str(e)) from e
@@ -177,6 +175,7 @@ def load_entry(entry: Entry) -> bytes:
         raise InputFileError(f"cannot read file: {e.strerror or e}") from e
 
 
-def _strip_name(message: str, name: str) -> str:
+def strip_name(message: str, name: str) -> str:
+    """``message`` without a leading ``"<name>: "`` (report lines already name the file)."""
     prefix = f"{name}: "
     return message[len(prefix):] if message.startswith(prefix) else message

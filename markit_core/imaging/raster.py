@@ -17,12 +17,17 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from markit_core.errors import ImageError
 from markit_core.imaging.decoded import DecodedImage
 
-__all__ = ["RASTER_MAGIC", "decode_raster"]
+__all__ = ["RASTER_MAGIC", "RASTER_SUFFIX", "decode_raster", "page_array", "raster_arrays",
+           "raster_suffix"]
 
-#: Leading bytes of the raster formats MarkIt accepts (PNG, JPEG, TIFF LE/BE, BMP).
-RASTER_MAGIC: tuple[bytes, ...] = (
-    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"BM",
-)
+#: Leading bytes of the raster formats MarkIt accepts (PNG, JPEG, TIFF LE/BE, BMP),
+#: with the suffix a file of that format is stored under.
+RASTER_SUFFIX: dict[bytes, str] = {
+    b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"II*\x00": ".tif",
+    b"MM\x00*": ".tif", b"BM": ".bmp",
+}
+#: The leading bytes alone (for ``bytes.startswith``).
+RASTER_MAGIC: tuple[bytes, ...] = tuple(RASTER_SUFFIX)
 _FORMATS = frozenset({"PNG", "JPEG", "MPO", "TIFF", "BMP"})
 _MAX_FRAMES = 2048
 
@@ -53,27 +58,7 @@ def decode_raster(source: str | Path | bytes, *, name: str | None = None) -> Dec
     """
     if name is None:
         name = Path(source).name if isinstance(source, (str, Path)) else "<bytes>"
-    fp = BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
-    try:
-        with Image.open(fp) as im:
-            fmt = im.format or "?"
-            if fmt not in _FORMATS:
-                raise ImageError(
-                    f"{name}: unsupported image format {fmt}; use DICOM, PNG, JPEG or TIFF"
-                )
-            arrays = [_page_array(page) for page in _pages(im)]
-    except ImageError:
-        raise
-    except UnidentifiedImageError as e:
-        raise ImageError(f"{name}: not an image: not a DICOM or PNG/JPEG/TIFF file") from e
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"{name}: image too large to decode safely ({e})") from e
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise ImageError(f"{name}: cannot decode {_fmt_hint(name)} image: {e}") from e
-
-    first = arrays[0]
-    arrays = [a for a in arrays if a.shape == first.shape and a.dtype == first.dtype]
-    stack = np.stack(arrays)
+    stack = np.stack(raster_arrays(source, name=name))
     if stack.ndim == 4:
         return DecodedImage(
             name=name, frames=stack, photometric="RGB", source_kind="raster",
@@ -95,6 +80,44 @@ def decode_raster(source: str | Path | bytes, *, name: str | None = None) -> Dec
     )
 
 
+def raster_arrays(source: str | Path | bytes, *, name: str) -> list[np.ndarray]:
+    """The pages of a raster file as arrays, exactly as :func:`decode_raster` sees them.
+
+    EXIF orientation is applied to each page (see :func:`page_array`); pages
+    whose shape or type differs from the first one are left out.
+
+    Raises
+    ------
+    ImageError
+        As :func:`decode_raster`.
+    """
+    fp = BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    try:
+        with Image.open(fp) as im:
+            fmt = im.format or "?"
+            if fmt not in _FORMATS:
+                raise ImageError(
+                    f"{name}: unsupported image format {fmt}; use DICOM, PNG, JPEG or TIFF"
+                )
+            arrays = [page_array(page) for page in _pages(im)]
+    except ImageError:
+        raise
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{name}: not an image: not a DICOM or PNG/JPEG/TIFF file") from e
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{name}: image too large to decode safely ({e})") from e
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(f"{name}: cannot decode {_fmt_hint(name)} image: {e}") from e
+    first = arrays[0]
+    return [a for a in arrays if a.shape == first.shape and a.dtype == first.dtype]
+
+
+def raster_suffix(head: bytes) -> str | None:
+    """The store suffix (``.png``, ``.jpg``, ``.tif``, ``.bmp``) of a raster file, or None."""
+    return next((suffix for magic, suffix in RASTER_SUFFIX.items() if head.startswith(magic)),
+                None)
+
+
 def _pages(im: Image.Image) -> list[Image.Image]:
     pages = []
     for index, page in enumerate(ImageSequence.Iterator(im)):
@@ -104,8 +127,12 @@ def _pages(im: Image.Image) -> list[Image.Image]:
     return pages
 
 
-def _page_array(page: Image.Image) -> np.ndarray:
-    """One page as 2-D greyscale (uint8/uint16/float32) or (H, W, 3) uint8 RGB."""
+def page_array(page: Image.Image) -> np.ndarray:
+    """One page, EXIF orientation applied, as 2-D greyscale (uint8/uint16/float32) or RGB.
+
+    RGB is (H, W, 3) uint8; RGB pages whose channels are all equal come back
+    as 2-D uint8 greyscale.
+    """
     page = ImageOps.exif_transpose(page) or page
     mode = page.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from markit_core.access import Action, require
 from markit_core.config import Settings
 from markit_core.errors import SourceError
-from markit_core.imaging.ingest import IngestReport, ProgressFn, ingest
+from markit_core.imaging.ingest import IngestReport, ProgressFn, error_locations, ingest
 from markit_core.imaging.sources.base import ImageSource, StudySummary, dataset_bytes
 from markit_core.models import User
 
@@ -125,7 +125,10 @@ def import_studies(session: Session, settings: Settings, actor: User, project_id
             report.studies.append(StudyOutcome(uid, False, str(e)))
             continue
         except Exception as e:  # noqa: BLE001 - a library bug in one study must not stop the rest
-            log.exception("retrieving study %s failed", uid)
+            # the study UID is the hospital's identifier and the message may quote it:
+            # log only the study's position in the request, the type and the frames
+            log.error("retrieving study %d of %d failed: %s (at %s)", done + 1, total,
+                      type(e).__name__, error_locations(e))
             report.studies.append(StudyOutcome(uid, False, f"{type(e).__name__}: {e}"))
             continue
         if not items:

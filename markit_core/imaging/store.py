@@ -48,7 +48,7 @@ class StoredFile:
 
 
 def sha256_hex(data: bytes) -> str:
-    """SHA-256 hex digest of ``data``."""
+    """SHA-256 hex digest of ``data``: a stored file's name, and the decoded-image cache key."""
     return hashlib.sha256(data).hexdigest()
 
 

@@ -177,6 +177,23 @@ def test_dicomweb_search_and_import(session, settings, imaging: ImagingProject, 
     assert [o.status for o in again.files.outcomes] == ["duplicate", "duplicate"]
 
 
+def test_dicomweb_credentials_in_the_url(session, settings, imaging: ImagingProject,
+                                         orthanc: Orthanc):
+    plain = f"127.0.0.1:{orthanc.http_port}/dicom-web"
+    source = DicomWebSource(f"http://{USER}:{PASSWORD}@{plain}", timeout=(5, 30))
+    assert source.description == f"dicomweb http://{plain}"
+    mr = search_studies(session, imaging.dataowner, imaging.project_id, source, PatientID="4MR*")
+    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, source,
+                            [mr[0].study_uid])
+    assert len(report.files.ingested) == 1
+    origin = session.exec(select(CaseOrigin)).one()
+    assert origin.source.startswith(f"dicomweb http://{plain}: ")
+    assert PASSWORD not in origin.source and USER not in origin.source
+    with pytest.raises(SourceError, match=r"refused the credentials \(HTTP 401\)") as info:
+        DicomWebSource(f"http://{USER}:not-the-password@{plain}").search_for_studies()
+    assert "not-the-password" not in str(info.value) and USER not in str(info.value)
+
+
 def test_dimse_find_and_get(session, settings, imaging: ImagingProject, orthanc: Orthanc):
     source = DimseSource("127.0.0.1", orthanc.dicom_port, "ORTHANC", "MARKIT", timeout=10)
     studies = source.search_for_studies()

@@ -11,9 +11,11 @@ down, too slow, refused the credentials, or sent something that is not DICOM.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
@@ -43,10 +45,14 @@ class DicomWebSource:
     url : str
         Service root, e.g. ``http://127.0.0.1:8042/dicom-web`` (Orthanc) or
         ``https://healthcare.googleapis.com/v1/projects/P/locations/L/datasets/D/dicomStores/S/dicomWeb``.
+        A user and password in the URL (``http://user:pass@host/...``) are
+        used for HTTP basic authentication and removed from the URL, so they
+        never appear in ``url``, ``description``, messages or case origins.
     token : str | None
         Bearer token (sent as ``Authorization: Bearer ...``).
     username, password : str | None
-        HTTP basic authentication; mutually exclusive with ``token``.
+        HTTP basic authentication; mutually exclusive with ``token`` and with
+        credentials in the URL.
     timeout : float | tuple[float, float]
         Seconds to connect and to wait for data (``(connect, read)`` or one number).
     retries : int
@@ -64,7 +70,14 @@ class DicomWebSource:
                  retries: int = 4, backoff_ms: int = 500,
                  session: requests.Session | None = None) -> None:
         if not url or not url.startswith(("http://", "https://")):
-            raise ValidationError(f"DICOMweb URL must start with http:// or https://, got {url!r}")
+            raise ValidationError("DICOMweb URL must start with http:// or https://, got "
+                                  f"{_redacted(url or '')!r}")
+        url, url_user, url_password = _split_credentials(url)
+        if url_user is not None:
+            if token or username or password:
+                raise ValidationError("credentials are given both in the DICOMweb URL and as "
+                                      "arguments; give them only once")
+            username, password = url_user, url_password
         if token and (username or password):
             raise ValidationError("give either a bearer token or a user and password, not both")
         if (username is None) != (password is None):
@@ -86,7 +99,7 @@ class DicomWebSource:
         try:
             self._client = DICOMwebClient(self.url, session=http, timeout=timeout)
         except (ValueError, requests.RequestException) as e:
-            raise SourceError(f"invalid DICOMweb URL {url!r}: {e}") from e
+            raise SourceError(f"invalid DICOMweb URL {self.url!r}: {e}") from e
         # Retries live in the session (urllib3), not in dicomweb-client: its
         # `retrying` decorator also retries refused connections, which would make
         # "server down" take many seconds to report.
@@ -187,6 +200,24 @@ class DicomWebSource:
             raise
         except Exception as e:  # noqa: BLE001 - classify the library's remaining failures
             raise _other_error(e, what, self.url, self._retries) from e
+
+
+def _split_credentials(url: str) -> tuple[str, str | None, str]:
+    """``(url without user info, user or None, password)`` of an http(s) URL."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise ValidationError(f"invalid DICOMweb URL {_redacted(url)!r}: {e}") from e
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None, ""
+    user, _, password = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=host)), unquote(user), unquote(password)
+
+
+def _redacted(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (for messages)."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", url)
 
 
 class _CappedRetry(Retry):
