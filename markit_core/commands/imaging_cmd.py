@@ -125,7 +125,12 @@ def _run_remote(args: argparse.Namespace, source: ImageSource) -> int:
 def run_dicomweb(args: argparse.Namespace) -> int:
     from markit_core.imaging.sources.dicomweb import DicomWebSource
 
-    token = args.token or (None if args.user else os.environ.get("MARKIT_DICOMWEB_TOKEN"))
+    from urllib.parse import urlsplit
+
+    url_has_credentials = bool(urlsplit(args.url).username)
+    # the environment token is a default: credentials written in the URL take precedence
+    env_token = None if (args.user or url_has_credentials) else os.environ.get("MARKIT_DICOMWEB_TOKEN")
+    token = args.token or env_token
     password = args.password or (os.environ.get("MARKIT_DICOMWEB_PASSWORD") if args.user else None)
     if args.password and not args.user:
         raise ValidationError("--password needs --user")
