@@ -36,7 +36,7 @@ from markit_core.agreement import MISSING, dawid_skene, majority_vote
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, Case, LabelDef, LabelKind
 from markit_core.readings import current_readings
-from markit_core.rewards import TRUTH_RULES
+from markit_core.rewards import normalise_truth
 
 __all__ = ["AiReference", "ProjectAnswers", "case_name", "load_ai_reference", "load_answers"]
 
@@ -50,13 +50,6 @@ def load_ai_reference(session: Session, project_id: int) -> AiReference | None:
     returns None and every "vs AI" figure is left out.
     """
     return None
-
-
-def _truth_rule(truth: str) -> str:
-    rule = truth.strip().lower().replace("-", "_")
-    if rule not in TRUTH_RULES:
-        raise ValidationError(f"unknown truth rule {truth!r}; use one of {', '.join(TRUTH_RULES)}")
-    return rule
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +97,7 @@ class ProjectAnswers:
 
         Dawid-Skene is fitted per label on the current answers.
         """
-        rule = _truth_rule(truth)
+        rule = normalise_truth(truth)
         out = np.full(self.adjudicated.shape, MISSING, dtype=np.int8)
         for k in range(len(self.labels)):
             v = self.values[k]

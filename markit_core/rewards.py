@@ -215,7 +215,8 @@ def _label_means(table: AnnotationTable, keep: np.ndarray) -> np.ndarray:
     return np.divide(total, count, out=np.zeros(n_k), where=count > 0)
 
 
-def _normalise_truth(truth: str) -> str:
+def normalise_truth(truth: str) -> str:
+    """``truth`` as one of ``TRUTH_RULES`` (``dawid-skene`` and case variants accepted)."""
     rule = truth.strip().lower().replace("-", "_")
     if rule not in TRUTH_RULES:
         raise ValidationError(f"unknown truth rule {truth!r}; use one of {', '.join(TRUTH_RULES)}")
@@ -257,7 +258,7 @@ def compute_rewards(
     ValidationError
         Bad parameters or array shapes.
     """
-    rule = _normalise_truth(truth)
+    rule = normalise_truth(truth)
     if not np.isfinite(budget) or budget < 0:
         raise ValidationError(f"budget must be a non-negative number, got {budget!r}")
     if not np.isfinite(kappa_threshold):
