@@ -14,7 +14,7 @@ import numpy as np
 from sqlmodel import Session
 
 from markit_core.access import Action, can, require
-from markit_core.agreement import MISSING, cohen_kappa_vs_reference
+from markit_core.agreement import MISSING, cohen_kappa_vs_reference, majority_vote
 from markit_core.errors import PermissionDenied
 from markit_core.models import User
 from markit_core.review_data import load_answers
@@ -81,8 +81,8 @@ def calibration(
     me = ans.annotators.index(target)
     mine = ans.values[:, me, :]
     others = np.delete(ans.values, me, axis=1)
-    n_true, n_all = (others == 1).sum(axis=1), (others != MISSING).sum(axis=1)
-    ref = np.where(n_all > 0, (2 * n_true > n_all).astype(np.int8), MISSING)
+    ref = np.stack([majority_vote(others[k]) for k in range(len(ans.labels))]) if others.shape[1] \
+        else np.full(mine.shape, MISSING, dtype=np.int8)
     ref = np.where(ans.adjudicated != MISSING, ans.adjudicated, ref).astype(np.int8)
     both = (mine != MISSING) & (ref != MISSING)
     items = both.sum(axis=1)
