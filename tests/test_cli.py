@@ -77,7 +77,7 @@ def test_demo_is_idempotent_and_prints_accounts_once(env, capsys):
     second = capsys.readouterr().out
     assert "DEMO ONLY" not in second and "already present" in second
     assert main(["stats", "--project", "Demo: chest X-ray", "--json", "--as", "pi"]) == 0
-    stats = json.loads(capsys.readouterr().out.split("\n", 0)[0])
+    stats = json.loads(capsys.readouterr().out)
     assert stats["labels"] == 7
     assert stats["members_by_role"]["annotator"] == 4
     assert main(["ledger", "verify"]) == 0

@@ -175,12 +175,11 @@ def test_dicomweb_reports_answers_that_are_not_dicom(http_server):
         _source(http_server).retrieve_instance("1.2", "1.3", "1.4")
 
 
+@pytest.mark.timeout(30)  # a client that ignored its own timeout would hang here
 def test_dicomweb_reports_slow_servers(http_server):
     http_server.script[:] = [("sleep", "", b"")]
-    started = time.monotonic()
     with pytest.raises(SourceError, match="too slow"):
         _source(http_server, timeout=(1.0, 0.5)).search_for_studies()
-    assert time.monotonic() - started < 2.5
 
 
 def test_dicomweb_argument_checks():
@@ -259,6 +258,7 @@ def test_failed_retrievals_are_logged_without_the_study_uid(session, settings, f
         assert uid not in text
 
 
+@pytest.mark.timeout(30)  # an association that ignored its timeout would hang here
 def test_dimse_reports_down_and_silent_peers():
     with socket.socket() as probe:  # a port with nothing listening
         probe.bind(("127.0.0.1", 0))
@@ -270,11 +270,9 @@ def test_dimse_reports_down_and_silent_peers():
     silent.bind(("127.0.0.1", 0))
     silent.listen(1)
     try:
-        started = time.monotonic()
         with pytest.raises(SourceError, match="did not answer within 1 s"):
             DimseSource("127.0.0.1", silent.getsockname()[1], "PACS",
                         timeout=1).search_for_studies()
-        assert time.monotonic() - started < 5
     finally:
         silent.close()
     with pytest.raises(ValidationError, match="AE title"):
