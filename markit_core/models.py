@@ -241,6 +241,21 @@ class Annotation(SQLModel, table=True):
     idle_seconds: float = 0.0
 
 
+class AnnotationDraft(SQLModel, table=True):
+    """An annotator's unsaved work on one case (``markit_core.drafts``), one row per
+    (case, annotator), overwritten as they edit. Scratch work: not in the ledger."""
+
+    __tablename__ = "annotation_draft"
+    __table_args__ = (UniqueConstraint("case_id", "annotator_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    annotator_id: int = Field(foreign_key="user_account.id", index=True)
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class AnnotationValue(SQLModel, table=True):
     __tablename__ = "annotation_value"
     __table_args__ = (UniqueConstraint("annotation_id", "label_id"),)

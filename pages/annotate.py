@@ -1,8 +1,9 @@
 """Annotate page: queue, viewer, labels with confidence grades, regions, timing, submit.
 
 Thin: widgets -> markit_core -> render. The draft being edited lives in session
-state (ui.annotate_state); the viewer in ui.viewer; region conversion in
-markit_core.roi_canvas; storing in markit_core.annotations.submit.
+state (ui.annotate_state) with a copy on the server (markit_core.drafts), written
+when it changes and discarded after a confirmed submit; the viewer in ui.viewer;
+region conversion in markit_core.roi_canvas; storing in markit_core.annotations.submit.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import streamlit as st
 
 from markit_core.access import Action
 from markit_core.annotations import CONFIDENCE_GRADES, Reading, my_reading, others_readings, submit
+from markit_core.drafts import discard_draft, load_draft
 from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo, list_labels
 from markit_core.queue import build_queue, case_in_project
@@ -49,10 +51,12 @@ def _grade_key(case_id: int, label_id: int) -> str:
 def _on_answer(draft: state.Draft, label_id: int, key: str) -> None:
     value = st.session_state.get(key)
     draft.set_value(label_id, None if value is None else value == "present")
+    state.persist(draft)
 
 
 def _on_grade(draft: state.Draft, label_id: int, key: str) -> None:
     draft.set_grade(label_id, st.session_state[key])
+    state.persist(draft)
 
 
 def _mirror(draft: state.Draft, case_id: int, label_id: int) -> None:
@@ -86,6 +90,7 @@ def _on_key(draft: state.Draft, label_ids: list[int], action: str, arg: int = 0)
             draft.set_value(lid, False)
     for lid in changed:
         _mirror(draft, draft.case_id, lid)
+    state.persist(draft)  # a cursor move changes no content: nothing is written
 
 
 def _delete_region(draft: state.Draft, index: int) -> None:
@@ -93,6 +98,7 @@ def _delete_region(draft: state.Draft, index: int) -> None:
         region = draft.regions.pop(index)
         draft.canvas_rev += 1
         draft.touch(region.label_id)
+        state.persist(draft)
 
 
 # -- the labels panel -------------------------------------------------------------------
@@ -173,6 +179,7 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
                 result = submit(s, user, draft.project_id, draft.case_id,
                                 answers=draft.answered(), regions=draft.regions,
                                 timing=timing, token=draft.token)
+                discard_draft(s, user, draft.project_id, draft.case_id)
             except MarkitError as e:
                 draft.submit_pending = False
                 show_error(e)
@@ -216,7 +223,8 @@ binary = [lb for lb in labels if lb.kind == "binary"]
 colors = label_colors([lb.id for lb in labels])
 names = {lb.id: lb.name for lb in labels}
 draft = state.get_draft(user.id, project.id, case_id,
-                        lambda: my_reading(s, user, project.id, case_id))
+                        lambda: my_reading(s, user, project.id, case_id),
+                        lambda: load_draft(s, user, project.id, case_id))
 
 # -- header: progress and navigation ------------------------------------------------
 st.html("<style>[data-testid='stMainBlockContainer']{padding:2.5rem 1.5rem 2rem 1.5rem}</style>")
@@ -301,6 +309,10 @@ with left:
                 draft.touch(label_id)
         for note in parsed.skipped:
             st.caption(f"Ignored {note}.")
+    try:  # regions drawn (or changed elsewhere) since the last run: keep the server's copy current
+        state.sync(s, user, draft)
+    except MarkitError as e:
+        show_error(e)
     st.container(key="view_caption").caption(viewer.view_caption(view, mapping, decoded.n_frames))
     if draft.regions:
         st.markdown("**Regions** (in image pixels; drawn in the label's colour)")

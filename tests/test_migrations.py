@@ -6,9 +6,15 @@ from sqlalchemy import inspect, text
 
 from markit_core import ledger
 from markit_core.accounts import create_user, get_user
-from markit_core.db import current_revision, make_engine, session, upgrade
+from markit_core.db import alembic_config, current_revision, make_engine, session, upgrade
 from markit_core.labels import CHEST_XRAY_LABELS, add_labels
 from markit_core.projects import create_project
+
+
+def _head(engine) -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
 def test_upgrade_from_first_revision_keeps_rows(tmp_path):
@@ -29,7 +35,7 @@ def test_upgrade_from_first_revision_keeps_rows(tmp_path):
         conn.execute(text("insert into membership (project_id, user_id, role, granted_at) "
                           "values (1, 1, 'owner', '2025-01-01 10:00:00')"))
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == _head(engine)
     with engine.connect() as conn:
         assert conn.execute(text("select username, display_name from user_account")).all() == \
             [("old", "Old user")]
@@ -61,9 +67,35 @@ def test_downgrade_then_upgrade_round_trip(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     upgrade(engine)
     from alembic import command
-    from markit_core.db import alembic_config
     command.downgrade(alembic_config(engine), "0001")
     assert "case" not in inspect(engine).get_table_names()
     upgrade(engine)
     assert "case" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_drafts_table_added_and_removed(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(engine, "0002")
+    assert "annotation_draft" not in inspect(engine).get_table_names()
+    upgrade(engine, "0003")
+    assert "annotation_draft" in inspect(engine).get_table_names()
+    from alembic import command
+    command.downgrade(alembic_config(engine), "0002")
+    assert "annotation_draft" not in inspect(engine).get_table_names()
+    assert "annotation" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_models_match_the_migrations(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import markit_core.models  # noqa: F401 - registers every table
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     engine.dispose()

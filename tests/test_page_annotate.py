@@ -22,7 +22,7 @@ from markit_core import ledger
 from markit_core.annotations import Answer, RegionInput, submit
 from markit_core.imaging.ingest import ingest
 from markit_core.labels import add_labels, list_labels
-from markit_core.models import Annotation, AnnotationValue, Case, Roi, Role, utcnow
+from markit_core.models import Annotation, AnnotationDraft, AnnotationValue, Case, Roi, Role, utcnow
 from markit_core.projects import update_settings
 from tests.apptest_helpers import fresh_app, log_in, open_page
 from tests.conftest import PASSWORD
@@ -213,6 +213,45 @@ def test_expired_session_keeps_the_draft_for_resubmit(session, env):
     assert f"Saved case {c[1]} as version 1" in at.success[0].value
     values = session.exec(select(AnnotationValue)).all()
     assert [(v.label_id, v.value, v.confidence) for v in values] == [(lab["effusion"], True, 60)]
+
+
+def test_draft_survives_a_reload_and_is_gone_after_submit(session, env):
+    c, lab = env["cases"], env["labels"]
+    at = _open("ann1")
+    _answer(at, c[0], lab["pneumonia"], "present", 60)
+    _answer(at, c[0], lab["effusion"], "absent")
+    draft = _draft(at, env, "ann1", c[0])
+    draft.regions.append(RegionInput(lab["effusion"], "rect", ((10.0, 20.0), (50.0, 60.0))))
+    draft.canvas_rev += 1                            # as if drawn on the canvas
+    at.run()
+    assert _count(session, AnnotationDraft) == 1 and _count(session, Annotation) == 0
+    saved_at = session.exec(select(AnnotationDraft.updated_at)).one()
+    at.run()                                         # a rerun that changes nothing writes nothing
+    session.expire_all()
+    assert session.exec(select(AnnotationDraft.updated_at)).one() == saved_at
+    # a reload (a new browser session): the same user and case show the unsaved work
+    again = _open("ann1")
+    assert f"#{c[0]}" in _progress(again)
+    assert again.segmented_control(key=f"lab_{c[0]}_{lab['pneumonia']}").value == "present"
+    assert again.select_slider(key=f"grade_{c[0]}_{lab['pneumonia']}").value == 60
+    assert again.segmented_control(key=f"lab_{c[0]}_{lab['effusion']}").value == "absent"
+    assert any("effusion</b> — rect, 2 points, x 10–50, y 20–60" in m.value for m in again.markdown)
+    assert "Unsaved changes" in _caption(again, "Unsaved")
+    assert _draft(again, env, "ann1", c[0]).token == draft.token   # the same attempt
+    # another annotator does not see it
+    other = _open("ann2")
+    assert other.segmented_control(key=f"lab_{c[0]}_{lab['pneumonia']}").value is None
+    again.button(key="submit").click().run()
+    assert f"Saved case {c[0]} as version 1" in again.success[0].value
+    assert _count(session, AnnotationDraft) == 0 and _count(session, Annotation) == 1
+    # after the submit, a new session starts from the stored reading, not from a draft
+    third = _open("ann1")
+    assert f"#{c[1]}" in _progress(third)            # the first case not yet annotated
+    third.button(key="prev_case").click().run()
+    assert f"#{c[0]}" in _progress(third)
+    assert third.segmented_control(key=f"lab_{c[0]}_{lab['pneumonia']}").value == "present"
+    assert any(cap.value.startswith("Saved as version 1") for cap in third.caption)
+    assert _count(session, AnnotationDraft) == 0
 
 
 def test_keyboard_bar_and_rest_absent(session, env):

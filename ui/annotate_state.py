@@ -1,115 +1,39 @@
 """Annotate-page state in ``st.session_state``: drafts, the current case, timing, keys.
 
-A *draft* is one attempt at reading one case by one user: the answers and
-regions being edited, the submit token, when the image was first displayed
-and every interaction since. Drafts live in session state keyed by
-(user, project, case), so moving between cases, an expired session or a
-re-login never loses them; the token is made once per attempt and kept until
-the submit is confirmed, so a double click or a resubmit stores one version.
-Widgets only mirror the draft: their callbacks write into it.
+A *draft* (``markit_core.drafts.Draft``) is one attempt at reading one case
+by one user: the answers and regions being edited, the submit token, when the
+image was first displayed and every interaction since. Session state keyed by
+(user, project, case) is the fast cache, so moving between cases, an expired
+session or a re-login never loses a draft; the server keeps a copy
+(``markit_core.drafts.save_draft``), written whenever the draft's content
+changes (``sync``/``persist``) and read when the session has no draft for the
+case (a reload, a second tab, a server restart), so the work survives those
+too. The token is made once per attempt and kept until the submit is
+confirmed, so a double click or a resubmit stores one version. Widgets only
+mirror the draft: their callbacks write into it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import streamlit as st
+from sqlmodel import Session
 
-from markit_core.annotations import Answer, Reading, RegionInput, SubmitResult
+from markit_core.annotations import Reading, RegionInput, SubmitResult
+from markit_core.drafts import DEFAULT_GRADE, Draft, discard_draft, new_token, save_draft
+from markit_core.errors import MarkitError
+from markit_core.models import User
 from markit_core.queue import Queue
-from markit_core.roi_canvas import same_regions
-from markit_core.timing import Interaction, Timing, compute_timing
+from ui.session import current_user, db, show_error
 
 DRAFTS_KEY = "annotate_drafts"
 CASE_KEY = "annotate_case"
 LAST_PROJECT_KEY = "annotate_last_project"
-DEFAULT_GRADE = 100
 
-
-def new_token() -> str:
-    """A fresh submit token (one per attempt)."""
-    return uuid.uuid4().hex
-
-
-@dataclass
-class Draft:
-    """One attempt at one case. ``answers`` maps label id -> [value or None, grade]."""
-
-    user_id: int
-    project_id: int
-    case_id: int
-    token: str = field(default_factory=new_token)
-    answers: dict[int, list] = field(default_factory=dict)
-    regions: list[RegionInput] = field(default_factory=list)
-    base: tuple | None = None          # snapshot of the stored reading this attempt started from
-    version: int | None = None         # that reading's version
-    shown_at: float | None = None      # time.time() when the image was first displayed
-    interactions: list[Interaction] = field(default_factory=list)
-    canvas_rev: int = 0
-    cursor: int = 0
-    submit_pending: bool = False       # a submit was started but not confirmed
-
-    # -- answers ------------------------------------------------------------------
-
-    def value(self, label_id: int) -> bool | None:
-        return self.answers.get(label_id, [None, DEFAULT_GRADE])[0]
-
-    def grade(self, label_id: int) -> int:
-        return self.answers.get(label_id, [None, DEFAULT_GRADE])[1]
-
-    def set_value(self, label_id: int, value: bool | None) -> None:
-        self.answers.setdefault(label_id, [None, DEFAULT_GRADE])[0] = value
-        self.touch(label_id)
-
-    def set_grade(self, label_id: int, grade: int) -> None:
-        self.answers.setdefault(label_id, [None, DEFAULT_GRADE])[1] = int(grade)
-        self.touch(label_id)
-
-    def answered(self) -> dict[int, Answer]:
-        """The answers to submit: labels marked present or absent, with their grade."""
-        return {lid: Answer(bool(v), int(g)) for lid, (v, g) in self.answers.items() if v is not None}
-
-    def empty(self) -> bool:
-        return not self.answered() and not self.regions
-
-    # -- timing -------------------------------------------------------------------
-
-    def displayed(self) -> None:
-        """Mark the image as displayed (the first time only, per attempt)."""
-        if self.shown_at is None:
-            self.shown_at = time.time()
-
-    def touch(self, label_id: int | None = None) -> None:
-        """Record an interaction (a label change carries its label id)."""
-        if self.shown_at is not None:
-            self.interactions.append(Interaction(max(0.0, time.time() - self.shown_at), label_id))
-
-    def timing(self, idle_threshold: float) -> Timing:
-        """Timing of this attempt up to now (display -> submit), idle excluded."""
-        if self.shown_at is None:
-            return Timing(0.0, 0.0, 0.0)
-        last = max((e.at for e in self.interactions), default=0.0)
-        elapsed = max(time.time() - self.shown_at, last)
-        return compute_timing(elapsed, self.interactions, idle_threshold)
-
-    # -- snapshots ----------------------------------------------------------------
-
-    def snapshot(self) -> tuple:
-        answers = tuple(sorted((lid, a.value, a.confidence) for lid, a in self.answered().items()))
-        return answers, tuple(self.regions)
-
-    def unchanged(self) -> bool:
-        """True when this attempt started from a stored reading and nothing differs."""
-        if self.base is None:
-            return False
-        answers, regions = self.snapshot()
-        return answers == self.base[0] and same_regions(regions, self.base[1])
-
-    def dirty(self) -> bool:
-        return not self.empty() and not self.unchanged()
+__all__ = ["DEFAULT_GRADE", "Draft", "new_token"]  # re-exported for the page
 
 
 def _drafts() -> dict[tuple[int, int, int], Draft]:
@@ -124,16 +48,51 @@ def _from_reading(user_id: int, project_id: int, case_id: int, reading: Reading 
                          for r in reading.regions]
         draft.version = reading.version
         draft.base = draft.snapshot()
+    draft.synced = draft.content()  # nothing to write until the annotator changes something
     return draft
 
 
-def get_draft(user_id: int, project_id: int, case_id: int, load_reading) -> Draft:
-    """The draft for this case, created from the stored reading (``load_reading()``) if new."""
+def get_draft(user_id: int, project_id: int, case_id: int, load_reading: Callable[[], Reading | None],
+              load_saved: Callable[[], Draft | None] | None = None) -> Draft:
+    """The draft for this case: the session's, else the server's (``load_saved()``), else a
+    new one from the stored reading (``load_reading()``)."""
     drafts = _drafts()
     key = (user_id, project_id, case_id)
     if key not in drafts:
-        drafts[key] = _from_reading(user_id, project_id, case_id, load_reading())
+        saved = load_saved() if load_saved is not None else None
+        if saved is not None and (saved.user_id, saved.project_id, saved.case_id) == key:
+            drafts[key] = saved
+        else:
+            drafts[key] = _from_reading(user_id, project_id, case_id, load_reading())
     return drafts[key]
+
+
+def sync(s: Session, user: User, draft: Draft) -> None:
+    """Write the draft to the server if its content changed since the last write (a draft
+    with nothing worth keeping is discarded there instead). Cheap when nothing changed."""
+    content = draft.content()
+    if content == draft.synced or user.id != draft.user_id:
+        return
+    if draft.worth_keeping():
+        save_draft(s, user, draft.project_id, draft.case_id, draft)
+    else:
+        discard_draft(s, user, draft.project_id, draft.case_id)
+    draft.synced = content
+
+
+def persist(draft: Draft) -> None:
+    """Widget callbacks: ``sync`` in a unit of work of its own; an error is shown, the
+    session's copy of the draft is kept either way."""
+    if draft.content() == draft.synced:  # e.g. a cursor move: no database round trip
+        return
+    with db() as s:
+        user = current_user(s)
+        if user is None:  # session expired: the draft stays in session state
+            return
+        try:
+            sync(s, user, draft)
+        except MarkitError as e:
+            show_error(e)
 
 
 def after_submit(draft: Draft, result: SubmitResult) -> Draft:
@@ -146,6 +105,7 @@ def after_submit(draft: Draft, result: SubmitResult) -> Draft:
     fresh.shown_at = time.time()
     fresh.cursor = draft.cursor
     fresh.canvas_rev = draft.canvas_rev + 1
+    fresh.synced = fresh.content()  # the server's copy was discarded with the submit
     _drafts()[(draft.user_id, draft.project_id, draft.case_id)] = fresh
     return fresh
 
