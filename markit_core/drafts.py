@@ -32,6 +32,7 @@ from markit_core.access import Action, require
 from markit_core.annotations import Answer, RegionInput
 from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
+from markit_core.labels import active_labels
 from markit_core.models import AnnotationDraft, User, utcnow
 from markit_core.queue import case_in_project
 from markit_core.roi_canvas import same_regions
@@ -246,6 +247,10 @@ def load_draft(session: Session, actor: User, project_id: int, case_id: int) -> 
         return None
     draft = Draft.from_json(row.payload)
     draft.synced = draft.content()
+    # a label deleted since the draft was saved would make the submit fail: drop its parts
+    known = {lb.id for lb in active_labels(session, project_id)}
+    draft.answers = {lid: a for lid, a in draft.answers.items() if lid in known}
+    draft.regions = [r for r in draft.regions if r.label_id in known]
     return draft
 
 

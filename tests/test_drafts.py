@@ -164,3 +164,23 @@ def test_time_the_page_was_closed_counts_as_idle(session, world):
     assert t.idle_seconds == pytest.approx(1000.0 - 5.0 - 30.0, abs=2.0)
     assert t.active_seconds == pytest.approx(35.0, abs=2.0)
     assert t.label_seconds[label] == pytest.approx(1000.0, abs=2.0)
+
+
+def test_loaded_draft_drops_labels_deleted_since(session, settings, make_user, make_project):
+    from markit_core.annotations import RegionInput
+    from markit_core.labels import add_labels, list_labels, save_label_set
+    owner, ann = make_user("own2"), make_user("ann9")
+    project = make_project("Drafts2", owner, {"ann9": [Role.ANNOTATOR]})
+    add_labels(session, owner, project.id, [("keep", ""), ("gone", "")])
+    keep, gone = list_labels(session, owner, project.id)
+    case = Case(project_id=project.id, content_hash="h", stored_path="x.png", rows=10, cols=10)
+    session.add(case)
+    session.commit()
+    d = Draft(ann.id, project.id, case.id)
+    d.set_value(keep.id, True)
+    d.set_value(gone.id, False)
+    d.regions = [RegionInput(gone.id, "rect", [(1, 1), (5, 5)])]
+    save_draft(session, ann, project.id, case.id, d)
+    save_label_set(session, owner, project.id, [vars(keep)])  # "gone" has no answers: deleted
+    loaded = load_draft(session, ann, project.id, case.id)
+    assert set(loaded.answers) == {keep.id} and loaded.regions == []
