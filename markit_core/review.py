@@ -31,7 +31,6 @@ from markit_core.readings import current_annotation_ids
 from markit_core.review_data import (
     AiReference,
     ProjectAnswers,
-    case_name,
     load_ai_reference,
     load_answers,
 )
@@ -409,15 +408,9 @@ def case_picture(
     Decoded pixels come from the process-wide cache, so showing the same case
     to several annotator columns decodes it once.
     """
-    from markit_core.imaging.cache import get_decoded
-    from markit_core.imaging.decode import decode_any
     from markit_core.imaging.display import ViewState, render
-    from markit_core.imaging.store import ImageStore
+    from markit_core.imaging.stored import decoded_case_image
 
     require(session, actor, project_id, Action.REVIEW)
     case = case_in_project(session, project_id, case_id)
-    store = ImageStore.from_settings(settings)
-    decoded = get_decoded(
-        case.stored_path, lambda: decode_any(store.read(case.stored_path), name=case_name(case))
-    )
-    return render(decoded, ViewState(viewport=(size, size)))
+    return render(decoded_case_image(settings, case.stored_path), ViewState(viewport=(size, size)))

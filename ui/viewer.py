@@ -16,8 +16,7 @@ import numpy as np
 import streamlit as st
 
 from markit_core.annotations import RegionInput
-from markit_core.imaging.cache import ImageCache, configure_cache, get_decoded
-from markit_core.imaging.decode import decode_any
+from markit_core.imaging.cache import ImageCache, configure_cache
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.display import (
     PRESETS,
@@ -28,7 +27,7 @@ from markit_core.imaging.display import (
     render,
     window_for_preset,
 )
-from markit_core.imaging.store import ImageStore
+from markit_core.imaging.stored import decoded_case_image
 from markit_core.roi_canvas import draw_regions
 from ui.resources import get_settings
 
@@ -66,8 +65,7 @@ def decoded_image(stored_path: str) -> DecodedImage:
     """The decoded image of a stored file, from markit_core's LRU (decoded on a miss)."""
     settings = get_settings()
     _image_cache(settings.image_cache_mb)
-    store = ImageStore.from_settings(settings)
-    return get_decoded(stored_path, lambda: decode_any(store.path_of(stored_path)))
+    return decoded_case_image(settings, stored_path)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
