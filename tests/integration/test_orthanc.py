@@ -256,3 +256,34 @@ def test_dicomweb_import_command(orthanc: Orthanc, tmp_path, monkeypatch, capsys
     assert cli.main(["dicomweb-import", "--project", "Remote", "--url", orthanc.url,
                      "--user", USER, "--password", "wrong"]) == 1
     assert "refused the credentials" in capsys.readouterr().err
+
+
+def test_upload_page_searches_and_imports_from_orthanc(session, settings, imaging: ImagingProject,
+                                                       orthanc: Orthanc, monkeypatch):
+    """The data owner's remote-archive search and import, through the page (AppTest)."""
+    from tests.apptest_helpers import fresh_app, log_in, open_page
+    from tests.conftest import PASSWORD as USER_PASSWORD
+
+    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    at = open_page(log_in(fresh_app(timeout=120), "dataowner", USER_PASSWORD), "upload")
+    at.text_input(key="dw_url").input(orthanc.url)
+    at.radio(key="dw_auth").set_value("user/password")
+    at.text_input(key="dw_user").input(USER)
+    at.text_input(key="dw_secret").input(PASSWORD)
+    at.text_input(key="dw_modality").input("CT")
+    at.button(key="dw_search").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    results = at.session_state["remote_search_results"]
+    assert len(results) == 1 and results[0]["modalities"] == "CT"
+    # pick the study in the results table, then import it
+    at.session_state["dw_results"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.button(key="dw_import").click().run()
+    assert not at.exception, at.exception
+    assert "1 ingested" in at.success[0].value
+    cases = session.exec(select(Case).where(Case.project_id == imaging.project_id)).all()
+    assert [c.modality for c in cases] == ["CT"]
+    at.text_input(key="dw_secret").input("wrong-password")
+    at.button(key="dw_search").click().run()
+    assert "credentials" in at.error[0].value.lower() or "401" in at.error[0].value
