@@ -157,3 +157,25 @@ def test_ingested_turned_jpeg_shows_as_uploaded(session, settings, imaging):
     # the same photo uploaded again is recognised, whichever way it is stored
     again = ingest(session, settings, imaging.owner, imaging.project_id, [("again.jpg", raw)])
     assert again.outcomes[0].status == "duplicate"
+
+
+def test_data_after_the_jpeg_image_is_dropped():
+    raw = _jpeg() + b"appended " + SECRET.encode()
+    clean = clean_raster(raw, ".jpg", "tail.jpg")
+    assert SECRET.encode() not in clean.data and clean.suffix == ".jpg"
+    assert clean.data.endswith(b"\xff\xd9")
+    np.testing.assert_array_equal(decode_any(clean.data, "c").frames, decode_any(_jpeg(), "j").frames)
+
+
+def test_multi_picture_jpeg_keeps_every_picture_without_metadata():
+    exif = Image.Exif()
+    exif[0x013B] = SECRET
+    first = Image.fromarray(np.stack([PIXELS] * 3, axis=-1))
+    second = Image.fromarray(np.stack([PIXELS[::-1]] * 3, axis=-1))
+    buf = BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second], exif=exif)
+    raw = buf.getvalue()
+    assert SECRET.encode() in raw
+    clean = clean_raster(raw, ".jpg", "stereo.jpg")
+    assert SECRET.encode() not in clean.data and clean.suffix == ".tif"
+    np.testing.assert_array_equal(decode_any(clean.data, "c").frames, decode_any(raw, "r").frames)

@@ -83,12 +83,20 @@ def clean_raster(data: bytes, suffix: str, name: str) -> CleanRaster:
     """
     if suffix in (".png", ".jpg"):
         clean = _clean_png(data, name) if suffix == ".png" else _clean_jpeg(data, name)
-        if _turned(data, name):  # checked after the structure, whose errors are clearer
+        # checked after the structure, whose errors are clearer; a multi-picture JPEG keeps
+        # all its pictures, re-encoded losslessly without their metadata
+        if _turned(data, name) or (suffix == ".jpg" and _pictures(data) > 1):
             return _oriented_png(data, name)
         return CleanRaster(clean, suffix)
     if suffix == ".tif":
         return CleanRaster(_clean_tiff(data, name), suffix)
     return CleanRaster(data, suffix)
+
+
+def _pictures(data: bytes) -> int:
+    """How many pictures Pillow finds in a JPEG (MPO files hold several)."""
+    with Image.open(BytesIO(data)) as im:
+        return int(getattr(im, "n_frames", 1))
 
 
 def _turned(data: bytes, name: str) -> bool:
@@ -154,8 +162,12 @@ def _clean_jpeg(data: bytes, name: str) -> bytes:
             continue
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
         segment = data[pos:pos + 2 + length]
-        if marker == _JPEG_SOS:  # scan data and everything after it is kept as is
-            out.append(data[pos:])
+        if marker == _JPEG_SOS:  # the scans are copied as they are, up to the end of the image
+            # Inside entropy-coded data 0xFF is always followed by 0x00 or a restart marker,
+            # so the first FF D9 is the image's end. Whatever follows (a second picture with
+            # its own EXIF, appended data) is dropped; multi-picture files never get here.
+            eoi = data.find(b"\xff\xd9", pos)
+            out.append(data[pos:] if eoi < 0 else data[pos:eoi + 2])
             return b"".join(out)
         is_app = 0xE1 <= marker <= 0xEF and marker not in _JPEG_KEEP_APP
         if marker == _JPEG_APP2 and segment[4:4 + len(_ICC_PREFIX)] == _ICC_PREFIX:
