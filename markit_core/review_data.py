@@ -34,7 +34,7 @@ from sqlmodel import Session, select
 
 from markit_core.agreement import MISSING, dawid_skene, majority_vote
 from markit_core.errors import ValidationError
-from markit_core.models import Adjudication, Case, LabelDef, LabelKind
+from markit_core.models import Adjudication, Case, LabelDef, LabelKind, LedgerHead
 from markit_core.readings import current_readings
 from markit_core.rewards import normalise_truth
 
@@ -146,7 +146,23 @@ def case_name(case: Case) -> str:
 
 
 def load_answers(session: Session, project_id: int) -> ProjectAnswers:
-    """Dense current answers of a project (a query helper: callers check permissions)."""
+    """Dense current answers of a project (a query helper: callers check permissions).
+
+    Memoised on the session for as long as the ledger head does not move: every
+    change to answers, labels or adjudications appends to the ledger, so a page
+    drawing four figures from one session loads the answers once.
+    """
+    head = session.exec(select(LedgerHead.seq)).first()
+    key = ("review_answers", project_id, head)
+    memo = session.info.get(key)
+    if memo is None:
+        for old in [k for k in session.info if k[:2] == key[:2]]:  # answers of an older head
+            del session.info[old]
+        memo = session.info[key] = _load_answers(session, project_id)
+    return memo
+
+
+def _load_answers(session: Session, project_id: int) -> ProjectAnswers:
     labels = _labels(session, project_id)
     names = tuple(lb.name for lb in labels)
     frame = pd.DataFrame(

@@ -253,3 +253,19 @@ def test_agreement_on_a_project_without_answers_is_empty(session, make_user, mak
     project = make_project("Empty", owner)
     pooled = review.annotator_agreement(session, owner, project.id)
     assert pooled.annotators == () and pooled.kappa.shape == (0, 0)
+
+
+def test_answers_are_loaded_once_per_ledger_head(session, settings, make_user, make_project, monkeypatch):
+    from markit_core import review_data
+    ex = build_example(session, settings, make_user, make_project)
+    calls = []
+    real = review_data._load_answers
+    monkeypatch.setattr(review_data, "_load_answers", lambda *a: calls.append(1) or real(*a))
+    review.label_matrix(session, ex.reviewer, ex.project.id, "effusion")
+    review.reliability(session, ex.reviewer, ex.project.id)
+    assert len(calls) == 1
+    case, label = ex.cases[0], ex.labels["effusion"]
+    review.adjudicate(session, ex.reviewer, ex.project.id, case, label, True, "")
+    m = review.label_matrix(session, ex.reviewer, ex.project.id, "effusion")
+    assert len(calls) == 2  # the adjudication moved the ledger head: fresh answers
+    assert bool(m.adjudicated[list(m.case_ids).index(case)])
