@@ -8,7 +8,6 @@ others' answers after submission. All figures come from
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -18,10 +17,17 @@ from markit_core.access import Action, can
 from markit_core.errors import MarkitError
 from markit_core.rewards import TRUTH_RULES
 from ui.resources import get_settings
-from ui.session import current_user, db, flash, show_error, show_flash
-from ui.review_charts import MAX_HEATMAP_CASES, answer_heatmap, case_figure, kappa_heatmap, person_colour
+from ui.review_charts import (
+    MAX_HEATMAP_CASES,
+    answer_heatmap,
+    case_figure,
+    kappa_heatmap,
+    person_colour,
+)
+from ui.session import flash, show_error
 from ui.style import TRUTH_RULE_NAMES
-from ui.widgets import project_picker
+from ui.widgets import page_start
+
 
 def heatmaps_tab(s, user, project_id: int, truth: str) -> None:
     labels, _ = review.reviewable(s, user, project_id)
@@ -242,16 +248,7 @@ def calibration_section(s, user, project_id: int, reviewer: bool) -> None:
         )
 
 
-st.title("Review")
-s = db()
-user = current_user(s)
-if user is None:
-    st.stop()
-show_flash()
-project = project_picker(s, user, Action.VIEW)
-if project is None:
-    st.info("You are not in any project yet.")
-    st.stop()
+s, user, project = page_start("Review", Action.VIEW, "You are not in any project yet.")
 try:
     if can(s, user, project.id, Action.REVIEW):
         truth = st.sidebar.radio(

@@ -14,10 +14,10 @@ from markit_core import reward_runs
 from markit_core.access import Action
 from markit_core.errors import MarkitError
 from markit_core.rewards import TRUTH_RULES, NoPositiveScoresError
-from ui.session import current_user, db, show_error, show_flash
 from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
+from ui.session import show_error
 from ui.style import TRUTH_RULE_NAMES
-from ui.widgets import project_picker
+from ui.widgets import page_start
 
 RUN_KEY = "rw_run_pick"
 
@@ -159,16 +159,8 @@ def show_run(run: reward_runs.RunRecord) -> None:
     st.plotly_chart(time_boxes(res), key="rw_box", width="stretch")
 
 
-st.title("Rewards")
-s = db()
-user = current_user(s)
-if user is None:
-    st.stop()
-show_flash()
-project = project_picker(s, user, Action.REWARDS)
-if project is None:
-    st.info("Rewards are for project owners and managers; you have no such project.")
-    st.stop()
+s, user, project = page_start(
+    "Rewards", Action.REWARDS, "Rewards are for project owners and managers; you have no such project.")
 try:
     with st.form("reward_form"):
         c = st.columns(4)

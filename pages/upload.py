@@ -14,21 +14,14 @@ from markit_core.imaging.remote_import import import_studies, search_studies
 from markit_core.imaging.trace import mapping_table
 from markit_core.reports import import_reports
 from ui.resources import get_settings
-from ui.session import current_user, db, show_error
-from ui.widgets import project_picker
+from ui.session import show_error
+from ui.widgets import page_start
 
 RASTER_AND_DICOM = ["dcm", "dicom", "zip", "png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 SEARCH_KEY = "remote_search_results"
 
-st.title("Upload")
-s = db()
-user = current_user(s)
-if user is None:
-    st.stop()
-project = project_picker(s, user, Action.UPLOAD, key="upload_project")
-if project is None:
-    st.info("You are not a data owner of any project.")
-    st.stop()
+s, user, project = page_start("Upload", Action.UPLOAD, "You are not a data owner of any project.",
+                              picker_key="upload_project")
 
 
 def _progress_bar(label: str) -> Callable[[int, int, str], None]:
@@ -37,6 +30,19 @@ def _progress_bar(label: str) -> Callable[[int, int, str], None]:
     def update(done: int, total: int, name: str) -> None:
         bar.progress(done / total if total else 1.0, text=f"{done}/{total} {name}".strip())
     return update
+
+
+def _import_remote(source, study_uids: list[str]) -> None:
+    """Retrieve studies from a remote source into the project, with progress and outcomes."""
+    try:
+        result = import_studies(s, get_settings(), user, project.id, source, study_uids,
+                                _progress_bar("Retrieving..."))
+    except MarkitError as e:
+        show_error(e)
+        return
+    for failed in result.failed_studies:
+        st.error(f"{failed.study_uid}: {failed.reason}")
+    _show_report(result.files)
 
 
 def _show_report(report: IngestReport) -> None:
@@ -99,14 +105,11 @@ with web_tab:
         chosen = [found[i]["study_uid"] for i in picked.selection.rows]
         if st.button(f"Import {len(chosen)} selected studies", key="dw_import", disabled=not chosen):
             try:
-                result = import_studies(s, get_settings(), user, project.id, _source(), chosen,
-                                        _progress_bar("Retrieving..."))
+                source = _source()
             except MarkitError as e:
                 show_error(e)
             else:
-                for failed in result.failed_studies:
-                    st.error(f"{failed.study_uid}: {failed.reason}")
-                _show_report(result.files)
+                _import_remote(source, chosen)
 
 with pacs_tab:
     with st.form("dimse_form"):
@@ -121,18 +124,14 @@ with pacs_tab:
         from markit_core.imaging.sources.dimse import DimseSource
         try:
             source = DimseSource(host.strip(), int(port), called.strip(), calling.strip())
-            result = import_studies(s, get_settings(), user, project.id, source, uids.split(),
-                                    _progress_bar("Retrieving..."))
         except MarkitError as e:
             show_error(e)
         else:
-            for failed in result.failed_studies:
-                st.error(f"{failed.study_uid}: {failed.reason}")
-            _show_report(result.files)
+            _import_remote(source, uids.split())
 
 with reports_tab:
-    st.caption("CSV with a header `key,report`; the key is a case id, an accession number or a "
-               "Study Instance UID (original or de-identified).")
+    st.caption("CSV with a header `case_id,report`, `accession,report`, `study_uid,report`, or "
+               "`key,report` (an accession or study UID, original or de-identified).")
     csv_file = st.file_uploader("Reports CSV", type=["csv"], key="reports_file")
     if st.button("Import reports", key="reports_import", disabled=csv_file is None):
         try:

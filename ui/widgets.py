@@ -28,3 +28,25 @@ def project_picker(s: Session, user: User, action: Action | None = None,
                                   format_func=lambda i: by_id[i].name)
     st.session_state[PROJECT_KEY] = chosen
     return by_id[chosen]
+
+
+def page_start(title: str, action: Action, no_project: str,
+               picker_key: str = "project_picker") -> tuple[Session, User, ProjectInfo]:
+    """The common top of a project page: title, login, flash message, project picker.
+
+    Stops the script (after saying why) when nobody is logged in or the user
+    has no project where they may do ``action``.
+    """
+    from ui.session import current_user, db, show_flash
+
+    st.title(title)
+    s = db()
+    user = current_user(s)
+    if user is None:
+        st.stop()
+    show_flash()
+    project = project_picker(s, user, action, key=picker_key)
+    if project is None:
+        st.info(no_project)
+        st.stop()
+    return s, user, project
