@@ -13,7 +13,13 @@ from markit_core.export import export_annotations_csv
 from markit_core.labels import list_labels, save_label_set
 from markit_core.models import LabelKind, Role
 from markit_core.progress import project_progress
-from markit_core.projects import create_project, grant_role, list_members, revoke_role, update_settings
+from markit_core.projects import (
+    create_project,
+    grant_role,
+    list_members,
+    revoke_role,
+    update_settings,
+)
 from markit_core.queue import assign_cases, parse_case_ids
 from markit_core.stats import project_stats
 from ui.session import current_user, db, flash, show_error, show_flash

@@ -48,3 +48,16 @@ def open_page(at: AppTest, page: str) -> AppTest:
     """Switch a logged-in app to ``pages/<page>.py`` and run it."""
     at.switch_page(f"pages/{page}.py")
     return at.run()
+
+
+def point_app_at(settings, monkeypatch) -> None:
+    """Make the app under test use ``settings``' data dir (and its SQLite file)."""
+    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+
+
+def plotly_figures(at: AppTest) -> dict[str, dict]:
+    """Plotly figures on the page by widget key (the element id ends with the key)."""
+    import json
+
+    return {el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import shutil
 
 import pytest
 from sqlmodel import Session
@@ -13,7 +12,8 @@ from sqlmodel import Session
 from markit_core import accounts
 from markit_core.accounts import create_user, get_user
 from markit_core.config import Settings
-from markit_core.db import make_engine, open_database, session as new_session, upgrade
+from markit_core.db import make_engine, open_database, upgrade
+from markit_core.db import session as new_session
 from markit_core.models import Role, User
 from markit_core.projects import ProjectInfo, create_project, grant_role
 

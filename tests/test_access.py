@@ -8,17 +8,17 @@ import pytest
 
 from markit_core.access import Action, require
 from markit_core.config import Settings
-from markit_core.imaging.ingest import ingest
-from markit_core.imaging.trace import mapping_table
-from markit_core.queue import build_queue
-from markit_core.review import annotator_agreement
-from markit_core.reward_runs import list_runs
 from markit_core.errors import NotFoundError, PermissionDenied
 from markit_core.export import export_annotations_csv
+from markit_core.imaging.ingest import ingest
+from markit_core.imaging.trace import mapping_table
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Role
 from markit_core.progress import project_progress
 from markit_core.projects import grant_role, list_projects, update_settings
+from markit_core.queue import build_queue
+from markit_core.review import annotator_agreement
+from markit_core.reward_runs import list_runs
 from markit_core.stats import project_stats
 
 O, M, D, A, R = Role.OWNER, Role.MANAGER, Role.DATA_OWNER, Role.ANNOTATOR, Role.REVIEWER

@@ -9,8 +9,13 @@ from sqlalchemy import text
 
 from markit_core.accounts import check_idle, create_user, login
 from markit_core.config import Settings
-from markit_core.errors import AccountLocked, AuthenticationError, PermissionDenied, SessionExpired, \
-    ValidationError
+from markit_core.errors import (
+    AccountLocked,
+    AuthenticationError,
+    PermissionDenied,
+    SessionExpired,
+    ValidationError,
+)
 from markit_core.models import utcnow
 from tests.conftest import PASSWORD
 

@@ -17,7 +17,13 @@ from markit_core.imaging.ingest import ingest
 from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import find_by_original, mapping_table, project_salt, trace_case
 from markit_core.models import Case, UidMap
-from tests.imaging_fixtures import IDENTITY, ImagingProject, dicom_bytes, identified_dicom, pydicom_files
+from tests.imaging_fixtures import (
+    IDENTITY,
+    ImagingProject,
+    dicom_bytes,
+    identified_dicom,
+    pydicom_files,
+)
 
 
 def _original_uids(ds: Dataset) -> set[str]:

@@ -22,7 +22,13 @@ from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import trace_case
 from markit_core.models import Case, CaseOrigin, LedgerEntry
 from markit_core.review_data import case_name
-from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, png_bytes, pydicom_files
+from tests.imaging_fixtures import (
+    ImagingProject,
+    dicom_bytes,
+    identified_dicom,
+    png_bytes,
+    pydicom_files,
+)
 
 
 def _cases(session, project_id: int) -> list[Case]:

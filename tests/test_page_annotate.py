@@ -24,7 +24,7 @@ from markit_core.imaging.ingest import ingest
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Annotation, AnnotationDraft, AnnotationValue, Case, Roi, Role, utcnow
 from markit_core.projects import update_settings
-from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
 from tests.conftest import PASSWORD
 
 N_CASES = 3
@@ -42,8 +42,7 @@ def _png(seed: int, size: tuple[int, int] = (320, 240)) -> bytes:
 
 @pytest.fixture
 def env(settings, session, monkeypatch, admin, make_user, make_project):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     owner = make_user("owner")
     ann1, ann2 = make_user("ann1"), make_user("ann2")
     project = make_project("Chest", owner, {"ann1": [Role.ANNOTATOR], "ann2": [Role.ANNOTATOR]})

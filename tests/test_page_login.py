@@ -7,14 +7,13 @@ from datetime import timedelta
 import pytest
 
 from markit_core.models import utcnow
-from tests.apptest_helpers import fresh_app, log_in
+from tests.apptest_helpers import fresh_app, log_in, point_app_at
 from tests.conftest import PASSWORD
 
 
 @pytest.fixture
 def app_env(settings, monkeypatch, admin, make_user):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     make_user("alice")
     return settings
 

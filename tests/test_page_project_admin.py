@@ -9,14 +9,13 @@ from markit_core import ledger
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Role
 from markit_core.projects import list_members
-from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
 from tests.conftest import PASSWORD
 
 
 @pytest.fixture
 def app_env(settings, monkeypatch, admin, make_user, make_project):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     owner = make_user("owner")
     make_user("ann")
     return settings, owner
@@ -115,8 +114,7 @@ def _demo_app(settings, session):
 
 
 def test_assign_cases_progress_and_export(session, settings, monkeypatch):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     at = _demo_app(settings, session)
     assert not at.exception, at.exception
     progress = at.tabs[3].dataframe[0].value

@@ -3,7 +3,6 @@ calibration."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from sqlmodel import select
 
 from markit_core import ledger
 from markit_core.models import Adjudication
-from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.apptest_helpers import fresh_app, log_in, open_page, plotly_figures, point_app_at
 from tests.conftest import PASSWORD
 from tests.review_helpers import ANNOTATORS, build_example
 
@@ -20,16 +19,10 @@ PAGE = str(Path(__file__).parent.parent / "pages" / "review_heatmap.py")
 
 @pytest.fixture
 def app_env(settings, monkeypatch):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     return settings
 
 
-def figures(at) -> dict[str, dict]:
-    """Plotly figures on the page by widget key (the proto id ends with the key)."""
-    return {
-        el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")
-    }
 
 
 def frame(at, column: str):
@@ -46,7 +39,7 @@ def _open(username: str):
 def test_reviewer_sees_the_three_heatmaps(session, app_env, make_user, make_project):
     ex = build_example(session, app_env, make_user, make_project)
     at = _open("rev")
-    figs = figures(at)
+    figs = plotly_figures(at)
     cases = figs["heatmap_cases"]["data"][0]
     assert cases["type"] == "heatmap"
     assert (
@@ -72,7 +65,7 @@ def test_reviewer_sees_the_three_heatmaps(session, app_env, make_user, make_proj
         3,
     ]
     at.selectbox(key="review_label").select("pneumothorax").run()
-    z = figures(at)["heatmap_cases"]["data"][0]["z"]
+    z = plotly_figures(at)["heatmap_cases"]["data"][0]["z"]
     assert [v > 0 for v in z[3]] == [False, False, True]  # image 4: only C says present
 
 
@@ -83,7 +76,7 @@ def test_disagreement_shows_image_and_rois_and_adjudication_is_stored(
     at = _open("rev")
     table = frame(at, "adjudicated")
     assert len(table) == 4 and list(table["label"]) == ["effusion", "pneumothorax"] * 2
-    figs = figures(at)
+    figs = plotly_figures(at)
     c2 = ex.cases[1]
     a_fig = figs[f"dis_img_{c2}_ann_a"]
     assert a_fig["layout"]["images"][0]["source"].startswith("data:image/jpeg;base64,")
@@ -118,7 +111,7 @@ def test_disagreement_shows_image_and_rois_and_adjudication_is_stored(
     assert any("Final answer" in s.value for s in at.success)
     assert ledger.verify(session).ok
     # the adjudication is now the consensus shown in the heatmap hover data
-    hover = figures(at)["heatmap_cases"]["data"][0]["customdata"]
+    hover = plotly_figures(at)["heatmap_cases"]["data"][0]["customdata"]
     assert hover[3][0] == "present (adjudicated)"
 
 
@@ -132,7 +125,7 @@ def test_annotator_calibration_in_a_pilot_project(session, app_env, make_user, m
     at.session_state["user_id"] = ex.annotators["ann_b"].id
     at.run()
     assert not at.exception, at.exception
-    assert not figures(at), "an annotator must not see the review heatmaps"
+    assert not plotly_figures(at), "an annotator must not see the review heatmaps"
     assert [m.value for m in at.metric] == ["4", "62%", "0.14"]
     per_label = frame(at, "agreement")
     assert list(per_label["items"]) == [4, 4] and list(per_label["agreement"]) == [0.5, 0.75]
@@ -158,5 +151,5 @@ def test_review_page_without_answers(session, app_env, make_user, make_project):
     owner = make_user("pi")
     make_project("Empty", owner)
     at = _open("pi")
-    assert not figures(at)
+    assert not plotly_figures(at)
     assert any("present/absent labels" in i.value for i in at.info)

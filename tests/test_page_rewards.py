@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from sqlmodel import select
 from markit_core import ledger
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import LedgerEntry, RewardRun, Role
-from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.apptest_helpers import fresh_app, log_in, open_page, plotly_figures, point_app_at
 from tests.conftest import PASSWORD
 from tests.review_helpers import ANNOTATORS, add_cases, build_example, read
 
@@ -21,15 +20,10 @@ SUBMIT = "reward_submit"
 
 @pytest.fixture
 def app_env(settings, monkeypatch):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     return settings
 
 
-def figures(at) -> dict[str, dict]:
-    return {
-        el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")
-    }
 
 
 def _open(username: str):
@@ -58,7 +52,7 @@ def test_a_run_from_the_page_is_stored_and_drawn(session, app_env, make_user, ma
     ).one().record_id == str(run.id)
     assert ledger.verify(session).ok
 
-    figs = figures(at)
+    figs = plotly_figures(at)
     bar = figs["rw_bar"]["data"][0]
     assert bar["type"] == "bar" and bar["x"] == list(ANNOTATORS)
     assert bar["y"] == pytest.approx([50.0, 25.0, 25.0])
@@ -92,9 +86,9 @@ def test_dawid_skene_and_run_history(session, app_env, make_user, make_project):
         ("dawid_skene", 500.0),
     ]
     assert at.selectbox(key="rw_run_pick").value == runs[1].id
-    assert sum(figures(at)["rw_bar"]["data"][0]["y"]) == pytest.approx(500.0)
+    assert sum(plotly_figures(at)["rw_bar"]["data"][0]["y"]) == pytest.approx(500.0)
     at.selectbox(key="rw_run_pick").select(runs[0].id).run()
-    assert sum(figures(at)["rw_bar"]["data"][0]["y"]) == pytest.approx(1000.0)
+    assert sum(plotly_figures(at)["rw_bar"]["data"][0]["y"]) == pytest.approx(1000.0)
 
 
 def test_no_answers_is_a_clear_error(session, app_env, make_user, make_project):
@@ -127,7 +121,7 @@ def test_no_positive_score_is_a_clear_error(session, app_env, make_user, make_pr
     scores = next(d.value for d in at.dataframe if "score S" in d.value.columns)
     assert list(scores["annotator"]) == ["ann_a", "ann_b"] and list(scores["score S"]) == [0.0, 0.0]
     assert session.exec(select(RewardRun)).all() == []
-    assert not figures(at)
+    assert not plotly_figures(at)
 
 
 def test_reviewers_and_annotators_have_no_rewards(session, app_env, make_user, make_project):

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 
 from markit_core.models import Role
-from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
 from tests.conftest import PASSWORD
 from ui.resources import get_engine
 
 
 @pytest.fixture
 def app_env(settings, monkeypatch, admin, make_user, make_project):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     owner = make_user("owner")
     make_user("loner")
     make_project("P", owner, {"owner": [Role.ANNOTATOR]})

@@ -12,14 +12,13 @@ from sqlalchemy import text
 
 from markit_core import ledger
 from markit_core.models import Role
-from tests.apptest_helpers import fresh_app, log_in, open_page
+from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
 from tests.conftest import PASSWORD
 
 
 @pytest.fixture
 def app_env(settings, monkeypatch, admin, make_user, make_project):
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     owner = make_user("owner")
     make_user("donor")
     make_user("ann")

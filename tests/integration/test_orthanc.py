@@ -261,11 +261,10 @@ def test_dicomweb_import_command(orthanc: Orthanc, tmp_path, monkeypatch, capsys
 def test_upload_page_searches_and_imports_from_orthanc(session, settings, imaging: ImagingProject,
                                                        orthanc: Orthanc, monkeypatch):
     """The data owner's remote-archive search and import, through the page (AppTest)."""
-    from tests.apptest_helpers import fresh_app, log_in, open_page
+    from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
     from tests.conftest import PASSWORD as USER_PASSWORD
 
-    monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    point_app_at(settings, monkeypatch)
     at = open_page(log_in(fresh_app(timeout=120), "dataowner", USER_PASSWORD), "upload")
     at.text_input(key="dw_url").input(orthanc.url)
     at.radio(key="dw_auth").set_value("user/password")

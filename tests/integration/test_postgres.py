@@ -46,6 +46,7 @@ def test_migrations_keep_rows_on_postgres(pg_engine):
                           "is_active, is_demo, created_at) values ('old', '', 'x', true, true, false, now())"))
     upgrade(pg_engine)
     from alembic.script import ScriptDirectory
+
     from markit_core.db import alembic_config
     assert current_revision(pg_engine) == \
         ScriptDirectory.from_config(alembic_config(pg_engine)).get_current_head()
