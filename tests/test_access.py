@@ -43,7 +43,7 @@ EXPECTED: dict[Action, set[Role]] = {
 _counter = itertools.count()
 
 
-def _probe(action: Action):
+def _probe(action: Action, settings: Settings):
     """A call of the real service function guarded by ``action``."""
     def labels(s, u, pid):
         add_labels(s, u, pid, [(f"probe label {next(_counter)}", "")])
@@ -59,7 +59,7 @@ def _probe(action: Action):
         Action.EDIT_LABELS: labels,
         Action.MANAGE_MEMBERS: members,
         Action.EDIT_SETTINGS: lambda s, u, pid: update_settings(s, u, pid, required_annotators=2),
-        Action.UPLOAD: lambda s, u, pid: ingest(s, _SETTINGS, u, pid, []),
+        Action.UPLOAD: lambda s, u, pid: ingest(s, settings, u, pid, []),
         Action.TRACE_IDENTITY: lambda s, u, pid: mapping_table(s, u, pid),
         Action.ANNOTATE: lambda s, u, pid: build_queue(s, u, pid),
         Action.REVIEW: lambda s, u, pid: annotator_agreement(s, u, pid),
@@ -68,8 +68,6 @@ def _probe(action: Action):
     # USE_AI guards the AI-assist services, which do not exist yet: checked on access itself.
     return probes.get(action, lambda s, u, pid: require(s, u, pid, action))
 
-
-_SETTINGS = Settings()  # ingest of an empty batch writes nothing; the store is never touched
 
 
 @pytest.fixture
@@ -88,9 +86,9 @@ def test_expected_table_covers_every_action():
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 @pytest.mark.parametrize("action", list(Action), ids=lambda a: a.value)
-def test_role_action_matrix(session, world, role, action):
+def test_role_action_matrix(session, settings, world, role, action):
     users, _, project = world
-    call = _probe(action)
+    call = _probe(action, settings)
     if role in EXPECTED[action]:
         call(session, users[role], project.id)
     else:
@@ -99,10 +97,10 @@ def test_role_action_matrix(session, world, role, action):
 
 
 @pytest.mark.parametrize("action", list(Action), ids=lambda a: a.value)
-def test_non_member_cannot_even_see_the_project(session, world, action):
+def test_non_member_cannot_even_see_the_project(session, settings, world, action):
     _, outsider, project = world
     with pytest.raises(NotFoundError):
-        _probe(action)(session, outsider, project.id)
+        _probe(action, settings)(session, outsider, project.id)
 
 
 def test_users_see_only_their_projects(session, world, make_user, make_project):
