@@ -25,7 +25,7 @@ from markit_core.db import session as new_session
 from markit_core.demo import DEMO_PROJECT
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, Project, Roi, User
 from markit_core.queue import build_queue
-from tests.servers import free_port, missing, wait_for_port
+from tests.servers import free_port, missing, stop, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
@@ -66,12 +66,7 @@ def demo_server(tmp_path):
         wait_for_port(port, timeout=60)
         yield f"http://127.0.0.1:{port}", Settings(data_dir=data)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()
 
 

@@ -39,7 +39,7 @@ from markit_core.imaging.sources.dimse import DimseSource
 from markit_core.imaging.store import ImageStore
 from markit_core.models import Case, CaseOrigin, Role
 from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom
-from tests.servers import free_port, missing, wait_for_port
+from tests.servers import free_port, missing, stop, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -104,12 +104,7 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
             assert r.status_code == 200 and r.json()["Status"] == "Success", r.text
         yield Orthanc(http_port, dicom_port, move_port, originals)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
