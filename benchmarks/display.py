@@ -38,8 +38,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data._demo_dicom import build_dicom, fake_identity  # noqa: E402
-from data.demo_generator import DEMO_LABELS, make_chest_array  # noqa: E402
+from markit_core.demo.dicom import build_dicom, fake_identity  # noqa: E402
+from markit_core.demo.generator import DEMO_LABELS, make_chest_array  # noqa: E402
 from markit_core.imaging.cache import ImageCache, content_key  # noqa: E402
 from markit_core.imaging.decode import decode_dicom  # noqa: E402
 from markit_core.imaging.display import ViewState, render  # noqa: E402

@@ -21,15 +21,15 @@ from markit_core.errors import MarkitError, NotFoundError, ValidationError
 # command name -> module in markit_core.commands that registers it (in --help order)
 COMMANDS: dict[str, str] = {
     "create-user": "users",
-    "create-project": "projects_cmd",
-    "stats": "projects_cmd",
-    "export": "projects_cmd",
+    "create-project": "projects",
+    "stats": "projects",
+    "export": "projects",
     "demo": "demo",
-    "ledger": "ledger_cmd",
-    "ingest": "imaging_cmd",
-    "dicomweb-import": "imaging_cmd",
-    "dimse-import": "imaging_cmd",
-    "import-reports": "imaging_cmd",
+    "ledger": "ledger",
+    "ingest": "imaging",
+    "dicomweb-import": "imaging",
+    "dimse-import": "imaging",
+    "import-reports": "imaging",
     "rewards": "rewards",
 }
 

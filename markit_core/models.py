@@ -242,7 +242,7 @@ class Annotation(SQLModel, table=True):
 
 
 class AnnotationDraft(SQLModel, table=True):
-    """An annotator's unsaved work on one case (``markit_core.drafts``), one row per
+    """An annotator's unsaved work on one case (``markit_core.annotation.drafts``), one row per
     (case, annotator), overwritten as they edit. Scratch work: not in the ledger."""
 
     __tablename__ = "annotation_draft"

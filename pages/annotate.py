@@ -1,9 +1,9 @@
 """Annotate page: queue, viewer, labels with confidence grades, regions, timing, submit.
 
 Thin: widgets -> markit_core -> render. The draft being edited lives in session
-state (ui.annotate_state) with a copy on the server (markit_core.drafts), written
+state (ui.annotate_state) with a copy on the server (markit_core.annotation.drafts), written
 when it changes and discarded after a confirmed submit; the viewer in ui.viewer;
-region conversion in markit_core.roi_canvas; storing in markit_core.annotations.submit.
+region conversion in markit_core.annotation.regions; storing in markit_core.annotation.submit.submit.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from itertools import groupby
 import streamlit as st
 
 from markit_core.access import Action
-from markit_core.annotations import CONFIDENCE_GRADES, Reading, my_reading, others_readings, submit
-from markit_core.drafts import discard_draft, load_draft
+from markit_core.annotation.submit import CONFIDENCE_GRADES, Reading, my_reading, others_readings, submit
+from markit_core.annotation.drafts import discard_draft, load_draft
 from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo, list_labels
-from markit_core.queue import build_queue, case_in_project
+from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.reports import report_for_case
-from markit_core.roi_canvas import (
+from markit_core.annotation.regions import (
     OTHER_PALETTE,
     drawing_to_regions,
     label_colors,

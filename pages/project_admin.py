@@ -9,10 +9,10 @@ from markit_core import ledger
 from markit_core.access import Action, can
 from markit_core.accounts import list_users
 from markit_core.errors import MarkitError
-from markit_core.export import export_annotations_csv
+from markit_core.export.csv_export import export_annotations_csv
 from markit_core.labels import list_labels, save_label_set
 from markit_core.models import LabelKind, Role
-from markit_core.progress import project_progress
+from markit_core.annotation.progress import project_progress
 from markit_core.projects import (
     create_project,
     grant_role,
@@ -20,8 +20,8 @@ from markit_core.projects import (
     revoke_role,
     update_settings,
 )
-from markit_core.queue import assign_cases, parse_case_ids
-from markit_core.stats import project_stats
+from markit_core.annotation.queue import assign_cases, parse_case_ids
+from markit_core.annotation.summary import project_summary
 from ui.session import current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
 
@@ -159,7 +159,7 @@ with tabs[2]:
 
 with tabs[3]:
     if can(s, user, project.id, Action.STATS):
-        stats = project_stats(s, user, project.id)
+        stats = project_summary(s, user, project.id)
         c = st.columns(4)
         c[0].metric("Cases", stats.cases)
         c[1].metric("Annotated cases", stats.annotated_cases)

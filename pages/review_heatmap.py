@@ -3,7 +3,7 @@
 Reviewers and managers get everything; an annotator (without review rights)
 gets only their own calibration, and only in a pilot project that shows
 others' answers after submission. All figures come from
-``markit_core.review``; this page only draws them.
+``markit_core.review.views``; this page only draws them.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from markit_core import review
+from markit_core.review import views as review
 from markit_core.access import Action, can
 from markit_core.errors import MarkitError
-from markit_core.rewards import TRUTH_RULES
+from markit_core.rewards.engine import TRUTH_RULES
 from ui.resources import get_settings
 from ui.review_charts import (
     MAX_HEATMAP_CASES,

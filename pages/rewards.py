@@ -1,6 +1,6 @@
 """Rewards page (PIs and owners): run Algorithm 1 / Eq. 1 on the project's answers.
 
-A run is computed and stored by ``markit_core.reward_runs.run_rewards`` (with
+A run is computed and stored by ``markit_core.rewards.runs.run_rewards`` (with
 its parameters and a ledger entry); everything below the form is drawn from
 the stored run, so an old run looks exactly as it did when it was paid.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from markit_core import reward_runs
+from markit_core.rewards import runs as reward_runs
 from markit_core.access import Action
 from markit_core.errors import MarkitError
-from markit_core.rewards import TRUTH_RULES, NoPositiveScoresError
+from markit_core.rewards.engine import TRUTH_RULES, NoPositiveScoresError
 from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
 from ui.session import show_error
 from ui.style import TRUTH_RULE_NAMES

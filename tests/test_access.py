@@ -9,17 +9,17 @@ import pytest
 from markit_core.access import Action, require
 from markit_core.config import Settings
 from markit_core.errors import NotFoundError, PermissionDenied
-from markit_core.export import export_annotations_csv
+from markit_core.export.csv_export import export_annotations_csv
 from markit_core.imaging.ingest import ingest
 from markit_core.imaging.trace import mapping_table
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Role
-from markit_core.progress import project_progress
+from markit_core.annotation.progress import project_progress
 from markit_core.projects import grant_role, list_projects, update_settings
-from markit_core.queue import build_queue
-from markit_core.review import annotator_agreement
-from markit_core.reward_runs import list_runs
-from markit_core.stats import project_stats
+from markit_core.annotation.queue import build_queue
+from markit_core.review.views import annotator_agreement
+from markit_core.rewards.runs import list_runs
+from markit_core.annotation.summary import project_summary
 
 O, M, D, A, R = Role.OWNER, Role.MANAGER, Role.DATA_OWNER, Role.ANNOTATOR, Role.REVIEWER
 
@@ -55,7 +55,7 @@ def _probe(action: Action, settings: Settings):
         Action.VIEW: lambda s, u, pid: list_labels(s, u, pid),
         Action.EXPORT: lambda s, u, pid: export_annotations_csv(s, u, pid),
         Action.PROGRESS: lambda s, u, pid: project_progress(s, u, pid),
-        Action.STATS: lambda s, u, pid: project_stats(s, u, pid),
+        Action.STATS: lambda s, u, pid: project_summary(s, u, pid),
         Action.EDIT_LABELS: labels,
         Action.MANAGE_MEMBERS: members,
         Action.EDIT_SETTINGS: lambda s, u, pid: update_settings(s, u, pid, required_annotators=2),
@@ -124,6 +124,6 @@ def test_several_roles_combine(session, world):
     users, _, project = world
     annotator = users[A]
     with pytest.raises(PermissionDenied):
-        project_stats(session, annotator, project.id)
+        project_summary(session, annotator, project.id)
     grant_role(session, users[O], project.id, annotator.username, Role.REVIEWER)
-    assert project_stats(session, annotator, project.id).project == "Matrix"
+    assert project_summary(session, annotator, project.id).project == "Matrix"

@@ -8,7 +8,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from markit_core.agreement import (
+from markit_core.agreement.measures import (
     MISSING,
     agreement_from_counts,
     agreement_summary,

@@ -11,7 +11,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.annotations import (
+from markit_core.annotation.submit import (
     Answer,
     RegionInput,
     delete_reading,
@@ -31,8 +31,8 @@ from markit_core.imaging.display import (
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Annotation, AnnotationValue, Case, LedgerEntry, Roi, Role
 from markit_core.projects import update_settings
-from markit_core.queue import assign_cases, build_queue
-from markit_core.roi_canvas import (
+from markit_core.annotation.queue import assign_cases, build_queue
+from markit_core.annotation.regions import (
     draw_regions,
     drawing_to_regions,
     label_colors,
@@ -40,7 +40,7 @@ from markit_core.roi_canvas import (
     regions_to_drawing,
     same_regions,
 )
-from markit_core.timing import Interaction, Timing, compute_timing
+from markit_core.annotation.timing import Interaction, Timing, compute_timing
 
 COLS, ROWS = 400, 300
 

@@ -39,7 +39,7 @@ def test_every_command_has_help(capsys):
         assert "usage:" in capsys.readouterr().out
 
 
-def test_admin_project_stats_flow(env, monkeypatch, capsys):
+def test_admin_project_summary_flow(env, monkeypatch, capsys):
     assert _create_user(monkeypatch, "boss") == 0
     assert "administrator 'boss'" in capsys.readouterr().out
     assert _create_user(monkeypatch, "alice") == 0  # created by the first admin (default --as)

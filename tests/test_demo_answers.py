@@ -6,14 +6,15 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 from sqlmodel import select
 
-from markit_core import ledger, review
+from markit_core import ledger
+from markit_core.review import views as review
 from markit_core.accounts import get_user
-from markit_core.demo import seed_demo
-from markit_core.demo_answers import HELD_OUT_FOR_ANN1, demo_truth, seed_demo_answers
+from markit_core.demo.seed import seed_demo
+from markit_core.demo.answers import HELD_OUT_FOR_ANN1, demo_truth, seed_demo_answers
 from markit_core.models import Annotation, Case, LedgerEntry, Project, Roi
-from markit_core.queue import build_queue
-from markit_core.readings import current_readings
-from markit_core.reward_runs import run_rewards
+from markit_core.annotation.queue import build_queue
+from markit_core.annotation.current import current_answers
+from markit_core.rewards.runs import run_rewards
 
 
 def _cases(session, project_id):
@@ -41,7 +42,7 @@ def test_demo_answers_look_like_careful_and_careless_readers(session, settings):
 
     truth = demo_truth(settings, cases)
     assert set(truth) == {c.id for c in cases}
-    readings = current_readings(session, pid)
+    readings = current_answers(session, pid)
     by_reader: dict[str, tuple[list[int], list[int]]] = {}
     seconds: dict[tuple[str, str], list[float]] = {}
     for r in readings:
@@ -94,11 +95,11 @@ def test_held_out_cases_are_read_by_others_while_ann1_can_still_open_them(sessio
     demo = seed_demo(session, settings)  # four readers per case, readings simulated
     pid = demo.project_id
     assert session.get(Project, pid).required_annotators == 4
-    assert len(current_readings(session, pid)) == (24 * 4 - HELD_OUT_FOR_ANN1) * 7
+    assert len(current_answers(session, pid)) == (24 * 4 - HELD_OUT_FOR_ANN1) * 7
     cases = _cases(session, pid)
     held = {c.id for c in cases[-HELD_OUT_FOR_ANN1:]}
     ann1 = get_user(session, "ann1")
-    read_by_ann1 = {r.case_id for r in current_readings(session, pid) if r.annotator == "ann1"}
+    read_by_ann1 = {r.case_id for r in current_answers(session, pid) if r.annotator == "ann1"}
     assert read_by_ann1.isdisjoint(held) and len(read_by_ann1) == 24 - HELD_OUT_FOR_ANN1
     queue = build_queue(session, ann1, pid)
     assert held <= set(queue.case_ids) and queue.next_after(None) in held

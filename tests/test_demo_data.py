@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from data.demo_generator import (
+from markit_core.demo.generator import (
     DEMO_LABELS,
     generate_demo_set,
     main,

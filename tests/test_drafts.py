@@ -9,12 +9,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.annotations import Answer, RegionInput
-from markit_core.drafts import Draft, discard_draft, load_draft, save_draft
+from markit_core.annotation.submit import Answer, RegionInput
+from markit_core.annotation.drafts import Draft, discard_draft, load_draft, save_draft
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import AnnotationDraft, Case, LedgerEntry, Role
-from markit_core.timing import Interaction
+from markit_core.annotation.timing import Interaction
 
 
 def _add_case(session, project_id: int, tag: str) -> int:
@@ -167,7 +167,7 @@ def test_time_the_page_was_closed_counts_as_idle(session, world):
 
 
 def test_loaded_draft_drops_labels_deleted_since(session, settings, make_user, make_project):
-    from markit_core.annotations import RegionInput
+    from markit_core.annotation.submit import RegionInput
     from markit_core.labels import add_labels, list_labels, save_label_set
     owner, ann = make_user("own2"), make_user("ann9")
     project = make_project("Drafts2", owner, {"ann9": [Role.ANNOTATOR]})

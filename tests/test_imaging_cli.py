@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from markit_core import cli
-from markit_core.commands import imaging_cmd
+from markit_core.commands import imaging as imaging_cmd
 from tests.imaging_fixtures import dicom_bytes, identified_dicom, png_bytes
 
 

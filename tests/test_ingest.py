@@ -21,7 +21,7 @@ from markit_core.imaging.ingest import ingest
 from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import trace_case
 from markit_core.models import Case, CaseOrigin, LedgerEntry
-from markit_core.review_data import case_name
+from markit_core.review.answers import case_name
 from tests.imaging_fixtures import (
     ImagingProject,
     dicom_bytes,
@@ -235,7 +235,7 @@ def test_stored_pixels_equal_the_upload(session, settings, imaging: ImagingProje
 
 
 def test_demo_images_are_seeded_through_ingest_idempotently(session, settings, imaging):
-    from markit_core.demo import seed_demo_images
+    from markit_core.demo.seed import seed_demo_images
 
     note = seed_demo_images(session, settings, imaging.project_id, n=4)
     assert note == "demo images: 4 ingested, 0 already present"

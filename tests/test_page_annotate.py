@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.annotations import Answer, RegionInput, submit
+from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.imaging.ingest import ingest
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Annotation, AnnotationDraft, AnnotationValue, Case, Roi, Role, utcnow

@@ -108,7 +108,7 @@ def test_settings_and_stats_tabs(session, app_env, make_project):
 
 
 def _demo_app(settings, session):
-    from markit_core.demo import seed_demo
+    from markit_core.demo.seed import seed_demo
     seed_demo(session, settings)
     return open_page(log_in(fresh_app(), "pi", settings.demo_password), "project_admin")
 

@@ -7,8 +7,9 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from sqlmodel import select
 
-from markit_core import ledger, review
-from markit_core.annotations import delete_reading
+from markit_core import ledger
+from markit_core.review import views as review
+from markit_core.annotation.submit import delete_reading
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
 from markit_core.models import Adjudication, LedgerEntry
 from tests.review_helpers import ANNOTATORS, EXAMPLE, build_example, read
@@ -256,7 +257,7 @@ def test_agreement_on_a_project_without_answers_is_empty(session, make_user, mak
 
 
 def test_answers_are_loaded_once_per_ledger_head(session, settings, make_user, make_project, monkeypatch):
-    from markit_core import review_data
+    from markit_core.review import answers as review_data
     ex = build_example(session, settings, make_user, make_project)
     calls = []
     real = review_data._load_answers

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from markit_core import ledger, reward_runs
+from markit_core import ledger
+from markit_core.rewards import runs as reward_runs
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
-from markit_core.export import export_annotations_csv
+from markit_core.export.csv_export import export_annotations_csv
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import LedgerEntry, RewardRun, Role
-from markit_core.rewards import NoPositiveScoresError
+from markit_core.rewards.engine import NoPositiveScoresError
 from tests.review_helpers import ANNOTATORS, add_cases, build_example, read
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,7 +206,7 @@ def test_audit_list_get_and_csv(session, ex, make_project):
 
 
 def test_time_boxes_match_numpy():
-    from markit_core.annotation_table import AnnotationTable
+    from markit_core.rewards.table import AnnotationTable
 
     rng = np.random.default_rng(3)
     n = 60

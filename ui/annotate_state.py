@@ -1,11 +1,11 @@
 """Annotate-page state in ``st.session_state``: drafts, the current case, timing, keys.
 
-A *draft* (``markit_core.drafts.Draft``) is one attempt at reading one case
+A *draft* (``markit_core.annotation.drafts.Draft``) is one attempt at reading one case
 by one user: the answers and regions being edited, the submit token, when the
 image was first displayed and every interaction since. Session state keyed by
 (user, project, case) is the fast cache, so moving between cases, an expired
 session or a re-login never loses a draft; the server keeps a copy
-(``markit_core.drafts.save_draft``), written whenever the draft's content
+(``markit_core.annotation.drafts.save_draft``), written whenever the draft's content
 changes (``sync``/``persist``) and read when the session has no draft for the
 case (a reload, a second tab, a server restart), so the work survives those
 too. The token is made once per attempt and kept until the submit is
@@ -22,11 +22,11 @@ from collections.abc import Callable
 import streamlit as st
 from sqlmodel import Session
 
-from markit_core.annotations import Reading, RegionInput, SubmitResult
-from markit_core.drafts import DEFAULT_GRADE, Draft, discard_draft, new_token, save_draft
+from markit_core.annotation.submit import Reading, RegionInput, SubmitResult
+from markit_core.annotation.drafts import DEFAULT_GRADE, Draft, discard_draft, new_token, save_draft
 from markit_core.errors import MarkitError
 from markit_core.models import User
-from markit_core.queue import Queue
+from markit_core.annotation.queue import Queue
 from ui.session import current_user, db, show_error
 
 DRAFTS_KEY = "annotate_drafts"

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import plotly.graph_objects as go
 
-from markit_core import review
+from markit_core.review import views as review
 from ui.style import ANNOTATOR_COLOURS, colour
 
 MAX_HEATMAP_CASES = 400  # one row per case: more would not be readable anyway

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from markit_core.commands._common import db_session
-from markit_core.demo import DEMO_PROJECT, seed_demo
+from markit_core.commands.common import db_session
+from markit_core.demo.seed import DEMO_PROJECT, seed_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:

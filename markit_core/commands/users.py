@@ -7,7 +7,7 @@ import getpass
 import sys
 
 from markit_core.accounts import create_user, has_users
-from markit_core.commands._common import actor, add_actor_option, db_session
+from markit_core.commands.common import actor, add_actor_option, db_session
 from markit_core.errors import ValidationError
 
 

@@ -1,0 +1,61 @@
+"""Read-side queries over annotations: the current answer of every annotator.
+
+An annotator's current reading of a case is the highest version of their
+annotation (edits add versions); a ``deleted`` newest version means no
+reading. Export, statistics, review and rewards all read through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from markit_core.models import Annotation, AnnotationValue, LabelDef, User
+
+
+@dataclass(frozen=True)
+class CurrentAnswer:
+    """One annotator's current answer for one (case, label)."""
+
+    case_id: int
+    label: str
+    annotator: str
+    value: bool | None
+    confidence: int | None
+    seconds: float | None
+
+
+def current_annotation_ids(project_id: int):
+    """Subquery of the ids of current, non-deleted annotations in a project."""
+    latest = (
+        select(Annotation.case_id, Annotation.annotator_id, func.max(Annotation.version).label("v"))
+        .where(Annotation.project_id == project_id)
+        .group_by(Annotation.case_id, Annotation.annotator_id).subquery()
+    )
+    return (
+        select(Annotation.id)
+        .join(latest, (Annotation.case_id == latest.c.case_id)
+              & (Annotation.annotator_id == latest.c.annotator_id)
+              & (Annotation.version == latest.c.v))
+        .where(Annotation.deleted == False)  # noqa: E712 - SQL comparison
+    )
+
+
+def current_answers(session: Session, project_id: int) -> list[CurrentAnswer]:
+    """Every current binary answer in the project, ordered by case, label, annotator.
+
+    Callers check permissions; this is a query helper, not a service.
+    """
+    ids = current_annotation_ids(project_id).subquery()
+    rows = session.exec(
+        select(Annotation.case_id, LabelDef.name, User.username, AnnotationValue.value,
+               AnnotationValue.confidence, AnnotationValue.seconds)
+        .join(AnnotationValue, AnnotationValue.annotation_id == Annotation.id)
+        .join(LabelDef, LabelDef.id == AnnotationValue.label_id)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(Annotation.id.in_(select(ids.c.id)))  # type: ignore[union-attr]
+        .order_by(Annotation.case_id, LabelDef.order, LabelDef.name, User.username)
+    ).all()
+    return [CurrentAnswer(*r) for r in rows]

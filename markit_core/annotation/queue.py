@@ -1,0 +1,136 @@
+"""The annotator's work queue: which cases are theirs, and what comes next.
+
+A case is open to an annotator when it is assigned to them, or, if the
+project assigns nothing to them, when it is in the project at all. When the
+project sets a number of readers per case (0, the default, means every
+annotator reads every case), a case that already has that many readings is no
+longer offered to annotators who have not read it (their own cases stay
+revisitable).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from markit_core import ledger
+from markit_core.access import Action, can, require
+from markit_core.accounts import get_user
+from markit_core.db import rolls_back
+from markit_core.errors import ValidationError
+from markit_core.models import Annotation, Assignment, Case, User
+from markit_core.annotation.current import current_annotation_ids
+
+
+@dataclass(frozen=True)
+class Queue:
+    """An annotator's cases in order, and which of them they have done."""
+
+    case_ids: tuple[int, ...]
+    done: frozenset[int]
+
+    @property
+    def total(self) -> int:
+        return len(self.case_ids)
+
+    @property
+    def done_count(self) -> int:
+        return len(self.done)
+
+    def next_after(self, case_id: int | None) -> int | None:
+        """The next case not yet done, after ``case_id`` (wrapping), or None when all are done."""
+        ids = self.case_ids
+        start = ids.index(case_id) + 1 if case_id in ids else 0
+        for cid in ids[start:] + ids[:start]:
+            if cid not in self.done:
+                return cid
+        return None
+
+    def previous(self, case_id: int | None) -> int | None:
+        """The case before ``case_id`` in the queue (done or not), or None at the start."""
+        ids = self.case_ids
+        if case_id not in ids:
+            return ids[-1] if ids else None
+        i = ids.index(case_id)
+        return ids[i - 1] if i > 0 else None
+
+
+def _readings_per_case(session: Session, project_id: int) -> dict[int, set[int]]:
+    rows = session.exec(select(Annotation.case_id, Annotation.annotator_id).where(
+        Annotation.id.in_(current_annotation_ids(project_id)))).all()  # type: ignore[union-attr]
+    per_case: dict[int, set[int]] = {}
+    for case_id, annotator_id in rows:
+        per_case.setdefault(case_id, set()).add(annotator_id)
+    return per_case
+
+
+def build_queue(session: Session, actor: User, project_id: int) -> Queue:
+    """The queue of ``actor`` in the project (requires the annotate permission)."""
+    project = require(session, actor, project_id, Action.ANNOTATE)
+    assigned = session.exec(select(Assignment.case_id).where(
+        Assignment.project_id == project_id, Assignment.user_id == actor.id)).all()
+    if assigned:
+        candidates = sorted(set(assigned))
+    else:
+        candidates = list(session.exec(select(Case.id).where(Case.project_id == project_id)
+                                       .order_by(Case.id)).all())
+    per_case = _readings_per_case(session, project_id)
+    done = {cid for cid in candidates if actor.id in per_case.get(cid, ())}
+    needed = project.required_annotators  # 0: no cap, every annotator reads every case
+    open_ids = tuple(cid for cid in candidates
+                     if cid in done or not needed or len(per_case.get(cid, ())) < needed)
+    return Queue(open_ids, frozenset(done))
+
+
+def case_in_project(session: Session, project_id: int, case_id: int) -> Case:
+    """The case if it belongs to the project; a clear error otherwise."""
+    case = session.get(Case, case_id)
+    if case is None or case.project_id != project_id:
+        raise ValidationError(f"case {case_id} is not in this project")
+    return case
+
+
+@rolls_back
+def assign_cases(session: Session, actor: User, project_id: int, username: str,
+                 case_ids: Iterable[int]) -> int:
+    """Assign cases to an annotator (owners and managers); returns how many were new."""
+    require(session, actor, project_id, Action.EDIT_SETTINGS)
+    target = get_user(session, username)
+    if not can(session, target, project_id, Action.ANNOTATE):
+        raise ValidationError(f"{username!r} is not an annotator of this project; grant the "
+                              "annotator role first")
+    wanted = sorted(set(case_ids))
+    for cid in wanted:
+        case_in_project(session, project_id, cid)
+    have = set(session.exec(select(Assignment.case_id).where(
+        Assignment.project_id == project_id, Assignment.user_id == target.id)).all())
+    new = 0
+    for cid in wanted:
+        if cid in have:
+            continue
+        row = Assignment(project_id=project_id, case_id=cid, user_id=target.id or 0)
+        session.add(row)
+        session.flush()
+        ledger.append(session, actor=actor, project_id=project_id, action="case.assign", record=row)
+        new += 1
+    session.commit()
+    return new
+
+
+def parse_case_ids(text: str) -> list[int]:
+    """Case ids from text such as ``"1-20, 25 31"`` (ranges inclusive), for assignment forms."""
+    ids: list[int] = []
+    for part in text.replace(",", " ").split():
+        lo, sep, hi = part.partition("-")
+        try:
+            first, last = int(lo), int(hi) if sep else int(lo)
+        except ValueError:
+            raise ValidationError(f"{part!r} is not a case id or a range like 3-9") from None
+        if first > last or last - first > 100_000:
+            raise ValidationError(f"range {part!r} is empty or too large")
+        ids.extend(range(first, last + 1))
+    if not ids:
+        raise ValidationError("no case ids given")
+    return ids

@@ -1,0 +1,66 @@
+"""The demo: synthetic chest radiographs with known truth, simulated readers and
+reports, and the seeding that `make run` uses on an empty database."""
+
+from __future__ import annotations
+
+from markit_core.demo.generator import (
+    DemoImage,
+    make_chest_array,
+    sample_truth,
+    generate_demo_set,
+)
+from markit_core.demo.anatomy import (
+    draw_chest,
+)
+from markit_core.demo.dicom import (
+    DX_FOR_PRESENTATION,
+    BITS_STORED,
+    PatientIdentity,
+    fake_identity,
+    build_dicom,
+)
+from markit_core.demo.answers import (
+    READERS,
+    Reader,
+    demo_truth,
+    seed_demo_answers,
+)
+from markit_core.demo.reports import (
+    report_text,
+    seed_demo_reports,
+)
+from markit_core.demo.seed import (
+    DEMO_PROJECT,
+    DEMO_IMAGES,
+    DEMO_IMAGE_SEED,
+    DEMO_ADMIN,
+    DemoResult,
+    seed_demo,
+    seed_demo_images,
+)
+
+__all__ = [
+    "DemoImage",
+    "make_chest_array",
+    "sample_truth",
+    "generate_demo_set",
+    "draw_chest",
+    "DX_FOR_PRESENTATION",
+    "BITS_STORED",
+    "PatientIdentity",
+    "fake_identity",
+    "build_dicom",
+    "READERS",
+    "Reader",
+    "demo_truth",
+    "seed_demo_answers",
+    "report_text",
+    "seed_demo_reports",
+    "DEMO_PROJECT",
+    "DEMO_IMAGES",
+    "DEMO_IMAGE_SEED",
+    "DEMO_ADMIN",
+    "DemoResult",
+    "seed_demo",
+    "seed_demo_images",
+]

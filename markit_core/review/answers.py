@@ -1,0 +1,198 @@
+"""Dense current answers of a project and their consensus: the data layer of review.
+
+Reads the *current* readings (highest non-deleted version of each
+annotator's annotation, see :mod:`markit_core.annotation.current`) of a project's
+active binary labels into one array ``values[label, annotator, case]`` coded
+1 / 0 / -1 (missing), so the review figures are a few numpy reductions and
+the functions of :mod:`markit_core.agreement.measures` apply directly. Query helpers
+only: :mod:`markit_core.review.views` checks permissions.
+
+Consensus
+---------
+A reviewer's adjudication, where one exists, *is* the answer for that
+(case, label): it overrides the vote. Elsewhere the consensus is the
+majority of the current readers (a tie is False, as in the paper's
+Algorithm 1) or, on request, the Dawid–Skene estimate, which lets careful
+readers outvote careless ones.
+
+AI reference
+------------
+There is no stored AI answer yet. Functions that can compare with an AI take
+an optional ``ai`` mapping ``{(case_id, label name): bool}``; when it is not
+given they ask :func:`load_ai_reference`, the single hook to fill in when the
+AI issue stores predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session, select
+
+from markit_core.agreement.measures import MISSING
+from markit_core.errors import ValidationError
+from markit_core.models import Adjudication, Case, LabelDef, LabelKind, LedgerHead
+from markit_core.annotation.current import current_answers
+from markit_core.agreement.truth import dense_truth, normalise_truth
+
+__all__ = ["AiReference", "ProjectAnswers", "case_name", "load_ai_reference", "load_answers"]
+
+AiReference = Mapping[tuple[int, str], bool]
+
+
+def load_ai_reference(session: Session, project_id: int) -> AiReference | None:
+    """The AI's answer per (case id, label name), or None when the project has none.
+
+    Hook for the AI issue: no table stores AI predictions yet, so this
+    returns None and every "vs AI" figure is left out.
+    """
+    return None
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectAnswers:
+    """Current binary answers of a project, dense.
+
+    Attributes
+    ----------
+    case_ids : (J,) int64
+        Cases with at least one answer, ascending.
+    case_names : tuple of str
+        ``"#<id> <file name>"`` per case (unique, short).
+    annotators : tuple of str
+        Usernames with at least one answer, sorted.
+    labels, label_ids : tuple
+        Active binary labels in display order.
+    values : (K, I, J) int8
+        1 / 0 / -1 (missing).
+    confidence : (K, I, J) float
+        Grade 0..100, NaN where missing.
+    adjudicated : (K, J) int8
+        Reviewer's final answer, -1 where none.
+    """
+
+    case_ids: np.ndarray
+    case_names: tuple[str, ...]
+    annotators: tuple[str, ...]
+    labels: tuple[str, ...]
+    label_ids: tuple[int, ...]
+    values: np.ndarray
+    confidence: np.ndarray
+    adjudicated: np.ndarray
+
+    def label_index(self, label: str | int) -> int:
+        """Position of a label given by name or id (ValidationError if not active)."""
+        keys = self.label_ids if isinstance(label, int) else self.labels
+        if label not in keys:
+            raise ValidationError(
+                f"label {label!r} is not an active present/absent label of this project"
+            )
+        return keys.index(label)  # type: ignore[arg-type]
+
+    def consensus(self, truth: str = "majority") -> np.ndarray:
+        """(K, J) int8: adjudication where present, else the truth rule; -1 where nobody answered.
+
+        Dawid-Skene is fitted per label on the current answers.
+        """
+        rule = normalise_truth(truth)
+        out = np.full(self.adjudicated.shape, MISSING, dtype=np.int8)
+        for k in range(len(self.labels)):
+            out[k] = dense_truth(self.values[k], rule)
+        return np.where(self.adjudicated != MISSING, self.adjudicated, out).astype(np.int8)
+
+    def ai_matrix(self, ai: AiReference | None) -> np.ndarray | None:
+        """(K, J) int8 AI reference in this object's codes, or None."""
+        if not ai:
+            return None
+        out = np.full((len(self.labels), len(self.case_ids)), MISSING, dtype=np.int8)
+        pos = {int(c): j for j, c in enumerate(self.case_ids)}
+        for (case_id, label), value in ai.items():
+            if label in self.labels and int(case_id) in pos:
+                out[self.labels.index(label), pos[int(case_id)]] = int(bool(value))
+        return out
+
+
+def _labels(session: Session, project_id: int) -> list[LabelDef]:
+    return list(
+        session.exec(
+            select(LabelDef)
+            .where(
+                LabelDef.project_id == project_id,
+                LabelDef.archived.is_(False),
+                LabelDef.kind == LabelKind.BINARY.value,
+            )
+            .order_by(LabelDef.order, LabelDef.name)
+        )
+    )
+
+
+def case_name(case: Case) -> str:
+    """Short unique display name of a case: ``#id`` and its neutral ``Case.original_name``.
+
+    ``original_name`` never holds the uploaded file name (see
+    :func:`markit_core.imaging.ingest.display_name`), so this is safe to show
+    to annotators and reviewers.
+    """
+    base = (case.original_name or "").rsplit("/", 1)[-1]
+    return f"#{case.id} {base}".strip()
+
+
+def load_answers(session: Session, project_id: int) -> ProjectAnswers:
+    """Dense current answers of a project (a query helper: callers check permissions).
+
+    Memoised on the session for as long as the ledger head does not move: every
+    change to answers, labels or adjudications appends to the ledger, so a page
+    drawing four figures from one session loads the answers once.
+    """
+    head = session.exec(select(LedgerHead.seq)).first()
+    key = ("review_answers", project_id, head)
+    memo = session.info.get(key)
+    if memo is None:
+        for old in [k for k in session.info if k[:2] == key[:2]]:  # answers of an older head
+            del session.info[old]
+        memo = session.info[key] = _load_answers(session, project_id)
+    return memo
+
+
+def _load_answers(session: Session, project_id: int) -> ProjectAnswers:
+    labels = _labels(session, project_id)
+    names = tuple(lb.name for lb in labels)
+    frame = pd.DataFrame(
+        current_answers(session, project_id),
+        columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
+    )
+    frame = frame[frame["value"].notna() & frame["label"].isin(names)]
+    case_ids = np.unique(frame["case_id"].to_numpy(dtype=np.int64))
+    annotators = tuple(sorted(frame["annotator"].unique()))
+    j = np.searchsorted(case_ids, frame["case_id"].to_numpy(dtype=np.int64))
+    i = np.searchsorted(np.asarray(annotators, dtype=str), frame["annotator"].to_numpy(dtype=str))
+    k = frame["label"].map({n: p for p, n in enumerate(names)}).to_numpy(dtype=np.intp)
+    shape = (len(names), len(annotators), len(case_ids))
+    values = np.full(shape, MISSING, dtype=np.int8)
+    values[k, i, j] = frame["value"].to_numpy(dtype=bool)
+    confidence = np.full(shape, np.nan)
+    confidence[k, i, j] = pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(dtype=float)
+    adjudicated = np.full((len(names), len(case_ids)), MISSING, dtype=np.int8)
+    label_pos = {lb.id: p for p, lb in enumerate(labels)}
+    for case_id, label_id, value in session.exec(
+        select(Adjudication.case_id, Adjudication.label_id, Adjudication.value).where(
+            Adjudication.project_id == project_id
+        )
+    ):
+        jj = int(np.searchsorted(case_ids, case_id))
+        if label_id in label_pos and jj < len(case_ids) and case_ids[jj] == case_id:
+            adjudicated[label_pos[label_id], jj] = int(value)
+    cases = {c.id: c for c in session.exec(select(Case).where(Case.id.in_(case_ids.tolist())))}  # type: ignore[union-attr]
+    return ProjectAnswers(
+        case_ids,
+        tuple(case_name(cases[int(c)]) for c in case_ids),
+        annotators,
+        names,
+        tuple(lb.id or 0 for lb in labels),
+        values,
+        confidence,
+        adjudicated,
+    )

@@ -1,0 +1,95 @@
+"""The MarkIt reward split: quality control, Algorithm 1 / Eq. 1, its input table,
+CSV input, stored runs and reports, and labelling-time statistics."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from markit_core.rewards.table import (
+    AnnotationTable,
+    find_duplicate,
+    index_of,
+)
+from markit_core.rewards.engine import (
+    TRUTH_RULES,
+    Exclusion,
+    NoPositiveScoresError,
+    RewardResult,
+    compute_rewards,
+    quality_control,
+)
+from markit_core.rewards.labelling_time import (
+    TimeStats,
+    group_time_stats,
+    t_quantile,
+)
+from markit_core.rewards.csv_columns import (
+    Columns,
+    StringColumn,
+    read_columns,
+)
+from markit_core.rewards.csv_input import (
+    load_ai_reference,
+    load_annotations,
+    load_label_times,
+    parse_bool_words,
+)
+from markit_core.rewards.report import (
+    format_table,
+    result_to_dict,
+)
+
+if TYPE_CHECKING:
+    from markit_core.rewards.runs import (
+        RunRecord,
+        RunSummary,
+        answers_table,
+        get_run,
+        list_runs,
+        run_csv,
+        run_rewards,
+        time_boxes,
+    )
+
+# Database-backed parts load on first use: the `rewards` CLI on a CSV needs
+# numpy only, and SQLModel/pandas cost seconds to import.
+_LAZY = {"RunRecord": "runs", "RunSummary": "runs", "answers_table": "runs", "get_run": "runs", "list_runs": "runs", "run_csv": "runs", "run_rewards": "runs", "time_boxes": "runs"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"markit_core.rewards.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ = [
+    "AnnotationTable",
+    "find_duplicate",
+    "index_of",
+    "TRUTH_RULES",
+    "Exclusion",
+    "NoPositiveScoresError",
+    "RewardResult",
+    "compute_rewards",
+    "quality_control",
+    "TimeStats",
+    "group_time_stats",
+    "t_quantile",
+    "Columns",
+    "StringColumn",
+    "read_columns",
+    "load_ai_reference",
+    "load_annotations",
+    "load_label_times",
+    "parse_bool_words",
+    "format_table",
+    "result_to_dict",
+    "RunRecord",
+    "RunSummary",
+    "answers_table",
+    "get_run",
+    "list_runs",
+    "run_csv",
+    "run_rewards",
+    "time_boxes",
+]

@@ -1,0 +1,357 @@
+"""Reward runs over a project's stored annotations: compute, store, audit, export.
+
+A run reads the current binary answers of the project's active labels (the
+same data the review page shows), computes Algorithm 1 / Eq. 1 with
+:func:`markit_core.rewards.engine.compute_rewards`, and stores a ``RewardRun`` with
+its parameters, a SHA-256 digest of the exact answers it was computed from,
+and the full result (``result_to_dict``) in one transaction with a
+``rewards.run`` ledger entry. A payout can therefore be audited later: the
+stored result says what was paid and why, the ledger proves the row was not
+edited, and the input digest shows whether the answers have changed since.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlmodel import Session, select
+
+from markit_core import ledger
+from markit_core.access import Action, require
+from markit_core.rewards.table import AnnotationTable
+from markit_core.db import rolls_back
+from markit_core.errors import NotFoundError, ValidationError
+from markit_core.models import LabelDef, LabelKind, RewardRun, User
+from markit_core.annotation.current import current_answers
+from markit_core.review.answers import AiReference, load_ai_reference
+from markit_core.rewards.engine import RewardResult, compute_rewards
+from markit_core.rewards.report import result_to_dict
+
+__all__ = [
+    "RunRecord",
+    "RunSummary",
+    "answers_table",
+    "get_run",
+    "list_runs",
+    "run_csv",
+    "run_rewards",
+    "time_boxes",
+]
+
+MAX_CURRENCY = 24
+_CURRENCY_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
+
+
+def _answers_frame(session: Session, project_id: int) -> pd.DataFrame:
+    """Current answers to active binary labels, sorted (case, label, annotator)."""
+    labels = session.exec(
+        select(LabelDef.name).where(
+            LabelDef.project_id == project_id,
+            LabelDef.archived.is_(False),
+            LabelDef.kind == LabelKind.BINARY.value,
+        )
+    ).all()
+    frame = pd.DataFrame(
+        current_answers(session, project_id),
+        columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
+    )
+    frame = frame[frame["value"].notna() & frame["label"].isin(set(labels))]
+    return frame.sort_values(["case_id", "label", "annotator"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def answers_table(session: Session, project_id: int) -> AnnotationTable | None:
+    """The project's current answers as an ``AnnotationTable`` (None when there are none).
+
+    Query helper (callers check permissions). Case ids become strings, as in
+    the CLI's CSV input, so a run and ``python -m markit_core rewards`` on an
+    export of the same answers see identical tables.
+    """
+    return _table(_answers_frame(session, project_id))
+
+
+def _table(frame: pd.DataFrame) -> AnnotationTable | None:
+    if frame.empty:
+        return None
+    return AnnotationTable.from_columns(
+        frame["case_id"].astype(str).to_numpy(),
+        frame["label"].to_numpy(str),
+        frame["annotator"].to_numpy(str),
+        frame["value"].to_numpy(bool),
+        seconds=pd.to_numeric(frame["seconds"], errors="coerce").to_numpy(float),
+        confidence=pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float),
+    )
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of the answers a run used: ``case,label,annotator,value`` lines, sorted."""
+    text = (
+        frame[["case_id", "label", "annotator", "value"]]
+        .astype({"case_id": "int64", "value": bool})
+        .to_csv(index=False, header=False, lineterminator="\n")
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def time_boxes(table: AnnotationTable) -> dict[str, dict[str, dict[str, float | int]]]:
+    """Box-plot figures of answer seconds per label and annotator (the paper's Fig. 4).
+
+    ``{label: {annotator: {n, q1, median, q3, lowerfence, upperfence, mean}}}``
+    with Tukey whiskers (furthest time within 1.5 IQR of the box). Stored
+    with the run so the figure can be redrawn for an audit without keeping
+    every per-answer time. Loops over (label, annotator) groups only.
+    """
+    if table.seconds is None:
+        return {}
+    ok = ~np.isnan(table.seconds)
+    n_i = len(table.annotators)
+    group = (table.label * n_i + table.annotator)[ok]
+    secs = table.seconds[ok]
+    order = np.lexsort((secs, group))
+    group, secs = group[order], secs[order]
+    bounds = np.flatnonzero(np.diff(group)) + 1
+    out: dict[str, dict[str, dict[str, float | int]]] = {}
+    for g, x in zip(group[np.r_[0, bounds]] if group.size else [], np.split(secs, bounds)):
+        q1, med, q3 = np.percentile(x, [25, 50, 75])
+        iqr = q3 - q1
+        inside = x[(x >= q1 - 1.5 * iqr) & (x <= q3 + 1.5 * iqr)]
+        label, annotator = table.labels[int(g) // n_i], table.annotators[int(g) % n_i]
+        out.setdefault(label, {})[annotator] = {
+            "n": int(x.size),
+            "q1": float(q1),
+            "median": float(med),
+            "q3": float(q3),
+            "lowerfence": float(inside.min()),
+            "upperfence": float(inside.max()),
+            "mean": float(x.mean()),
+        }
+    return out
+
+
+def _finite(obj: Any) -> Any:
+    """The same structure with non-finite floats as None (JSON columns reject NaN)."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _check_params(budget: float, currency: str, kappa_threshold: float) -> str:
+    try:
+        budget, kappa_threshold = float(budget), float(kappa_threshold)
+    except (TypeError, ValueError) as e:
+        raise ValidationError("budget and kappa threshold must be numbers") from e
+    if not math.isfinite(budget) or budget <= 0:
+        raise ValidationError(f"budget must be a positive number, got {budget:g}")
+    if not -1.0 <= kappa_threshold <= 1.0:
+        raise ValidationError(f"kappa threshold must lie between -1 and 1, got {kappa_threshold:g}")
+    currency = (currency or "").strip()
+    if len(currency) > MAX_CURRENCY or not _CURRENCY_RE.match(currency):
+        raise ValidationError(f"currency name must be at most {MAX_CURRENCY} printable characters")
+    return currency
+
+
+@rolls_back
+def run_rewards(
+    session: Session,
+    actor: User,
+    project_id: int,
+    *,
+    budget: float,
+    currency: str = "",
+    kappa_threshold: float = 0.05,
+    truth: str = "majority",
+    ai: AiReference | None = None,
+) -> tuple[int, RewardResult]:
+    """Compute rewards on the project's current answers and store the run; return (run id, result).
+
+    Parameters
+    ----------
+    budget : float
+        Amount split between the annotators (> 0).
+    currency : str
+        Name of the unit paid (tokens, EUR, ...), stored for the record.
+    kappa_threshold : float
+        Quality control: an (annotator, label) pair whose kappa vs the AI is
+        not above this is excluded (only when an AI reference exists).
+    truth : {"majority", "dawid_skene"}
+        Pseudo-answer rule of Algorithm 1.
+    ai : mapping, optional
+        ``{(case id, label): bool}``; default :func:`load_ai_reference`.
+
+    Raises
+    ------
+    ValidationError
+        Bad parameters, or no answers to reward.
+    NoPositiveScoresError
+        No annotator has a positive score; nothing is stored.
+    """
+    require(session, actor, project_id, Action.REWARDS)
+    currency = _check_params(budget, currency, kappa_threshold)
+    frame = _answers_frame(session, project_id)
+    table = _table(frame)
+    if table is None:
+        raise ValidationError(
+            "no answers to reward yet: nobody has answered a present/absent label"
+        )
+    ai = ai if ai is not None else load_ai_reference(session, project_id)
+    ai_matrix = None
+    if ai:
+        keys = list(ai)
+        ai_matrix = table.reference_matrix(
+            [str(c) for c, _ in keys], [lab for _, lab in keys], [bool(ai[k]) for k in keys]
+        )
+    result = compute_rewards(
+        table,
+        budget=float(budget),
+        ai=ai_matrix,
+        kappa_threshold=float(kappa_threshold),
+        truth=truth,
+    )
+    params = {
+        "budget": float(budget),
+        "currency": currency,
+        "kappa_threshold": float(kappa_threshold),
+        "truth": result.truth_rule,
+        "ai_reference": ai_matrix is not None,
+        "answers": table.n_annotations,
+        "cases": len(table.cases),
+        "labels": list(table.labels),
+        "annotators": list(table.annotators),
+        "input_sha256": _digest(frame),
+    }
+    stored = result_to_dict(result)
+    stored["time_boxes"] = time_boxes(table)
+    run = RewardRun(
+        project_id=project_id, run_by=actor.id or 0, params=params, result=_finite(stored)
+    )
+    session.add(run)
+    session.flush()
+    ledger.append(session, actor=actor, project_id=project_id, action="rewards.run", record=run)
+    session.commit()
+    return run.id or 0, result
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of the audit list."""
+
+    id: int
+    at: str
+    run_by: str
+    budget: float
+    currency: str
+    truth: str
+    kappa_threshold: float
+    annotators: int
+    answers: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A stored run: parameters and result exactly as stored (plain JSON types)."""
+
+    id: int
+    project_id: int
+    at: str
+    run_by: str
+    params: dict[str, Any]
+    result: dict[str, Any]
+
+    @property
+    def currency(self) -> str:
+        return str(self.params.get("currency", ""))
+
+
+def list_runs(session: Session, actor: User, project_id: int) -> list[RunSummary]:
+    """The project's reward runs, newest first."""
+    require(session, actor, project_id, Action.REWARDS)
+    rows = session.exec(
+        select(RewardRun, User.username)
+        .join(User, User.id == RewardRun.run_by)
+        .where(RewardRun.project_id == project_id)
+        .order_by(RewardRun.id.desc())
+    ).all()  # type: ignore[union-attr]
+    return [
+        RunSummary(
+            r.id or 0,
+            r.at.isoformat(timespec="seconds"),
+            name,
+            float(r.params.get("budget", 0.0)),
+            str(r.params.get("currency", "")),
+            str(r.params.get("truth", "")),
+            float(r.params.get("kappa_threshold", 0.0)),
+            len(r.result.get("rewards", {})),
+            int(r.params.get("answers", 0)),
+        )
+        for r, name in rows
+    ]
+
+
+def get_run(session: Session, actor: User, project_id: int, run_id: int) -> RunRecord:
+    """One stored run of the project (NotFoundError for another project's run)."""
+    require(session, actor, project_id, Action.REWARDS)
+    row = session.get(RewardRun, run_id)
+    if row is None or row.project_id != project_id:
+        raise NotFoundError(f"reward run {run_id} not found in this project")
+    user = session.get(User, row.run_by)
+    return RunRecord(
+        row.id or 0,
+        row.project_id,
+        row.at.isoformat(timespec="seconds"),
+        user.username if user else "",
+        dict(row.params),
+        dict(row.result),
+    )
+
+
+def run_csv(run: RunRecord) -> str:
+    """The run's payout as CSV: one row per annotator, with where the score came from.
+
+    Columns: ``annotator, reward, currency, score, paid_score, excluded_labels``
+    and one ``contribution:<label>`` per label.
+    """
+    res = run.result
+    labels = list(res.get("labels", {}))
+    excluded: dict[str, list[str]] = {}
+    for e in res.get("excluded", []):
+        excluded.setdefault(e["annotator"], []).append(e["label"])
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(
+        [
+            "annotator",
+            "reward",
+            "currency",
+            "score",
+            "paid_score",
+            "excluded_labels",
+            *(f"contribution:{lab}" for lab in labels),
+        ]
+    )
+    for name, reward in res.get("rewards", {}).items():
+        contrib = res.get("contributions", {}).get(name, {})
+        out.writerow(
+            [
+                name,
+                f"{reward:.2f}",
+                run.currency,
+                f"{res['scores'][name]:.6g}",
+                f"{res['paid_scores'][name]:.6g}",
+                ";".join(excluded.get(name, [])),
+                *(f"{contrib.get(lab, 0.0):.6g}" for lab in labels),
+            ]
+        )
+    return buf.getvalue()

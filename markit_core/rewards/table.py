@@ -1,0 +1,191 @@
+"""Binary annotations in long form with integer codes, the input of rewards.
+
+One row per answer ``a[i, j, k]``: annotator ``i``, case (image) ``j``, label
+``k``. Names are stored once, in sorted order, and rows hold integer codes,
+so every computation downstream is a ``np.bincount`` over codes rather than a
+loop over rows. Both the CSV loader (:mod:`markit_core.rewards.csv_input`) and the
+app (annotations read from the database) build this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import numpy as np
+
+from markit_core.agreement.measures import MISSING
+from markit_core.errors import ValidationError
+
+__all__ = ["AnnotationTable", "find_duplicate", "index_of"]
+
+# pandas is imported lazily (only to encode plain columns): the CSV command's
+# fast path does not need it, and importing it costs about a second here.
+Column: TypeAlias = Sequence[Any] | np.ndarray
+
+
+def find_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
+    """Return ``(first, duplicate)`` row positions of the earliest repeated key.
+
+    ``duplicate`` is the first row (in input order) whose key already
+    appeared; ``first`` is where it appeared. ``None`` when keys are unique.
+    O(n log n), no Python loop over rows.
+    """
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    same = sorted_keys[1:] == sorted_keys[:-1]
+    if not same.any():
+        return None
+    dup_rows = order[1:][same]
+    dup = int(dup_rows.min())
+    first = int(order[np.searchsorted(sorted_keys, keys[dup], side="left")])
+    return first, dup
+
+
+def index_of(names: Sequence[str], queries: Column) -> np.ndarray:
+    """Position of each query in ``names`` (-1 when absent), vectorised."""
+    ref = np.asarray(names, dtype=str)
+    q = np.asarray(queries, dtype=str)
+    if ref.size == 0:
+        return np.full(q.shape, -1, dtype=np.intp)
+    order = np.argsort(ref)
+    sorted_ref = ref[order]
+    pos = np.clip(np.searchsorted(sorted_ref, q), 0, ref.size - 1)
+    return np.where(sorted_ref[pos] == q, order[pos], -1).astype(np.intp)
+
+
+def _encode(values: Column) -> tuple[np.ndarray, tuple[str, ...]]:
+    import pandas as pd
+
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object).astype(str), sort=True)
+    return codes.astype(np.intp), tuple(str(u) for u in uniques)
+
+
+@dataclass(frozen=True, eq=False)
+class AnnotationTable:
+    """Encoded binary annotations.
+
+    Attributes
+    ----------
+    annotator, case, label : (n,) intp
+        Codes into ``annotators``, ``cases`` and ``labels``.
+    value : (n,) bool
+        The answers.
+    annotators, cases, labels : tuple of str
+        Names, sorted.
+    seconds : (n,) float, optional
+        Labelling time of each answer; NaN where not timed.
+    confidence : (n,) float, optional
+        Confidence grade 0..100 of each answer; NaN where none was given.
+    """
+
+    annotator: np.ndarray
+    case: np.ndarray
+    label: np.ndarray
+    value: np.ndarray
+    annotators: tuple[str, ...]
+    cases: tuple[str, ...]
+    labels: tuple[str, ...]
+    seconds: np.ndarray | None = None
+    confidence: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.value.shape[0]
+        for name in ("annotator", "case", "label", "seconds", "confidence"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape != (n,):
+                raise ValidationError(f"column {name!r} has shape {arr.shape}, expected ({n},)")
+        for codes, names, what in (
+            (self.annotator, self.annotators, "annotator"),
+            (self.case, self.cases, "case"),
+            (self.label, self.labels, "label"),
+        ):
+            if n and (codes.min() < 0 or codes.max() >= len(names)):
+                raise ValidationError(f"{what} codes out of range")
+
+    @classmethod
+    def from_columns(
+        cls,
+        case_ids: Column,
+        labels: Column,
+        annotators: Column,
+        values: Column,
+        *,
+        seconds: Column | None = None,
+        confidence: Column | None = None,
+    ) -> AnnotationTable:
+        """Build a table from plain columns (e.g. rows read from the database).
+
+        Raises :class:`ValidationError` on a repeated (case, label, annotator),
+        since a second answer to the same question has no defined meaning in
+        Algorithm 1.
+        """
+        case, case_names = _encode(case_ids)
+        label, label_names = _encode(labels)
+        annot, annot_names = _encode(annotators)
+        value = np.asarray(values, dtype=bool)
+        table = cls(
+            annotator=annot,
+            case=case,
+            label=label,
+            value=value,
+            annotators=annot_names,
+            cases=case_names,
+            labels=label_names,
+            seconds=None if seconds is None else np.asarray(seconds, dtype=np.float64),
+            confidence=None if confidence is None else np.asarray(confidence, dtype=np.float64),
+        )
+        dup = find_duplicate(table.answer_key())
+        if dup is not None:
+            j = dup[1]
+            raise ValidationError(
+                "duplicate answer for (case, label, annotator) = "
+                f"({case_names[case[j]]!r}, {label_names[label[j]]!r}, {annot_names[annot[j]]!r})"
+            )
+        return table
+
+    @property
+    def n_annotations(self) -> int:
+        """Number of answers (rows)."""
+        return int(self.value.shape[0])
+
+    def item_index(self) -> np.ndarray:
+        """Flat (case, label) item code of each row: ``case * n_labels + label``."""
+        return self.case * len(self.labels) + self.label
+
+    def answer_key(self) -> np.ndarray:
+        """Flat (case, label, annotator) code of each row (unique in a valid table)."""
+        return self.item_index().astype(np.int64) * len(self.annotators) + self.annotator
+
+    def reference_matrix(
+        self,
+        case_ids: Column,
+        labels: Column,
+        values: Column,
+    ) -> np.ndarray:
+        """Dense ``(n_cases, n_labels)`` int8 reference (AI, adjudication) in this table's codes.
+
+        Coded 1 / 0 / -1 (missing). References to cases or labels the table
+        does not have are ignored; a repeated (case, label) raises
+        :class:`ValidationError`.
+        """
+        case_pos = index_of(self.cases, case_ids)
+        label_pos = index_of(self.labels, labels)
+        value = np.asarray(values, dtype=bool)
+        known = (case_pos >= 0) & (label_pos >= 0)
+        flat = case_pos[known].astype(np.int64) * len(self.labels) + label_pos[known]
+        dup = find_duplicate(flat)
+        if dup is not None:
+            raise ValidationError("duplicate reference for one (case, label)")
+        out = np.full(len(self.cases) * len(self.labels), MISSING, dtype=np.int8)
+        out[flat] = value[known]
+        return out.reshape(len(self.cases), len(self.labels))
+
+    def dense(self, label: int | str) -> np.ndarray:
+        """``values[annotator, case]`` (1 / 0 / -1) of one label, for the agreement functions."""
+        k = self.labels.index(label) if isinstance(label, str) else int(label)
+        rows = self.label == k
+        out = np.full((len(self.annotators), len(self.cases)), MISSING, dtype=np.int8)
+        out[self.annotator[rows], self.case[rows]] = self.value[rows]
+        return out
