@@ -29,10 +29,15 @@ with db() as s:
     else:
         projects = list_projects(s, user)
         allowed = {a for a in Action for p in projects if can(s, user, p.id, a)}
-        pages = [st.Page(f, title=t, icon=i) for f, t, i, acts in PAGES
-                 if not acts or allowed.intersection(acts)]
-        st.sidebar.caption(f"Signed in as **{user.display_name or user.username}**"
-                           + (" (demo account)" if user.is_demo else ""))
+        pages = [
+            st.Page(f, title=t, icon=i)
+            for f, t, i, acts in PAGES
+            if not acts or allowed.intersection(acts)
+        ]
+        st.sidebar.caption(
+            f"Signed in as **{user.display_name or user.username}**"
+            + (" (demo account)" if user.is_demo else "")
+        )
         if st.sidebar.button("Log out", key="logout", icon=":material/logout:"):
             sign_out("You have been logged out.")
             st.rerun()

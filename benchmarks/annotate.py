@@ -40,8 +40,14 @@ GOALS = {"label_change_ms": 150.0, "next_case_ms": 300.0}
 def _seed(data_dir: Path) -> None:
     env = {**os.environ, "MARKIT_DATA_DIR": str(data_dir)}
     env.pop("MARKIT_DATABASE_URL", None)
-    subprocess.run([sys.executable, "-m", "markit_core", "demo"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "markit_core", "demo"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 def _timed(at) -> float:
@@ -56,8 +62,12 @@ def _timed(at) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30, help="label changes to time (default 30)")
-    parser.add_argument("--next-repeat", type=int, default=15,
-                        help="'Next' clicks to time, cold and warm each (default 15)")
+    parser.add_argument(
+        "--next-repeat",
+        type=int,
+        default=15,
+        help="'Next' clicks to time, cold and warm each (default 15)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="markit-bench-annotate-") as tmp:
@@ -117,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   next warm: median {result['next_case_warm_ms']:6.1f} ms (image already decoded)")
     for key, goal in GOALS.items():
         samples = label_ms if key == "label_change_ms" else next_ms
-        print(f"{key.replace('_ms', '').replace('_', ' '):>12}: median {result[key]:6.1f} ms "
-              f"(min {min(samples):.1f}, max {max(samples):.1f}; goal <= {goal:.0f} ms: "
-              f"{'met' if result[key] <= goal else 'NOT met'})")
+        print(
+            f"{key.replace('_ms', '').replace('_', ' '):>12}: median {result[key]:6.1f} ms "
+            f"(min {min(samples):.1f}, max {max(samples):.1f}; goal <= {goal:.0f} ms: "
+            f"{'met' if result[key] <= goal else 'NOT met'})"
+        )
     print(json.dumps(result))
     return 0
 

@@ -32,13 +32,27 @@ def _bulk_chain(s, n: int) -> None:
     prev, rows, attempts = ledger.GENESIS, [], []
     start = utcnow()
     for seq in range(1, n + 1):
-        attempt = {"id": seq, "username": f"user{seq % 50}", "user_id": None, "success": False,
-                   "at": start}
+        attempt = {
+            "id": seq,
+            "username": f"user{seq % 50}",
+            "user_id": None,
+            "success": False,
+            "at": start,
+        }
         attempts.append(attempt)
-        fields = {"seq": seq, "at": start.isoformat(), "actor_id": None, "actor": "", "project_id": None,
-                  "action": "login.failed", "record_type": "login_attempt", "record_id": str(seq),
-                  "record_digest": ledger.digest_row("login_attempt", attempt), "removed": False,
-                  "prev_hash": prev}
+        fields = {
+            "seq": seq,
+            "at": start.isoformat(),
+            "actor_id": None,
+            "actor": "",
+            "project_id": None,
+            "action": "login.failed",
+            "record_type": "login_attempt",
+            "record_id": str(seq),
+            "record_digest": ledger.digest_row("login_attempt", attempt),
+            "removed": False,
+            "prev_hash": prev,
+        }
         fields["entry_hash"] = prev = ledger.entry_hash(fields)
         rows.append(fields)
     s.execute(insert(LoginAttempt), attempts)
@@ -61,8 +75,10 @@ def main() -> None:
             assert ledger.verify(s).ok
         engine.dispose()
         appends_per_s = TIMED_APPENDS / append_s
-        print(f"append: {TIMED_APPENDS} entries, one transaction each, in {append_s:.2f} s "
-              f"-> {appends_per_s:,.0f} appends/s")
+        print(
+            f"append: {TIMED_APPENDS} entries, one transaction each, in {append_s:.2f} s "
+            f"-> {appends_per_s:,.0f} appends/s"
+        )
 
         engine = open_database(Settings(data_dir=Path(tmp) / "verify"))
         with session(engine) as s:
@@ -73,9 +89,13 @@ def main() -> None:
             verify_s = time.perf_counter() - t0
         engine.dispose()
         assert result.ok and result.entries == VERIFY_ENTRIES, result
-        print(f"verify: {result.entries:,} entries and {result.records_checked:,} records "
-              f"in {verify_s:.2f} s")
-    print(json.dumps({"appends_per_s": round(appends_per_s, 1), "verify_100k_s": round(verify_s, 3)}))
+        print(
+            f"verify: {result.entries:,} entries and {result.records_checked:,} records "
+            f"in {verify_s:.2f} s"
+        )
+    print(
+        json.dumps({"appends_per_s": round(appends_per_s, 1), "verify_100k_s": round(verify_s, 3)})
+    )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ def pandas_load(a_csv: Path, ai_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return df, ai
 
 
-def pandas_rewards(df: pd.DataFrame, ai: pd.DataFrame, vectorised: bool = False) -> dict[str, float]:
+def pandas_rewards(
+    df: pd.DataFrame, ai: pd.DataFrame, vectorised: bool = False
+) -> dict[str, float]:
     """Quality control + Algorithm 1 + Eq. 1 as a straightforward notebook loop."""
     ai = ai.assign(ai=ai["ai_probability"] >= 0.5)
     df = df.merge(ai[["case_id", "label", "ai"]], on=["case_id", "label"], how="left")
@@ -134,8 +136,19 @@ def pandas_rewards(df: pd.DataFrame, ai: pd.DataFrame, vectorised: bool = False)
 
 def cli_command(a_csv: Path, ai_csv: Path) -> list[str]:
     """The CLI exactly as scripts outside the app call it."""
-    return [sys.executable, "-m", "markit_core", "rewards", "--annotations", str(a_csv),
-            "--ai", str(ai_csv), "--budget", str(BUDGET), "--json"]
+    return [
+        sys.executable,
+        "-m",
+        "markit_core",
+        "rewards",
+        "--annotations",
+        str(a_csv),
+        "--ai",
+        str(ai_csv),
+        "--budget",
+        str(BUDGET),
+        "--json",
+    ]
 
 
 def main() -> int:
@@ -180,8 +193,10 @@ def main() -> int:
         tuned = pandas_rewards(*frames, vectorised=True)
         tuned_seconds = time.perf_counter() - t0
         assert all(abs(tuned[a] - ours[a]) < 1e-6 * BUDGET for a in ours)
-        print(f"(b') the same loop with np.where instead of the row-wise apply: {tuned_seconds:.2f} s "
-              f"-> ratio {tuned_seconds / seconds:.1f}x")
+        print(
+            f"(b') the same loop with np.where instead of the row-wise apply: {tuned_seconds:.2f} s "
+            f"-> ratio {tuned_seconds / seconds:.1f}x"
+        )
 
         cmd = cli_command(a_csv, ai_csv)
         runs = []

@@ -19,42 +19,60 @@ from markit_core.models import Membership, Project, Role, User
 class Action(StrEnum):
     """Things a user can do in a project."""
 
-    VIEW = "view"                    # see the project at all
-    EXPORT = "export"                # download annotations
-    PROGRESS = "progress"            # progress tracking (who did what)
-    STATS = "stats"                  # project statistics
-    EDIT_LABELS = "edit_labels"      # label set editor
+    VIEW = "view"  # see the project at all
+    EXPORT = "export"  # download annotations
+    PROGRESS = "progress"  # progress tracking (who did what)
+    STATS = "stats"  # project statistics
+    EDIT_LABELS = "edit_labels"  # label set editor
     MANAGE_MEMBERS = "manage_members"  # grant / revoke roles
     EDIT_SETTINGS = "edit_settings"  # project settings, case assignment
-    UPLOAD = "upload"                # add images, import from archives, reports
+    UPLOAD = "upload"  # add images, import from archives, reports
     TRACE_IDENTITY = "trace_identity"  # see the de-identification mapping
     ANNOTATE = "annotate"
-    REVIEW = "review"                # review heatmaps, adjudication
-    REWARDS = "rewards"              # run and see reward distributions
-    USE_AI = "use_ai"                # request AI suggestions
+    REVIEW = "review"  # review heatmaps, adjudication
+    REWARDS = "rewards"  # run and see reward distributions
+    USE_AI = "use_ai"  # request AI suggestions
 
 
 _ALL = frozenset(Action)
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: _ALL,
-    Role.MANAGER: frozenset({
-        Action.VIEW, Action.EXPORT, Action.PROGRESS, Action.STATS, Action.EDIT_LABELS,
-        Action.MANAGE_MEMBERS, Action.EDIT_SETTINGS, Action.REVIEW, Action.REWARDS, Action.USE_AI,
-    }),
-    Role.DATA_OWNER: frozenset({
-        Action.VIEW, Action.UPLOAD, Action.TRACE_IDENTITY, Action.PROGRESS,
-    }),
+    Role.MANAGER: frozenset(
+        {
+            Action.VIEW,
+            Action.EXPORT,
+            Action.PROGRESS,
+            Action.STATS,
+            Action.EDIT_LABELS,
+            Action.MANAGE_MEMBERS,
+            Action.EDIT_SETTINGS,
+            Action.REVIEW,
+            Action.REWARDS,
+            Action.USE_AI,
+        }
+    ),
+    Role.DATA_OWNER: frozenset(
+        {
+            Action.VIEW,
+            Action.UPLOAD,
+            Action.TRACE_IDENTITY,
+            Action.PROGRESS,
+        }
+    ),
     Role.ANNOTATOR: frozenset({Action.VIEW, Action.ANNOTATE, Action.USE_AI}),
-    Role.REVIEWER: frozenset({Action.VIEW, Action.REVIEW, Action.STATS, Action.PROGRESS, Action.USE_AI}),
+    Role.REVIEWER: frozenset(
+        {Action.VIEW, Action.REVIEW, Action.STATS, Action.PROGRESS, Action.USE_AI}
+    ),
 }
 
 
 def roles_of(session: Session, user: User, project_id: int) -> set[Role]:
     """The roles ``user`` holds in the project."""
     rows = session.exec(
-        select(Membership.role).where(Membership.project_id == project_id,
-                                      Membership.user_id == user.id)
+        select(Membership.role).where(
+            Membership.project_id == project_id, Membership.user_id == user.id
+        )
     ).all()
     return {Role(r) for r in rows}
 

@@ -55,8 +55,9 @@ class UserInfo:
 
 
 def _info(user: User) -> UserInfo:
-    return UserInfo(user.id or 0, user.username, user.display_name or user.username,
-                    user.is_admin, user.is_demo)
+    return UserInfo(
+        user.id or 0, user.username, user.display_name or user.username, user.is_admin, user.is_demo
+    )
 
 
 def hash_password(password: str) -> str:
@@ -100,8 +101,10 @@ def first_admin(session: Session) -> User:
         select(User).where(User.is_admin, User.is_active).order_by(User.id)  # type: ignore[arg-type]
     ).first()
     if user is None:
-        raise NotFoundError("no administrator exists yet; run `python -m markit_core create-user "
-                            "USERNAME --admin` first")
+        raise NotFoundError(
+            "no administrator exists yet; run `python -m markit_core create-user "
+            "USERNAME --admin` first"
+        )
     return user
 
 
@@ -126,8 +129,13 @@ def create_user(
         require_admin(actor, "create users")
     if session.exec(select(User).where(User.username == name)).first() is not None:
         raise ValidationError(f"username {name!r} is already taken")
-    user = User(username=name, display_name=display, password_hash=hash_password(password),
-                is_admin=is_admin or first, is_demo=is_demo)
+    user = User(
+        username=name,
+        display_name=display,
+        password_hash=hash_password(password),
+        is_admin=is_admin or first,
+        is_demo=is_demo,
+    )
     session.add(user)
     session.flush()
     ledger.append(session, actor=actor or user, project_id=None, action="user.create", record=user)
@@ -137,21 +145,27 @@ def create_user(
 
 def list_users(session: Session, actor: User) -> list[UserInfo]:
     """All users (for granting roles); any logged-in user may list usernames."""
-    return [_info(u) for u in session.exec(select(User).where(User.is_active).order_by(User.username))]
+    return [
+        _info(u) for u in session.exec(select(User).where(User.is_active).order_by(User.username))
+    ]
 
 
 def _recent_failures(session: Session, username: str, since: datetime) -> int:
     return session.exec(
-        select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.username == username, LoginAttempt.at >= since,
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(
+            LoginAttempt.username == username,
+            LoginAttempt.at >= since,
             LoginAttempt.success == False,  # noqa: E712 - SQL comparison
         )
     ).one()
 
 
 @rolls_back
-def login(session: Session, settings: Settings, username: str, password: str,
-          now: datetime | None = None) -> UserInfo:
+def login(
+    session: Session, settings: Settings, username: str, password: str, now: datetime | None = None
+) -> UserInfo:
     """Check credentials, record the attempt in the ledger, and return the user.
 
     Raises ``AccountLocked`` once ``lockout_attempts`` failures fall within
@@ -169,10 +183,17 @@ def login(session: Session, settings: Settings, username: str, password: str,
         )
     user = session.exec(select(User).where(User.username == name)).first()
     ok = user is not None and user.is_active and _check_password(user, password or "")
-    attempt = LoginAttempt(username=name[:64], user_id=user.id if user else None, success=ok, at=now)
+    attempt = LoginAttempt(
+        username=name[:64], user_id=user.id if user else None, success=ok, at=now
+    )
     session.add(attempt)
-    ledger.append(session, actor=user if ok else None, project_id=None,
-                  action="login" if ok else "login.failed", record=attempt)
+    ledger.append(
+        session,
+        actor=user if ok else None,
+        project_id=None,
+        action="login" if ok else "login.failed",
+        record=attempt,
+    )
     session.commit()
     if not ok or user is None:
         raise AuthenticationError()

@@ -70,10 +70,13 @@ def list_labels(session: Session, actor: User, project_id: int) -> list[LabelInf
 
 def active_labels(session: Session, project_id: int) -> list[LabelDef]:
     """The project's non-archived label rows in display order (no permission check: a query helper)."""
-    return list(session.exec(
-        select(LabelDef).where(LabelDef.project_id == project_id, LabelDef.archived == False)  # noqa: E712
-        .order_by(LabelDef.order, LabelDef.name)
-    ))
+    return list(
+        session.exec(
+            select(LabelDef)
+            .where(LabelDef.project_id == project_id, LabelDef.archived == False)  # noqa: E712
+            .order_by(LabelDef.order, LabelDef.name)
+        )
+    )
 
 
 def _parse_kind(value: object, where: str) -> str:
@@ -112,47 +115,69 @@ def _validate(rows: Iterable[Mapping[str, Any]], existing_ids: set[int]) -> list
                 raise ValidationError(f"{where}: label id {raw_id!r} is not a number") from None
             if label_id not in existing_ids:
                 raise ValidationError(f"{where}: label id {label_id} is not in this project")
-        clean.append({
-            "id": label_id, "name": name,
-            "group": clean_name(row.get("group"), f"{where} group", allow_empty=True),
-            "kind": _parse_kind(row.get("kind"), where),
-            "order": _parse_order(row.get("order"), where, n),
-        })
+        clean.append(
+            {
+                "id": label_id,
+                "name": name,
+                "group": clean_name(row.get("group"), f"{where} group", allow_empty=True),
+                "kind": _parse_kind(row.get("kind"), where),
+                "order": _parse_order(row.get("order"), where, n),
+            }
+        )
     return clean
 
 
 def _in_use(session: Session, label_id: int) -> bool:
-    for table, col in ((AnnotationValue, AnnotationValue.label_id), (Roi, Roi.label_id),
-                       (Adjudication, Adjudication.label_id)):
+    for table, col in (
+        (AnnotationValue, AnnotationValue.label_id),
+        (Roi, Roi.label_id),
+        (Adjudication, Adjudication.label_id),
+    ):
         if session.exec(select(func.count()).select_from(table).where(col == label_id)).one():
             return True
     return False
 
 
 @rolls_back
-def save_label_set(session: Session, actor: User, project_id: int,
-                   rows: Iterable[Mapping[str, Any]]) -> LabelChanges:
+def save_label_set(
+    session: Session, actor: User, project_id: int, rows: Iterable[Mapping[str, Any]]
+) -> LabelChanges:
     """Replace the project's label set with ``rows`` (dicts: id?, name, group, kind, order)."""
     require(session, actor, project_id, Action.EDIT_LABELS)
     current = {lb.id: lb for lb in active_labels(session, project_id)}
     wanted = _validate(rows, set(current))
-    archived_names = {lb.name.casefold(): lb for lb in session.exec(select(LabelDef).where(
-        LabelDef.project_id == project_id, LabelDef.archived == True))}  # noqa: E712
+    archived_names = {
+        lb.name.casefold(): lb
+        for lb in session.exec(
+            select(LabelDef).where(LabelDef.project_id == project_id, LabelDef.archived == True)
+        )
+    }  # noqa: E712
     for n, w in enumerate(wanted, start=1):
-        if w["id"] is not None and w["name"].casefold() in archived_names \
-                and current[w["id"]].name.casefold() != w["name"].casefold():
+        if (
+            w["id"] is not None
+            and w["name"].casefold() in archived_names
+            and current[w["id"]].name.casefold() != w["name"].casefold()
+        ):
             raise ValidationError(
                 f"label row {n}: {w['name']!r} is the name of an archived label that has answers; "
-                "add it as a new row to restore that label instead")
+                "add it as a new row to restore that label instead"
+            )
     try:
         return _apply(session, actor, project_id, current, wanted, archived_names)
     except IntegrityError as e:
-        raise ValidationError("label names clash with each other; save the renames one at a "
-                              "time") from e
+        raise ValidationError(
+            "label names clash with each other; save the renames one at a time"
+        ) from e
 
 
-def _apply(session: Session, actor: User, project_id: int, current: dict[int | None, LabelDef],
-           wanted: list[dict[str, Any]], archived_names: dict[str, LabelDef]) -> LabelChanges:
+def _apply(
+    session: Session,
+    actor: User,
+    project_id: int,
+    current: dict[int | None, LabelDef],
+    wanted: list[dict[str, Any]],
+    archived_names: dict[str, LabelDef],
+) -> LabelChanges:
     created, updated, deleted, archived = [], [], [], []
 
     keep = {w["id"] for w in wanted if w["id"] is not None}
@@ -162,11 +187,19 @@ def _apply(session: Session, actor: User, project_id: int, current: dict[int | N
         if _in_use(session, label_id or 0):
             label.archived = True
             session.add(label)
-            ledger.append(session, actor=actor, project_id=project_id, action="label.archive", record=label)
+            ledger.append(
+                session, actor=actor, project_id=project_id, action="label.archive", record=label
+            )
             archived.append(label.name)
         else:
-            ledger.append(session, actor=actor, project_id=project_id, action="label.delete",
-                          record=label, removed=True)
+            ledger.append(
+                session,
+                actor=actor,
+                project_id=project_id,
+                action="label.delete",
+                record=label,
+                removed=True,
+            )
             session.delete(label)
             deleted.append(label.name)
     session.flush()
@@ -199,18 +232,27 @@ def _apply(session: Session, actor: User, project_id: int, current: dict[int | N
                 setattr(label, k, v)
             session.add(label)
             session.flush()
-            ledger.append(session, actor=actor, project_id=project_id, action="label.update", record=label)
+            ledger.append(
+                session, actor=actor, project_id=project_id, action="label.update", record=label
+            )
             updated.append(label.name)
     session.commit()
     return LabelChanges(tuple(created), tuple(updated), tuple(deleted), tuple(archived))
 
 
-def add_labels(session: Session, actor: User, project_id: int,
-               labels: Iterable[tuple[str, str]], kind: str = LabelKind.BINARY.value) -> LabelChanges:
+def add_labels(
+    session: Session,
+    actor: User,
+    project_id: int,
+    labels: Iterable[tuple[str, str]],
+    kind: str = LabelKind.BINARY.value,
+) -> LabelChanges:
     """Append (name, group) labels after the existing ones."""
     existing = list_labels(session, actor, project_id)
     rows: list[dict[str, Any]] = [vars(lb).copy() for lb in existing]
     start = max((lb.order for lb in existing), default=0)
-    rows += [{"name": n, "group": g, "kind": kind, "order": start + i}
-             for i, (n, g) in enumerate(labels, start=1)]
+    rows += [
+        {"name": n, "group": g, "kind": kind, "order": start + i}
+        for i, (n, g) in enumerate(labels, start=1)
+    ]
     return save_label_set(session, actor, project_id, rows)

@@ -39,8 +39,17 @@ _CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 _ENTRY_FIELDS = (
-    "seq", "at", "actor_id", "actor", "project_id", "action", "record_type",
-    "record_id", "record_digest", "removed", "prev_hash",
+    "seq",
+    "at",
+    "actor_id",
+    "actor",
+    "project_id",
+    "action",
+    "record_type",
+    "record_id",
+    "record_digest",
+    "removed",
+    "prev_hash",
 )
 
 
@@ -54,8 +63,9 @@ def _jsonable(value: Any) -> Any:
 
 
 # One encoder for all calls: json.dumps with options builds a new one each time.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              default=_jsonable)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable
+)
 
 
 def canonical_json(data: Any) -> str:
@@ -93,13 +103,17 @@ def _pk_name(table: Table) -> str:
     return next(iter(table.primary_key.columns)).name
 
 
-def digest_row(record_type: str, row: Mapping[str, Any],
-               children: Mapping[str, list[Mapping[str, Any]]] | None = None) -> str:
+def digest_row(
+    record_type: str,
+    row: Mapping[str, Any],
+    children: Mapping[str, list[Mapping[str, Any]]] | None = None,
+) -> str:
     """SHA-256 of a record (and its child rows) in canonical form."""
     body: dict[str, Any] = {"table": record_type, "row": row}
     if children:
-        body["children"] = {name: sorted(rows, key=lambda r: r.get("id") or 0)
-                            for name, rows in children.items()}
+        body["children"] = {
+            name: sorted(rows, key=lambda r: r.get("id") or 0) for name, rows in children.items()
+        }
     return _sha256(canonical_json(body))
 
 
@@ -128,8 +142,11 @@ _HEAD: Table = LedgerHead.__table__  # type: ignore[attr-defined]
 _INSERT_ENTRY = _ENTRIES.insert()
 _SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_HEAD = _HEAD.insert()
-_UPDATE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(
-    seq=bindparam("head_seq"), entry_hash=bindparam("head_hash"))
+_UPDATE_HEAD = (
+    _HEAD.update()
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("head_seq"), entry_hash=bindparam("head_hash"))
+)
 
 
 def append(
@@ -163,10 +180,17 @@ def append(
     else:
         seq, prev = head.seq + 1, head.entry_hash or GENESIS
     fields = {
-        "seq": seq, "at": utcnow().isoformat(timespec="microseconds"), "actor_id": actor.id if actor else None,
-        "actor": actor.username if actor else "", "project_id": project_id, "action": action,
-        "record_type": record_type, "record_id": str(record_id), "record_digest": digest,
-        "removed": removed, "prev_hash": prev,
+        "seq": seq,
+        "at": utcnow().isoformat(timespec="microseconds"),
+        "actor_id": actor.id if actor else None,
+        "actor": actor.username if actor else "",
+        "project_id": project_id,
+        "action": action,
+        "record_type": record_type,
+        "record_id": str(record_id),
+        "record_digest": digest,
+        "removed": removed,
+        "prev_hash": prev,
     }
     fields["entry_hash"] = entry_hash(fields)
     conn.execute(_INSERT_ENTRY, fields)
@@ -207,14 +231,23 @@ def _chain_problems(entries: list[Mapping[str, Any]], head: Any) -> Iterable[Pro
     for e in entries:
         seq = e["seq"]
         if seq != expected_seq:
-            missing = f"entry {expected_seq}" if seq == expected_seq + 1 else \
-                f"entries {expected_seq}-{seq - 1}"
-            yield Problem(expected_seq, "entry deleted",
-                          f"{missing} missing from the chain (next present entry is {seq})")
+            missing = (
+                f"entry {expected_seq}"
+                if seq == expected_seq + 1
+                else f"entries {expected_seq}-{seq - 1}"
+            )
+            yield Problem(
+                expected_seq,
+                "entry deleted",
+                f"{missing} missing from the chain (next present entry is {seq})",
+            )
             return
         if e["prev_hash"] != prev_hash:
-            yield Problem(seq, "entries reordered or replaced",
-                          f"previous-hash link does not match entry {seq - 1}")
+            yield Problem(
+                seq,
+                "entries reordered or replaced",
+                f"previous-hash link does not match entry {seq - 1}",
+            )
             return
         if entry_hash(e) != e["entry_hash"]:
             yield Problem(seq, "entry altered", "stored hash does not match the entry's content")
@@ -223,11 +256,16 @@ def _chain_problems(entries: list[Mapping[str, Any]], head: Any) -> Iterable[Pro
     last_seq = expected_seq - 1
     head_seq = head.seq if head is not None else 0
     if head_seq != last_seq or (head is not None and head_seq and head.entry_hash != prev_hash):
-        yield Problem(last_seq + 1 if head_seq > last_seq else max(head_seq, 1), "entry deleted",
-                      f"ledger head says the newest entry is {head_seq}, chain ends at {last_seq}")
+        yield Problem(
+            last_seq + 1 if head_seq > last_seq else max(head_seq, 1),
+            "entry deleted",
+            f"ledger head says the newest entry is {head_seq}, chain ends at {last_seq}",
+        )
 
 
-def _record_problems(session: Session, entries: list[Mapping[str, Any]]) -> tuple[int, list[Problem]]:
+def _record_problems(
+    session: Session, entries: list[Mapping[str, Any]]
+) -> tuple[int, list[Problem]]:
     latest: dict[tuple[str, str], Mapping[str, Any]] = {}
     for e in entries:
         latest[(e["record_type"], e["record_id"])] = e
@@ -243,8 +281,10 @@ def _record_problems(session: Session, entries: list[Mapping[str, Any]]) -> tupl
         table = _table(rtype)
         pk = table.c[_pk_name(table)]
         names = [c.name for c in table.columns]
-        rows = {str(r[pk.name]): r for r in
-                (dict(zip(names, t)) for t in session.execute(select(table)).all())}
+        rows = {
+            str(r[pk.name]): r
+            for r in (dict(zip(names, t)) for t in session.execute(select(table)).all())
+        }
         children: dict[str, dict[str, list[dict]]] = {}
         for child, fk in _CHILDREN.get(rtype, ()):
             grouped: dict[str, list[dict]] = {}
@@ -255,17 +295,32 @@ def _record_problems(session: Session, entries: list[Mapping[str, Any]]) -> tupl
             row = rows.get(e["record_id"])
             if e["removed"]:
                 if row is not None:
-                    problems.append(Problem(e["seq"], "record changed",
-                                            f"{rtype} {e['record_id']} was logged as removed but exists"))
+                    problems.append(
+                        Problem(
+                            e["seq"],
+                            "record changed",
+                            f"{rtype} {e['record_id']} was logged as removed but exists",
+                        )
+                    )
                 continue
             if row is None:
-                problems.append(Problem(e["seq"], "record changed",
-                                        f"{rtype} {e['record_id']} was deleted after it was logged"))
+                problems.append(
+                    Problem(
+                        e["seq"],
+                        "record changed",
+                        f"{rtype} {e['record_id']} was deleted after it was logged",
+                    )
+                )
                 continue
             kids = {name: g.get(e["record_id"], []) for name, g in children.items()} or None
             if digest_row(rtype, row, kids) != e["record_digest"]:
-                problems.append(Problem(e["seq"], "record changed",
-                                        f"{rtype} {e['record_id']} changed after it was logged"))
+                problems.append(
+                    Problem(
+                        e["seq"],
+                        "record changed",
+                        f"{rtype} {e['record_id']} changed after it was logged",
+                    )
+                )
     return len(latest), problems
 
 
@@ -302,7 +357,9 @@ def verify(session: Session) -> VerifyResult:
     return VerifyResult(entries=len(entries), records_checked=checked, problem=first)
 
 
-def recent(session: Session, project_id: int | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def recent(
+    session: Session, project_id: int | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """Newest entries first, as plain dicts (for the admin page)."""
     stmt = select(LedgerEntry).order_by(LedgerEntry.seq.desc()).limit(limit)  # type: ignore[attr-defined]
     if project_id is not None:

@@ -44,8 +44,15 @@ class MemberInfo:
 
 def _info(session: Session, project: Project, viewer: User) -> ProjectInfo:
     roles = tuple(sorted(r.value for r in roles_of(session, viewer, project.id or 0)))
-    return ProjectInfo(project.id or 0, project.name, project.description, project.required_annotators,
-                       project.show_others_after_submit, project.is_demo, roles)
+    return ProjectInfo(
+        project.id or 0,
+        project.name,
+        project.description,
+        project.required_annotators,
+        project.show_others_after_submit,
+        project.is_demo,
+        roles,
+    )
 
 
 def _parse_role(role: str | Role) -> Role:
@@ -69,8 +76,15 @@ def find_project(session: Session, actor: User, name: str) -> Project:
 
 
 @rolls_back
-def create_project(session: Session, actor: User, name: str, *, description: str = "",
-                   owner: User | None = None, is_demo: bool = False) -> ProjectInfo:
+def create_project(
+    session: Session,
+    actor: User,
+    name: str,
+    *,
+    description: str = "",
+    owner: User | None = None,
+    is_demo: bool = False,
+) -> ProjectInfo:
     """Create a private project; ``owner`` (default: the actor) becomes its owner."""
     clean = clean_name(name, "project name")
     desc = clean_name(description, "project description", max_len=2000, allow_empty=True)
@@ -84,8 +98,12 @@ def create_project(session: Session, actor: User, name: str, *, description: str
     project = Project(name=clean, description=desc, created_by=actor.id, is_demo=is_demo)
     session.add(project)
     session.flush()
-    ledger.append(session, actor=actor, project_id=project.id, action="project.create", record=project)
-    member = Membership(project_id=project.id or 0, user_id=(owner or actor).id or 0, role=Role.OWNER.value)
+    ledger.append(
+        session, actor=actor, project_id=project.id, action="project.create", record=project
+    )
+    member = Membership(
+        project_id=project.id or 0, user_id=(owner or actor).id or 0, role=Role.OWNER.value
+    )
     session.add(member)
     session.flush()
     ledger.append(session, actor=actor, project_id=project.id, action="role.grant", record=member)
@@ -108,14 +126,23 @@ def get_project(session: Session, actor: User, project_id: int) -> ProjectInfo:
 
 
 @rolls_back
-def update_settings(session: Session, actor: User, project_id: int, *,
-                    description: str | None = None, required_annotators: int | None = None,
-                    show_others_after_submit: bool | None = None) -> ProjectInfo:
+def update_settings(
+    session: Session,
+    actor: User,
+    project_id: int,
+    *,
+    description: str | None = None,
+    required_annotators: int | None = None,
+    show_others_after_submit: bool | None = None,
+) -> ProjectInfo:
     """Change project settings (owners and managers)."""
     project = require(session, actor, project_id, Action.EDIT_SETTINGS)
     # validate everything before touching the row: a refused call must leave nothing dirty
-    desc = None if description is None else clean_name(description, "project description",
-                                                       max_len=2000, allow_empty=True)
+    desc = (
+        None
+        if description is None
+        else clean_name(description, "project description", max_len=2000, allow_empty=True)
+    )
     if required_annotators is not None and not 0 <= int(required_annotators) <= 50:
         raise ValidationError("annotators per case must be between 0 (every annotator) and 50")
     if desc is not None:
@@ -125,7 +152,9 @@ def update_settings(session: Session, actor: User, project_id: int, *,
     if show_others_after_submit is not None:
         project.show_others_after_submit = bool(show_others_after_submit)
     session.add(project)
-    ledger.append(session, actor=actor, project_id=project_id, action="project.settings", record=project)
+    ledger.append(
+        session, actor=actor, project_id=project_id, action="project.settings", record=project
+    )
     session.commit()
     return _info(session, project, actor)
 
@@ -134,14 +163,18 @@ def list_members(session: Session, actor: User, project_id: int) -> list[MemberI
     """Members with their roles (anyone in the project may see who else is in it)."""
     require(session, actor, project_id, Action.VIEW)
     rows = session.exec(
-        select(User, Membership.role).join(Membership, Membership.user_id == User.id)
-        .where(Membership.project_id == project_id).order_by(User.username)
+        select(User, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.project_id == project_id)
+        .order_by(User.username)
     ).all()
     grouped: dict[int, tuple[User, list[str]]] = {}
     for user, role in rows:
         grouped.setdefault(user.id or 0, (user, []))[1].append(role)
-    return [MemberInfo(u.id or 0, u.username, u.display_name or u.username, tuple(sorted(rs)))
-            for u, rs in grouped.values()]
+    return [
+        MemberInfo(u.id or 0, u.username, u.display_name or u.username, tuple(sorted(rs)))
+        for u, rs in grouped.values()
+    ]
 
 
 def _check_owner_rule(actor_roles: set[Role], actor: User, role: Role, verb: str) -> None:
@@ -150,7 +183,9 @@ def _check_owner_rule(actor_roles: set[Role], actor: User, role: Role, verb: str
 
 
 @rolls_back
-def grant_role(session: Session, actor: User, project_id: int, username: str, role: str | Role) -> bool:
+def grant_role(
+    session: Session, actor: User, project_id: int, username: str, role: str | Role
+) -> bool:
     """Give ``username`` a role; returns False if they already had it (nothing changes)."""
     require(session, actor, project_id, Action.MANAGE_MEMBERS)
     r = _parse_role(role)
@@ -158,9 +193,13 @@ def grant_role(session: Session, actor: User, project_id: int, username: str, ro
     target = get_user(session, username)
     if not target.is_active:
         raise ValidationError(f"user {username!r} is deactivated")
-    exists = session.exec(select(Membership).where(
-        Membership.project_id == project_id, Membership.user_id == target.id,
-        Membership.role == r.value)).first()
+    exists = session.exec(
+        select(Membership).where(
+            Membership.project_id == project_id,
+            Membership.user_id == target.id,
+            Membership.role == r.value,
+        )
+    ).first()
     if exists is not None:
         return False
     member = Membership(project_id=project_id, user_id=target.id or 0, role=r.value)
@@ -172,24 +211,40 @@ def grant_role(session: Session, actor: User, project_id: int, username: str, ro
 
 
 @rolls_back
-def revoke_role(session: Session, actor: User, project_id: int, username: str, role: str | Role) -> None:
+def revoke_role(
+    session: Session, actor: User, project_id: int, username: str, role: str | Role
+) -> None:
     """Take a role away; refuses to remove the project's last owner."""
     require(session, actor, project_id, Action.MANAGE_MEMBERS)
     r = _parse_role(role)
     _check_owner_rule(roles_of(session, actor, project_id), actor, r, "revoke")
     target = get_user(session, username)
-    member = session.exec(select(Membership).where(
-        Membership.project_id == project_id, Membership.user_id == target.id,
-        Membership.role == r.value)).first()
+    member = session.exec(
+        select(Membership).where(
+            Membership.project_id == project_id,
+            Membership.user_id == target.id,
+            Membership.role == r.value,
+        )
+    ).first()
     if member is None:
         raise NotFoundError(f"{username!r} does not hold the {r.value} role in this project")
     if r is Role.OWNER:
-        owners = session.exec(select(func.count()).select_from(Membership).where(
-            Membership.project_id == project_id, Membership.role == Role.OWNER.value)).one()
+        owners = session.exec(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.project_id == project_id, Membership.role == Role.OWNER.value)
+        ).one()
         if owners <= 1:
-            raise ConflictError("cannot remove the last owner of a project; make someone else "
-                                "owner first")
-    ledger.append(session, actor=actor, project_id=project_id, action="role.revoke", record=member,
-                  removed=True)
+            raise ConflictError(
+                "cannot remove the last owner of a project; make someone else owner first"
+            )
+    ledger.append(
+        session,
+        actor=actor,
+        project_id=project_id,
+        action="role.revoke",
+        record=member,
+        removed=True,
+    )
     session.delete(member)
     session.commit()

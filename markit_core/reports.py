@@ -50,13 +50,26 @@ from markit_core.db import rolls_back
 from markit_core.errors import InputFileError, NotFoundError
 from markit_core.models import Case, CaseOrigin, Report, User
 
-__all__ = ["ReportImportResult", "ReportInfo", "UnmatchedRow", "import_reports",
-           "report_for_case", "reports_for_case"]
+__all__ = [
+    "ReportImportResult",
+    "ReportInfo",
+    "UnmatchedRow",
+    "import_reports",
+    "report_for_case",
+    "reports_for_case",
+]
 
 _KEY_COLUMNS = {
-    "key": "key", "case_id": "case_id", "case": "case_id", "caseid": "case_id",
-    "accession": "accession", "accession_number": "accession", "accessionnumber": "accession",
-    "study_uid": "study_uid", "studyinstanceuid": "study_uid", "study_instance_uid": "study_uid",
+    "key": "key",
+    "case_id": "case_id",
+    "case": "case_id",
+    "caseid": "case_id",
+    "accession": "accession",
+    "accession_number": "accession",
+    "accessionnumber": "accession",
+    "study_uid": "study_uid",
+    "studyinstanceuid": "study_uid",
+    "study_instance_uid": "study_uid",
 }
 _REPORT_COLUMNS = {"report": "report", "text": "report", "report_text": "report"}
 _MAX_FIELD = 16 << 20  # reports can be long; csv's default limit is 128 KiB
@@ -82,8 +95,10 @@ class ReportImportResult:
 
     def summary(self) -> str:
         """One line for a terminal or a status box."""
-        return (f"{self.rows} rows: {self.matched_rows} matched ({self.reports_added} reports "
-                f"added, {self.unchanged} already present), {len(self.unmatched)} unmatched")
+        return (
+            f"{self.rows} rows: {self.matched_rows} matched ({self.reports_added} reports "
+            f"added, {self.unchanged} already present), {len(self.unmatched)} unmatched"
+        )
 
 
 @dataclass(frozen=True)
@@ -105,7 +120,7 @@ def _read_text(source: bytes | str | Path, name: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise InputFileError(f"{name}: line {line}: not UTF-8 text (save the CSV as UTF-8)") from e
 
 
@@ -135,7 +150,8 @@ def _parse(text: str, name: str) -> tuple[str, list[tuple[int, str, str]]]:
         raise InputFileError(
             f"{name}: row 1: the header must name one key column (case_id, accession, "
             f"study_uid or key) and one report column (report); found "
-            f"{', '.join(header) or 'nothing'}")
+            f"{', '.join(header) or 'nothing'}"
+        )
     (key_col, kind), text_col = keys[0], texts[0]
     rows = []
     for row_no, record in records[1:]:
@@ -144,7 +160,8 @@ def _parse(text: str, name: str) -> tuple[str, list[tuple[int, str, str]]]:
         if len(record) != len(header):
             raise InputFileError(
                 f"{name}: row {row_no}: {len(record)} fields but the header has {len(header)} "
-                "columns (quote report text that contains the separator)")
+                "columns (quote report text that contains the separator)"
+            )
         key, report = record[key_col].strip(), record[text_col].strip()
         if not key:
             raise InputFileError(f"{name}: row {row_no}: empty {header[key_col]}")
@@ -156,13 +173,18 @@ def _parse(text: str, name: str) -> tuple[str, list[tuple[int, str, str]]]:
 
 def _match(session: Session, project_id: int, kind: str, key: str) -> tuple[list[int], str]:
     """Case ids for a key, and what matched."""
+
     def origin(column: object) -> list[int]:
-        return list(session.exec(select(CaseOrigin.case_id).where(
-            CaseOrigin.project_id == project_id, column == key)).all())
+        return list(
+            session.exec(
+                select(CaseOrigin.case_id).where(CaseOrigin.project_id == project_id, column == key)
+            ).all()
+        )
 
     def pseudo(column: object) -> list[int]:
-        return list(session.exec(select(Case.id).where(
-            Case.project_id == project_id, column == key)).all())
+        return list(
+            session.exec(select(Case.id).where(Case.project_id == project_id, column == key)).all()
+        )
 
     def by_id() -> list[int]:
         if not key.isdigit():
@@ -172,15 +194,23 @@ def _match(session: Session, project_id: int, kind: str, key: str) -> tuple[list
 
     attempts = {
         "case_id": [(by_id, "case_id")],
-        "accession": [(lambda: origin(CaseOrigin.accession), "accession"),
-                      (lambda: pseudo(Case.accession), "accession (pseudonym)")],
-        "study_uid": [(lambda: origin(CaseOrigin.study_uid), "study_uid"),
-                      (lambda: pseudo(Case.study_uid), "study_uid (pseudonym)")],
+        "accession": [
+            (lambda: origin(CaseOrigin.accession), "accession"),
+            (lambda: pseudo(Case.accession), "accession (pseudonym)"),
+        ],
+        "study_uid": [
+            (lambda: origin(CaseOrigin.study_uid), "study_uid"),
+            (lambda: pseudo(Case.study_uid), "study_uid (pseudonym)"),
+        ],
     }
     # A generic key never falls back to case ids: a numeric accession that matches nothing
     # must be reported as unmatched, not attached to whichever case has that id.
-    attempts["key"] = attempts["accession"][:1] + attempts["study_uid"][:1] + \
-        attempts["accession"][1:] + attempts["study_uid"][1:]
+    attempts["key"] = (
+        attempts["accession"][:1]
+        + attempts["study_uid"][:1]
+        + attempts["accession"][1:]
+        + attempts["study_uid"][1:]
+    )
     for find, label in attempts[kind]:
         ids = sorted(set(find()))
         if ids:
@@ -208,8 +238,13 @@ def redact_identity(text: str, origin: CaseOrigin | None) -> str:
 
 
 @rolls_back
-def import_reports(session: Session, actor: User, project_id: int, source: bytes | str | Path,
-                   name: str | None = None) -> ReportImportResult:
+def import_reports(
+    session: Session,
+    actor: User,
+    project_id: int,
+    source: bytes | str | Path,
+    name: str | None = None,
+) -> ReportImportResult:
     """Import a report CSV into a project (format in the module docstring).
 
     Parameters
@@ -247,19 +282,28 @@ def import_reports(session: Session, actor: User, project_id: int, source: bytes
                 continue
             result.matched_rows += 1
             for case_id in case_ids:
-                text = redact_identity(text, session.exec(select(CaseOrigin).where(
-                    CaseOrigin.case_id == case_id)).first())
-                same = session.exec(select(Report.id).where(
-                    Report.case_id == case_id, Report.text == text)).first()
+                text = redact_identity(
+                    text,
+                    session.exec(select(CaseOrigin).where(CaseOrigin.case_id == case_id)).first(),
+                )
+                same = session.exec(
+                    select(Report.id).where(Report.case_id == case_id, Report.text == text)
+                ).first()
                 if same is not None:
                     result.unchanged += 1
                     continue
-                report = Report(project_id=project_id, case_id=case_id, text=text,
-                                matched_on=matched_on)
+                report = Report(
+                    project_id=project_id, case_id=case_id, text=text, matched_on=matched_on
+                )
                 session.add(report)
                 session.flush()
-                ledger.append(session, actor=actor, project_id=project_id, action="report.import",
-                              record=report)
+                ledger.append(
+                    session,
+                    actor=actor,
+                    project_id=project_id,
+                    action="report.import",
+                    record=report,
+                )
                 result.reports_added += 1
         session.commit()
     except BaseException:
@@ -274,8 +318,11 @@ def reports_for_case(session: Session, actor: User, case_id: int) -> list[Report
     if case is None:
         raise NotFoundError(f"case {case_id} not found")
     require(session, actor, case.project_id, Action.VIEW)
-    rows = session.exec(select(Report).where(Report.case_id == case_id)
-                        .order_by(Report.created_at.desc(), Report.id.desc())).all()  # type: ignore[attr-defined]
+    rows = session.exec(
+        select(Report)
+        .where(Report.case_id == case_id)
+        .order_by(Report.created_at.desc(), Report.id.desc())
+    ).all()  # type: ignore[attr-defined]
     return [ReportInfo(r.id or 0, r.case_id, r.text, r.matched_on, r.created_at) for r in rows]
 
 

@@ -14,7 +14,13 @@ from itertools import groupby
 import streamlit as st
 
 from markit_core.access import Action
-from markit_core.annotation.submit import CONFIDENCE_GRADES, Reading, my_reading, others_readings, submit
+from markit_core.annotation.submit import (
+    CONFIDENCE_GRADES,
+    Reading,
+    my_reading,
+    others_readings,
+    submit,
+)
 from markit_core.annotation.drafts import discard_draft, load_draft
 from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo, list_labels
@@ -64,7 +70,8 @@ def _mirror(draft: state.Draft, case_id: int, label_id: int) -> None:
     outside them: writing widget state on every run could undo a click made meanwhile)."""
     value = draft.value(label_id)
     st.session_state[_answer_key(case_id, label_id)] = (
-        None if value is None else ("present" if value else "absent"))
+        None if value is None else ("present" if value else "absent")
+    )
     st.session_state[_grade_key(case_id, label_id)] = draft.grade(label_id)
 
 
@@ -128,33 +135,67 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
             answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
             if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
                 _mirror(draft, case_id, lb.id)
-            row = st.container(horizontal=True, vertical_alignment="center", gap="small",
-                               key=f"row_{case_id}_{lb.id}")
+            row = st.container(
+                horizontal=True,
+                vertical_alignment="center",
+                gap="small",
+                key=f"row_{case_id}_{lb.id}",
+            )
             name = f":blue-background[**{lb.name}**]" if index == draft.cursor else f"**{lb.name}**"
             row.markdown(name, width=140)
             row.segmented_control(
-                lb.name, ["absent", "present"], key=answer_key, label_visibility="collapsed",
-                format_func=str.capitalize, on_change=_on_answer, args=(draft, lb.id, answer_key))
+                lb.name,
+                ["absent", "present"],
+                key=answer_key,
+                label_visibility="collapsed",
+                format_func=str.capitalize,
+                on_change=_on_answer,
+                args=(draft, lb.id, answer_key),
+            )
             row.select_slider(
-                f"{lb.name} confidence", CONFIDENCE_GRADES, key=grade_key,
-                label_visibility="collapsed", format_func=lambda g: f"{g} %",
-                on_change=_on_grade, args=(draft, lb.id, grade_key))
-    status = (f"Saved as version {draft.version}" if draft.unchanged()
-              else "Unsaved changes" if not draft.empty() else "Nothing entered yet")
+                f"{lb.name} confidence",
+                CONFIDENCE_GRADES,
+                key=grade_key,
+                label_visibility="collapsed",
+                format_func=lambda g: f"{g} %",
+                on_change=_on_grade,
+                args=(draft, lb.id, grade_key),
+            )
+    status = (
+        f"Saved as version {draft.version}"
+        if draft.unchanged()
+        else "Unsaved changes"
+        if not draft.empty()
+        else "Nothing entered yet"
+    )
     st.caption(f"{status} · {len(draft.regions)} region(s)")
     c1, c2 = st.columns(2)
-    do_submit = c1.button("Submit", key="submit", type="primary", icon=":material/check:",
-                          width="stretch", help="Store this reading (s)")
-    do_next = c2.button("Submit & next", key="submit_next", icon=":material/skip_next:",
-                        width="stretch", help="Store it and open the next unannotated case (d)")
+    do_submit = c1.button(
+        "Submit",
+        key="submit",
+        type="primary",
+        icon=":material/check:",
+        width="stretch",
+        help="Store this reading (s)",
+    )
+    do_next = c2.button(
+        "Submit & next",
+        key="submit_next",
+        icon=":material/skip_next:",
+        width="stretch",
+        help="Store it and open the next unannotated case (d)",
+    )
     with st.expander("Keyboard", icon=":material/keyboard:"):
         st.markdown("\n".join(f"- `{k}` — {what}" for k, what in state.KEY_HELP))
         bar = st.container(horizontal=True, gap="small")
         for key, label, action, arg in (
-                ("kb_up", "↑ label", "move", -1), ("kb_down", "↓ label", "move", 1),
-                ("kb_absent", "Absent", "answer", 0), ("kb_present", "Present", "answer", 1),
-                *((f"kb_g{i}", f"{g} %", "grade", i) for i, g in enumerate(CONFIDENCE_GRADES)),
-                ("kb_rest", "Rest absent", "rest_absent", 0)):
+            ("kb_up", "↑ label", "move", -1),
+            ("kb_down", "↓ label", "move", 1),
+            ("kb_absent", "Absent", "answer", 0),
+            ("kb_present", "Present", "answer", 1),
+            *((f"kb_g{i}", f"{g} %", "grade", i) for i, g in enumerate(CONFIDENCE_GRADES)),
+            ("kb_rest", "Rest absent", "rest_absent", 0),
+        ):
             bar.button(label, key=key, on_click=_on_key, args=(draft, ids, action, arg))
     if do_submit or do_next:
         _submit(draft, go_next=do_next)
@@ -167,7 +208,9 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
         if user is None:  # session expired: the login page comes up; the draft stays
             st.rerun()
         if draft.empty():
-            st.info("Nothing to submit yet: answer a label or draw a region.", icon=":material/info:")
+            st.info(
+                "Nothing to submit yet: answer a label or draw a region.", icon=":material/info:"
+            )
             return
         if draft.unchanged():
             draft.submit_pending = False
@@ -176,19 +219,28 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
             timing = draft.timing(get_settings().idle_threshold_seconds)
             draft.submit_pending = True
             try:
-                result = submit(s, user, draft.project_id, draft.case_id,
-                                answers=draft.answered(), regions=draft.regions,
-                                timing=timing, token=draft.token)
+                result = submit(
+                    s,
+                    user,
+                    draft.project_id,
+                    draft.case_id,
+                    answers=draft.answered(),
+                    regions=draft.regions,
+                    timing=timing,
+                    token=draft.token,
+                )
                 discard_draft(s, user, draft.project_id, draft.case_id)
             except MarkitError as e:
                 draft.submit_pending = False
                 show_error(e)
                 return
             state.after_submit(draft, result)
-            message = (f"Already saved as version {result.version} (repeated submit ignored)."
-                       if result.duplicate else
-                       f"Saved case {draft.case_id} as version {result.version} · "
-                       f"{timing.total_seconds:.1f} s, {timing.idle_seconds:.1f} s idle.")
+            message = (
+                f"Already saved as version {result.version} (repeated submit ignored)."
+                if result.duplicate
+                else f"Saved case {draft.case_id} as version {result.version} · "
+                f"{timing.total_seconds:.1f} s, {timing.idle_seconds:.1f} s idle."
+            )
         if go_next:
             queue = build_queue(s, user, draft.project_id)
             state.go_to_case(draft.user_id, draft.project_id, queue.next_after(draft.case_id))
@@ -222,9 +274,13 @@ labels = list_labels(s, user, project.id)
 binary = [lb for lb in labels if lb.kind == "binary"]
 colors = label_colors([lb.id for lb in labels])
 names = {lb.id: lb.name for lb in labels}
-draft = state.get_draft(user.id, project.id, case_id,
-                        lambda: my_reading(s, user, project.id, case_id),
-                        lambda: load_draft(s, user, project.id, case_id))
+draft = state.get_draft(
+    user.id,
+    project.id,
+    case_id,
+    lambda: my_reading(s, user, project.id, case_id),
+    lambda: load_draft(s, user, project.id, case_id),
+)
 
 # -- header: progress and navigation ------------------------------------------------
 st.html("<style>[data-testid='stMainBlockContainer']{padding:2.5rem 1.5rem 2rem 1.5rem}</style>")
@@ -232,24 +288,43 @@ show_flash()
 position = queue.case_ids.index(case_id) + 1
 prev_id, next_id = queue.previous(case_id), queue.next_after(case_id)
 head = st.columns([6, 1.2, 1.2], vertical_alignment="bottom")
-head[0].progress(queue.done_count / queue.total,
-                 text=f"**{project.name}** · {queue.done_count} / {queue.total} cases done · "
-                      f"case {position} of {queue.total} (#{case_id}, "
-                      f"{'annotated' if case_id in queue.done else 'not yet annotated'})")
-head[1].button("Previous", key="prev_case", icon=":material/arrow_back:", width="stretch",
-               on_click=state.go_to_case, args=(user.id, project.id, prev_id),
-               disabled=prev_id is None, help="Previous case in the queue (b)")
-head[2].button("Next", key="next_case", icon=":material/arrow_forward:", width="stretch",
-               on_click=state.go_to_case, args=(user.id, project.id, next_id),
-               disabled=next_id is None or next_id == case_id,
-               help="Next unannotated case (n)")
+head[0].progress(
+    queue.done_count / queue.total,
+    text=f"**{project.name}** · {queue.done_count} / {queue.total} cases done · "
+    f"case {position} of {queue.total} (#{case_id}, "
+    f"{'annotated' if case_id in queue.done else 'not yet annotated'})",
+)
+head[1].button(
+    "Previous",
+    key="prev_case",
+    icon=":material/arrow_back:",
+    width="stretch",
+    on_click=state.go_to_case,
+    args=(user.id, project.id, prev_id),
+    disabled=prev_id is None,
+    help="Previous case in the queue (b)",
+)
+head[2].button(
+    "Next",
+    key="next_case",
+    icon=":material/arrow_forward:",
+    width="stretch",
+    on_click=state.go_to_case,
+    args=(user.id, project.id, next_id),
+    disabled=next_id is None or next_id == case_id,
+    help="Next unannotated case (n)",
+)
 if next_id is None:
-    st.success("Every case in your queue is annotated. You can revisit and edit any of them.",
-               icon=":material/task_alt:")
+    st.success(
+        "Every case in your queue is annotated. You can revisit and edit any of them.",
+        icon=":material/task_alt:",
+    )
 if draft.submit_pending and not draft.unchanged():
-    st.warning("Your last submit of this case was not confirmed (session expired or connection "
-               "lost). Your answers are kept: press Submit again — it is never stored twice.",
-               icon=":material/sync_problem:")
+    st.warning(
+        "Your last submit of this case was not confirmed (session expired or connection "
+        "lost). Your answers are kept: press Submit again — it is never stored twice.",
+        icon=":material/sync_problem:",
+    )
 
 # -- others' readings (only after one's own submission, when the project allows) -------
 others: list[Reading] = others_readings(s, user, project.id, case_id)
@@ -265,8 +340,11 @@ viewer.prepare_view(case_id, decoded)
 view = viewer.view_controls(case.stored_path, decoded, draft.touch)
 overlays = []
 if others and st.session_state.get("show_others_rois", True):
-    overlays = [(other_color[r.annotator], g.label_id, g.shape, g.frame,
-                 tuple(tuple(p) for p in g.points)) for r in others for g in r.regions]
+    overlays = [
+        (other_color[r.annotator], g.label_id, g.shape, g.frame, tuple(tuple(p) for p in g.points))
+        for r in others
+        for g in r.regions
+    ]
 background, mapping = viewer.render_current(case.stored_path, view, overlays)
 
 body = st.container(horizontal=True, gap="medium")
@@ -274,37 +352,62 @@ left = body.container(width=mapping.size[0] + 4)
 right = body.container(width="stretch")
 with left:
     tools = st.container(horizontal=True, vertical_alignment="bottom")
-    mode = tools.segmented_control("Draw", list(TOOLS), key="roi_mode", default="rect",
-                                   format_func=TOOLS.get, required=True)
+    mode = tools.segmented_control(
+        "Draw", list(TOOLS), key="roi_mode", default="rect", format_func=TOOLS.get, required=True
+    )
     label_ids = [lb.id for lb in labels]
     if st.session_state.get("roi_label") not in label_ids:
         st.session_state["roi_label"] = label_ids[0] if label_ids else None
-    roi_label = tools.selectbox("Region label", label_ids, key="roi_label",
-                                format_func=lambda i: names.get(i, "?"), width=220)
+    roi_label = tools.selectbox(
+        "Region label",
+        label_ids,
+        key="roi_label",
+        format_func=lambda i: names.get(i, "?"),
+        width=220,
+    )
     tools.container(key="roi_swatch", width="content").markdown(
         f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
-        f"<em>{escape(names.get(roi_label, '—'))}</em>", unsafe_allow_html=True)
+        f"<em>{escape(names.get(roi_label, '—'))}</em>",
+        unsafe_allow_html=True,
+    )
     # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
     shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays))
-    canvas_key = (f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
-                  f"{hash(shown) & 0xffffffff:x}")
+    canvas_key = (
+        f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
+        f"{hash(shown) & 0xFFFFFFFF:x}"
+    )
     init = st.session_state.get(CANVAS_INIT_KEY)
     if not init or init[0] != canvas_key:
-        init = (canvas_key, regions_to_drawing(draft.regions, mapping, colors=colors, frame=view.frame))
+        init = (
+            canvas_key,
+            regions_to_drawing(draft.regions, mapping, colors=colors, frame=view.frame),
+        )
         st.session_state[CANVAS_INIT_KEY] = init
-    drawing = viewer.roi_canvas(background, mapping, init[1], key=canvas_key, mode=mode,
-                                color=colors.get(roi_label, "#ffffff"))
+    drawing = viewer.roi_canvas(
+        background,
+        mapping,
+        init[1],
+        key=canvas_key,
+        mode=mode,
+        color=colors.get(roi_label, "#ffffff"),
+    )
     draft.displayed()
     if drawing is not None:
-        parsed = drawing_to_regions(drawing, mapping, colors=colors, default_label=roi_label,
-                                    frame=view.frame)
+        parsed = drawing_to_regions(
+            drawing, mapping, colors=colors, default_label=roi_label, frame=view.frame
+        )
         here = [r for r in draft.regions if r.frame == view.frame]
         if not same_regions(here, parsed.regions):
             before = {(r.label_id, r.shape, tuple(r.points)) for r in here}
-            changed = {r.label_id for r in parsed.regions
-                       if (r.label_id, r.shape, tuple(r.points)) not in before}
+            changed = {
+                r.label_id
+                for r in parsed.regions
+                if (r.label_id, r.shape, tuple(r.points)) not in before
+            }
             changed |= {r.label_id for r in here} - {r.label_id for r in parsed.regions}
-            draft.regions = [r for r in draft.regions if r.frame != view.frame] + list(parsed.regions)
+            draft.regions = [r for r in draft.regions if r.frame != view.frame] + list(
+                parsed.regions
+            )
             for label_id in changed or {None}:
                 draft.touch(label_id)
         for note in parsed.skipped:
@@ -325,23 +428,43 @@ with left:
                 f"{len(region.points)} points, "
                 f"x {min(xs):.0f}–{max(xs):.0f}, y {min(ys):.0f}–{max(ys):.0f}"
                 + (f", frame {region.frame + 1}" if decoded.n_frames > 1 else ""),
-                unsafe_allow_html=True)
-            row.button("Delete", key=f"roi_del_{case_id}_{i}", icon=":material/delete:",
-                       on_click=_delete_region, args=(draft, i))
+                unsafe_allow_html=True,
+            )
+            row.button(
+                "Delete",
+                key=f"roi_del_{case_id}_{i}",
+                icon=":material/delete:",
+                on_click=_delete_region,
+                args=(draft, i),
+            )
 
 with right:
     labels_panel(user.id, project.id, case_id, binary)
     if others:
-        with st.expander(f"Other annotators ({len(others)})", expanded=True,
-                         icon=":material/group:"):
+        with st.expander(
+            f"Other annotators ({len(others)})", expanded=True, icon=":material/group:"
+        ):
             st.toggle("Show their regions on the image", key="show_others_rois", value=True)
-            rows = [{"label": names.get(lid, "?")} | {
-                r.annotator: (("present" if r.answers[lid].value else "absent")
-                              + f" {r.answers[lid].confidence} %") if lid in r.answers else "—"
-                for r in others} for lid in [lb.id for lb in binary]]
+            rows = [
+                {"label": names.get(lid, "?")}
+                | {
+                    r.annotator: (
+                        ("present" if r.answers[lid].value else "absent")
+                        + f" {r.answers[lid].confidence} %"
+                    )
+                    if lid in r.answers
+                    else "—"
+                    for r in others
+                }
+                for lid in [lb.id for lb in binary]
+            ]
             st.dataframe(rows, hide_index=True, key="others_table")
-            st.markdown(" · ".join(f"<span style='color:{c}'>■</span> {escape(a)}"
-                                   for a, c in other_color.items()), unsafe_allow_html=True)
+            st.markdown(
+                " · ".join(
+                    f"<span style='color:{c}'>■</span> {escape(a)}" for a, c in other_color.items()
+                ),
+                unsafe_allow_html=True,
+            )
     elif project.show_others_after_submit and case_id not in queue.done:
         st.caption("Other annotators' answers appear here after you submit yours.")
     report = report_for_case(s, user, case_id)
@@ -352,14 +475,29 @@ with right:
         else:
             st.text(report.text)
     meta = case.meta or {}
-    facts = [f"case #{case.id}", case.modality, case.view_position and f"view {case.view_position}",
-             meta.get("body_part"), f"{case.cols}×{case.rows} px",
-             case.n_frames > 1 and f"{case.n_frames} frames",
-             meta.get("pixel_spacing") and "spacing {:.3g}×{:.3g} mm".format(*meta["pixel_spacing"])]
+    facts = [
+        f"case #{case.id}",
+        case.modality,
+        case.view_position and f"view {case.view_position}",
+        meta.get("body_part"),
+        f"{case.cols}×{case.rows} px",
+        case.n_frames > 1 and f"{case.n_frames} frames",
+        meta.get("pixel_spacing") and "spacing {:.3g}×{:.3g} mm".format(*meta["pixel_spacing"]),
+    ]
     st.caption(" · ".join(str(f) for f in facts if f))
 
-state.keyboard_shortcuts({
-    "j": "kb_down", "k": "kb_up", "a": "kb_absent", "p": "kb_present", "x": "kb_rest",
-    **{str(i): f"kb_g{i}" for i in range(len(CONFIDENCE_GRADES))},
-    "s": "submit", "d": "submit_next", "n": "next_case", "b": "prev_case"})
+state.keyboard_shortcuts(
+    {
+        "j": "kb_down",
+        "k": "kb_up",
+        "a": "kb_absent",
+        "p": "kb_present",
+        "x": "kb_rest",
+        **{str(i): f"kb_g{i}" for i in range(len(CONFIDENCE_GRADES))},
+        "s": "submit",
+        "d": "submit_next",
+        "n": "next_case",
+        "b": "prev_case",
+    }
+)
 s.close()

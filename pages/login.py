@@ -19,9 +19,12 @@ with middle:
 
     with st.form("login_form"):
         username = st.text_input("Username", key="login_username", autocomplete="username")
-        password = st.text_input("Password", type="password", key="login_password",
-                                 autocomplete="current-password")
-        submitted = st.form_submit_button("Log in", type="primary", width="stretch", key="login_submit")
+        password = st.text_input(
+            "Password", type="password", key="login_password", autocomplete="current-password"
+        )
+        submitted = st.form_submit_button(
+            "Log in", type="primary", width="stretch", key="login_submit"
+        )
 
     if submitted:
         try:

@@ -63,18 +63,27 @@ tabs = st.tabs(["Labels", "Members", "Settings", "Statistics", "Activity"])
 with tabs[0]:
     labels = list_labels(s, user, project.id)
     editable = can(s, user, project.id, Action.EDIT_LABELS)
-    frame = pd.DataFrame([vars(lb) for lb in labels], columns=["id", "name", "group", "kind", "order"])
+    frame = pd.DataFrame(
+        [vars(lb) for lb in labels], columns=["id", "name", "group", "kind", "order"]
+    )
     edited = st.data_editor(
-        frame, key="label_editor", num_rows="dynamic" if editable else "fixed", disabled=not editable,
-        hide_index=True, width="stretch",
+        frame,
+        key="label_editor",
+        num_rows="dynamic" if editable else "fixed",
+        disabled=not editable,
+        hide_index=True,
+        width="stretch",
         column_config={
             "id": st.column_config.NumberColumn("id", disabled=True, help="assigned on save"),
             "name": st.column_config.TextColumn("Label", required=True, max_chars=100),
             "group": st.column_config.TextColumn("Group", help="e.g. Pleura"),
             "kind": st.column_config.SelectboxColumn(
-                "Type", options=[k.value for k in LabelKind], default=LabelKind.BINARY.value,
-                required=True, help="binary: present/absent with a 0-100 % confidence grade; "
-                                    "roi: drawn regions"),
+                "Type",
+                options=[k.value for k in LabelKind],
+                default=LabelKind.BINARY.value,
+                required=True,
+                help="binary: present/absent with a 0-100 % confidence grade; roi: drawn regions",
+            ),
             "order": st.column_config.NumberColumn("Order", step=1),
         },
     )
@@ -86,9 +95,16 @@ with tabs[0]:
             show_error(e)
         else:
             if changes.any:
-                parts = [f"{what}: {', '.join(names)}" for what, names in (
-                    ("added", changes.created), ("changed", changes.updated),
-                    ("deleted", changes.deleted), ("archived (has answers)", changes.archived)) if names]
+                parts = [
+                    f"{what}: {', '.join(names)}"
+                    for what, names in (
+                        ("added", changes.created),
+                        ("changed", changes.updated),
+                        ("deleted", changes.deleted),
+                        ("archived (has answers)", changes.archived),
+                    )
+                    if names
+                ]
                 flash("Label set saved — " + "; ".join(parts))
                 st.rerun()
             else:
@@ -97,22 +113,38 @@ with tabs[0]:
 with tabs[1]:
     members = list_members(s, user, project.id)
     st.dataframe(
-        pd.DataFrame([{"user": m.username, "name": m.display_name,
-                       "roles": ", ".join(ROLE_NAMES[r] for r in m.roles)} for m in members]),
-        hide_index=True, width="stretch", key="members_table")
+        pd.DataFrame(
+            [
+                {
+                    "user": m.username,
+                    "name": m.display_name,
+                    "roles": ", ".join(ROLE_NAMES[r] for r in m.roles),
+                }
+                for m in members
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="members_table",
+    )
     if can(s, user, project.id, Action.MANAGE_MEMBERS):
         usernames = [u.username for u in list_users(s, user)]
         with st.form("role_form"):
             c1, c2, c3 = st.columns([2, 2, 1])
             who = c1.selectbox("User", usernames, key="role_user")
-            role = c2.selectbox("Role", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="role_role")
+            role = c2.selectbox(
+                "Role", list(ROLE_NAMES), format_func=ROLE_NAMES.get, key="role_role"
+            )
             verb = c3.radio("Action", ["grant", "revoke"], key="role_verb", horizontal=False)
             if st.form_submit_button("Apply", type="primary", key="role_submit"):
                 try:
                     if verb == "grant":
                         changed = grant_role(s, user, project.id, who, role)
-                        msg = f"{who} is now {ROLE_NAMES[role]}" if changed else \
-                            f"{who} already was {ROLE_NAMES[role]}"
+                        msg = (
+                            f"{who} is now {ROLE_NAMES[role]}"
+                            if changed
+                            else f"{who} already was {ROLE_NAMES[role]}"
+                        )
                     else:
                         revoke_role(s, user, project.id, who, role)
                         msg = f"{who} is no longer {ROLE_NAMES[role]}"
@@ -126,22 +158,38 @@ with tabs[2]:
     if can(s, user, project.id, Action.EDIT_SETTINGS):
         with st.form("settings_form"):
             desc = st.text_area("Description", project.description, key="settings_description")
-            needed = st.number_input("Annotators per case", 0, 50, project.required_annotators,
-                                     help="0: every annotator reads every case. Otherwise a case "
-                                          "leaves the queues once this many have read it.",
-                                     key="settings_required")
-            show = st.checkbox("Show other annotators' answers after one's own submission "
-                               "(review / training mode)", project.show_others_after_submit,
-                               key="settings_show_others")
+            needed = st.number_input(
+                "Annotators per case",
+                0,
+                50,
+                project.required_annotators,
+                help="0: every annotator reads every case. Otherwise a case "
+                "leaves the queues once this many have read it.",
+                key="settings_required",
+            )
+            show = st.checkbox(
+                "Show other annotators' answers after one's own submission "
+                "(review / training mode)",
+                project.show_others_after_submit,
+                key="settings_show_others",
+            )
             if st.form_submit_button("Save settings", type="primary", key="settings_submit"):
                 try:
-                    update_settings(s, user, project.id, description=desc,
-                                    required_annotators=int(needed), show_others_after_submit=show)
+                    update_settings(
+                        s,
+                        user,
+                        project.id,
+                        description=desc,
+                        required_annotators=int(needed),
+                        show_others_after_submit=show,
+                    )
                 except MarkitError as e:
                     show_error(e)
                 else:
                     st.success("Settings saved.")
-        annotators = [m.username for m in list_members(s, user, project.id) if "annotator" in m.roles]
+        annotators = [
+            m.username for m in list_members(s, user, project.id) if "annotator" in m.roles
+        ]
         with st.form("assign_form"):
             st.markdown("**Assign cases** — an annotator with assignments sees only those cases")
             c1, c2 = st.columns([1, 2])
@@ -170,32 +218,56 @@ with tabs[3]:
         st.info("Your roles do not include project statistics.")
     if can(s, user, project.id, Action.PROGRESS):
         st.markdown("**Progress per annotator**")
-        st.dataframe(pd.DataFrame([{"annotator": p.username, "done": p.done, "of": p.total,
-                                    "progress": p.fraction} for p in project_progress(s, user, project.id)]),
-                     hide_index=True, key="progress_table", column_config={
-                         "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"annotator": p.username, "done": p.done, "of": p.total, "progress": p.fraction}
+                    for p in project_progress(s, user, project.id)
+                ]
+            ),
+            hide_index=True,
+            key="progress_table",
+            column_config={
+                "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)
+            },
+        )
     if can(s, user, project.id, Action.EXPORT):
         if st.button("Export annotations (CSV)", key="export_prepare", icon=":material/download:"):
             st.session_state[EXPORT_KEY] = (project.id, export_annotations_csv(s, user, project.id))
         ready = st.session_state.get(EXPORT_KEY)
         if ready and ready[0] == project.id:
-            st.download_button("Download the export", ready[1], file_name=f"{project.name}-annotations.csv",
-                               mime="text/csv", key="export_download")
-            st.caption("Recorded in the activity ledger. The file feeds `python -m markit_core rewards`.")
+            st.download_button(
+                "Download the export",
+                ready[1],
+                file_name=f"{project.name}-annotations.csv",
+                mime="text/csv",
+                key="export_download",
+            )
+            st.caption(
+                "Recorded in the activity ledger. The file feeds `python -m markit_core rewards`."
+            )
 
 with tabs[4]:
     if can(s, user, project.id, Action.STATS):
         if st.button("Verify the whole ledger", key="verify_ledger", icon=":material/verified:"):
             result = ledger.verify(s)
             if result.ok:
-                st.success(f"Ledger intact: {result.entries} entries, "
-                           f"{result.records_checked} records re-digested.")
+                st.success(
+                    f"Ledger intact: {result.entries} entries, "
+                    f"{result.records_checked} records re-digested."
+                )
             else:
                 st.error(f"Ledger broken — {result.problem}")
         entries = ledger.recent(s, project.id, limit=100)
-        st.dataframe(pd.DataFrame(entries, columns=["seq", "at", "actor", "action", "record_type",
-                                                    "record_id", "entry_hash"]),
-                     hide_index=True, width="stretch", key="ledger_table")
+        st.dataframe(
+            pd.DataFrame(
+                entries,
+                columns=["seq", "at", "actor", "action", "record_type", "record_id", "entry_hash"],
+            ),
+            hide_index=True,
+            width="stretch",
+            key="ledger_table",
+        )
     else:
         st.info("Your roles do not include the activity log.")
 s.close()

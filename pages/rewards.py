@@ -160,7 +160,10 @@ def show_run(run: reward_runs.RunRecord) -> None:
 
 
 s, user, project = page_start(
-    "Rewards", Action.REWARDS, "Rewards are for project owners and managers; you have no such project.")
+    "Rewards",
+    Action.REWARDS,
+    "Rewards are for project owners and managers; you have no such project.",
+)
 try:
     with st.form("reward_form"):
         c = st.columns(4)
@@ -173,7 +176,9 @@ try:
         threshold = c[2].number_input(
             "Kappa threshold (vs AI)", -1.0, 1.0, 0.05, 0.01, key="rw_kappa", format="%.2f"
         )
-        truth = c[3].radio("Truth rule", TRUTH_RULES, format_func=TRUTH_RULE_NAMES.get, key="rw_truth")
+        truth = c[3].radio(
+            "Truth rule", TRUTH_RULES, format_func=TRUTH_RULE_NAMES.get, key="rw_truth"
+        )
         if st.form_submit_button("Compute rewards", type="primary", key="reward_submit"):
             try:
                 run_id, _ = reward_runs.run_rewards(

@@ -20,8 +20,9 @@ from ui.widgets import page_start
 RASTER_AND_DICOM = ["dcm", "dicom", "zip", "png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 SEARCH_KEY = "remote_search_results"
 
-s, user, project = page_start("Upload", Action.UPLOAD, "You are not a data owner of any project.",
-                              picker_key="upload_project")
+s, user, project = page_start(
+    "Upload", Action.UPLOAD, "You are not a data owner of any project.", picker_key="upload_project"
+)
 
 
 def _progress_bar(label: str) -> Callable[[int, int, str], None]:
@@ -29,14 +30,16 @@ def _progress_bar(label: str) -> Callable[[int, int, str], None]:
 
     def update(done: int, total: int, name: str) -> None:
         bar.progress(done / total if total else 1.0, text=f"{done}/{total} {name}".strip())
+
     return update
 
 
 def _import_remote(source, study_uids: list[str]) -> None:
     """Retrieve studies from a remote source into the project, with progress and outcomes."""
     try:
-        result = import_studies(s, get_settings(), user, project.id, source, study_uids,
-                                _progress_bar("Retrieving..."))
+        result = import_studies(
+            s, get_settings(), user, project.id, source, study_uids, _progress_bar("Retrieving...")
+        )
     except MarkitError as e:
         show_error(e)
         return
@@ -47,24 +50,35 @@ def _import_remote(source, study_uids: list[str]) -> None:
 
 def _show_report(report: IngestReport) -> None:
     (st.success if report.ingested else st.warning)(report.summary())
-    rows = [{"file": o.name, "result": o.status, "detail": o.reason or o.warning,
-             "case": o.case_id} for o in report.outcomes]
+    rows = [
+        {"file": o.name, "result": o.status, "detail": o.reason or o.warning, "case": o.case_id}
+        for o in report.outcomes
+    ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ingest_outcomes")
 
 
 files_tab, web_tab, pacs_tab, reports_tab, trace_tab = st.tabs(
-    ["Files", "DICOMweb archive", "PACS (DIMSE)", "Reports", "Trace-back"])
+    ["Files", "DICOMweb archive", "PACS (DIMSE)", "Reports", "Trace-back"]
+)
 
 with files_tab:
-    st.caption("DICOM files, zip archives of DICOM folders, PNG/JPEG/TIFF. Patient identity is "
-               "removed on ingest (DICOM PS3.15 basic profile); the same image is never added twice.")
-    uploads = st.file_uploader("Images", type=RASTER_AND_DICOM, accept_multiple_files=True,
-                               key="upload_files")
+    st.caption(
+        "DICOM files, zip archives of DICOM folders, PNG/JPEG/TIFF. Patient identity is "
+        "removed on ingest (DICOM PS3.15 basic profile); the same image is never added twice."
+    )
+    uploads = st.file_uploader(
+        "Images", type=RASTER_AND_DICOM, accept_multiple_files=True, key="upload_files"
+    )
     if st.button("Ingest", key="ingest_button", type="primary", disabled=not uploads):
         try:
-            report = ingest(s, get_settings(), user, project.id,
-                            [(f.name, f.getvalue()) for f in uploads or []],
-                            _progress_bar("Ingesting..."))
+            report = ingest(
+                s,
+                get_settings(),
+                user,
+                project.id,
+                [(f.name, f.getvalue()) for f in uploads or []],
+                _progress_bar("Ingesting..."),
+            )
         except MarkitError as e:
             show_error(e)
         else:
@@ -73,8 +87,12 @@ with files_tab:
 with web_tab:
     with st.form("dicomweb_form"):
         url = st.text_input("DICOMweb URL", key="dw_url", placeholder="https://archive/dicom-web")
-        auth = st.radio("Authentication", ["none", "user/password", "bearer token"], horizontal=True,
-                        key="dw_auth")
+        auth = st.radio(
+            "Authentication",
+            ["none", "user/password", "bearer token"],
+            horizontal=True,
+            key="dw_auth",
+        )
         c1, c2 = st.columns(2)
         username = c1.text_input("User", key="dw_user")
         secret = c2.text_input("Password or token", type="password", key="dw_secret")
@@ -86,24 +104,46 @@ with web_tab:
 
     def _source():
         from markit_core.imaging.sources.dicomweb import DicomWebSource
-        kw = {"username": username, "password": secret} if auth == "user/password" else \
-            {"token": secret} if auth == "bearer token" else {}
+
+        kw = (
+            {"username": username, "password": secret}
+            if auth == "user/password"
+            else {"token": secret}
+            if auth == "bearer token"
+            else {}
+        )
         return DicomWebSource(url.strip(), **kw)
 
     if searched:
-        filters = {k: v.strip() for k, v in (("PatientID", patient), ("StudyDate", date),
-                                              ("ModalitiesInStudy", modality)) if v.strip()}
+        filters = {
+            k: v.strip()
+            for k, v in (
+                ("PatientID", patient),
+                ("StudyDate", date),
+                ("ModalitiesInStudy", modality),
+            )
+            if v.strip()
+        }
         try:
-            st.session_state[SEARCH_KEY] = [vars(r) for r in search_studies(s, user, project.id,
-                                                                            _source(), **filters)]
+            st.session_state[SEARCH_KEY] = [
+                vars(r) for r in search_studies(s, user, project.id, _source(), **filters)
+            ]
         except MarkitError as e:
             show_error(e)
     found = st.session_state.get(SEARCH_KEY) or []
     if found:
-        picked = st.dataframe(pd.DataFrame(found), key="dw_results", hide_index=True,
-                              on_select="rerun", selection_mode="multi-row", width="stretch")
+        picked = st.dataframe(
+            pd.DataFrame(found),
+            key="dw_results",
+            hide_index=True,
+            on_select="rerun",
+            selection_mode="multi-row",
+            width="stretch",
+        )
         chosen = [found[i]["study_uid"] for i in picked.selection.rows]
-        if st.button(f"Import {len(chosen)} selected studies", key="dw_import", disabled=not chosen):
+        if st.button(
+            f"Import {len(chosen)} selected studies", key="dw_import", disabled=not chosen
+        ):
             try:
                 source = _source()
             except MarkitError as e:
@@ -122,6 +162,7 @@ with pacs_tab:
         pulled = st.form_submit_button("Import (C-FIND + C-GET)", type="primary", key="pacs_import")
     if pulled:
         from markit_core.imaging.sources.dimse import DimseSource
+
         try:
             source = DimseSource(host.strip(), int(port), called.strip(), calling.strip())
         except MarkitError as e:
@@ -130,8 +171,10 @@ with pacs_tab:
             _import_remote(source, uids.split())
 
 with reports_tab:
-    st.caption("CSV with a header `case_id,report`, `accession,report`, `study_uid,report`, or "
-               "`key,report` (an accession or study UID, original or de-identified).")
+    st.caption(
+        "CSV with a header `case_id,report`, `accession,report`, `study_uid,report`, or "
+        "`key,report` (an accession or study UID, original or de-identified)."
+    )
     csv_file = st.file_uploader("Reports CSV", type=["csv"], key="reports_file")
     if st.button("Import reports", key="reports_import", disabled=csv_file is None):
         try:
@@ -139,18 +182,29 @@ with reports_tab:
         except MarkitError as e:
             show_error(e)
         else:
-            st.success(f"{res.rows} rows: {res.matched_rows} matched, {res.reports_added} reports "
-                       f"added, {res.unchanged} unchanged, {len(res.unmatched)} unmatched")
+            st.success(
+                f"{res.rows} rows: {res.matched_rows} matched, {res.reports_added} reports "
+                f"added, {res.unchanged} unchanged, {len(res.unmatched)} unmatched"
+            )
             if res.unmatched:
-                st.dataframe(pd.DataFrame([vars(u) for u in res.unmatched]), hide_index=True,
-                             key="reports_unmatched")
+                st.dataframe(
+                    pd.DataFrame([vars(u) for u in res.unmatched]),
+                    hide_index=True,
+                    key="reports_unmatched",
+                )
 
 with trace_tab:
     if can(s, user, project.id, Action.TRACE_IDENTITY):
-        st.caption("Original identifiers and their pseudonyms in this project. Annotators never "
-                   "see this table.")
-        st.dataframe(pd.DataFrame([vars(r) for r in mapping_table(s, user, project.id)]),
-                     hide_index=True, width="stretch", key="trace_table")
+        st.caption(
+            "Original identifiers and their pseudonyms in this project. Annotators never "
+            "see this table."
+        )
+        st.dataframe(
+            pd.DataFrame([vars(r) for r in mapping_table(s, user, project.id)]),
+            hide_index=True,
+            width="stretch",
+            key="trace_table",
+        )
     else:
         st.info("Only data owners and owners can trace cases back to their origin.")
 s.close()

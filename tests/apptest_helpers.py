@@ -60,4 +60,6 @@ def plotly_figures(at: AppTest) -> dict[str, dict]:
     """Plotly figures on the page by widget key (the element id ends with the key)."""
     import json
 
-    return {el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    return {
+        el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")
+    }

@@ -78,16 +78,19 @@ def make_user(session: Session, admin: User) -> Callable[[str], User]:
     def _make(username: str, **kw) -> User:
         create_user(session, admin, username, PASSWORD, **kw)
         return get_user(session, username)
+
     return _make
 
 
 @pytest.fixture
 def make_project(session: Session, admin: User) -> Callable[..., ProjectInfo]:
     """Create a project owned by ``owner`` and grant ``members`` {username: [roles]}."""
+
     def _make(name: str, owner: User, members: dict[str, list[Role]] | None = None) -> ProjectInfo:
         info = create_project(session, admin, name, owner=owner)
         for username, roles in (members or {}).items():
             for role in roles:
                 grant_role(session, admin, info.id, username, role)
         return info
+
     return _make

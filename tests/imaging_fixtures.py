@@ -22,8 +22,15 @@ from sqlmodel import Session
 
 from markit_core.models import Role, User
 
-__all__ = ["ImagingProject", "identified_dicom", "imaging", "dicom_bytes", "png_bytes",
-           "pydicom_files", "IDENTITY"]
+__all__ = [
+    "ImagingProject",
+    "identified_dicom",
+    "imaging",
+    "dicom_bytes",
+    "png_bytes",
+    "pydicom_files",
+    "IDENTITY",
+]
 
 #: A fake identity written into test DICOMs; none of it may survive ingest.
 IDENTITY = {
@@ -54,15 +61,22 @@ def imaging(session: Session, make_user, make_project) -> ImagingProject:
     owner = make_user("owner")
     dataowner = make_user("dataowner")
     annotator = make_user("annotator")
-    info = make_project("Chest", owner, {"dataowner": [Role.DATA_OWNER],
-                                         "annotator": [Role.ANNOTATOR]})
+    info = make_project(
+        "Chest", owner, {"dataowner": [Role.DATA_OWNER], "annotator": [Role.ANNOTATOR]}
+    )
     other = make_project("Other", owner, {"dataowner": [Role.DATA_OWNER]})
     return ImagingProject(info.id, owner, dataowner, annotator, other.id)
 
 
-def identified_dicom(*, seed: int = 0, study_uid: str | None = None, series_uid: str | None = None,
-                     sop_uid: str | None = None, burned_in: bool = False,
-                     base: str = "MR_small.dcm") -> Dataset:
+def identified_dicom(
+    *,
+    seed: int = 0,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+    burned_in: bool = False,
+    base: str = "MR_small.dcm",
+) -> Dataset:
     """A real pydicom test image carrying :data:`IDENTITY`, private tags and nested UIDs.
 
     ``seed`` changes the pixels (so two images are not duplicates of each other).

@@ -57,19 +57,54 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     port = free_port()
-    subprocess.run(_as_postgres([initdb, "-D", str(data), "-U", "markit", "--auth=trust",
-                                 "--encoding=UTF8", "--no-sync"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                initdb,
+                "-D",
+                str(data),
+                "-U",
+                "markit",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"),
-                                 "-w", "-t", "60", "start"]), check=True, capture_output=True)
+    subprocess.run(
+        _as_postgres(
+            [
+                pg_ctl,
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(root / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         createdb = _pg_bin("createdb")
-        subprocess.run(_as_postgres([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "markit",
-                                     "markit"]), check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres([createdb, "-h", "127.0.0.1", "-p", str(port), "-U", "markit", "markit"]),
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql+psycopg://markit@127.0.0.1:{port}/markit"
     finally:
-        subprocess.run(_as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -45,6 +45,7 @@ _counter = itertools.count()
 
 def _probe(action: Action, settings: Settings):
     """A call of the real service function guarded by ``action``."""
+
     def labels(s, u, pid):
         add_labels(s, u, pid, [(f"probe label {next(_counter)}", "")])
 
@@ -69,14 +70,15 @@ def _probe(action: Action, settings: Settings):
     return probes.get(action, lambda s, u, pid: require(s, u, pid, action))
 
 
-
 @pytest.fixture
 def world(session, make_user, make_project):
     users = {role: make_user(f"u_{role.value}") for role in Role}
     make_user("bystander")
     outsider = make_user("outsider")
     owner = users[O]
-    project = make_project("Matrix", owner, {u.username: [r] for r, u in users.items() if r is not O})
+    project = make_project(
+        "Matrix", owner, {u.username: [r] for r, u in users.items() if r is not O}
+    )
     return users, outsider, project
 
 

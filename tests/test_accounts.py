@@ -58,7 +58,10 @@ def test_lockout_after_five_failures_in_fifteen_minutes(session, settings, admin
     with pytest.raises(AccountLocked):
         login(session, settings, "root", PASSWORD, now=t0 + timedelta(minutes=5))
     # once the failures fall out of the 15-minute window, the account opens again
-    assert login(session, settings, "root", PASSWORD, now=t0 + timedelta(minutes=16)).username == "root"
+    assert (
+        login(session, settings, "root", PASSWORD, now=t0 + timedelta(minutes=16)).username
+        == "root"
+    )
 
 
 def test_failures_spread_over_more_than_the_window_do_not_lock(session, settings, admin):
@@ -67,7 +70,10 @@ def test_failures_spread_over_more_than_the_window_do_not_lock(session, settings
         with pytest.raises(AuthenticationError) as e:
             login(session, settings, "root", "wrong password", now=t0 + timedelta(minutes=4 * i))
         assert not isinstance(e.value, AccountLocked)
-    assert login(session, settings, "root", PASSWORD, now=t0 + timedelta(minutes=25)).username == "root"
+    assert (
+        login(session, settings, "root", PASSWORD, now=t0 + timedelta(minutes=25)).username
+        == "root"
+    )
 
 
 def test_lockout_is_configurable(session, tmp_path, admin):
@@ -95,6 +101,9 @@ def test_logins_are_in_the_ledger_without_secrets(session, settings, admin):
         login(session, settings, "root", "Wrong-Pass-123")
     actions = [r[0] for r in session.exec(text("select action from ledger_entry order by seq"))]
     assert actions[-2:] == ["login", "login.failed"]
-    dump = "\n".join(str(tuple(r)) for table in ("ledger_entry", "login_attempt", "user_account")
-                     for r in session.exec(text(f"select * from {table}")))
+    dump = "\n".join(
+        str(tuple(r))
+        for table in ("ledger_entry", "login_attempt", "user_account")
+        for r in session.exec(text(f"select * from {table}"))
+    )
     assert PASSWORD not in dump and "Wrong-Pass-123" not in dump

@@ -85,10 +85,19 @@ def test_demo_is_idempotent_and_prints_accounts_once(env, capsys):
 
 def test_module_entry_point_honours_database_url(tmp_path):
     db = tmp_path / "elsewhere.db"
-    env = os.environ | {"MARKIT_DATABASE_URL": f"sqlite:///{db}", "MARKIT_DATA_DIR": str(tmp_path / "d")}
-    run = subprocess.run([sys.executable, "-m", "markit_core", "create-user", "root", "--password-stdin"],
-                         input="a good password\n", capture_output=True, text=True, env=env, cwd=ROOT,
-                         timeout=120)
+    env = os.environ | {
+        "MARKIT_DATABASE_URL": f"sqlite:///{db}",
+        "MARKIT_DATA_DIR": str(tmp_path / "d"),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "markit_core", "create-user", "root", "--password-stdin"],
+        input="a good password\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert db.exists() and not (tmp_path / "d" / "markit.db").exists()
     assert "a good password" not in run.stdout + run.stderr

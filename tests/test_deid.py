@@ -47,8 +47,16 @@ def _identifying_values(ds: Dataset) -> dict[str, str]:
     values = {}
     # not identifying, and kept: an institution named like the manufacturer is not a leak
     kept = {str(ds.get(k, "")) for k in ("Manufacturer", "ManufacturerModelName")}
-    for kw in ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber",
-               "InstitutionName", "InstitutionAddress", "ReferringPhysicianName", "OperatorsName"):
+    for kw in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "AccessionNumber",
+        "InstitutionName",
+        "InstitutionAddress",
+        "ReferringPhysicianName",
+        "OperatorsName",
+    ):
         value = str(ds.get(kw, "") or "").strip()
         if len(value) >= 4 and not any(value in k for k in kept):  # short: chance in pixels
             values[kw] = value
@@ -102,8 +110,13 @@ def test_stored_files_hold_no_original_identity(session, settings, imaging: Imag
 
 
 def test_burned_in_annotation_is_kept_and_flagged(session, settings, imaging: ImagingProject):
-    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                    [("burned.dcm", dicom_bytes(identified_dicom(seed=3, burned_in=True)))])
+    report = ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        [("burned.dcm", dicom_bytes(identified_dicom(seed=3, burned_in=True)))],
+    )
     outcome = report.outcomes[0]
     assert outcome.status == "ingested" and "Burned In Annotation" in outcome.warning
     assert report.warnings == [outcome]
@@ -113,30 +126,41 @@ def test_burned_in_annotation_is_kept_and_flagged(session, settings, imaging: Im
     assert ds.BurnedInAnnotation == "YES" and ds.PatientIdentityRemoved == "NO"
 
 
-def test_same_uids_get_the_same_pseudonyms_across_ingests(session, settings,
-                                                          imaging: ImagingProject):
+def test_same_uids_get_the_same_pseudonyms_across_ingests(
+    session, settings, imaging: ImagingProject
+):
     first = identified_dicom(seed=4)
-    second = identified_dicom(seed=5, study_uid=first.StudyInstanceUID,
-                              series_uid=first.SeriesInstanceUID)
-    r1 = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                [("1.dcm", dicom_bytes(first))])
-    r2 = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                [("2.dcm", dicom_bytes(second))])
+    second = identified_dicom(
+        seed=5, study_uid=first.StudyInstanceUID, series_uid=first.SeriesInstanceUID
+    )
+    r1 = ingest(
+        session, settings, imaging.dataowner, imaging.project_id, [("1.dcm", dicom_bytes(first))]
+    )
+    r2 = ingest(
+        session, settings, imaging.dataowner, imaging.project_id, [("2.dcm", dicom_bytes(second))]
+    )
     c1, c2 = session.get(Case, r1.outcomes[0].case_id), session.get(Case, r2.outcomes[0].case_id)
     assert c1.study_uid == c2.study_uid != first.StudyInstanceUID
     assert c1.series_uid == c2.series_uid and c1.sop_uid != c2.sop_uid
     assert c1.accession == c2.accession != first.AccessionNumber
 
-    pairs = {(m.kind, m.original): m.pseudonym for m in
-             mapping_table(session, imaging.dataowner, imaging.project_id)}
+    pairs = {
+        (m.kind, m.original): m.pseudonym
+        for m in mapping_table(session, imaging.dataowner, imaging.project_id)
+    }
     assert pairs[("uid", str(first.StudyInstanceUID))] == c1.study_uid
     assert pairs[("uid", str(second.SOPInstanceUID))] == c2.sop_uid
     assert pairs[("accession", first.AccessionNumber)] == c1.accession
     assert pairs[("patient_id", first.PatientID)] not in ("", first.PatientID)
 
     # re-ingesting the same original: detected, nothing new
-    again = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                   [("1-again.dcm", dicom_bytes(first))])
+    again = ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        [("1-again.dcm", dicom_bytes(first))],
+    )
     assert again.outcomes[0].status == "duplicate" and again.outcomes[0].case_id == c1.id
 
     # de-identifying the same original again gives byte-identical output
@@ -146,26 +170,39 @@ def test_same_uids_get_the_same_pseudonyms_across_ingests(session, settings,
     assert a == b == _stored(settings, session, c1.id)
 
     # another project: other pseudonyms for the same original
-    r3 = ingest(session, settings, imaging.dataowner, imaging.other_project_id,
-                [("1.dcm", dicom_bytes(first))])
+    r3 = ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.other_project_id,
+        [("1.dcm", dicom_bytes(first))],
+    )
     c3 = session.get(Case, r3.outcomes[0].case_id)
     assert c3.study_uid != c1.study_uid and c3.accession != c1.accession
 
 
 def test_recorded_pairs_win_over_the_salt(session, settings, imaging: ImagingProject):
     ds = identified_dicom(seed=6)
-    session.add(UidMap(project_id=imaging.project_id, kind="uid",
-                       original=str(ds.StudyInstanceUID), pseudonym="2.25.12345"))
+    session.add(
+        UidMap(
+            project_id=imaging.project_id,
+            kind="uid",
+            original=str(ds.StudyInstanceUID),
+            pseudonym="2.25.12345",
+        )
+    )
     session.commit()
-    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                    [("x.dcm", dicom_bytes(ds))])
+    report = ingest(
+        session, settings, imaging.dataowner, imaging.project_id, [("x.dcm", dicom_bytes(ds))]
+    )
     assert session.get(Case, report.outcomes[0].case_id).study_uid == "2.25.12345"
 
 
 def test_trace_back_for_data_owners_only(session, settings, imaging: ImagingProject):
     ds = identified_dicom(seed=7)
-    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                    [("x.dcm", dicom_bytes(ds))])
+    report = ingest(
+        session, settings, imaging.dataowner, imaging.project_id, [("x.dcm", dicom_bytes(ds))]
+    )
     case_id = report.outcomes[0].case_id
     trace = trace_case(session, imaging.dataowner, case_id)
     assert trace.patient_name == IDENTITY["PatientName"]
@@ -174,11 +211,14 @@ def test_trace_back_for_data_owners_only(session, settings, imaging: ImagingProj
     assert trace.study_uid == str(ds.StudyInstanceUID) and trace.sop_uid == str(ds.SOPInstanceUID)
     assert trace.pseudonym_study_uid == session.get(Case, case_id).study_uid
     assert trace_case(session, imaging.owner, case_id).patient_id == IDENTITY["PatientID"]
-    assert find_by_original(session, imaging.dataowner, imaging.project_id,
-                            IDENTITY["AccessionNumber"]) == [case_id]
-    for call in (lambda: trace_case(session, imaging.annotator, case_id),
-                 lambda: mapping_table(session, imaging.annotator, imaging.project_id),
-                 lambda: find_by_original(session, imaging.annotator, imaging.project_id, "x")):
+    assert find_by_original(
+        session, imaging.dataowner, imaging.project_id, IDENTITY["AccessionNumber"]
+    ) == [case_id]
+    for call in (
+        lambda: trace_case(session, imaging.annotator, case_id),
+        lambda: mapping_table(session, imaging.annotator, imaging.project_id),
+        lambda: find_by_original(session, imaging.annotator, imaging.project_id, "x"),
+    ):
         with pytest.raises(PermissionDenied, match="trace identity"):
             call()
     # the salt is never part of the mapping a data owner sees

@@ -21,8 +21,15 @@ from markit_core.imaging.decode import decode_any
 from markit_core.imaging.display import ViewState, render
 
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
-IDENTITY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber",
-                 "InstitutionName", "ReferringPhysicianName", "StudyDate")
+IDENTITY_TAGS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "AccessionNumber",
+    "InstitutionName",
+    "ReferringPhysicianName",
+    "StudyDate",
+)
 
 
 @pytest.fixture(scope="module")
@@ -135,4 +142,8 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main([str(tmp_path), "-n", "3", "--seed", "2", "--size", "128"]) == 0
     assert "wrote 3 images" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "demo_2_000.dcm", "demo_2_001.dcm", "demo_2_002.dcm", "ground_truth.json"]
+        "demo_2_000.dcm",
+        "demo_2_001.dcm",
+        "demo_2_002.dcm",
+        "ground_truth.json",
+    ]

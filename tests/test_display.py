@@ -40,8 +40,10 @@ from markit_core.imaging.window import (
 def _grey(array: np.ndarray, **kw: object) -> DecodedImage:
     frames = np.asarray(array, dtype=np.float32)
     frames = frames[None] if frames.ndim == 2 else frames
-    fields: dict = {"photometric": "MONOCHROME2",
-                    "value_range": (float(frames.min()), float(frames.max()))}
+    fields: dict = {
+        "photometric": "MONOCHROME2",
+        "value_range": (float(frames.min()), float(frames.max())),
+    }
     fields.update(kw)
     return DecodedImage(name="t", frames=frames, **fields)
 
@@ -146,9 +148,12 @@ def test_zoom_in_repeats_native_pixels_and_pan_is_clamped() -> None:
     out = render(image, ViewState(zoom=4.0, pan_center=(-100.0, 999.0), viewport=(40, 40)))
     assert out.mapping.crop == (0, 40, 10, 50)  # clamped into the bottom-left corner
     crop = pattern[40:50, 0:10]
-    np.testing.assert_array_equal(render(image, ViewState(
-        zoom=4.0, pan_center=(-100.0, 999.0), viewport=(40, 40)), fmt=None).pixels,
-        np.repeat(np.repeat(crop, 4, axis=0), 4, axis=1))
+    np.testing.assert_array_equal(
+        render(
+            image, ViewState(zoom=4.0, pan_center=(-100.0, 999.0), viewport=(40, 40)), fmt=None
+        ).pixels,
+        np.repeat(np.repeat(crop, 4, axis=0), 4, axis=1),
+    )
 
 
 def test_downsampled_view_crops_before_resizing() -> None:
@@ -288,8 +293,10 @@ def test_cache_decodes_once_under_concurrent_requests() -> None:
         return _grey(np.zeros((8, 8), np.float32))
 
     results: list[DecodedImage] = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get("k", slow_loader)))
-               for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get("k", slow_loader)))
+        for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -19,8 +19,13 @@ from markit_core.annotation.timing import Interaction
 
 def _add_case(session, project_id: int, tag: str) -> int:
     digest = f"{tag}{project_id:03d}".ljust(64, "0")
-    case = Case(project_id=project_id, content_hash=digest, stored_path=f"{digest[:2]}/{digest[2:]}",
-                rows=300, cols=400)
+    case = Case(
+        project_id=project_id,
+        content_hash=digest,
+        stored_path=f"{digest[:2]}/{digest[2:]}",
+        rows=300,
+        cols=400,
+    )
     session.add(case)
     session.commit()
     return case.id
@@ -30,14 +35,22 @@ def _add_case(session, project_id: int, tag: str) -> int:
 def world(session, make_user, make_project):
     owner = make_user("owner")
     ann1, ann2, rev = make_user("ann1"), make_user("ann2"), make_user("rev")
-    project = make_project("Chest", owner, {"ann1": [Role.ANNOTATOR], "ann2": [Role.ANNOTATOR],
-                                            "rev": [Role.REVIEWER]})
+    project = make_project(
+        "Chest", owner, {"ann1": [Role.ANNOTATOR], "ann2": [Role.ANNOTATOR], "rev": [Role.REVIEWER]}
+    )
     add_labels(session, owner, project.id, [("pneumonia", "Lung"), ("effusion", "Pleura")])
     labels = {lb.name: lb.id for lb in list_labels(session, owner, project.id)}
     other = make_project("Other", owner, {"ann1": [Role.ANNOTATOR]})
-    return {"ann1": ann1, "ann2": ann2, "rev": rev, "project": project.id, "labels": labels,
-            "case": _add_case(session, project.id, "a"), "other": other.id,
-            "other_case": _add_case(session, other.id, "b")}
+    return {
+        "ann1": ann1,
+        "ann2": ann2,
+        "rev": rev,
+        "project": project.id,
+        "labels": labels,
+        "case": _add_case(session, project.id, "a"),
+        "other": other.id,
+        "other_case": _add_case(session, other.id, "b"),
+    }
 
 
 def _draft(w, user="ann1") -> Draft:
@@ -45,9 +58,12 @@ def _draft(w, user="ann1") -> Draft:
     d.displayed()
     d.set_value(w["labels"]["pneumonia"], True)
     d.set_grade(w["labels"]["pneumonia"], 60)
-    d.set_grade(w["labels"]["effusion"], 40)            # a grade on a label not yet answered
-    d.regions.append(RegionInput(w["labels"]["effusion"], "polygon",
-                                 ((1.0, 2.0), (30.5, 2.0), (10.0, 20.0)), frame=1))
+    d.set_grade(w["labels"]["effusion"], 40)  # a grade on a label not yet answered
+    d.regions.append(
+        RegionInput(
+            w["labels"]["effusion"], "polygon", ((1.0, 2.0), (30.5, 2.0), (10.0, 20.0)), frame=1
+        )
+    )
     return d
 
 
@@ -63,7 +79,7 @@ def test_answers_snapshot_unchanged_and_dirty():
     d = Draft(1, 1, 1)
     assert d.empty() and not d.dirty() and not d.unchanged() and not d.worth_keeping()
     d.set_grade(5, 40)
-    assert d.empty() and d.worth_keeping()              # the grade alone is kept, not submitted
+    assert d.empty() and d.worth_keeping()  # the grade alone is kept, not submitted
     d.set_value(5, False)
     d.set_value(6, None)
     assert d.answered() == {5: Answer(False, 40)} and d.dirty()
@@ -76,8 +92,10 @@ def test_answers_snapshot_unchanged_and_dirty():
 
 def test_json_round_trip(world):
     d = _draft(world)
-    d.base = (((world["labels"]["pneumonia"], False, 100),),
-              (RegionInput(world["labels"]["pneumonia"], "rect", ((0.0, 0.0), (5.0, 5.0))),))
+    d.base = (
+        ((world["labels"]["pneumonia"], False, 100),),
+        (RegionInput(world["labels"]["pneumonia"], "rect", ((0.0, 0.0), (5.0, 5.0))),),
+    )
     d.version, d.cursor, d.canvas_rev, d.submit_pending = 3, 1, 2, True
     back = Draft.from_json(d.to_json())
     assert back == d
@@ -101,14 +119,14 @@ def test_save_load_discard_and_no_ledger_entries(session, world):
     loaded = load_draft(session, ann1, pid, cid)
     assert loaded == d and loaded.synced == d.content()
     d.set_value(world["labels"]["effusion"], False)
-    save_draft(session, ann1, pid, cid, d)               # an upsert: still one row
+    save_draft(session, ann1, pid, cid, d)  # an upsert: still one row
     assert _count(session, AnnotationDraft) == 1
     assert load_draft(session, ann1, pid, cid).answered() == d.answered()
-    assert _count(session, LedgerEntry) == entries       # drafts are scratch, not ledgered
+    assert _count(session, LedgerEntry) == entries  # drafts are scratch, not ledgered
     assert ledger.verify(session).ok
     discard_draft(session, ann1, pid, cid)
     assert load_draft(session, ann1, pid, cid) is None and _count(session, AnnotationDraft) == 0
-    discard_draft(session, ann1, pid, cid)               # discarding nothing is fine
+    discard_draft(session, ann1, pid, cid)  # discarding nothing is fine
 
 
 def test_drafts_are_private_and_need_the_annotate_permission(session, world):
@@ -124,10 +142,17 @@ def test_drafts_are_private_and_need_the_annotate_permission(session, world):
     assert _count(session, AnnotationDraft) == 2
     assert load_draft(session, world["ann1"], pid, cid).value(world["labels"]["pneumonia"]) is True
     # a reviewer (no annotate permission) is refused; a non-member does not see the project
-    for call in (lambda: load_draft(session, world["rev"], pid, cid),
-                 lambda: discard_draft(session, world["rev"], pid, cid),
-                 lambda: save_draft(session, world["rev"], pid, cid,
-                                    Draft(world["rev"].id, pid, cid, answers={1: [True, 100]}))):
+    for call in (
+        lambda: load_draft(session, world["rev"], pid, cid),
+        lambda: discard_draft(session, world["rev"], pid, cid),
+        lambda: save_draft(
+            session,
+            world["rev"],
+            pid,
+            cid,
+            Draft(world["rev"].id, pid, cid, answers={1: [True, 100]}),
+        ),
+    ):
         with pytest.raises(PermissionDenied):
             call()
     with pytest.raises(NotFoundError):
@@ -152,13 +177,19 @@ def test_time_the_page_was_closed_counts_as_idle(session, world):
     pid, cid, ann1 = world["project"], world["case"], world["ann1"]
     label = world["labels"]["pneumonia"]
     # the image was shown 1000 s ago; the annotator answered after 5 s, then the tab closed
-    d = Draft(ann1.id, pid, cid, shown_at=time.time() - 1000.0,
-              interactions=[Interaction(5.0, label)], answers={label: [True, 100]})
+    d = Draft(
+        ann1.id,
+        pid,
+        cid,
+        shown_at=time.time() - 1000.0,
+        interactions=[Interaction(5.0, label)],
+        answers={label: [True, 100]},
+    )
     save_draft(session, ann1, pid, cid, d)
-    reopened = load_draft(session, ann1, pid, cid)       # a reload, 995 s later
-    reopened.displayed()                                  # keeps the first display time
+    reopened = load_draft(session, ann1, pid, cid)  # a reload, 995 s later
+    reopened.displayed()  # keeps the first display time
     assert reopened.shown_at == d.shown_at
-    reopened.set_grade(label, 80)                         # one more change, then submit
+    reopened.set_grade(label, 80)  # one more change, then submit
     t = reopened.timing(idle_threshold=30.0)
     assert t.total_seconds == pytest.approx(1000.0, abs=2.0)
     assert t.idle_seconds == pytest.approx(1000.0 - 5.0 - 30.0, abs=2.0)
@@ -169,6 +200,7 @@ def test_time_the_page_was_closed_counts_as_idle(session, world):
 def test_loaded_draft_drops_labels_deleted_since(session, settings, make_user, make_project):
     from markit_core.annotation.submit import RegionInput
     from markit_core.labels import add_labels, list_labels, save_label_set
+
     owner, ann = make_user("own2"), make_user("ann9")
     project = make_project("Drafts2", owner, {"ann9": [Role.ANNOTATOR]})
     add_labels(session, owner, project.id, [("keep", ""), ("gone", "")])

@@ -55,8 +55,10 @@ def test_import_reports_command(main, tmp_path, capsys):
     capsys.readouterr()
     assert main(["import-reports", "--project", "Chest", str(csv_path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["unmatched: row 3: X-1", "2 rows: 1 matched (1 reports added, 0 already "
-                   "present), 1 unmatched"]
+    assert out == [
+        "unmatched: row 3: X-1",
+        "2 rows: 1 matched (1 reports added, 0 already present), 1 unmatched",
+    ]
     csv_path.write_text("accession,report\nA,b,c\n")
     assert main(["import-reports", "--project", "Chest", str(csv_path)]) == 2
     assert "reports.csv: row 2: 3 fields" in capsys.readouterr().err
@@ -67,8 +69,23 @@ def test_remote_import_commands_report_source_errors(main, capsys):
     assert main(["dicomweb-import", "--project", "Chest", "--url", down]) == 1
     assert "cannot connect" in capsys.readouterr().err
     assert main(["dicomweb-import", "--project", "Chest", "--url", "ftp://x"]) == 2
-    assert main(["dicomweb-import", "--project", "Chest", "--url", "http://h",
-                 "--password", "p"]) == 2
-    assert main(["dimse-import", "--project", "Chest", "--host", "127.0.0.1", "--port", "1",
-                 "--called-aet", "PACS"]) == 1
+    assert (
+        main(["dicomweb-import", "--project", "Chest", "--url", "http://h", "--password", "p"]) == 2
+    )
+    assert (
+        main(
+            [
+                "dimse-import",
+                "--project",
+                "Chest",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "1",
+                "--called-aet",
+                "PACS",
+            ]
+        )
+        == 1
+    )
     assert "refused the connection" in capsys.readouterr().err

@@ -56,8 +56,14 @@ EXPECTED_FAILURES: dict[str, str] = {
 
 # Compressed syntaxes the installed plugins must cover (via files in pydicom.data).
 REQUIRED_SYNTAXES = {
-    JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLosslessSV1, JPEGLSLossless,
-    JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, RLELossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
 }
 
 
@@ -168,8 +174,9 @@ def test_rescale_slope_and_intercept_give_float32_modality_values() -> None:
 
 def test_monochrome1_is_inverted_for_display() -> None:
     stored = np.array([[0, 1000], [2000, 4000]], dtype=np.uint16)
-    ds = _dataset(stored, PhotometricInterpretation="MONOCHROME1",
-                  WindowCenter="2000", WindowWidth="4001")
+    ds = _dataset(
+        stored, PhotometricInterpretation="MONOCHROME1", WindowCenter="2000", WindowWidth="4001"
+    )
     decoded = decode_dicom(ds)
     assert decoded.invert_for_display and decoded.photometric == "MONOCHROME1"
     shown = render(decoded, ViewState(viewport=(2, 2), zoom=1.0), fmt=None).pixels
@@ -200,7 +207,8 @@ def test_rgb_ybr_and_palette_colour() -> None:
     rgb = decode_any(get_testdata_file("SC_rgb_small_odd.dcm"))
     assert rgb.is_color and rgb.frames.dtype == np.uint8
     np.testing.assert_array_equal(
-        rgb.frames[0], pydicom.dcmread(get_testdata_file("SC_rgb_small_odd.dcm")).pixel_array)
+        rgb.frames[0], pydicom.dcmread(get_testdata_file("SC_rgb_small_odd.dcm")).pixel_array
+    )
     ybr = decode_any(get_testdata_file("SC_ybr_full_422_uncompressed.dcm"))
     assert ybr.photometric == "RGB" and ybr.source_photometric == "YBR_FULL_422"
     red = ybr.frames[0, 5, 5].astype(int)  # top band of the test card is red
@@ -234,15 +242,22 @@ def test_header_window_first_value_and_voi_lut() -> None:
     expected = apply_voi_lut(stored, pydicom.dcmread(io.BytesIO(_to_bytes(ds))))
     np.testing.assert_allclose(shown.pixels, expected * (255 / 65535), atol=1)
     # an explicit window from the user overrides the LUT
-    user = render(decoded, ViewState(viewport=(16, 16), zoom=1.0, window_center=2048.0,
-                                     window_width=4096.0), fmt=None)
+    user = render(
+        decoded,
+        ViewState(viewport=(16, 16), zoom=1.0, window_center=2048.0, window_width=4096.0),
+        fmt=None,
+    )
     assert user.window == (2048.0, 4096.0) and user.pixels[0, 0] == 0
 
 
 def test_compressed_and_uncompressed_copies_decode_identically() -> None:
     plain = decode_any(get_testdata_file("MR_small.dcm")).frames
-    for name in ("MR_small_RLE.dcm", "MR_small_jp2klossless.dcm",
-                 "MR_small_jpeg_ls_lossless.dcm", "MR_small_bigendian.dcm"):
+    for name in (
+        "MR_small_RLE.dcm",
+        "MR_small_jp2klossless.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "MR_small_bigendian.dcm",
+    ):
         np.testing.assert_array_equal(decode_any(get_testdata_file(name)).frames, plain)
 
 
@@ -268,10 +283,16 @@ def _mr_bytes() -> bytes:
     [
         ("truncated-pixels", lambda b: b[: len(b) // 2], "truncated"),
         ("truncated-meta", lambda b: b[:200], "truncated"),
-        ("bad-vr", lambda b: b.replace(b"\x28\x00\x10\x00US", b"\x28\x00\x10\x00ZZ", 1),
-         "Unknown Value Representation 'ZZ'"),
-        ("garbage", lambda b: bytes(np.random.default_rng(1).integers(0, 256, 4000, np.uint8)),
-         "not an image"),
+        (
+            "bad-vr",
+            lambda b: b.replace(b"\x28\x00\x10\x00US", b"\x28\x00\x10\x00ZZ", 1),
+            "Unknown Value Representation 'ZZ'",
+        ),
+        (
+            "garbage",
+            lambda b: bytes(np.random.default_rng(1).integers(0, 256, 4000, np.uint8)),
+            "not an image",
+        ),
         ("garbage-after-preamble", lambda b: b"\0" * 128 + b"DICM" + b"\x07" * 500, "not an image"),
         ("empty", lambda b: b"", "not an image"),
         ("text", lambda b: b"patient,finding\n1,none\n" * 20, "not an image"),

@@ -42,8 +42,11 @@ def test_folders_and_archives_skip_the_same_metadata_files(tmp_path: Path):
         for name in names:
             (folder / name).write_bytes(b"x")
             zf.writestr(name, b"x")
-    with inputs.Expansion([("upload", folder), ("upload.zip", buf.getvalue())],
-                          max_archive_bytes=1 << 20, max_files=100) as expansion:
+    with inputs.Expansion(
+        [("upload", folder), ("upload.zip", buf.getvalue())],
+        max_archive_bytes=1 << 20,
+        max_files=100,
+    ) as expansion:
         skipped = {e.name for e in expansion.entries if "metadata" in e.refused}
     expected = {".DS_Store", "Thumbs.db", "desktop.ini", "._scan.dcm"}
     assert skipped == {f"upload/{n}" for n in expected} | {f"upload.zip/{n}" for n in expected}

@@ -32,8 +32,9 @@ from tests.imaging_fixtures import (
 
 
 def _cases(session, project_id: int) -> list[Case]:
-    return list(session.exec(select(Case).where(Case.project_id == project_id)
-                             .order_by(Case.id)).all())
+    return list(
+        session.exec(select(Case).where(Case.project_id == project_id).order_by(Case.id)).all()
+    )
 
 
 def _store_files(settings) -> set[str]:
@@ -43,8 +44,9 @@ def _store_files(settings) -> set[str]:
 
 def test_all_pydicom_test_files_in_one_batch(session, settings, imaging: ImagingProject):
     paths = pydicom_files()
-    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                    [(p.name, p) for p in paths])
+    report = ingest(
+        session, settings, imaging.dataowner, imaging.project_id, [(p.name, p) for p in paths]
+    )
 
     # one outcome per file, in input order
     assert [o.name for o in report.outcomes] == [p.name for p in paths]
@@ -66,8 +68,14 @@ def test_all_pydicom_test_files_in_one_batch(session, settings, imaging: Imaging
     assert "Comprehensive SR" in by_name["test-SR.dcm"].reason
     assert "truncated" in by_name["MR_truncated.dcm"].reason
     assert by_name["README.txt"].status == "refused"
-    for name in ("JPEG2000.dcm", "SC_rgb_rle.dcm", "MR_small_jpeg_ls_lossless.dcm",
-                 "JPEGLSNearLossless_16.dcm", "SC_rgb_jpeg_dcmtk.dcm", "rtdose_rle.dcm"):
+    for name in (
+        "JPEG2000.dcm",
+        "SC_rgb_rle.dcm",
+        "MR_small_jpeg_ls_lossless.dcm",
+        "JPEGLSNearLossless_16.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "rtdose_rle.dcm",
+    ):
         assert by_name[name].status in ("ingested", "duplicate"), by_name[name].line()
 
     cases = _cases(session, imaging.project_id)
@@ -87,12 +95,21 @@ def test_all_pydicom_test_files_in_one_batch(session, settings, imaging: Imaging
 def test_one_bad_file_never_stops_the_batch(session, settings, imaging: ImagingProject):
     good = dicom_bytes(identified_dicom(seed=1))
     truncated = good[: len(good) - 500]
-    items = [("a.dcm", good), ("garbage.dcm", b"\x00\x01not dicom at all" * 20),
-             ("cut.dcm", truncated), ("empty.dcm", b""),
-             ("b.dcm", dicom_bytes(identified_dicom(seed=2)))]
+    items = [
+        ("a.dcm", good),
+        ("garbage.dcm", b"\x00\x01not dicom at all" * 20),
+        ("cut.dcm", truncated),
+        ("empty.dcm", b""),
+        ("b.dcm", dicom_bytes(identified_dicom(seed=2))),
+    ]
     report = ingest(session, settings, imaging.dataowner, imaging.project_id, items)
-    assert [o.status for o in report.outcomes] == ["ingested", "refused", "refused", "refused",
-                                                   "ingested"]
+    assert [o.status for o in report.outcomes] == [
+        "ingested",
+        "refused",
+        "refused",
+        "refused",
+        "ingested",
+    ]
     assert "not an image" in report.outcomes[1].reason
     assert "truncated" in report.outcomes[2].reason or "pixel data" in report.outcomes[2].reason
     assert report.outcomes[3].reason == "empty file"
@@ -102,14 +119,24 @@ def test_one_bad_file_never_stops_the_batch(session, settings, imaging: ImagingP
 def test_duplicates_are_detected_not_duplicated(session, settings, imaging: ImagingProject):
     mr = Path(get_testdata_file("MR_small.dcm"))
     rle = Path(get_testdata_file("MR_small_RLE.dcm"))  # same pixels, other transfer syntax
-    first = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                   [("mr.dcm", mr), ("mr-again.dcm", mr.read_bytes())])
+    first = ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        [("mr.dcm", mr), ("mr-again.dcm", mr.read_bytes())],
+    )
     assert [o.status for o in first.outcomes] == ["ingested", "duplicate"]
     case_id = first.outcomes[0].case_id
     assert first.outcomes[1].case_id == case_id and f"case {case_id}" in first.outcomes[1].reason
 
-    again = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                   [("mr.dcm", mr), ("mr-rle.dcm", rle)])
+    again = ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        [("mr.dcm", mr), ("mr-rle.dcm", rle)],
+    )
     assert [o.status for o in again.outcomes] == ["duplicate", "duplicate"]
     assert len(_cases(session, imaging.project_id)) == 1
     assert len(_store_files(settings)) == 1
@@ -120,8 +147,12 @@ def test_duplicates_are_detected_not_duplicated(session, settings, imaging: Imag
 
 
 def test_png_jpeg_tiff_are_stored_as_is(session, settings, imaging: ImagingProject):
-    items = [("x.png", png_bytes(1)), ("x.jpg", png_bytes(2, fmt="JPEG")),
-             ("x.tif", png_bytes(3, fmt="TIFF")), ("x.bmp", png_bytes(4, fmt="BMP"))]
+    items = [
+        ("x.png", png_bytes(1)),
+        ("x.jpg", png_bytes(2, fmt="JPEG")),
+        ("x.tif", png_bytes(3, fmt="TIFF")),
+        ("x.bmp", png_bytes(4, fmt="BMP")),
+    ]
     report = ingest(session, settings, imaging.dataowner, imaging.project_id, items)
     assert [o.status for o in report.outcomes] == ["ingested"] * 4
     store = ImageStore.from_settings(settings)
@@ -146,14 +177,29 @@ def test_progress_callback_reports_every_file(session, settings, imaging: Imagin
         zf.writestr("inner/three.png", png_bytes(5))
     (folder / "more.zip").write_bytes(archive.getvalue())
     calls: list[tuple[int, int, str]] = []
-    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                    [("batch", folder), ("four.png", png_bytes(6))],
-                    progress=lambda done, total, name: calls.append((done, total, name)))
+    report = ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        [("batch", folder), ("four.png", png_bytes(6))],
+        progress=lambda done, total, name: calls.append((done, total, name)),
+    )
     names = [o.name for o in report.outcomes]
-    assert names == ["batch/more.zip/inner/two.dcm", "batch/more.zip/inner/three.png",
-                     "batch/notes.txt", "batch/sub/one.dcm", "four.png"]
-    assert [o.status for o in report.outcomes] == ["ingested", "ingested", "refused", "ingested",
-                                                   "ingested"]
+    assert names == [
+        "batch/more.zip/inner/two.dcm",
+        "batch/more.zip/inner/three.png",
+        "batch/notes.txt",
+        "batch/sub/one.dcm",
+        "four.png",
+    ]
+    assert [o.status for o in report.outcomes] == [
+        "ingested",
+        "ingested",
+        "refused",
+        "ingested",
+        "ingested",
+    ]
     assert calls == [(i, 5, n) for i, n in enumerate(names)] + [(5, 5, "")]
 
 
@@ -170,8 +216,9 @@ def test_only_uploaders_may_ingest(session, settings, imaging: ImagingProject, m
     assert report.outcomes[0].status == "ingested"
 
 
-def test_failed_case_leaves_no_row_and_no_file(session, settings, imaging: ImagingProject,
-                                               monkeypatch):
+def test_failed_case_leaves_no_row_and_no_file(
+    session, settings, imaging: ImagingProject, monkeypatch
+):
     real_append = ledger.append
     calls = {"n": 0}
 
@@ -206,18 +253,31 @@ def test_upload_limit_and_missing_paths(session, settings, imaging: ImagingProje
     assert "limit of 2 files" in report.outcomes[2].reason
 
 
-def test_case_fields_and_names_hold_no_original_identifiers(session, settings,
-                                                            imaging: ImagingProject):
+def test_case_fields_and_names_hold_no_original_identifiers(
+    session, settings, imaging: ImagingProject
+):
     ds = identified_dicom(seed=7)
     name = f"{ds.SOPInstanceUID}_{ds.PatientID}_quixote.dcm"
-    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                    [(name, dicom_bytes(ds))])
+    report = ingest(
+        session, settings, imaging.dataowner, imaging.project_id, [(name, dicom_bytes(ds))]
+    )
     case = session.get(Case, report.outcomes[0].case_id)
     assert case.kind == "dicom" and case.modality == "MR" and (case.rows, case.cols) == (64, 64)
-    for original in (str(ds.SOPInstanceUID), str(ds.StudyInstanceUID), ds.PatientID,
-                     ds.AccessionNumber, "quixote"):
-        for value in (case.original_name, case.study_uid, case.series_uid, case.sop_uid,
-                      case.accession, str(case.meta)):
+    for original in (
+        str(ds.SOPInstanceUID),
+        str(ds.StudyInstanceUID),
+        ds.PatientID,
+        ds.AccessionNumber,
+        "quixote",
+    ):
+        for value in (
+            case.original_name,
+            case.study_uid,
+            case.series_uid,
+            case.sop_uid,
+            case.accession,
+            str(case.meta),
+        ):
             assert original.lower() not in value.lower()
     assert case.sop_uid.startswith("2.25.")
     assert case.original_name == f"MR-{case.sop_uid[-10:]}.dcm"  # pseudonymised SOP UID
@@ -244,19 +304,25 @@ def test_demo_images_are_seeded_through_ingest_idempotently(session, settings, i
     assert {c.created_by for c in cases} == {imaging.dataowner.id}  # as the data owner
     assert all(c.modality == "DX" for c in cases if c.kind == "dicom")
     assert (settings.cache_dir / "demo_images" / "ground_truth.json").exists()
-    assert seed_demo_images(session, settings, imaging.project_id, n=4) == \
-        "demo images: 4 cases already in the demo project"
-    assert seed_demo_images(session, settings, imaging.project_id, n=5) == \
-        "demo images: 1 ingested, 4 already present"
+    assert (
+        seed_demo_images(session, settings, imaging.project_id, n=4)
+        == "demo images: 4 cases already in the demo project"
+    )
+    assert (
+        seed_demo_images(session, settings, imaging.project_id, n=5)
+        == "demo images: 1 ingested, 4 already present"
+    )
 
 
 def test_uploaded_names_are_not_shown_to_annotators(session, settings, imaging: ImagingProject):
     """A patient's name in the file or folder name stays with the data owner's trace-back."""
     mr = identified_dicom(seed=30)
     mr.Modality = "DX"
-    items = [("Smith_John_1234.png", png_bytes(30)),
-             ("2024-03-05 Smith John/Smith_John_1234.dcm", dicom_bytes(mr)),
-             ("Smith_John_1234.jpg", png_bytes(31, fmt="JPEG"))]
+    items = [
+        ("Smith_John_1234.png", png_bytes(30)),
+        ("2024-03-05 Smith John/Smith_John_1234.dcm", dicom_bytes(mr)),
+        ("Smith_John_1234.jpg", png_bytes(31, fmt="JPEG")),
+    ]
     report = ingest(session, settings, imaging.dataowner, imaging.project_id, items)
     assert [o.status for o in report.outcomes] == ["ingested"] * 3
     names = []
@@ -270,15 +336,19 @@ def test_uploaded_names_are_not_shown_to_annotators(session, settings, imaging: 
         assert origin.source == f"upload: {uploaded}"  # the data owner can still trace it back
         assert trace_case(session, imaging.dataowner, case_id).source == f"upload: {uploaded}"
     raster, dicom, jpeg = (session.get(Case, i) for i in report.case_ids)
-    assert names == [f"image-{raster.content_hash[:10]}.png", f"DX-{dicom.sop_uid[-10:]}.dcm",
-                     f"image-{jpeg.content_hash[:10]}.jpg"]
+    assert names == [
+        f"image-{raster.content_hash[:10]}.png",
+        f"DX-{dicom.sop_uid[-10:]}.dcm",
+        f"image-{jpeg.content_hash[:10]}.jpg",
+    ]
     assert case_name(raster) == f"#{raster.id} image-{raster.content_hash[:10]}.png"
     with pytest.raises(PermissionDenied):
         trace_case(session, imaging.annotator, raster.id)
 
 
-def test_failures_are_logged_without_the_file_name(session, settings, imaging: ImagingProject,
-                                                   monkeypatch, caplog):
+def test_failures_are_logged_without_the_file_name(
+    session, settings, imaging: ImagingProject, monkeypatch, caplog
+):
     real_append = ledger.append
 
     def broken_append(*args, **kwargs):
@@ -287,8 +357,10 @@ def test_failures_are_logged_without_the_file_name(session, settings, imaging: I
         return real_append(*args, **kwargs)
 
     monkeypatch.setattr(ingest_module.ledger, "append", broken_append)
-    items = [("a.png", png_bytes(40)),
-             ("Smith_John_1234.dcm", dicom_bytes(identified_dicom(seed=41)))]
+    items = [
+        ("a.png", png_bytes(40)),
+        ("Smith_John_1234.dcm", dicom_bytes(identified_dicom(seed=41))),
+    ]
     with caplog.at_level(logging.DEBUG, logger="markit_core"):
         report = ingest(session, settings, imaging.dataowner, imaging.project_id, items)
     assert [o.status for o in report.outcomes] == ["refused", "refused"]

@@ -36,7 +36,9 @@ def test_clean_history_verifies(session, history):
 
 
 def test_every_entry_links_to_the_previous(session, history):
-    rows = session.exec(text("select seq, prev_hash, entry_hash from ledger_entry order by seq")).all()
+    rows = session.exec(
+        text("select seq, prev_hash, entry_hash from ledger_entry order by seq")
+    ).all()
     assert rows[0].prev_hash == ledger.GENESIS
     for before, after in zip(rows, rows[1:]):
         assert after.prev_hash == before.entry_hash
@@ -68,8 +70,10 @@ def test_deleted_newest_entry_is_caught_by_the_head(session, history):
 
 
 def test_swapped_entries_are_named(session, history):
-    cols = "at, actor_id, actor, project_id, action, record_type, record_id, record_digest, " \
-           "removed, prev_hash, entry_hash"
+    cols = (
+        "at, actor_id, actor, project_id, action, record_type, record_id, record_digest, "
+        "removed, prev_hash, entry_hash"
+    )
     a = session.exec(text(f"select {cols} from ledger_entry where seq = 7")).one()
     b = session.exec(text(f"select {cols} from ledger_entry where seq = 8")).one()
     names = [c.strip() for c in cols.split(",")]
@@ -78,8 +82,10 @@ def test_swapped_entries_are_named(session, history):
         session.exec(text(f"update ledger_entry set entry_hash = 'tmp{seq}' where seq = {seq}"))
     for seq, row in ((7, b), (8, a)):
         assigns = ", ".join(f"{n} = :{n}" for n in names)
-        session.exec(text(f"update ledger_entry set {assigns} where seq = {seq}"),
-                     params=dict(zip(names, row)))
+        session.exec(
+            text(f"update ledger_entry set {assigns} where seq = {seq}"),
+            params=dict(zip(names, row)),
+        )
     session.commit()
     result = ledger.verify(session)
     assert result.problem.seq == 7
@@ -87,7 +93,9 @@ def test_swapped_entries_are_named(session, history):
 
 
 def test_record_edited_in_the_database_is_named(session, history):
-    label = next(lb for lb in list_labels(session, _owner(session), history.id) if lb.name == "pneumothorax")
+    label = next(
+        lb for lb in list_labels(session, _owner(session), history.id) if lb.name == "pneumothorax"
+    )
     session.exec(text(f"update label_def set name = 'pneumothorax (edited)' where id = {label.id}"))
     session.commit()
     result = ledger.verify(session)
@@ -95,7 +103,11 @@ def test_record_edited_in_the_database_is_named(session, history):
     assert result.problem.kind == "record changed"
     assert "label_def" in result.problem.detail and str(label.id) in result.problem.detail
     entry = session.get(LedgerEntry, result.problem.seq)
-    assert (entry.record_type, entry.record_id, entry.action) == ("label_def", str(label.id), "label.create")
+    assert (entry.record_type, entry.record_id, entry.action) == (
+        "label_def",
+        str(label.id),
+        "label.create",
+    )
 
 
 def test_record_deleted_in_the_database_is_named(session, history):
@@ -110,6 +122,7 @@ def test_logged_changes_keep_verifying(session, history):
     owner = _owner(session)
     labels = list_labels(session, owner, history.id)
     from markit_core.labels import save_label_set
+
     rows = [vars(lb) | {"name": lb.name.title()} for lb in labels[1:]]
     save_label_set(session, owner, history.id, rows)
     assert ledger.verify(session).ok
@@ -117,14 +130,21 @@ def test_logged_changes_keep_verifying(session, history):
 
 def _owner(session):
     from markit_core.accounts import get_user
+
     return get_user(session, "owner")
 
 
 def _cli(settings, *args) -> subprocess.CompletedProcess:
     env = os.environ | {"MARKIT_DATA_DIR": str(settings.data_dir)}
     env.pop("MARKIT_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "markit_core", *args], capture_output=True, text=True,
-                          env=env, cwd=Path(__file__).parent.parent, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "markit_core", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parent.parent,
+        timeout=120,
+    )
 
 
 def test_cli_verify_exit_codes(session, settings, history):
@@ -141,11 +161,19 @@ def test_cli_verify_exit_codes(session, settings, history):
 def test_edited_trace_back_of_a_case_is_named(session, settings, imaging):
     from markit_core.imaging.ingest import ingest
     from tests.imaging_fixtures import dicom_bytes, identified_dicom
-    report = ingest(session, settings, imaging.dataowner, imaging.project_id,
-                    [("x.dcm", dicom_bytes(identified_dicom(seed=5)))])
+
+    report = ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        [("x.dcm", dicom_bytes(identified_dicom(seed=5)))],
+    )
     case_id = report.case_ids[0]
     assert ledger.verify(session).ok
-    session.exec(text(f"update case_origin set patient_name = 'Someone^Else' where case_id = {case_id}"))
+    session.exec(
+        text(f"update case_origin set patient_name = 'Someone^Else' where case_id = {case_id}")
+    )
     session.commit()
     result = ledger.verify(session)
     assert result.problem.kind == "record changed" and f"case {case_id}" in result.problem.detail

@@ -24,24 +24,44 @@ def test_upgrade_from_first_revision_keeps_rows(tmp_path):
     assert "case" not in inspect(engine).get_table_names()
     # Data written by the 0001 schema with raw SQL, as an old release would have.
     with engine.begin() as conn:
-        conn.execute(text("insert into user_account (username, display_name, password_hash, is_admin, "
-                          "is_active, is_demo, created_at) values ('old', 'Old user', 'x', 1, 1, 0, "
-                          "'2025-01-01 10:00:00')"))
-        conn.execute(text("insert into project (name, description, required_annotators, "
-                          "show_others_after_submit, is_demo, created_at) values "
-                          "('Legacy', 'kept', 3, 0, 0, '2025-01-01 10:00:00')"))
-        conn.execute(text("insert into label_def (project_id, name, \"group\", kind, \"order\", archived) "
-                          "values (1, 'effusion', 'Pleura', 'binary', 1, 0)"))
-        conn.execute(text("insert into membership (project_id, user_id, role, granted_at) "
-                          "values (1, 1, 'owner', '2025-01-01 10:00:00')"))
+        conn.execute(
+            text(
+                "insert into user_account (username, display_name, password_hash, is_admin, "
+                "is_active, is_demo, created_at) values ('old', 'Old user', 'x', 1, 1, 0, "
+                "'2025-01-01 10:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "insert into project (name, description, required_annotators, "
+                "show_others_after_submit, is_demo, created_at) values "
+                "('Legacy', 'kept', 3, 0, 0, '2025-01-01 10:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                'insert into label_def (project_id, name, "group", kind, "order", archived) '
+                "values (1, 'effusion', 'Pleura', 'binary', 1, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "insert into membership (project_id, user_id, role, granted_at) "
+                "values (1, 1, 'owner', '2025-01-01 10:00:00')"
+            )
+        )
     upgrade(engine)
     assert current_revision(engine) == _head(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("select username, display_name from user_account")).all() == \
-            [("old", "Old user")]
-        assert conn.execute(text("select name, description, required_annotators from project")).all() == \
-            [("Legacy", "kept", 3)]
-        assert conn.execute(text("select name, \"group\" from label_def")).all() == [("effusion", "Pleura")]
+        assert conn.execute(text("select username, display_name from user_account")).all() == [
+            ("old", "Old user")
+        ]
+        assert conn.execute(
+            text("select name, description, required_annotators from project")
+        ).all() == [("Legacy", "kept", 3)]
+        assert conn.execute(text('select name, "group" from label_def')).all() == [
+            ("effusion", "Pleura")
+        ]
         assert conn.execute(text("select role from membership")).all() == [("owner",)]
     assert {"case", "annotation", "roi", "reward_run"} <= set(inspect(engine).get_table_names())
     engine.dispose()
@@ -67,6 +87,7 @@ def test_downgrade_then_upgrade_round_trip(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     upgrade(engine)
     from alembic import command
+
     command.downgrade(alembic_config(engine), "0001")
     assert "case" not in inspect(engine).get_table_names()
     upgrade(engine)
@@ -81,6 +102,7 @@ def test_drafts_table_added_and_removed(tmp_path):
     upgrade(engine, "0003")
     assert "annotation_draft" in inspect(engine).get_table_names()
     from alembic import command
+
     command.downgrade(alembic_config(engine), "0002")
     assert "annotation_draft" not in inspect(engine).get_table_names()
     assert "annotation" in inspect(engine).get_table_names()

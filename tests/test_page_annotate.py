@@ -46,13 +46,21 @@ def env(settings, session, monkeypatch, admin, make_user, make_project):
     owner = make_user("owner")
     ann1, ann2 = make_user("ann1"), make_user("ann2")
     project = make_project("Chest", owner, {"ann1": [Role.ANNOTATOR], "ann2": [Role.ANNOTATOR]})
-    add_labels(session, owner, project.id, [("pneumonia", "Lung"), ("effusion", "Pleura"),
-                                           ("atelectasis", "Lung")])
-    report = ingest(session, settings, owner, project.id,
-                    [(f"img{i}.png", _png(i)) for i in range(N_CASES)])
+    add_labels(
+        session,
+        owner,
+        project.id,
+        [("pneumonia", "Lung"), ("effusion", "Pleura"), ("atelectasis", "Lung")],
+    )
+    report = ingest(
+        session, settings, owner, project.id, [(f"img{i}.png", _png(i)) for i in range(N_CASES)]
+    )
     assert len(report.ingested) == N_CASES, report.summary()
     return {
-        "owner": owner, "ann1": ann1, "ann2": ann2, "project": project.id,
+        "owner": owner,
+        "ann1": ann1,
+        "ann2": ann2,
+        "project": project.id,
         "labels": {lb.name: lb.id for lb in list_labels(session, owner, project.id)},
         "cases": sorted(report.case_ids),
     }
@@ -104,8 +112,14 @@ def test_progress_and_previous_next(session, env):
     at.button(key="prev_case").click().run()
     assert f"case 1 of 3 (#{c[0]}" in _progress(at) and at.button(key="prev_case").disabled
     # "Next" skips cases already read: after case 2 is done, next from case 1 is case 3
-    submit(session, env["ann1"], env["project"], c[1],
-           answers={env["labels"]["pneumonia"]: Answer(False, 100)}, token="done-2")
+    submit(
+        session,
+        env["ann1"],
+        env["project"],
+        c[1],
+        answers={env["labels"]["pneumonia"]: Answer(False, 100)},
+        token="done-2",
+    )
     at.run()
     assert "1 / 3 cases done" in _progress(at)
     at.button(key="next_case").click().run()
@@ -120,18 +134,18 @@ def test_window_level_presets_invert_zoom_and_fit(env):
     at.sidebar.slider(key="view_center").set_value(center + 25).run()
     assert _caption(at, "Window") != first
     assert f"L {center + 25:g} /" in _caption(at, "Window")
-    assert at.sidebar.pills(key="view_preset").value is None      # a manual window is no preset
+    assert at.sidebar.pills(key="view_preset").value is None  # a manual window is no preset
     at.sidebar.pills(key="view_preset").set_value("lung").run()
     lung = (at.sidebar.slider(key="view_center").value, at.sidebar.slider(key="view_width").value)
     at.sidebar.pills(key="view_preset").set_value("bone").run()
     bone = (at.sidebar.slider(key="view_center").value, at.sidebar.slider(key="view_width").value)
-    assert lung != bone and lung[0] < bone[0]                     # bone opens the bright end
+    assert lung != bone and lung[0] < bone[0]  # bone opens the bright end
     at.sidebar.toggle(key="view_invert").set_value(True).run()
     assert "inverted" in _caption(at, "Window")
     assert not [w for w in at.sidebar.slider if w.key == "view_pan_x"]
     at.sidebar.select_slider(key="view_zoom").set_value(2.0).run()
     zoomed = _caption(at, "Window")
-    assert "zoom 3.50×" in zoomed                                  # 2 x fit (560 px / 320 px)
+    assert "zoom 3.50×" in zoomed  # 2 x fit (560 px / 320 px)
     at.sidebar.slider(key="view_pan_x").set_value(0).run()
     assert "pixels 0–" in _caption(at, "Window")
     at.sidebar.button(key="view_fit").click().run()
@@ -157,7 +171,9 @@ def test_labels_with_grades_submit_exactly_one_annotation(session, env):
     assert [(a.case_id, a.annotator_id, a.version) for a in rows] == [(c[0], env["ann1"].id, 1)]
     values = session.exec(select(AnnotationValue)).all()
     assert {(v.label_id, v.value, v.confidence) for v in values} == {
-        (lab["pneumonia"], True, 60), (lab["effusion"], False, 80)}
+        (lab["pneumonia"], True, 60),
+        (lab["effusion"], False, 80),
+    }
     assert all(v.seconds is not None and v.seconds >= 0 for v in values)
     assert rows[0].total_seconds > 0 and rows[0].total_seconds >= rows[0].active_seconds
     assert ledger.verify(session).ok
@@ -173,15 +189,22 @@ def test_double_click_and_resubmit_never_duplicate(session, env):
     at = _open("ann1")
     _answer(at, c[0], lab["pneumonia"], "present", 100)
     at.button(key="submit").click().run()
-    at.button(key="submit").click().run()          # the second click of a double click
+    at.button(key="submit").click().run()  # the second click of a double click
     assert "No changes since version 1" in at.success[0].value
     assert _count(session, Annotation) == 1
     # An edit whose submit reached the database but whose reply was lost (the session
     # died): the draft still holds the same token, so submitting again stores nothing new.
     _answer(at, c[0], lab["atelectasis"], "absent", 20)
     draft = _draft(at, env, "ann1", c[0])
-    submit(session, env["ann1"], env["project"], c[0], answers=draft.answered(),
-           regions=draft.regions, token=draft.token)
+    submit(
+        session,
+        env["ann1"],
+        env["project"],
+        c[0],
+        answers=draft.answered(),
+        regions=draft.regions,
+        token=draft.token,
+    )
     assert _count(session, Annotation) == 2
     at.button(key="submit").click().run()
     assert "Already saved as version 2" in at.success[0].value
@@ -200,12 +223,12 @@ def test_expired_session_keeps_the_draft_for_resubmit(session, env):
     at.button(key="next_case").click().run()
     _answer(at, c[1], lab["effusion"], "present", 60)
     at.session_state["last_activity"] = utcnow() - timedelta(hours=3)
-    at.run()                                         # the idle timeout logs the user out
+    at.run()  # the idle timeout logs the user out
     assert at.text_input(key="login_username") is not None
     assert any("expired" in i.value for i in at.info)
     log_in(at, "ann1", PASSWORD)
     assert not at.exception, at.exception
-    assert f"#{c[1]}" in _progress(at)               # back on the same case
+    assert f"#{c[1]}" in _progress(at)  # back on the same case
     assert at.segmented_control(key=f"lab_{c[1]}_{lab['effusion']}").value == "present"
     assert at.select_slider(key=f"grade_{c[1]}_{lab['effusion']}").value == 60
     at.button(key="submit").click().run()
@@ -221,11 +244,11 @@ def test_draft_survives_a_reload_and_is_gone_after_submit(session, env):
     _answer(at, c[0], lab["effusion"], "absent")
     draft = _draft(at, env, "ann1", c[0])
     draft.regions.append(RegionInput(lab["effusion"], "rect", ((10.0, 20.0), (50.0, 60.0))))
-    draft.canvas_rev += 1                            # as if drawn on the canvas
+    draft.canvas_rev += 1  # as if drawn on the canvas
     at.run()
     assert _count(session, AnnotationDraft) == 1 and _count(session, Annotation) == 0
     saved_at = session.exec(select(AnnotationDraft.updated_at)).one()
-    at.run()                                         # a rerun that changes nothing writes nothing
+    at.run()  # a rerun that changes nothing writes nothing
     session.expire_all()
     assert session.exec(select(AnnotationDraft.updated_at)).one() == saved_at
     # a reload (a new browser session): the same user and case show the unsaved work
@@ -236,7 +259,7 @@ def test_draft_survives_a_reload_and_is_gone_after_submit(session, env):
     assert again.segmented_control(key=f"lab_{c[0]}_{lab['effusion']}").value == "absent"
     assert any("effusion</b> — rect, 2 points, x 10–50, y 20–60" in m.value for m in again.markdown)
     assert "Unsaved changes" in _caption(again, "Unsaved")
-    assert _draft(again, env, "ann1", c[0]).token == draft.token   # the same attempt
+    assert _draft(again, env, "ann1", c[0]).token == draft.token  # the same attempt
     # another annotator does not see it
     other = _open("ann2")
     assert other.segmented_control(key=f"lab_{c[0]}_{lab['pneumonia']}").value is None
@@ -245,7 +268,7 @@ def test_draft_survives_a_reload_and_is_gone_after_submit(session, env):
     assert _count(session, AnnotationDraft) == 0 and _count(session, Annotation) == 1
     # after the submit, a new session starts from the stored reading, not from a draft
     third = _open("ann1")
-    assert f"#{c[1]}" in _progress(third)            # the first case not yet annotated
+    assert f"#{c[1]}" in _progress(third)  # the first case not yet annotated
     third.button(key="prev_case").click().run()
     assert f"#{c[0]}" in _progress(third)
     assert third.segmented_control(key=f"lab_{c[0]}_{lab['pneumonia']}").value == "present"
@@ -260,25 +283,30 @@ def test_keyboard_bar_and_rest_absent(session, env):
     assert any("keys act on *pneumonia*" in m.value for m in at.markdown)
     at.button(key="kb_down").click().run()
     assert any("keys act on *atelectasis*" in m.value for m in at.markdown)
-    at.button(key="kb_g3").click().run()             # 60 %
-    at.button(key="kb_present").click().run()        # present, cursor moves on
+    at.button(key="kb_g3").click().run()  # 60 %
+    at.button(key="kb_present").click().run()  # present, cursor moves on
     assert any("keys act on *effusion*" in m.value for m in at.markdown)
     assert at.segmented_control(key=f"lab_{c[0]}_{lab['atelectasis']}").value == "present"
     assert at.select_slider(key=f"grade_{c[0]}_{lab['atelectasis']}").value == 60
     at.button(key="kb_rest").click().run()
     at.button(key="submit").click().run()
     values = {v.label_id: (v.value, v.confidence) for v in session.exec(select(AnnotationValue))}
-    assert values == {lab["atelectasis"]: (True, 60), lab["pneumonia"]: (False, 100),
-                      lab["effusion"]: (False, 100)}
+    assert values == {
+        lab["atelectasis"]: (True, 60),
+        lab["pneumonia"]: (False, 100),
+        lab["effusion"]: (False, 100),
+    }
 
 
 def test_regions_listed_deleted_and_submitted_in_image_pixels(session, env):
     c, lab = env["cases"], env["labels"]
     at = _open("ann1")
     draft = _draft(at, env, "ann1", c[0])
-    draft.regions += [RegionInput(lab["effusion"], "rect", ((10.0, 20.0), (50.5, 60.0))),
-                      RegionInput(lab["pneumonia"], "polygon", ((5.0, 5.0), (30.0, 5.0), (20.0, 25.0)))]
-    draft.canvas_rev += 1                            # a change made outside the canvas
+    draft.regions += [
+        RegionInput(lab["effusion"], "rect", ((10.0, 20.0), (50.5, 60.0))),
+        RegionInput(lab["pneumonia"], "polygon", ((5.0, 5.0), (30.0, 5.0), (20.0, 25.0))),
+    ]
+    draft.canvas_rev += 1  # a change made outside the canvas
     at.run()
     assert any("effusion</b> — rect, 2 points, x 10–50, y 20–60" in m.value for m in at.markdown)
     at.button(key=f"roi_del_{c[0]}_0").click().run()
@@ -287,15 +315,23 @@ def test_regions_listed_deleted_and_submitted_in_image_pixels(session, env):
     assert not at.error, [e.value for e in at.error]
     rois = session.exec(select(Roi)).all()
     assert [(r.label_id, r.shape, r.points) for r in rois] == [
-        (lab["pneumonia"], "polygon", [[5.0, 5.0], [30.0, 5.0], [20.0, 25.0]])]
+        (lab["pneumonia"], "polygon", [[5.0, 5.0], [30.0, 5.0], [20.0, 25.0]])
+    ]
 
 
 def test_others_shown_only_after_own_submit_and_when_allowed(session, env):
     c, lab = env["cases"], env["labels"]
     owner, pid = env["owner"], env["project"]
     update_settings(session, owner, pid, required_annotators=2)
-    submit(session, env["ann2"], pid, c[0], answers={lab["pneumonia"]: Answer(True, 80)},
-           regions=[RegionInput(lab["pneumonia"], "rect", [(30, 30), (90, 80)])], token="ann2-1")
+    submit(
+        session,
+        env["ann2"],
+        pid,
+        c[0],
+        answers={lab["pneumonia"]: Answer(True, 80)},
+        regions=[RegionInput(lab["pneumonia"], "rect", [(30, 30), (90, 80)])],
+        token="ann2-1",
+    )
     at = _open("ann1")
     assert not [e for e in at.expander if "Other annotators" in e.label]
     update_settings(session, owner, pid, show_others_after_submit=True)
@@ -336,8 +372,13 @@ def test_colour_multiframe_image_has_a_frame_slider(session, settings, env, make
     cine = make_project("Cine", env["owner"], {"ann1": [Role.ANNOTATOR]})
     add_labels(session, env["owner"], cine.id, [("finding", "")])
     label = list_labels(session, env["owner"], cine.id)[0].id
-    report = ingest(session, settings, env["owner"], cine.id,
-                    [("cine.dcm", Path(get_testdata_file("SC_rgb_rle_2frame.dcm")))])
+    report = ingest(
+        session,
+        settings,
+        env["owner"],
+        cine.id,
+        [("cine.dcm", Path(get_testdata_file("SC_rgb_rle_2frame.dcm")))],
+    )
     (case_id,) = report.case_ids
     at = _open("ann1")
     at.sidebar.selectbox(key="project_picker").select(cine.id).run()
@@ -355,4 +396,6 @@ def test_colour_multiframe_image_has_a_frame_slider(session, settings, env, make
     assert any("rect, 2 points, x 1–20, y 1–30, frame 2" in m.value for m in at.markdown)
     at.button(key="submit").click().run()
     assert not at.error, [e.value for e in at.error]
-    assert [(r.frame, r.points) for r in session.exec(select(Roi))] == [(1, [[1.0, 1.0], [20.0, 30.0]])]
+    assert [(r.frame, r.points) for r in session.exec(select(Roi))] == [
+        (1, [[1.0, 1.0], [20.0, 30.0]])
+    ]

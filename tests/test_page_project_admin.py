@@ -34,8 +34,12 @@ def test_create_project_from_the_page(session, app_env):
     at.button(key="new_project_submit").click().run()
     assert not at.exception
     assert "Created project 'Pneumothorax pilot'" in at.success[0].value
-    assert at.sidebar.selectbox(key="project_picker").format_func(at.sidebar.selectbox(key="project_picker").value) \
+    assert (
+        at.sidebar.selectbox(key="project_picker").format_func(
+            at.sidebar.selectbox(key="project_picker").value
+        )
         == "Pneumothorax pilot"
+    )
     at.text_input(key="new_project_name").input("pneumothorax PILOT")
     at.button(key="new_project_submit").click().run()
     assert "already exists" in at.error[0].value
@@ -48,15 +52,22 @@ def test_label_editor_saves_and_rejects_bad_rows(session, app_env, make_project)
     at = _open("owner")
     assert [d for d in at.dataframe if d.key == "label_editor"], "label editor not rendered"
     # AppTest cannot type into data_editor cells; the edit goes through the widget's state.
-    at.session_state["label_editor"] = {"edited_rows": {}, "added_rows": [
-        {"name": "pleural effusion", "group": "Pleura", "kind": "binary", "order": 2}],
-        "deleted_rows": []}
+    at.session_state["label_editor"] = {
+        "edited_rows": {},
+        "added_rows": [
+            {"name": "pleural effusion", "group": "Pleura", "kind": "binary", "order": 2}
+        ],
+        "deleted_rows": [],
+    }
     at.button(key="save_labels").click().run()
     assert not at.exception, at.exception
     names = [lb.name for lb in list_labels(session, owner, project.id)]
     assert names == ["cardiomegaly", "pleural effusion"]
-    at.session_state["label_editor"] = {"edited_rows": {}, "added_rows": [
-        {"name": "bad\x07name", "kind": "binary"}], "deleted_rows": []}
+    at.session_state["label_editor"] = {
+        "edited_rows": {},
+        "added_rows": [{"name": "bad\x07name", "kind": "binary"}],
+        "deleted_rows": [],
+    }
     at.button(key="save_labels").click().run()
     assert "control character" in at.error[0].value
     assert [lb.name for lb in list_labels(session, owner, project.id)] == names
@@ -71,7 +82,9 @@ def test_members_tab_grants_and_refuses_last_owner_removal(session, app_env, mak
     at.button(key="role_submit").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert "ann is now annotator" in at.success[0].value
-    assert {m.username: m.roles for m in list_members(session, owner, project.id)}["ann"] == ("annotator",)
+    assert {m.username: m.roles for m in list_members(session, owner, project.id)}["ann"] == (
+        "annotator",
+    )
     at.selectbox(key="role_user").select("owner")
     at.selectbox(key="role_role").select("owner")
     at.radio(key="role_verb").set_value("revoke")
@@ -99,8 +112,12 @@ def test_settings_and_stats_tabs(session, app_env, make_project):
     at.checkbox(key="settings_show_others").check()
     at.button(key="settings_submit").click().run()
     assert "Settings saved" in at.success[0].value
-    row = session.exec(text(f"select required_annotators, show_others_after_submit from project "
-                            f"where id = {project.id}")).one()
+    row = session.exec(
+        text(
+            f"select required_annotators, show_others_after_submit from project "
+            f"where id = {project.id}"
+        )
+    ).one()
     assert tuple(row) == (3, 1)
     assert [m.value for m in at.metric][:2] == ["0", "0"]
     at.button(key="verify_ledger").click().run()
@@ -109,6 +126,7 @@ def test_settings_and_stats_tabs(session, app_env, make_project):
 
 def _demo_app(settings, session):
     from markit_core.demo.seed import seed_demo
+
     seed_demo(session, settings)
     return open_page(log_in(fresh_app(), "pi", settings.demo_password), "project_admin")
 
@@ -119,7 +137,11 @@ def test_assign_cases_progress_and_export(session, settings, monkeypatch):
     assert not at.exception, at.exception
     progress = at.tabs[3].dataframe[0].value
     assert dict(zip(progress["annotator"], progress["done"])) == {
-        "ann1": 22, "ann2": 24, "ann3": 24, "ann4": 24}
+        "ann1": 22,
+        "ann2": 24,
+        "ann3": 24,
+        "ann4": 24,
+    }
     at.selectbox(key="assign_user").select("ann1")
     at.text_input(key="assign_cases").input("1-3, 5")
     at.button(key="assign_submit").click().run()

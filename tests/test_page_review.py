@@ -23,8 +23,6 @@ def app_env(settings, monkeypatch):
     return settings
 
 
-
-
 def frame(at, column: str):
     """The dataframe that has ``column`` (AppTest does not expose st.dataframe keys)."""
     return next(d.value for d in at.dataframe if column in d.value.columns)

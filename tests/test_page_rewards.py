@@ -24,8 +24,6 @@ def app_env(settings, monkeypatch):
     return settings
 
 
-
-
 def _open(username: str):
     at = open_page(log_in(fresh_app(), username, PASSWORD), "rewards")
     assert not at.exception, at.exception

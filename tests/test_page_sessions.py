@@ -19,14 +19,17 @@ def app_env(settings, monkeypatch, admin, make_user, make_project):
     return settings
 
 
-@pytest.mark.parametrize("user, page", [
-    ("loner", "project_admin"),   # ends in st.stop: not in any project
-    ("owner", "project_admin"),
-    ("owner", "annotate"),        # ends in st.stop: no cases yet
-    ("owner", "upload"),
-    ("owner", "review_heatmap"),
-    ("owner", "rewards"),
-])
+@pytest.mark.parametrize(
+    "user, page",
+    [
+        ("loner", "project_admin"),  # ends in st.stop: not in any project
+        ("owner", "project_admin"),
+        ("owner", "annotate"),  # ends in st.stop: no cases yet
+        ("owner", "upload"),
+        ("owner", "review_heatmap"),
+        ("owner", "rewards"),
+    ],
+)
 def test_no_connection_outlives_a_run(app_env, user, page):
     at = open_page(log_in(fresh_app(), user, PASSWORD), page)
     assert not at.exception, at.exception

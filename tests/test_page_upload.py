@@ -28,7 +28,9 @@ def app_env(settings, monkeypatch, admin, make_user, make_project):
 
 def _png() -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64).astype(np.uint8)).save(buf, "PNG")
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64).astype(np.uint8)).save(
+        buf, "PNG"
+    )
     return buf.getvalue()
 
 
@@ -36,23 +38,25 @@ def test_batch_upload_with_a_bad_file(session, app_env):
     at = open_page(log_in(fresh_app(), "donor", PASSWORD), "upload")
     assert not at.exception, at.exception
     ct = open(get_testdata_file("CT_small.dcm"), "rb").read()
-    at.file_uploader(key="upload_files").set_value([
-        ("ct.dcm", ct, "application/dicom"),
-        ("broken.dcm", ct[:300], "application/dicom"),
-        ("xray.png", _png(), "image/png"),
-    ]).run()
+    at.file_uploader(key="upload_files").set_value(
+        [
+            ("ct.dcm", ct, "application/dicom"),
+            ("broken.dcm", ct[:300], "application/dicom"),
+            ("xray.png", _png(), "image/png"),
+        ]
+    ).run()
     at.button(key="ingest_button").click().run()
     assert not at.exception, at.exception
     assert "3 files: 2 ingested" in at.success[0].value
     outcomes = at.tabs[0].dataframe[0].value
     assert list(outcomes["result"]) == ["ingested", "refused", "ingested"]
     assert "broken.dcm" in outcomes["file"][1] and outcomes["detail"][1]
-    assert session.exec(text("select count(*) from \"case\"")).one()[0] == 2
+    assert session.exec(text('select count(*) from "case"')).one()[0] == 2
     # the same files again: nothing new
     at.file_uploader(key="upload_files").set_value([("again.dcm", ct, "application/dicom")]).run()
     at.button(key="ingest_button").click().run()
     assert "1 already present" in at.warning[0].value
-    assert session.exec(text("select count(*) from \"case\"")).one()[0] == 2
+    assert session.exec(text('select count(*) from "case"')).one()[0] == 2
     assert ledger.verify(session).ok
 
 
@@ -60,7 +64,7 @@ def test_reports_import_lists_unmatched_rows(session, app_env):
     at = open_page(log_in(fresh_app(), "donor", PASSWORD), "upload")
     at.file_uploader(key="upload_files").set_value(("xray.png", _png(), "image/png")).run()
     at.button(key="ingest_button").click().run()
-    case_id = session.exec(text("select id from \"case\"")).one()[0]
+    case_id = session.exec(text('select id from "case"')).one()[0]
     csv = f"case_id,report\n{case_id},Normal chest.\n999,No such case.\n".encode()
     at.file_uploader(key="reports_file").set_value(("reports.csv", csv, "text/csv")).run()
     at.button(key="reports_import").click().run()

@@ -24,14 +24,24 @@ def project(make_project, owner):
 
 def _snapshot(session) -> tuple:
     """Everything a failed call must leave untouched."""
-    return tuple(tuple(session.exec(text(f"select * from {t} order by 1")).all())
-                 for t in ("project", "membership", "label_def", "ledger_entry"))
+    return tuple(
+        tuple(session.exec(text(f"select * from {t} order by 1")).all())
+        for t in ("project", "membership", "label_def", "ledger_entry")
+    )
 
 
-@pytest.mark.parametrize("name, message", [
-    ("", "empty"), ("   ", "empty"), ("Chest", "already exists"), ("chest", "already exists"),
-    ("bad\x07name", "control character"), ("tab\tname", "control character"), ("x" * 101, "longer"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("Chest", "already exists"),
+        ("chest", "already exists"),
+        ("bad\x07name", "control character"),
+        ("tab\tname", "control character"),
+        ("x" * 101, "longer"),
+    ],
+)
 def test_bad_project_names_change_nothing(session, owner, project, name, message):
     before = _snapshot(session)
     with pytest.raises(ValidationError, match=message):
@@ -39,15 +49,18 @@ def test_bad_project_names_change_nothing(session, owner, project, name, message
     assert _snapshot(session) == before
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([{"name": ""}], "label row 1 name is empty"),
-    ([{"name": "Effusion"}, {"name": "effusion"}], "duplicate label name"),
-    ([{"name": "ok"}, {"name": "bad\nname"}], "label row 2 name .* control character"),
-    ([{"name": "ok", "kind": "polygon"}], "kind 'polygon'"),
-    ([{"name": "ok", "order": "first"}], "order 'first'"),
-    ([{"name": "ok", "group": "Pl\x00eura"}], "group .* control character"),
-    ([{"id": 999, "name": "ok"}], "not in this project"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"name": ""}], "label row 1 name is empty"),
+        ([{"name": "Effusion"}, {"name": "effusion"}], "duplicate label name"),
+        ([{"name": "ok"}, {"name": "bad\nname"}], "label row 2 name .* control character"),
+        ([{"name": "ok", "kind": "polygon"}], "kind 'polygon'"),
+        ([{"name": "ok", "order": "first"}], "order 'first'"),
+        ([{"name": "ok", "group": "Pl\x00eura"}], "group .* control character"),
+        ([{"id": 999, "name": "ok"}], "not in this project"),
+    ],
+)
 def test_bad_label_sets_change_nothing(session, owner, project, rows, message):
     add_labels(session, owner, project.id, [("pleural effusion", "Pleura")])
     before = _snapshot(session)
@@ -57,7 +70,9 @@ def test_bad_label_sets_change_nothing(session, owner, project, rows, message):
 
 
 def test_label_set_editing(session, owner, project):
-    add_labels(session, owner, project.id, [("pleural effusion", "Pleura"), ("cardiomegaly", "Heart")])
+    add_labels(
+        session, owner, project.id, [("pleural effusion", "Pleura"), ("cardiomegaly", "Heart")]
+    )
     labels = list_labels(session, owner, project.id)
     rows = [vars(lb).copy() for lb in labels]
     rows[0]["group"] = "Pleural space"
@@ -79,6 +94,7 @@ def test_roles_grant_revoke_and_last_owner(session, owner, project, make_user):
     assert not grant_role(session, owner, project.id, "mgr", "manager")  # already held
     mgr = session.exec(text("select id from user_account where username='mgr'")).one()
     from markit_core.accounts import get_user
+
     mgr = get_user(session, "mgr")
     grant_role(session, mgr, project.id, "ann", Role.ANNOTATOR)
     grant_role(session, mgr, project.id, "ann", Role.REVIEWER)
@@ -105,17 +121,27 @@ def test_roles_grant_revoke_and_last_owner(session, owner, project, make_user):
 def test_label_with_answers_is_archived_not_deleted(session, owner, project):
     add_labels(session, owner, project.id, [("pneumonia", "Lung")])
     label = list_labels(session, owner, project.id)[0]
-    session.exec(text(
-        "insert into \"case\" (project_id, content_hash, stored_path, kind, original_name, study_uid, "
-        "series_uid, sop_uid, accession, modality, view_position, rows, cols, n_frames, "
-        "burned_in_warning, meta, created_at) values "
-        f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, 0, '{{}}', "
-        "'2026-01-01 00:00:00')"))
-    session.exec(text(
-        f"insert into annotation (project_id, case_id, annotator_id, version, deleted, submit_token, "
-        f"submitted_at, total_seconds, active_seconds, idle_seconds) values ({project.id}, 1, "
-        f"{owner.id}, 1, 0, 't', '2026-01-01 00:00:00', 1, 1, 0)"))
-    session.exec(text(f"insert into annotation_value (annotation_id, label_id, value) values (1, {label.id}, 1)"))
+    session.exec(
+        text(
+            'insert into "case" (project_id, content_hash, stored_path, kind, original_name, study_uid, '
+            "series_uid, sop_uid, accession, modality, view_position, rows, cols, n_frames, "
+            "burned_in_warning, meta, created_at) values "
+            f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, 0, '{{}}', "
+            "'2026-01-01 00:00:00')"
+        )
+    )
+    session.exec(
+        text(
+            f"insert into annotation (project_id, case_id, annotator_id, version, deleted, submit_token, "
+            f"submitted_at, total_seconds, active_seconds, idle_seconds) values ({project.id}, 1, "
+            f"{owner.id}, 1, 0, 't', '2026-01-01 00:00:00', 1, 1, 0)"
+        )
+    )
+    session.exec(
+        text(
+            f"insert into annotation_value (annotation_id, label_id, value) values (1, {label.id}, 1)"
+        )
+    )
     session.commit()
     changes = save_label_set(session, owner, project.id, [])
     assert changes.archived == ("pneumonia",)
@@ -128,6 +154,7 @@ def test_label_with_answers_is_archived_not_deleted(session, owner, project):
 
 def test_refused_settings_change_leaves_nothing_behind(session, owner, project, make_user):
     from markit_core.projects import update_settings
+
     make_user("later")
     with pytest.raises(ValidationError, match="between 0 \(every annotator\) and 50"):
         update_settings(session, owner, project.id, description="CHANGED", required_annotators=51)

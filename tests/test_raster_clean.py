@@ -34,8 +34,9 @@ def _jpeg() -> bytes:
     exif[0x013B] = SECRET  # Artist
     exif[0x010E] = SECRET  # ImageDescription
     buf = BytesIO()
-    Image.fromarray(np.stack([PIXELS] * 3, axis=-1)).save(buf, "JPEG", exif=exif, quality=90,
-                                                          comment=SECRET.encode())
+    Image.fromarray(np.stack([PIXELS] * 3, axis=-1)).save(
+        buf, "JPEG", exif=exif, quality=90, comment=SECRET.encode()
+    )
     return buf.getvalue()
 
 
@@ -60,8 +61,13 @@ def test_metadata_is_removed_and_pixels_kept(make, suffix):
 
 
 def test_ingested_rasters_are_stored_clean(session, settings, imaging):
-    report = ingest(session, settings, imaging.owner, imaging.project_id,
-                    [("a.png", _png()), ("b.jpg", _jpeg()), ("c.tif", _tiff())])
+    report = ingest(
+        session,
+        settings,
+        imaging.owner,
+        imaging.project_id,
+        [("a.png", _png()), ("b.jpg", _jpeg()), ("c.tif", _tiff())],
+    )
     assert len(report.ingested) == 3, [o.line() for o in report.outcomes]
     store = ImageStore.from_settings(settings)
     for case_id in report.case_ids:
@@ -152,8 +158,9 @@ def test_ingested_turned_jpeg_shows_as_uploaded(session, settings, imaging):
     assert case.stored_path.endswith(".png") and case.original_name.endswith(".png")
     assert (case.rows, case.cols) == (COLOUR.shape[1], COLOUR.shape[0])  # portrait, as shown
     stored = ImageStore.from_settings(settings).read(case.stored_path)
-    np.testing.assert_array_equal(decode_any(stored, "stored").frames,
-                                  decode_any(raw, "upload").frames)
+    np.testing.assert_array_equal(
+        decode_any(stored, "stored").frames, decode_any(raw, "upload").frames
+    )
     # the same photo uploaded again is recognised, whichever way it is stored
     again = ingest(session, settings, imaging.owner, imaging.project_id, [("again.jpg", raw)])
     assert again.outcomes[0].status == "duplicate"
@@ -164,7 +171,9 @@ def test_data_after_the_jpeg_image_is_dropped():
     clean = clean_raster(raw, ".jpg", "tail.jpg")
     assert SECRET.encode() not in clean.data and clean.suffix == ".jpg"
     assert clean.data.endswith(b"\xff\xd9")
-    np.testing.assert_array_equal(decode_any(clean.data, "c").frames, decode_any(_jpeg(), "j").frames)
+    np.testing.assert_array_equal(
+        decode_any(clean.data, "c").frames, decode_any(_jpeg(), "j").frames
+    )
 
 
 def test_multi_picture_jpeg_keeps_every_picture_without_metadata():

@@ -256,8 +256,11 @@ def test_agreement_on_a_project_without_answers_is_empty(session, make_user, mak
     assert pooled.annotators == () and pooled.kappa.shape == (0, 0)
 
 
-def test_answers_are_loaded_once_per_ledger_head(session, settings, make_user, make_project, monkeypatch):
+def test_answers_are_loaded_once_per_ledger_head(
+    session, settings, make_user, make_project, monkeypatch
+):
     from markit_core.review import answers as review_data
+
     ex = build_example(session, settings, make_user, make_project)
     calls = []
     real = review_data._load_answers

@@ -83,16 +83,24 @@ class _Flaky:
             yield ds
 
 
-def test_import_studies_goes_through_ingest_and_drops_failed_studies(session, settings, folder,
-                                                                     imaging: ImagingProject):
+def test_import_studies_goes_through_ingest_and_drops_failed_studies(
+    session, settings, folder, imaging: ImagingProject
+):
     local = LocalFolderSource(folder)
     studies = [StudySummary.from_json(s) for s in local.search_for_studies()]
     study_a = next(s.study_uid for s in studies if s.n_instances == 2)
     study_b = next(s.study_uid for s in studies if s.n_instances == 1)
     source = _Flaky(local, bad_study=study_a)
     calls = []
-    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, source,
-                            [study_a, study_b], progress=lambda *a: calls.append(a))
+    report = import_studies(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        source,
+        [study_a, study_b],
+        progress=lambda *a: calls.append(a),
+    )
     assert [(s.study_uid, s.ok) for s in report.studies] == [(study_a, False), (study_b, True)]
     assert "connection lost" in report.studies[0].reason
     cases = session.exec(select(Case)).all()
@@ -102,8 +110,9 @@ def test_import_studies_goes_through_ingest_and_drops_failed_studies(session, se
     assert study_b not in cases[0].original_name  # names carry pseudonyms only
     assert calls[0] == (0, 2, f"retrieving study {study_a}") and calls[-1] == (2, 2, "")
 
-    again = import_studies(session, settings, imaging.dataowner, imaging.project_id, local,
-                           [study_a, study_b])
+    again = import_studies(
+        session, settings, imaging.dataowner, imaging.project_id, local, [study_a, study_b]
+    )
     assert [o.status for o in again.files.outcomes] == ["ingested", "ingested", "duplicate"]
     with pytest.raises(PermissionDenied):
         search_studies(session, imaging.annotator, imaging.project_id, local)
@@ -152,8 +161,11 @@ STUDY = [{"0020000D": {"vr": "UI", "Value": ["1.2.3"]}, "00100020": {"vr": "LO",
 
 
 def test_dicomweb_retries_busy_servers_then_succeeds(http_server):
-    http_server.script[:] = [(503, "text/plain", b"busy"), (429, "text/plain", b"slow down"),
-                             (200, "application/dicom+json", json.dumps(STUDY).encode())]
+    http_server.script[:] = [
+        (503, "text/plain", b"busy"),
+        (429, "text/plain", b"slow down"),
+        (200, "application/dicom+json", json.dumps(STUDY).encode()),
+    ]
     studies = _source(http_server, token="abc").search_for_studies(PatientID="P*")
     assert [StudySummary.from_json(s).patient_id for s in studies] == ["P1"]
     assert len(http_server.paths) == 3 and "PatientID=P*" in http_server.paths[-1]
@@ -191,8 +203,9 @@ def test_dicomweb_argument_checks():
 
 def test_dicomweb_credentials_in_the_url_are_used_and_never_shown(http_server):
     port = http_server.server_port
-    source = DicomWebSource(f"http://markit:s3cr%40t@127.0.0.1:{port}/dicom-web/",
-                            backoff_ms=10, retries=2)
+    source = DicomWebSource(
+        f"http://markit:s3cr%40t@127.0.0.1:{port}/dicom-web/", backoff_ms=10, retries=2
+    )
     assert source.url == f"http://127.0.0.1:{port}/dicom-web"
     assert source.description == f"dicomweb http://127.0.0.1:{port}/dicom-web"
     http_server.script[:] = [(200, "application/dicom+json", json.dumps(STUDY).encode())]
@@ -213,8 +226,9 @@ def test_dicomweb_credentials_in_the_url_are_used_and_never_shown(http_server):
     assert "hunter2" not in str(info.value)
 
 
-def test_imported_cases_do_not_carry_url_credentials(session, settings, folder,
-                                                     imaging: ImagingProject):
+def test_imported_cases_do_not_carry_url_credentials(
+    session, settings, folder, imaging: ImagingProject
+):
     local = LocalFolderSource(folder)
     remote = DicomWebSource("https://markit:s3cret@pacs.example.org/dicom-web")
 
@@ -225,16 +239,18 @@ def test_imported_cases_do_not_carry_url_credentials(session, settings, folder,
             return local.retrieve_study(study_uid)
 
     study = StudySummary.from_json(local.search_for_studies(limit=1)[0]).study_uid
-    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, _Remote(),
-                            [study])
+    report = import_studies(
+        session, settings, imaging.dataowner, imaging.project_id, _Remote(), [study]
+    )
     assert report.files.ingested
     for origin in session.exec(select(CaseOrigin)).all():
         assert origin.source.startswith("dicomweb https://pacs.example.org/dicom-web: ")
         assert "s3cret" not in origin.source and "markit" not in origin.source
 
 
-def test_failed_retrievals_are_logged_without_the_study_uid(session, settings, folder, caplog,
-                                                            imaging: ImagingProject):
+def test_failed_retrievals_are_logged_without_the_study_uid(
+    session, settings, folder, caplog, imaging: ImagingProject
+):
     local = LocalFolderSource(folder)
     uids = [StudySummary.from_json(s).study_uid for s in local.search_for_studies()]
 
@@ -245,13 +261,16 @@ def test_failed_retrievals_are_logged_without_the_study_uid(session, settings, f
             raise RuntimeError(f"library bug while reading {study_uid}")
 
     with caplog.at_level(logging.DEBUG, logger="markit_core"):
-        report = import_studies(session, settings, imaging.dataowner, imaging.project_id,
-                                _Buggy(), uids)
+        report = import_studies(
+            session, settings, imaging.dataowner, imaging.project_id, _Buggy(), uids
+        )
     assert [s.ok for s in report.studies] == [False, False]
     assert uids[0] in report.studies[0].reason  # the data owner's report still says which
     logged = [r for r in caplog.records if r.name == "markit_core.imaging.remote_import"]
-    assert [r.getMessage().split(":")[0] for r in logged] == \
-        ["retrieving study 1 of 2 failed", "retrieving study 2 of 2 failed"]
+    assert [r.getMessage().split(":")[0] for r in logged] == [
+        "retrieving study 1 of 2 failed",
+        "retrieving study 2 of 2 failed",
+    ]
     text = caplog.text + "".join(str(r.exc_info) for r in caplog.records)
     assert "RuntimeError" in text
     for uid in uids:
@@ -271,8 +290,9 @@ def test_dimse_reports_down_and_silent_peers():
     silent.listen(1)
     try:
         with pytest.raises(SourceError, match="did not answer within 1 s"):
-            DimseSource("127.0.0.1", silent.getsockname()[1], "PACS",
-                        timeout=1).search_for_studies()
+            DimseSource(
+                "127.0.0.1", silent.getsockname()[1], "PACS", timeout=1
+            ).search_for_studies()
     finally:
         silent.close()
     with pytest.raises(ValidationError, match="AE title"):

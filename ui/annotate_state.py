@@ -44,16 +44,23 @@ def _from_reading(user_id: int, project_id: int, case_id: int, reading: Reading 
     draft = Draft(user_id, project_id, case_id)
     if reading is not None:
         draft.answers = {lid: [a.value, a.confidence] for lid, a in reading.answers.items()}
-        draft.regions = [RegionInput(r.label_id, r.shape, tuple(map(tuple, r.points)), r.frame)
-                         for r in reading.regions]
+        draft.regions = [
+            RegionInput(r.label_id, r.shape, tuple(map(tuple, r.points)), r.frame)
+            for r in reading.regions
+        ]
         draft.version = reading.version
         draft.base = draft.snapshot()
     draft.synced = draft.content()  # nothing to write until the annotator changes something
     return draft
 
 
-def get_draft(user_id: int, project_id: int, case_id: int, load_reading: Callable[[], Reading | None],
-              load_saved: Callable[[], Draft | None] | None = None) -> Draft:
+def get_draft(
+    user_id: int,
+    project_id: int,
+    case_id: int,
+    load_reading: Callable[[], Reading | None],
+    load_saved: Callable[[], Draft | None] | None = None,
+) -> Draft:
     """The draft for this case: the session's, else the server's (``load_saved()``), else a
     new one from the stored reading (``load_reading()``)."""
     drafts = _drafts()

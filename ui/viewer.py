@@ -47,9 +47,17 @@ K_SIZE = "view_size"
 ZOOMS: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 SIZES: tuple[int, ...] = (440, 560, 680, 800, 960)
 DEFAULT_SIZE = 560
-PRESET_NAMES = {"header": "Header", "auto": "Auto", "chest": "Chest", "lung": "Lung", "bone": "Bone"}
+PRESET_NAMES = {
+    "header": "Header",
+    "auto": "Auto",
+    "chest": "Chest",
+    "lung": "Lung",
+    "bone": "Bone",
+}
 
-Overlay = tuple[str, int, str, int, tuple[tuple[float, float], ...]]  # colour, label, shape, frame, points
+Overlay = tuple[
+    str, int, str, int, tuple[tuple[float, float], ...]
+]  # colour, label, shape, frame, points
 
 
 # -- pixels -------------------------------------------------------------------------
@@ -69,19 +77,35 @@ def decoded_image(stored_path: str) -> DecodedImage:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def render_view(stored_path: str, frame: int, center: float | None, width: float | None,
-                invert: bool, zoom: float | None, pan: tuple[float, float] | None,
-                viewport: tuple[int, int], overlays: tuple[Overlay, ...] = ()
-                ) -> tuple[bytes, ViewMapping]:
+def render_view(
+    stored_path: str,
+    frame: int,
+    center: float | None,
+    width: float | None,
+    invert: bool,
+    zoom: float | None,
+    pan: tuple[float, float] | None,
+    viewport: tuple[int, int],
+    overlays: tuple[Overlay, ...] = (),
+) -> tuple[bytes, ViewMapping]:
     """JPEG bytes and canvas<->image mapping of one view (cached by every argument)."""
     decoded = decoded_image(stored_path)
-    view = ViewState(frame=frame, window_center=center, window_width=width, invert=invert,
-                     zoom=zoom, pan_center=pan, viewport=viewport)
+    view = ViewState(
+        frame=frame,
+        window_center=center,
+        window_width=width,
+        invert=invert,
+        zoom=zoom,
+        pan_center=pan,
+        viewport=viewport,
+    )
     rendered = render(decoded, view, fmt=None if overlays else "jpeg")
     if not overlays:
         return rendered.data, rendered.mapping
-    regions = [(color, RegionInput(label, shape, points, fr))
-               for color, label, shape, fr, points in overlays]
+    regions = [
+        (color, RegionInput(label, shape, points, fr))
+        for color, label, shape, fr, points in overlays
+    ]
     painted = draw_regions(rendered.to_pil(), regions, rendered.mapping, frame=frame)
     data, _ = encode(np.asarray(painted), "jpeg")
     return data, rendered.mapping
@@ -176,25 +200,58 @@ def view_controls(stored_path: str, decoded: DecodedImage, touch: Callable[[], N
     if decoded.is_color:
         side.caption("Colour image: window/level does not apply.")
     else:
-        side.pills("Window preset", list(PRESETS), key=K_PRESET, format_func=PRESET_NAMES.get,
-                   on_change=_apply_preset, args=(stored_path, touch))
+        side.pills(
+            "Window preset",
+            list(PRESETS),
+            key=K_PRESET,
+            format_func=PRESET_NAMES.get,
+            on_change=_apply_preset,
+            args=(stored_path, touch),
+        )
         c_min, c_max, w_min, w_max = defaults["bounds"]
         step = defaults["step"]
         fmt = "%.0f" if step >= 1 else f"%.{-math.floor(math.log10(step))}f"
-        side.slider("Window level (center)", float(c_min), float(c_max), step=float(step),
-                    key=K_CENTER, format=fmt, on_change=_manual_window, args=(touch,))
-        side.slider("Window width", float(w_min), float(w_max), step=float(step), format=fmt,
-                    key=K_WIDTH, on_change=_manual_window, args=(touch,))
+        side.slider(
+            "Window level (center)",
+            float(c_min),
+            float(c_max),
+            step=float(step),
+            key=K_CENTER,
+            format=fmt,
+            on_change=_manual_window,
+            args=(touch,),
+        )
+        side.slider(
+            "Window width",
+            float(w_min),
+            float(w_max),
+            step=float(step),
+            format=fmt,
+            key=K_WIDTH,
+            on_change=_manual_window,
+            args=(touch,),
+        )
     side.toggle("Invert", key=K_INVERT, on_change=touch)
-    side.select_slider("Zoom", ZOOMS, key=K_ZOOM, on_change=touch,
-                       format_func=lambda z: "fit" if z == 1.0 else f"{z:g}×")
+    side.select_slider(
+        "Zoom",
+        ZOOMS,
+        key=K_ZOOM,
+        on_change=touch,
+        format_func=lambda z: "fit" if z == 1.0 else f"{z:g}×",
+    )
     zoomed = ss[K_ZOOM] != 1.0
     if zoomed:
         c1, c2 = side.columns(2)
         c1.slider("Pan ↔ %", 0, 100, key=K_PAN_X, on_change=touch)
         c2.slider("Pan ↕ %", 0, 100, key=K_PAN_Y, on_change=touch)
-    side.button("Fit to screen", key="view_fit", icon=":material/fit_screen:",
-                on_click=_fit, args=(touch,), disabled=not zoomed)
+    side.button(
+        "Fit to screen",
+        key="view_fit",
+        icon=":material/fit_screen:",
+        on_click=_fit,
+        args=(touch,),
+        disabled=not zoomed,
+    )
     if decoded.n_frames > 1:
         side.slider("Frame", 1, decoded.n_frames, key=K_FRAME, on_change=touch)
     else:
@@ -212,19 +269,32 @@ def current_view(decoded: DecodedImage) -> ViewState:
     zoom = pan = None
     if factor != 1.0:
         zoom = fit_zoom((decoded.cols, decoded.rows), viewport) * factor
-        pan = (ss.get(K_PAN_X, 50) / 100.0 * decoded.cols, ss.get(K_PAN_Y, 50) / 100.0 * decoded.rows)
+        pan = (
+            ss.get(K_PAN_X, 50) / 100.0 * decoded.cols,
+            ss.get(K_PAN_Y, 50) / 100.0 * decoded.rows,
+        )
     use_voi = bool(ss.get(K_VOI)) and not decoded.is_color
     center = None if use_voi or decoded.is_color else float(ss[K_CENTER])
     width = None if use_voi or decoded.is_color else float(ss[K_WIDTH])
     frame = min(max(int(ss.get(K_FRAME, 1)) - 1, 0), decoded.n_frames - 1)
-    return ViewState(frame=frame, window_center=center, window_width=width,
-                     invert=bool(ss.get(K_INVERT)), zoom=zoom, pan_center=pan, viewport=viewport)
+    return ViewState(
+        frame=frame,
+        window_center=center,
+        window_width=width,
+        invert=bool(ss.get(K_INVERT)),
+        zoom=zoom,
+        pan_center=pan,
+        viewport=viewport,
+    )
 
 
 def view_caption(view: ViewState, mapping: ViewMapping, n_frames: int = 1) -> str:
     """One line describing the view (window, zoom, shown region, frame)."""
-    window = ("header VOI LUT / colour" if view.window_center is None
-              else f"L {view.window_center:g} / W {view.window_width:g}")
+    window = (
+        "header VOI LUT / colour"
+        if view.window_center is None
+        else f"L {view.window_center:g} / W {view.window_width:g}"
+    )
     x0, y0, x1, y1 = mapping.crop
     zoom = "fit" if view.zoom is None else f"{mapping.scale_x:.2f}× (pixels {x0}–{x1}, {y0}–{y1})"
     invert = " · inverted" if view.invert else ""
@@ -233,11 +303,21 @@ def view_caption(view: ViewState, mapping: ViewMapping, n_frames: int = 1) -> st
     return f"Window {window} · zoom {zoom}{invert}{frame} · {size}"
 
 
-def render_current(stored_path: str, view: ViewState, overlays: Sequence[Overlay] = ()
-                   ) -> tuple[bytes, ViewMapping]:
+def render_current(
+    stored_path: str, view: ViewState, overlays: Sequence[Overlay] = ()
+) -> tuple[bytes, ViewMapping]:
     """Render (or fetch from cache) the current view."""
-    return render_view(stored_path, view.frame, view.window_center, view.window_width,
-                       view.invert, view.zoom, view.pan_center, view.viewport, tuple(overlays))
+    return render_view(
+        stored_path,
+        view.frame,
+        view.window_center,
+        view.window_width,
+        view.invert,
+        view.zoom,
+        view.pan_center,
+        view.viewport,
+        tuple(overlays),
+    )
 
 
 # -- the canvas ---------------------------------------------------------------------
@@ -252,8 +332,9 @@ def canvas_available() -> bool:
     return st.runtime.exists()
 
 
-def roi_canvas(background: bytes, mapping: ViewMapping, drawing: dict, *, key: str, mode: str,
-               color: str) -> dict | None:
+def roi_canvas(
+    background: bytes, mapping: ViewMapping, drawing: dict, *, key: str, mode: str, color: str
+) -> dict | None:
     """Show the view with the drawing canvas on top; returns the canvas JSON.
 
     Returns None (after showing the plain image) when the canvas is unavailable.
@@ -265,9 +346,16 @@ def roi_canvas(background: bytes, mapping: ViewMapping, drawing: dict, *, key: s
         return None
     from streamlit_drawable_canvas import st_canvas
 
-    result = st_canvas(fill_color="rgba(0,0,0,0)", stroke_width=2, stroke_color=color,
-                       background_image=background, width=width, height=height,
-                       drawing_mode=mode, initial_drawing=drawing, key=key,
-                       update_streamlit=True)
+    result = st_canvas(
+        fill_color="rgba(0,0,0,0)",
+        stroke_width=2,
+        stroke_color=color,
+        background_image=background,
+        width=width,
+        height=height,
+        drawing_mode=mode,
+        initial_drawing=drawing,
+        key=key,
+        update_streamlit=True,
+    )
     return result.json_data
-

@@ -11,8 +11,9 @@ from markit_core.projects import ProjectInfo, list_projects
 from ui.session import PROJECT_KEY
 
 
-def project_picker(s: Session, user: User, action: Action | None = None,
-                   key: str = "project_picker") -> ProjectInfo | None:
+def project_picker(
+    s: Session, user: User, action: Action | None = None, key: str = "project_picker"
+) -> ProjectInfo | None:
     """Sidebar project selector, shared across pages through ``PROJECT_KEY``.
 
     Only projects where ``user`` may do ``action`` are offered.
@@ -24,14 +25,16 @@ def project_picker(s: Session, user: User, action: Action | None = None,
     ids = list(by_id)
     wanted = st.session_state.get(PROJECT_KEY)
     index = ids.index(wanted) if wanted in ids else 0
-    chosen = st.sidebar.selectbox("Project", ids, index=index, key=key,
-                                  format_func=lambda i: by_id[i].name)
+    chosen = st.sidebar.selectbox(
+        "Project", ids, index=index, key=key, format_func=lambda i: by_id[i].name
+    )
     st.session_state[PROJECT_KEY] = chosen
     return by_id[chosen]
 
 
-def page_start(title: str, action: Action, no_project: str,
-               picker_key: str = "project_picker") -> tuple[Session, User, ProjectInfo]:
+def page_start(
+    title: str, action: Action, no_project: str, picker_key: str = "project_picker"
+) -> tuple[Session, User, ProjectInfo]:
     """The common top of a project page: title, login, flash message, project picker.
 
     Stops the script (after saying why) when nobody is logged in or the user

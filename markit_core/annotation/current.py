@@ -32,13 +32,17 @@ def current_annotation_ids(project_id: int):
     latest = (
         select(Annotation.case_id, Annotation.annotator_id, func.max(Annotation.version).label("v"))
         .where(Annotation.project_id == project_id)
-        .group_by(Annotation.case_id, Annotation.annotator_id).subquery()
+        .group_by(Annotation.case_id, Annotation.annotator_id)
+        .subquery()
     )
     return (
         select(Annotation.id)
-        .join(latest, (Annotation.case_id == latest.c.case_id)
-              & (Annotation.annotator_id == latest.c.annotator_id)
-              & (Annotation.version == latest.c.v))
+        .join(
+            latest,
+            (Annotation.case_id == latest.c.case_id)
+            & (Annotation.annotator_id == latest.c.annotator_id)
+            & (Annotation.version == latest.c.v),
+        )
         .where(Annotation.deleted == False)  # noqa: E712 - SQL comparison
     )
 
@@ -50,8 +54,14 @@ def current_answers(session: Session, project_id: int) -> list[CurrentAnswer]:
     """
     ids = current_annotation_ids(project_id).subquery()
     rows = session.exec(
-        select(Annotation.case_id, LabelDef.name, User.username, AnnotationValue.value,
-               AnnotationValue.confidence, AnnotationValue.seconds)
+        select(
+            Annotation.case_id,
+            LabelDef.name,
+            User.username,
+            AnnotationValue.value,
+            AnnotationValue.confidence,
+            AnnotationValue.seconds,
+        )
         .join(AnnotationValue, AnnotationValue.annotation_id == Annotation.id)
         .join(LabelDef, LabelDef.id == AnnotationValue.label_id)
         .join(User, User.id == Annotation.annotator_id)

@@ -57,13 +57,13 @@ class Draft:
     token: str = field(default_factory=new_token)
     answers: dict[int, list] = field(default_factory=dict)
     regions: list[RegionInput] = field(default_factory=list)
-    base: tuple | None = None          # snapshot of the stored reading this attempt started from
-    version: int | None = None         # that reading's version
-    shown_at: float | None = None      # time.time() when the image was first displayed
+    base: tuple | None = None  # snapshot of the stored reading this attempt started from
+    version: int | None = None  # that reading's version
+    shown_at: float | None = None  # time.time() when the image was first displayed
     interactions: list[Interaction] = field(default_factory=list)
     canvas_rev: int = 0
     cursor: int = 0
-    submit_pending: bool = False       # a submit was started but not confirmed
+    submit_pending: bool = False  # a submit was started but not confirmed
     synced: str | None = field(default=None, compare=False)  # content() last written to the server
 
     # -- answers ------------------------------------------------------------------
@@ -84,7 +84,9 @@ class Draft:
 
     def answered(self) -> dict[int, Answer]:
         """The answers to submit: labels marked present or absent, with their grade."""
-        return {lid: Answer(bool(v), int(g)) for lid, (v, g) in self.answers.items() if v is not None}
+        return {
+            lid: Answer(bool(v), int(g)) for lid, (v, g) in self.answers.items() if v is not None
+        }
 
     def empty(self) -> bool:
         return not self.answered() and not self.regions
@@ -127,8 +129,12 @@ class Draft:
 
     def content(self) -> str:
         """A fingerprint of what the annotator entered (answers, grades, regions)."""
-        return json.dumps([sorted([lid, v, g] for lid, (v, g) in self.answers.items()),
-                           [_region_json(r) for r in self.regions]])
+        return json.dumps(
+            [
+                sorted([lid, v, g] for lid, (v, g) in self.answers.items()),
+                [_region_json(r) for r in self.regions],
+            ]
+        )
 
     def worth_keeping(self) -> bool:
         """Whether the server should hold this draft: something entered that differs
@@ -141,17 +147,24 @@ class Draft:
         """A JSON-safe dict; :meth:`from_json` gives back an equal draft."""
         base = None
         if self.base is not None:
-            base = {"answers": [list(a) for a in self.base[0]],
-                    "regions": [_region_json(r) for r in self.base[1]]}
+            base = {
+                "answers": [list(a) for a in self.base[0]],
+                "regions": [_region_json(r) for r in self.base[1]],
+            }
         return {
             "format": _FORMAT,
-            "user_id": self.user_id, "project_id": self.project_id, "case_id": self.case_id,
+            "user_id": self.user_id,
+            "project_id": self.project_id,
+            "case_id": self.case_id,
             "token": self.token,
             "answers": [[lid, v, g] for lid, (v, g) in self.answers.items()],
             "regions": [_region_json(r) for r in self.regions],
-            "base": base, "version": self.version, "shown_at": self.shown_at,
+            "base": base,
+            "version": self.version,
+            "shown_at": self.shown_at,
             "interactions": [[e.at, e.label_id] for e in self.interactions],
-            "canvas_rev": self.canvas_rev, "cursor": self.cursor,
+            "canvas_rev": self.canvas_rev,
+            "cursor": self.cursor,
             "submit_pending": self.submit_pending,
         }
 
@@ -163,19 +176,29 @@ class Draft:
                 raise ValueError(f"unknown draft format {data.get('format')!r}")
             base = data.get("base")
             return cls(
-                user_id=int(data["user_id"]), project_id=int(data["project_id"]),
-                case_id=int(data["case_id"]), token=str(data["token"]),
-                answers={int(lid): [None if v is None else bool(v), int(g)]
-                         for lid, v, g in data["answers"]},
+                user_id=int(data["user_id"]),
+                project_id=int(data["project_id"]),
+                case_id=int(data["case_id"]),
+                token=str(data["token"]),
+                answers={
+                    int(lid): [None if v is None else bool(v), int(g)]
+                    for lid, v, g in data["answers"]
+                },
                 regions=[_region_from(r) for r in data["regions"]],
-                base=None if base is None else (
+                base=None
+                if base is None
+                else (
                     tuple((int(lid), bool(v), int(g)) for lid, v, g in base["answers"]),
-                    tuple(_region_from(r) for r in base["regions"])),
+                    tuple(_region_from(r) for r in base["regions"]),
+                ),
                 version=None if data["version"] is None else int(data["version"]),
                 shown_at=None if data["shown_at"] is None else float(data["shown_at"]),
-                interactions=[Interaction(float(at), None if lid is None else int(lid))
-                              for at, lid in data["interactions"]],
-                canvas_rev=int(data["canvas_rev"]), cursor=int(data["cursor"]),
+                interactions=[
+                    Interaction(float(at), None if lid is None else int(lid))
+                    for at, lid in data["interactions"]
+                ],
+                canvas_rev=int(data["canvas_rev"]),
+                cursor=int(data["cursor"]),
                 submit_pending=bool(data["submit_pending"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -183,21 +206,32 @@ class Draft:
 
 
 def _region_json(r: RegionInput) -> dict[str, Any]:
-    return {"label_id": r.label_id, "shape": r.shape, "frame": r.frame,
-            "points": [[float(x), float(y)] for x, y in r.points]}
+    return {
+        "label_id": r.label_id,
+        "shape": r.shape,
+        "frame": r.frame,
+        "points": [[float(x), float(y)] for x, y in r.points],
+    }
 
 
 def _region_from(d: dict[str, Any]) -> RegionInput:
-    return RegionInput(int(d["label_id"]), str(d["shape"]),
-                       tuple((float(x), float(y)) for x, y in d["points"]), int(d["frame"]))
+    return RegionInput(
+        int(d["label_id"]),
+        str(d["shape"]),
+        tuple((float(x), float(y)) for x, y in d["points"]),
+        int(d["frame"]),
+    )
 
 
 # -- server-side persistence -------------------------------------------------------------
 
 
 def _row(session: Session, actor: User, case_id: int) -> AnnotationDraft | None:
-    return session.exec(select(AnnotationDraft).where(
-        AnnotationDraft.case_id == case_id, AnnotationDraft.annotator_id == actor.id)).first()
+    return session.exec(
+        select(AnnotationDraft).where(
+            AnnotationDraft.case_id == case_id, AnnotationDraft.annotator_id == actor.id
+        )
+    ).first()
 
 
 def _check(session: Session, actor: User, project_id: int, case_id: int) -> None:
@@ -225,8 +259,9 @@ def save_draft(session: Session, actor: User, project_id: int, case_id: int, dra
     for attempt in range(2):
         row = _row(session, actor, case_id)
         if row is None:
-            row = AnnotationDraft(project_id=project_id, case_id=case_id,
-                                  annotator_id=actor.id or 0, payload=payload)
+            row = AnnotationDraft(
+                project_id=project_id, case_id=case_id, annotator_id=actor.id or 0, payload=payload
+            )
         else:
             row.payload, row.project_id, row.updated_at = payload, project_id, utcnow()
         session.add(row)

@@ -30,18 +30,30 @@ def project_progress(session: Session, actor: User, project_id: int) -> list[Ann
     project has no assignments for them at all (then every case is open).
     """
     require(session, actor, project_id, Action.PROGRESS)
-    n_cases = session.exec(select(func.count()).select_from(Case).where(Case.project_id == project_id)).one()
+    n_cases = session.exec(
+        select(func.count()).select_from(Case).where(Case.project_id == project_id)
+    ).one()
     annotators = session.exec(
-        select(User).join(Membership, Membership.user_id == User.id)
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
         .where(Membership.project_id == project_id, Membership.role == Role.ANNOTATOR.value)
         .order_by(User.username)
     ).all()
-    assigned = dict(session.exec(
-        select(Assignment.user_id, func.count()).where(Assignment.project_id == project_id)
-        .group_by(Assignment.user_id)).all())
-    done = dict(session.exec(
-        select(Annotation.annotator_id, func.count()).where(
-            Annotation.id.in_(current_annotation_ids(project_id)))  # type: ignore[union-attr]
-        .group_by(Annotation.annotator_id)).all())
-    return [AnnotatorProgress(u.username, done.get(u.id, 0), assigned.get(u.id, n_cases))
-            for u in annotators]
+    assigned = dict(
+        session.exec(
+            select(Assignment.user_id, func.count())
+            .where(Assignment.project_id == project_id)
+            .group_by(Assignment.user_id)
+        ).all()
+    )
+    done = dict(
+        session.exec(
+            select(Annotation.annotator_id, func.count())
+            .where(Annotation.id.in_(current_annotation_ids(project_id)))  # type: ignore[union-attr]
+            .group_by(Annotation.annotator_id)
+        ).all()
+    )
+    return [
+        AnnotatorProgress(u.username, done.get(u.id, 0), assigned.get(u.id, n_cases))
+        for u in annotators
+    ]

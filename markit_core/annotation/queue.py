@@ -58,8 +58,11 @@ class Queue:
 
 
 def _readings_per_case(session: Session, project_id: int) -> dict[int, set[int]]:
-    rows = session.exec(select(Annotation.case_id, Annotation.annotator_id).where(
-        Annotation.id.in_(current_annotation_ids(project_id)))).all()  # type: ignore[union-attr]
+    rows = session.exec(
+        select(Annotation.case_id, Annotation.annotator_id).where(
+            Annotation.id.in_(current_annotation_ids(project_id))
+        )
+    ).all()  # type: ignore[union-attr]
     per_case: dict[int, set[int]] = {}
     for case_id, annotator_id in rows:
         per_case.setdefault(case_id, set()).add(annotator_id)
@@ -69,18 +72,27 @@ def _readings_per_case(session: Session, project_id: int) -> dict[int, set[int]]
 def build_queue(session: Session, actor: User, project_id: int) -> Queue:
     """The queue of ``actor`` in the project (requires the annotate permission)."""
     project = require(session, actor, project_id, Action.ANNOTATE)
-    assigned = session.exec(select(Assignment.case_id).where(
-        Assignment.project_id == project_id, Assignment.user_id == actor.id)).all()
+    assigned = session.exec(
+        select(Assignment.case_id).where(
+            Assignment.project_id == project_id, Assignment.user_id == actor.id
+        )
+    ).all()
     if assigned:
         candidates = sorted(set(assigned))
     else:
-        candidates = list(session.exec(select(Case.id).where(Case.project_id == project_id)
-                                       .order_by(Case.id)).all())
+        candidates = list(
+            session.exec(
+                select(Case.id).where(Case.project_id == project_id).order_by(Case.id)
+            ).all()
+        )
     per_case = _readings_per_case(session, project_id)
     done = {cid for cid in candidates if actor.id in per_case.get(cid, ())}
     needed = project.required_annotators  # 0: no cap, every annotator reads every case
-    open_ids = tuple(cid for cid in candidates
-                     if cid in done or not needed or len(per_case.get(cid, ())) < needed)
+    open_ids = tuple(
+        cid
+        for cid in candidates
+        if cid in done or not needed or len(per_case.get(cid, ())) < needed
+    )
     return Queue(open_ids, frozenset(done))
 
 
@@ -93,19 +105,26 @@ def case_in_project(session: Session, project_id: int, case_id: int) -> Case:
 
 
 @rolls_back
-def assign_cases(session: Session, actor: User, project_id: int, username: str,
-                 case_ids: Iterable[int]) -> int:
+def assign_cases(
+    session: Session, actor: User, project_id: int, username: str, case_ids: Iterable[int]
+) -> int:
     """Assign cases to an annotator (owners and managers); returns how many were new."""
     require(session, actor, project_id, Action.EDIT_SETTINGS)
     target = get_user(session, username)
     if not can(session, target, project_id, Action.ANNOTATE):
-        raise ValidationError(f"{username!r} is not an annotator of this project; grant the "
-                              "annotator role first")
+        raise ValidationError(
+            f"{username!r} is not an annotator of this project; grant the annotator role first"
+        )
     wanted = sorted(set(case_ids))
     for cid in wanted:
         case_in_project(session, project_id, cid)
-    have = set(session.exec(select(Assignment.case_id).where(
-        Assignment.project_id == project_id, Assignment.user_id == target.id)).all())
+    have = set(
+        session.exec(
+            select(Assignment.case_id).where(
+                Assignment.project_id == project_id, Assignment.user_id == target.id
+            )
+        ).all()
+    )
     new = 0
     for cid in wanted:
         if cid in have:

@@ -50,8 +50,18 @@ Point = tuple[float, float]
 
 #: Bright, mutually distinct colours that stay visible on a greyscale radiograph.
 LABEL_PALETTE: tuple[str, ...] = (
-    "#ffd60a", "#39ff14", "#ff8c00", "#ff4fd8", "#00e5ff", "#b388ff",
-    "#c6ff00", "#ff6e6e", "#64ffda", "#ffab40", "#ea80fc", "#84ffff",
+    "#ffd60a",
+    "#39ff14",
+    "#ff8c00",
+    "#ff4fd8",
+    "#00e5ff",
+    "#b388ff",
+    "#c6ff00",
+    "#ff6e6e",
+    "#64ffda",
+    "#ffab40",
+    "#ea80fc",
+    "#84ffff",
 )
 #: Colours for other annotators' regions (the paper's blue and red rectangles first).
 OTHER_PALETTE: tuple[str, ...] = ("#2f6bff", "#ff2d2d", "#00b3b3", "#9b30ff", "#ff9f1c")
@@ -123,7 +133,10 @@ def _transform(obj: Mapping[str, Any], local: Sequence[Point]) -> list[Point]:
         dim_x, dim_y = (w + stroke) * abs(sx), (h + stroke) * abs(sy)
     angle = math.radians(_num(obj, "angle", 0.0))
     cos, sin = math.cos(angle), math.sin(angle)
-    ox, oy = (0.5 - _origin(obj.get("originX"))) * dim_x, (0.5 - _origin(obj.get("originY"))) * dim_y
+    ox, oy = (
+        (0.5 - _origin(obj.get("originX"))) * dim_x,
+        (0.5 - _origin(obj.get("originY"))) * dim_y,
+    )
     cx = _num(obj, "left", 0.0) + ox * cos - oy * sin
     cy = _num(obj, "top", 0.0) + ox * sin + oy * cos
     fx = -1.0 if obj.get("flipX") else 1.0
@@ -218,9 +231,14 @@ class CanvasRegions:
     skipped: tuple[str, ...] = field(default_factory=tuple)
 
 
-def drawing_to_regions(drawing: Mapping[str, Any] | None, mapping: ViewMapping, *,
-                       colors: Mapping[int, str], default_label: int | None,
-                       frame: int = 0) -> CanvasRegions:
+def drawing_to_regions(
+    drawing: Mapping[str, Any] | None,
+    mapping: ViewMapping,
+    *,
+    colors: Mapping[int, str],
+    default_label: int | None,
+    frame: int = 0,
+) -> CanvasRegions:
     """Convert a canvas drawing (``json_data``) to regions in image pixels.
 
     Parameters
@@ -254,19 +272,24 @@ def drawing_to_regions(drawing: Mapping[str, Any] | None, mapping: ViewMapping, 
             continue
         found = object_canvas_points(obj)
         if found is None:
-            skipped.append(f"object {n}: a {obj.get('type', '?')} is not a region "
-                           "(draw rectangles, free-hand lines or polygons)")
+            skipped.append(
+                f"object {n}: a {obj.get('type', '?')} is not a region "
+                "(draw rectangles, free-hand lines or polygons)"
+            )
             continue
         shape, canvas_pts = found
         label_id = by_color.get(_norm_color(obj.get("stroke")), default_label)
         if label_id is None:
             skipped.append(f"object {n}: its colour names no label")
             continue
-        image_pts = _clamp((canvas_to_image(x, y, mapping) for x, y in canvas_pts),
-                           mapping.image_size)
+        image_pts = _clamp(
+            (canvas_to_image(x, y, mapping) for x, y in canvas_pts), mapping.image_size
+        )
         need = 3 if shape == "polygon" else 2
-        if _distinct(image_pts) < need or (shape == "rect" and (
-                image_pts[0][0] == image_pts[1][0] or image_pts[0][1] == image_pts[1][1])):
+        if _distinct(image_pts) < need or (
+            shape == "rect"
+            and (image_pts[0][0] == image_pts[1][0] or image_pts[0][1] == image_pts[1][1])
+        ):
             skipped.append(f"object {n}: a {shape} outside the image or too small")
             continue
         regions.append(RegionInput(label_id, shape, tuple(image_pts), frame))
@@ -278,9 +301,14 @@ def region_canvas_points(region: RegionInput, mapping: ViewMapping) -> list[Poin
     return [image_to_canvas(float(x), float(y), mapping) for x, y in region.points]
 
 
-def regions_to_drawing(regions: Iterable[RegionInput], mapping: ViewMapping, *,
-                       colors: Mapping[int, str], frame: int = 0,
-                       stroke_width: int = 2) -> dict[str, Any]:
+def regions_to_drawing(
+    regions: Iterable[RegionInput],
+    mapping: ViewMapping,
+    *,
+    colors: Mapping[int, str],
+    frame: int = 0,
+    stroke_width: int = 2,
+) -> dict[str, Any]:
     """Fabric.js JSON showing ``regions`` (those on ``frame``) in ``mapping``'s view.
 
     The exact inverse of :func:`drawing_to_regions` for unedited objects, so a
@@ -292,49 +320,97 @@ def regions_to_drawing(regions: Iterable[RegionInput], mapping: ViewMapping, *,
             continue
         color = colors.get(region.label_id, "#ffffff")
         pts = region_canvas_points(region, mapping)
-        common = {"stroke": color, "strokeWidth": stroke_width, "fill": _TRANSPARENT,
-                  "scaleX": 1, "scaleY": 1, "angle": 0}
+        common = {
+            "stroke": color,
+            "strokeWidth": stroke_width,
+            "fill": _TRANSPARENT,
+            "scaleX": 1,
+            "scaleY": 1,
+            "angle": 0,
+        }
         if region.shape == "rect":
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
             half = stroke_width / 2.0
-            objects.append({"type": "Rect", "originX": "left", "originY": "top",
-                            "left": min(xs) - half, "top": min(ys) - half,
-                            "width": max(xs) - min(xs), "height": max(ys) - min(ys),
-                            "strokeUniform": True, **common})
+            objects.append(
+                {
+                    "type": "Rect",
+                    "originX": "left",
+                    "originY": "top",
+                    "left": min(xs) - half,
+                    "top": min(ys) - half,
+                    "width": max(xs) - min(xs),
+                    "height": max(ys) - min(ys),
+                    "strokeUniform": True,
+                    **common,
+                }
+            )
         else:
             # Placed by their bounding-box centre, as Fabric places them itself, so the
             # JSON reads the same before the canvas has re-serialised it.
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-            box = {"originX": "center", "originY": "center",
-                   "left": (min(xs) + max(xs)) / 2.0, "top": (min(ys) + max(ys)) / 2.0,
-                   "width": max(xs) - min(xs), "height": max(ys) - min(ys)}
+            box = {
+                "originX": "center",
+                "originY": "center",
+                "left": (min(xs) + max(xs)) / 2.0,
+                "top": (min(ys) + max(ys)) / 2.0,
+                "width": max(xs) - min(xs),
+                "height": max(ys) - min(ys),
+            }
             if region.shape == "polygon":
-                objects.append({"type": "Polygon", **box,
-                                "points": [{"x": x, "y": y} for x, y in pts], **common})
+                objects.append(
+                    {
+                        "type": "Polygon",
+                        **box,
+                        "points": [{"x": x, "y": y} for x, y in pts],
+                        **common,
+                    }
+                )
             else:
                 path = [["M", *pts[0]]] + [["L", x, y] for x, y in pts[1:]]
-                objects.append({"type": "Path", **box, "path": path, **(common | {"fill": None}),
-                                "strokeLineCap": "round", "strokeLineJoin": "round"})
+                objects.append(
+                    {
+                        "type": "Path",
+                        **box,
+                        "path": path,
+                        **(common | {"fill": None}),
+                        "strokeLineCap": "round",
+                        "strokeLineJoin": "round",
+                    }
+                )
     return {"version": "7.4.0", "objects": objects}
 
 
 def _same(a: RegionInput, b: RegionInput, tolerance: float) -> bool:
-    if (a.label_id, a.shape, a.frame, len(a.points)) != (b.label_id, b.shape, b.frame, len(b.points)):
+    if (a.label_id, a.shape, a.frame, len(a.points)) != (
+        b.label_id,
+        b.shape,
+        b.frame,
+        len(b.points),
+    ):
         return False
-    return all(abs(float(pa[0]) - float(pb[0])) <= tolerance and
-               abs(float(pa[1]) - float(pb[1])) <= tolerance
-               for pa, pb in zip(a.points, b.points))
+    return all(
+        abs(float(pa[0]) - float(pb[0])) <= tolerance
+        and abs(float(pa[1]) - float(pb[1])) <= tolerance
+        for pa, pb in zip(a.points, b.points)
+    )
 
 
-def same_regions(a: Iterable[RegionInput], b: Iterable[RegionInput], *,
-                 tolerance: float = 0.01) -> bool:
+def same_regions(
+    a: Iterable[RegionInput], b: Iterable[RegionInput], *, tolerance: float = 0.01
+) -> bool:
     """Whether two region lists are the same, point by point within ``tolerance`` image pixels."""
     left, right = list(a), list(b)
     return len(left) == len(right) and all(_same(x, y, tolerance) for x, y in zip(left, right))
 
 
-def draw_regions(image: Image.Image, regions: Iterable[tuple[str, RegionInput]],
-                 mapping: ViewMapping, *, frame: int = 0, width: int = 2) -> Image.Image:
+def draw_regions(
+    image: Image.Image,
+    regions: Iterable[tuple[str, RegionInput]],
+    mapping: ViewMapping,
+    *,
+    frame: int = 0,
+    width: int = 2,
+) -> Image.Image:
     """Paint ``(colour, region)`` pairs onto a rendered view (a new RGB image).
 
     Used for other annotators' regions, which are shown but not editable.
@@ -347,8 +423,9 @@ def draw_regions(image: Image.Image, regions: Iterable[tuple[str, RegionInput]],
         pts = region_canvas_points(region, mapping)
         if region.shape == "rect":
             (x0, y0), (x1, y1) = pts[0], pts[-1]
-            draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)],
-                           outline=color, width=width)
+            draw.rectangle(
+                [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=color, width=width
+            )
         elif region.shape == "polygon":
             draw.line(pts + [pts[0]], fill=color, width=width, joint="curve")
         else:

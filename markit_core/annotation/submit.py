@@ -78,39 +78,58 @@ def _check_answers(answers: Mapping[int, Answer], labels: dict[int, LabelDef]) -
         if label is None:
             raise ValidationError(f"label {label_id} is not a label of this project")
         if label.kind != LabelKind.BINARY.value:
-            raise ValidationError(f"label {label.name!r} takes regions, not a present/absent answer")
+            raise ValidationError(
+                f"label {label.name!r} takes regions, not a present/absent answer"
+            )
         if not isinstance(answer.value, bool):
             raise ValidationError(f"label {label.name!r}: answer must be present or absent")
         if answer.confidence not in CONFIDENCE_GRADES:
-            raise ValidationError(f"label {label.name!r}: confidence {answer.confidence!r} is not one "
-                                  f"of {', '.join(map(str, CONFIDENCE_GRADES))} %")
+            raise ValidationError(
+                f"label {label.name!r}: confidence {answer.confidence!r} is not one "
+                f"of {', '.join(map(str, CONFIDENCE_GRADES))} %"
+            )
 
 
-def _check_region(n: int, region: RegionInput, labels: dict[int, LabelDef], case: Case) -> list[list[float]]:
+def _check_region(
+    n: int, region: RegionInput, labels: dict[int, LabelDef], case: Case
+) -> list[list[float]]:
     where = f"region {n}"
     if region.label_id not in labels:
         raise ValidationError(f"{where}: label {region.label_id} is not a label of this project")
     if region.shape not in ROI_SHAPES:
-        raise ValidationError(f"{where}: shape {region.shape!r} is not one of {', '.join(ROI_SHAPES)}")
+        raise ValidationError(
+            f"{where}: shape {region.shape!r} is not one of {', '.join(ROI_SHAPES)}"
+        )
     if not 0 <= region.frame < max(case.n_frames, 1):
         raise ValidationError(f"{where}: frame {region.frame} is outside 0..{case.n_frames - 1}")
     points = [list(map(float, p)) for p in region.points]
     if len(points) < _MIN_POINTS[region.shape]:
-        raise ValidationError(f"{where}: a {region.shape} needs at least {_MIN_POINTS[region.shape]} "
-                              f"points, got {len(points)}")
+        raise ValidationError(
+            f"{where}: a {region.shape} needs at least {_MIN_POINTS[region.shape]} "
+            f"points, got {len(points)}"
+        )
     for x, y in points:
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValidationError(f"{where}: point ({x}, {y}) is not a number")
         if not (0 <= x <= case.cols and 0 <= y <= case.rows):
-            raise ValidationError(f"{where}: point ({x:.1f}, {y:.1f}) lies outside the "
-                                  f"{case.cols}x{case.rows} image")
+            raise ValidationError(
+                f"{where}: point ({x:.1f}, {y:.1f}) lies outside the {case.cols}x{case.rows} image"
+            )
     return points
 
 
 @rolls_back
-def submit(session: Session, actor: User, project_id: int, case_id: int, *,
-           answers: Mapping[int, Answer], regions: Sequence[RegionInput] = (),
-           timing: Timing | None = None, token: str) -> SubmitResult:
+def submit(
+    session: Session,
+    actor: User,
+    project_id: int,
+    case_id: int,
+    *,
+    answers: Mapping[int, Answer],
+    regions: Sequence[RegionInput] = (),
+    timing: Timing | None = None,
+    token: str,
+) -> SubmitResult:
     """Store a new version of ``actor``'s reading of a case, in one transaction with its ledger entry.
 
     Raises ``ValidationError`` (nothing stored) for a label not in the
@@ -123,8 +142,10 @@ def submit(session: Session, actor: User, project_id: int, case_id: int, *,
         return SubmitResult(earlier.id or 0, earlier.version, duplicate=True)
     case = case_in_project(session, project_id, case_id)
     if case_id not in build_queue(session, actor, project_id).case_ids:
-        raise PermissionDenied(f"case {case_id} is not in your queue (assigned to others, or it "
-                               "already has the readers it needs)")
+        raise PermissionDenied(
+            f"case {case_id} is not in your queue (assigned to others, or it "
+            "already has the readers it needs)"
+        )
     labels = _labels(session, project_id)
     _check_answers(answers, labels)
     points = [_check_region(n, r, labels, case) for n, r in enumerate(regions, start=1)]
@@ -132,27 +153,54 @@ def submit(session: Session, actor: User, project_id: int, case_id: int, *,
         raise ValidationError("nothing to submit: answer at least one label or draw a region")
     timing = timing or Timing(0.0, 0.0, 0.0)
     version = _next_version(session, case_id, actor)
-    row = Annotation(project_id=project_id, case_id=case_id, annotator_id=actor.id or 0,
-                     version=version, submit_token=token, total_seconds=timing.total_seconds,
-                     active_seconds=timing.active_seconds, idle_seconds=timing.idle_seconds)
+    row = Annotation(
+        project_id=project_id,
+        case_id=case_id,
+        annotator_id=actor.id or 0,
+        version=version,
+        submit_token=token,
+        total_seconds=timing.total_seconds,
+        active_seconds=timing.active_seconds,
+        idle_seconds=timing.idle_seconds,
+    )
     try:
         session.add(row)
         session.flush()
         for label_id, answer in answers.items():
-            session.add(AnnotationValue(annotation_id=row.id or 0, label_id=label_id, value=answer.value,
-                                        confidence=answer.confidence,
-                                        seconds=timing.label_seconds.get(label_id)))
+            session.add(
+                AnnotationValue(
+                    annotation_id=row.id or 0,
+                    label_id=label_id,
+                    value=answer.value,
+                    confidence=answer.confidence,
+                    seconds=timing.label_seconds.get(label_id),
+                )
+            )
         for region, pts in zip(regions, points):
-            session.add(Roi(annotation_id=row.id or 0, label_id=region.label_id, shape=region.shape,
-                            frame=region.frame, points=pts))
+            session.add(
+                Roi(
+                    annotation_id=row.id or 0,
+                    label_id=region.label_id,
+                    shape=region.shape,
+                    frame=region.frame,
+                    points=pts,
+                )
+            )
         session.flush()
-        ledger.append(session, actor=actor, project_id=project_id,
-                      action="annotation.submit" if version == 1 else "annotation.edit", record=row)
+        ledger.append(
+            session,
+            actor=actor,
+            project_id=project_id,
+            action="annotation.submit" if version == 1 else "annotation.edit",
+            record=row,
+        )
         session.commit()
     except IntegrityError as e:
         session.rollback()
-        raise ConflictError("this reading was saved from another window at the same moment; "
-                            "reload the case and submit again") from e
+        raise ConflictError(
+            "this reading was saved from another window at the same moment; "
+            "reload the case and submit again"
+        ) from e
     return SubmitResult(row.id or 0, version)
 
 
@@ -167,13 +215,18 @@ def _earlier(session: Session, actor: User, case_id: int, token: str) -> Annotat
 
 
 def _next_version(session: Session, case_id: int, actor: User) -> int:
-    latest = session.exec(select(func.max(Annotation.version)).where(
-        Annotation.case_id == case_id, Annotation.annotator_id == actor.id)).one()
+    latest = session.exec(
+        select(func.max(Annotation.version)).where(
+            Annotation.case_id == case_id, Annotation.annotator_id == actor.id
+        )
+    ).one()
     return (latest or 0) + 1
 
 
 @rolls_back
-def delete_reading(session: Session, actor: User, project_id: int, case_id: int, *, token: str) -> int:
+def delete_reading(
+    session: Session, actor: User, project_id: int, case_id: int, *, token: str
+) -> int:
     """Delete ``actor``'s reading of a case by adding a tombstone version; returns it."""
     require(session, actor, project_id, Action.ANNOTATE)
     earlier = _earlier(session, actor, case_id, token)
@@ -185,32 +238,50 @@ def delete_reading(session: Session, actor: User, project_id: int, case_id: int,
     current = my_reading(session, actor, project_id, case_id)
     if current is None:
         raise ValidationError(f"you have no reading of case {case_id} to delete")
-    row = Annotation(project_id=project_id, case_id=case_id, annotator_id=actor.id or 0,
-                     version=current.version + 1, deleted=True, submit_token=token)
+    row = Annotation(
+        project_id=project_id,
+        case_id=case_id,
+        annotator_id=actor.id or 0,
+        version=current.version + 1,
+        deleted=True,
+        submit_token=token,
+    )
     session.add(row)
     session.flush()
-    ledger.append(session, actor=actor, project_id=project_id, action="annotation.delete", record=row)
+    ledger.append(
+        session, actor=actor, project_id=project_id, action="annotation.delete", record=row
+    )
     session.commit()
     return row.version
 
 
 def _reading(session: Session, row: Annotation, username: str) -> Reading:
-    values = session.exec(select(AnnotationValue).where(AnnotationValue.annotation_id == row.id)).all()
+    values = session.exec(
+        select(AnnotationValue).where(AnnotationValue.annotation_id == row.id)
+    ).all()
     rois = session.exec(select(Roi).where(Roi.annotation_id == row.id).order_by(Roi.id)).all()
     return Reading(
-        annotator=username, version=row.version,
-        answers={v.label_id: Answer(bool(v.value), v.confidence if v.confidence is not None else 100)
-                 for v in values if v.value is not None},
-        regions=tuple(RegionInput(r.label_id, r.shape, [tuple(p) for p in r.points], r.frame)
-                      for r in rois),
+        annotator=username,
+        version=row.version,
+        answers={
+            v.label_id: Answer(bool(v.value), v.confidence if v.confidence is not None else 100)
+            for v in values
+            if v.value is not None
+        },
+        regions=tuple(
+            RegionInput(r.label_id, r.shape, [tuple(p) for p in r.points], r.frame) for r in rois
+        ),
         active_seconds=row.active_seconds,
     )
 
 
 def _latest_rows(session: Session, case_id: int) -> list[tuple[Annotation, str]]:
-    rows = session.exec(select(Annotation, User.username).join(User, User.id == Annotation.annotator_id)
-                        .where(Annotation.case_id == case_id)
-                        .order_by(Annotation.annotator_id, Annotation.version.desc())).all()  # type: ignore[attr-defined]
+    rows = session.exec(
+        select(Annotation, User.username)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(Annotation.case_id == case_id)
+        .order_by(Annotation.annotator_id, Annotation.version.desc())
+    ).all()  # type: ignore[attr-defined]
     latest: dict[int, tuple[Annotation, str]] = {}
     for row, username in rows:
         latest.setdefault(row.annotator_id, (row, username))
@@ -238,8 +309,9 @@ def others_readings(session: Session, actor: User, project_id: int, case_id: int
     project = require(session, actor, project_id, Action.VIEW)
     case_in_project(session, project_id, case_id)
     rows = _latest_rows(session, case_id)
-    reads_independently = can(session, actor, project_id, Action.ANNOTATE) or \
-        not can(session, actor, project_id, Action.REVIEW)
+    reads_independently = can(session, actor, project_id, Action.ANNOTATE) or not can(
+        session, actor, project_id, Action.REVIEW
+    )
     if reads_independently:
         if not project.show_others_after_submit:
             return []
@@ -248,10 +320,14 @@ def others_readings(session: Session, actor: User, project_id: int, case_id: int
     return [_reading(session, r, u) for r, u in rows if r.annotator_id != actor.id]
 
 
-def history(session: Session, actor: User, project_id: int, case_id: int) -> list[tuple[int, bool, str]]:
+def history(
+    session: Session, actor: User, project_id: int, case_id: int
+) -> list[tuple[int, bool, str]]:
     """Every version of ``actor``'s reading of the case: (version, deleted, ISO time), oldest first."""
     require(session, actor, project_id, Action.ANNOTATE)
-    rows = session.exec(select(Annotation).where(Annotation.case_id == case_id,
-                                                 Annotation.annotator_id == actor.id)
-                        .order_by(Annotation.version)).all()
+    rows = session.exec(
+        select(Annotation)
+        .where(Annotation.case_id == case_id, Annotation.annotator_id == actor.id)
+        .order_by(Annotation.version)
+    ).all()
     return [(r.version, r.deleted, r.submitted_at.isoformat(timespec="seconds")) for r in rows]

@@ -33,15 +33,26 @@ def project_summary(session: Session, actor: User, project_id: int) -> ProjectSu
     at least one.
     """
     project = require(session, actor, project_id, Action.STATS)
-    current = select(Annotation.case_id).where(
-        Annotation.id.in_(current_annotation_ids(project_id))).subquery()  # type: ignore[union-attr]
+    current = (
+        select(Annotation.case_id)
+        .where(Annotation.id.in_(current_annotation_ids(project_id)))
+        .subquery()
+    )  # type: ignore[union-attr]
     n_annotations = session.exec(select(func.count()).select_from(current)).one()
     n_annotated = session.exec(select(func.count(func.distinct(current.c.case_id)))).one()
-    n_cases = session.exec(select(func.count()).select_from(Case).where(Case.project_id == project_id)).one()
-    n_labels = session.exec(select(func.count()).select_from(LabelDef).where(
-        LabelDef.project_id == project_id, LabelDef.archived == False)).one()  # noqa: E712
+    n_cases = session.exec(
+        select(func.count()).select_from(Case).where(Case.project_id == project_id)
+    ).one()
+    n_labels = session.exec(
+        select(func.count())
+        .select_from(LabelDef)
+        .where(LabelDef.project_id == project_id, LabelDef.archived == False)
+    ).one()  # noqa: E712
     by_role = dict.fromkeys((r.value for r in Role), 0)
-    for role, n in session.exec(select(Membership.role, func.count()).where(
-            Membership.project_id == project_id).group_by(Membership.role)):
+    for role, n in session.exec(
+        select(Membership.role, func.count())
+        .where(Membership.project_id == project_id)
+        .group_by(Membership.role)
+    ):
         by_role[role] = n
     return ProjectSummary(project.name, n_cases, n_annotated, n_annotations, n_labels, by_role)

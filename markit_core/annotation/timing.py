@@ -34,8 +34,9 @@ class Timing:
     label_seconds: dict[int, float] = field(default_factory=dict)
 
 
-def compute_timing(submitted_at: float, interactions: Iterable[Interaction],
-                   idle_threshold: float) -> Timing:
+def compute_timing(
+    submitted_at: float, interactions: Iterable[Interaction], idle_threshold: float
+) -> Timing:
     """Timing of one reading; times are seconds since the image was displayed.
 
     Parameters
@@ -61,5 +62,9 @@ def compute_timing(submitted_at: float, interactions: Iterable[Interaction],
     for e in events:
         if e.label_id is not None:
             last_change[e.label_id] = e.at
-    return Timing(total_seconds=float(submitted_at), active_seconds=float(submitted_at - idle),
-                  idle_seconds=float(idle), label_seconds={k: float(v) for k, v in last_change.items()})
+    return Timing(
+        total_seconds=float(submitted_at),
+        active_seconds=float(submitted_at - idle),
+        idle_seconds=float(idle),
+        label_seconds={k: float(v) for k, v in last_change.items()},
+    )

@@ -17,8 +17,12 @@ from markit_core.models import User
 
 def add_actor_option(parser: argparse.ArgumentParser) -> None:
     """``--as USERNAME``: whose permissions the command uses."""
-    parser.add_argument("--as", dest="as_user", metavar="USERNAME",
-                        help="act as this user (default: the first administrator)")
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USERNAME",
+        help="act as this user (default: the first administrator)",
+    )
 
 
 def settings_from_env() -> Settings:

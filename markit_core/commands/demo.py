@@ -9,9 +9,12 @@ from markit_core.demo.seed import DEMO_PROJECT, seed_demo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="seed the demo project (idempotent)",
-                       description="Create the demo users, project, labels and images if missing. "
-                                   "New demo accounts are printed once.")
+    p = sub.add_parser(
+        "demo",
+        help="seed the demo project (idempotent)",
+        description="Create the demo users, project, labels and images if missing. "
+        "New demo accounts are printed once.",
+    )
     p.set_defaults(func=run)
 
 

@@ -23,22 +23,28 @@ from markit_core.reports import import_reports
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ingest", help="ingest images (files, folders, zips) into a project",
-                       description="De-identify and ingest DICOM files, folders of DICOM, zip "
-                                   "archives and PNG/JPEG/TIFF images. Prints one line per file "
-                                   "that was refused, with the reason, and a summary.")
+    p = sub.add_parser(
+        "ingest",
+        help="ingest images (files, folders, zips) into a project",
+        description="De-identify and ingest DICOM files, folders of DICOM, zip "
+        "archives and PNG/JPEG/TIFF images. Prints one line per file "
+        "that was refused, with the reason, and a summary.",
+    )
     p.add_argument("--project", required=True, metavar="NAME")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--verbose", action="store_true", help="also list ingested and duplicate files")
     add_actor_option(p)
     p.set_defaults(func=run_ingest)
 
-    p = sub.add_parser("dicomweb-import", help="import studies from a DICOMweb server",
-                       description="Search (QIDO-RS) and retrieve (WADO-RS) studies from a "
-                                   "DICOMweb server such as Orthanc or Google Cloud Healthcare. "
-                                   "Without --study every study found is imported. The token or "
-                                   "password may also come from MARKIT_DICOMWEB_TOKEN or "
-                                   "MARKIT_DICOMWEB_PASSWORD (keeps it out of the process list).")
+    p = sub.add_parser(
+        "dicomweb-import",
+        help="import studies from a DICOMweb server",
+        description="Search (QIDO-RS) and retrieve (WADO-RS) studies from a "
+        "DICOMweb server such as Orthanc or Google Cloud Healthcare. "
+        "Without --study every study found is imported. The token or "
+        "password may also come from MARKIT_DICOMWEB_TOKEN or "
+        "MARKIT_DICOMWEB_PASSWORD (keeps it out of the process list).",
+    )
     p.add_argument("--project", required=True, metavar="NAME")
     p.add_argument("--url", required=True)
     p.add_argument("--study", action="append", default=[], metavar="UID")
@@ -50,9 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_actor_option(p)
     p.set_defaults(func=run_dicomweb)
 
-    p = sub.add_parser("dimse-import", help="import studies from a PACS (C-FIND + C-GET/C-MOVE)",
-                       description="Search a PACS with C-FIND and retrieve with C-GET (default) "
-                                   "or C-MOVE. Without --study every study found is imported.")
+    p = sub.add_parser(
+        "dimse-import",
+        help="import studies from a PACS (C-FIND + C-GET/C-MOVE)",
+        description="Search a PACS with C-FIND and retrieve with C-GET (default) "
+        "or C-MOVE. Without --study every study found is imported.",
+    )
     p.add_argument("--project", required=True, metavar="NAME")
     p.add_argument("--host", required=True)
     p.add_argument("--port", required=True, type=int)
@@ -60,17 +69,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calling-aet", default="MARKIT", metavar="AET")
     p.add_argument("--study", action="append", default=[], metavar="UID")
     p.add_argument("--move", action="store_true", help="use C-MOVE instead of C-GET")
-    p.add_argument("--move-port", type=int, default=11113,
-                   help="port MarkIt listens on (127.0.0.1) for C-MOVE (default 11113)")
+    p.add_argument(
+        "--move-port",
+        type=int,
+        default=11113,
+        help="port MarkIt listens on (127.0.0.1) for C-MOVE (default 11113)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     add_actor_option(p)
     p.set_defaults(func=run_dimse)
 
-    p = sub.add_parser("import-reports", help="import radiology reports from a CSV",
-                       description="CSV with a header naming one key column (case_id, accession, "
-                                   "study_uid or key) and a report column; see "
-                                   "markit_core/reports.py for the format. Unmatched rows are "
-                                   "listed with their row number.")
+    p = sub.add_parser(
+        "import-reports",
+        help="import radiology reports from a CSV",
+        description="CSV with a header naming one key column (case_id, accession, "
+        "study_uid or key) and a report column; see "
+        "markit_core/reports.py for the format. Unmatched rows are "
+        "listed with their row number.",
+    )
     p.add_argument("--project", required=True, metavar="NAME")
     p.add_argument("csv", metavar="CSV")
     add_actor_option(p)
@@ -129,24 +145,37 @@ def run_dicomweb(args: argparse.Namespace) -> int:
 
     url_has_credentials = bool(urlsplit(args.url).username)
     # the environment token is a default: credentials written in the URL take precedence
-    env_token = None if (args.user or url_has_credentials) else os.environ.get("MARKIT_DICOMWEB_TOKEN")
+    env_token = (
+        None if (args.user or url_has_credentials) else os.environ.get("MARKIT_DICOMWEB_TOKEN")
+    )
     token = args.token or env_token
     password = args.password or (os.environ.get("MARKIT_DICOMWEB_PASSWORD") if args.user else None)
     if args.password and not args.user:
         raise ValidationError("--password needs --user")
     if args.user and password is None:
         raise ValidationError("--user needs --password (or MARKIT_DICOMWEB_PASSWORD)")
-    source = DicomWebSource(args.url, token=token, username=args.user, password=password,
-                            timeout=(min(10.0, args.timeout), args.timeout))
+    source = DicomWebSource(
+        args.url,
+        token=token,
+        username=args.user,
+        password=password,
+        timeout=(min(10.0, args.timeout), args.timeout),
+    )
     return _run_remote(args, source)
 
 
 def run_dimse(args: argparse.Namespace) -> int:
     from markit_core.imaging.sources.dimse import DimseSource
 
-    source = DimseSource(args.host, args.port, args.called_aet, args.calling_aet,
-                         retrieve="move" if args.move else "get",
-                         move_address=("127.0.0.1", args.move_port), timeout=args.timeout)
+    source = DimseSource(
+        args.host,
+        args.port,
+        args.called_aet,
+        args.calling_aet,
+        retrieve="move" if args.move else "get",
+        move_address=("127.0.0.1", args.move_port),
+        timeout=args.timeout,
+    )
     return _run_remote(args, source)
 
 

@@ -12,9 +12,12 @@ from markit_core.commands.common import db_session
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ledger", help="activity ledger tools")
     lsub = p.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
-    v = lsub.add_parser("verify", help="verify the hash chain and the logged records",
-                        description="Exit 0 when the chain and every logged record hold; otherwise "
-                                    "exit 1 naming the first broken entry and why.")
+    v = lsub.add_parser(
+        "verify",
+        help="verify the hash chain and the logged records",
+        description="Exit 0 when the chain and every logged record hold; otherwise "
+        "exit 1 naming the first broken entry and why.",
+    )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
 
@@ -23,9 +26,16 @@ def run_verify(args: argparse.Namespace) -> int:
     with db_session() as (s, _):
         result = ledger.verify(s)
     if args.json:
-        print(json.dumps({"ok": result.ok, "entries": result.entries,
-                          "records_checked": result.records_checked,
-                          "problem": str(result.problem) if result.problem else None}))
+        print(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "entries": result.entries,
+                    "records_checked": result.records_checked,
+                    "problem": str(result.problem) if result.problem else None,
+                }
+            )
+        )
     elif result.ok:
         print(f"ledger ok: {result.entries} entries, {result.records_checked} records verified")
     else:

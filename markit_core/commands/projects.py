@@ -13,24 +13,33 @@ from markit_core.annotation.summary import project_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("create-project", help="create a private project",
-                       description="Create a project; --owner (default: the acting user) becomes owner.")
+    p = sub.add_parser(
+        "create-project",
+        help="create a private project",
+        description="Create a project; --owner (default: the acting user) becomes owner.",
+    )
     p.add_argument("name")
     p.add_argument("--owner", metavar="USERNAME")
     p.add_argument("--description", default="")
     add_actor_option(p)
     p.set_defaults(func=run_create)
 
-    p = sub.add_parser("stats", help="project statistics",
-                       description="Counts of cases, annotated cases, annotations and members by role.")
+    p = sub.add_parser(
+        "stats",
+        help="project statistics",
+        description="Counts of cases, annotated cases, annotations and members by role.",
+    )
     p.add_argument("--project", required=True, metavar="NAME")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_actor_option(p)
     p.set_defaults(func=run_stats)
 
-    p = sub.add_parser("export", help="export current answers as CSV (logged in the ledger)",
-                       description="Current binary answers as case_id,label,annotator,value,"
-                                   "confidence,seconds — the input of the rewards command.")
+    p = sub.add_parser(
+        "export",
+        help="export current answers as CSV (logged in the ledger)",
+        description="Current binary answers as case_id,label,annotator,value,"
+        "confidence,seconds — the input of the rewards command.",
+    )
     p.add_argument("--project", required=True, metavar="NAME")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
     add_actor_option(p)
@@ -69,8 +78,10 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(stats.as_dict(), indent=2))
     else:
-        print(f"project {stats.project}: {stats.cases} cases, {stats.annotated_cases} annotated, "
-              f"{stats.annotations} annotations, {stats.labels} labels")
+        print(
+            f"project {stats.project}: {stats.cases} cases, {stats.annotated_cases} annotated, "
+            f"{stats.annotations} annotations, {stats.labels} labels"
+        )
         for role, n in stats.members_by_role.items():
             print(f"  {role}: {n}")
     return 0

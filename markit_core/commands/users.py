@@ -12,10 +12,13 @@ from markit_core.errors import ValidationError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("create-user", help="create a user account",
-                       description="Create a user. The first account is always an administrator. "
-                                   "The password is read from a prompt or, with --password-stdin, "
-                                   "from the first line of standard input; it is never echoed.")
+    p = sub.add_parser(
+        "create-user",
+        help="create a user account",
+        description="Create a user. The first account is always an administrator. "
+        "The password is read from a prompt or, with --password-stdin, "
+        "from the first line of standard input; it is never echoed.",
+    )
     p.add_argument("username")
     p.add_argument("--display-name", default="")
     p.add_argument("--admin", action="store_true", help="make the user a site administrator")
@@ -39,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     with db_session() as (s, _settings):
         by = actor(s, args) if has_users(s) else None
-        info = create_user(s, by, args.username, password, display_name=args.display_name,
-                           is_admin=args.admin)
+        info = create_user(
+            s, by, args.username, password, display_name=args.display_name, is_admin=args.admin
+        )
     role = "administrator" if info.is_admin else "user"
     print(f"created {role} {info.username!r}")
     return 0

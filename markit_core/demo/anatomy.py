@@ -50,8 +50,16 @@ def draw_chest(
         "pulmonary edema": _edema,
         "atelectasis": _atelectasis,
     }
-    ctx = {"xg": xg, "yg": yg, "g": g, "lungs": lungs, "lung": lung, "vessels": vessels,
-           "rows": rows, "cols": cols}
+    ctx = {
+        "xg": xg,
+        "yg": yg,
+        "g": g,
+        "lungs": lungs,
+        "lung": lung,
+        "vessels": vessels,
+        "rows": rows,
+        "cols": cols,
+    }
     for label, draw in finders.items():
         if truth[label]:
             before = img.copy()
@@ -87,8 +95,9 @@ class _Geometry:
         return oval * _sigmoid((self.dome_line(xg) - yg) / 0.006)
 
     def radius(self, xg: np.ndarray, yg: np.ndarray, side: int) -> np.ndarray:
-        return np.sqrt(((xg - self.cx[side]) / self.rx[side]) ** 2
-                       + ((yg - self.cy - 0.05) / self.ry) ** 2)
+        return np.sqrt(
+            ((xg - self.cx[side]) / self.rx[side]) ** 2 + ((yg - self.cy - 0.05) / self.ry) ** 2
+        )
 
     def heart_mask(self, xg: np.ndarray, yg: np.ndarray, enlarged: bool) -> np.ndarray:
         rx = self.heart_rx[1 if enlarged else 0]
@@ -114,7 +123,8 @@ def _pneumothorax(img: np.ndarray, rng: np.random.Generator, c: dict) -> np.ndar
     r = g.radius(xg, yg, side)
     edge = rng.uniform(0.62, 0.72)
     upper_lateral = _sigmoid((g.cy + 0.12 - yg) / 0.02) * _sigmoid(
-        ((xg - g.cx[side]) * (1 if side else -1) + 0.4 * g.rx[side]) / 0.01)
+        ((xg - g.cx[side]) * (1 if side else -1) + 0.4 * g.rx[side]) / 0.01
+    )
     rim = c["lungs"][side] * _sigmoid((r - edge) / 0.01) * upper_lateral
     line = c["lungs"][side] * np.exp(-(((r - edge) / 0.012) ** 2)) * upper_lateral
     return img - rim * (c["vessels"] + 0.09) + 0.16 * line
@@ -167,8 +177,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float32)))
 
 
-def _ellipse(xg: np.ndarray, yg: np.ndarray, cx: float, cy: float, rx: float, ry: float,
-             edge: float) -> np.ndarray:
+def _ellipse(
+    xg: np.ndarray, yg: np.ndarray, cx: float, cy: float, rx: float, ry: float, edge: float
+) -> np.ndarray:
     r = np.sqrt(((xg - cx) / rx) ** 2 + ((yg - cy) / ry) ** 2)
     return _sigmoid((1.0 - r) / (edge / min(rx, ry)))
 
@@ -178,7 +189,8 @@ def _smooth_noise(rng: np.random.Generator, rows: int, cols: int, cell: float) -
     h, w = int(rows / cell) + 3, int(cols / cell) + 3
     coarse = rng.standard_normal((h, w)).astype(np.float32)
     up = Image.fromarray(coarse, mode="F").resize(
-        (cols, rows), Image.Resampling.BICUBIC, box=(1, 1, w - 2, h - 2))
+        (cols, rows), Image.Resampling.BICUBIC, box=(1, 1, w - 2, h - 2)
+    )
     return np.asarray(up, dtype=np.float32)
 
 
@@ -187,8 +199,9 @@ def _ridges(noise: np.ndarray, width: float) -> np.ndarray:
     return np.exp(-((noise / width) ** 2))
 
 
-def _vessels(rng: np.random.Generator, rows: int, cols: int, xg: np.ndarray,
-             yg: np.ndarray) -> np.ndarray:
+def _vessels(
+    rng: np.random.Generator, rows: int, cols: int, xg: np.ndarray, yg: np.ndarray
+) -> np.ndarray:
     net = _ridges(_smooth_noise(rng, rows, cols, rows / 16.0), 0.2)
     near_hila = np.exp(-np.minimum(np.abs(xg - 0.4), np.abs(xg - 0.6)) / 0.15)
     return 0.11 * net * near_hila * _sigmoid((yg - 0.2) / 0.05)

@@ -99,8 +99,11 @@ def _uploaded_names(cases: list[Case]) -> dict[int, str]:
             by_session.setdefault(session, []).append(case.id)
     for session, ids in by_session.items():
         for start in range(0, len(ids), 500):  # stay under SQL parameter limits
-            rows = session.exec(select(CaseOrigin.case_id, CaseOrigin.source).where(
-                CaseOrigin.case_id.in_(ids[start:start + 500])))  # type: ignore[attr-defined]
+            rows = session.exec(
+                select(CaseOrigin.case_id, CaseOrigin.source).where(
+                    CaseOrigin.case_id.in_(ids[start : start + 500])
+                )
+            )  # type: ignore[attr-defined]
             for case_id, source in rows:
                 # "upload: demo_images/demo_1_3.png" -> "demo_1_3.png"
                 out[int(case_id)] = (source or "").rsplit("/", 1)[-1].rsplit(": ", 1)[-1]

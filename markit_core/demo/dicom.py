@@ -18,12 +18,46 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 BITS_STORED = 12
 
-_GIVEN = ("Anna", "Bruno", "Chiara", "Dmitri", "Elif", "Farid", "Greta", "Hiro",
-          "Ines", "Jonas", "Kavya", "Lars", "Maya", "Nikolai", "Olga", "Pedro")
-_FAMILY = ("Albers", "Baptiste", "Costa", "Dubois", "Eriksen", "Fischer", "Gallo",
-           "Haddad", "Ivanova", "Jansen", "Kowalski", "Lindqvist", "Moreau", "Novak")
-_INSTITUTIONS = ("Springfield General Hospital", "St. Brigid Medical Centre",
-                 "Lakeside University Clinic", "Northgate Community Hospital")
+_GIVEN = (
+    "Anna",
+    "Bruno",
+    "Chiara",
+    "Dmitri",
+    "Elif",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kavya",
+    "Lars",
+    "Maya",
+    "Nikolai",
+    "Olga",
+    "Pedro",
+)
+_FAMILY = (
+    "Albers",
+    "Baptiste",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Gallo",
+    "Haddad",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "Lindqvist",
+    "Moreau",
+    "Novak",
+)
+_INSTITUTIONS = (
+    "Springfield General Hospital",
+    "St. Brigid Medical Centre",
+    "Lakeside University Clinic",
+    "Northgate Community Hospital",
+)
 
 
 @dataclass(frozen=True)

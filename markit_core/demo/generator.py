@@ -154,13 +154,17 @@ def generate_demo_set(
             continue
         photometric = "MONOCHROME1" if index % 3 == 1 else "MONOCHROME2"
         ds = build_dicom(
-            pixels, patient=patient, photometric=photometric, view_position=view,
+            pixels,
+            patient=patient,
+            photometric=photometric,
+            view_position=view,
             uid_seed=f"markit-demo-{seed}-{index}",
         )
         path = out_dir / f"{stem}.dcm"
         ds.save_as(path, enforce_file_format=True)
-        uids = {k: str(ds[k].value) for k in
-                ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")}
+        uids = {
+            k: str(ds[k].value) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+        }
         images.append(DemoImage(path, "dicom", truth, boxes, patient, view, photometric, uids))
     _write_manifest(out_dir, images, seed=seed, size=size)
     return images

@@ -22,12 +22,21 @@ def report_text(truth: Truth, view: str) -> str:
     found = [name for name, present in truth.labels.items() if present]
     absent = [name for name, present in truth.labels.items() if not present]
     lines = [f"CHEST RADIOGRAPH, {view or 'PA'} VIEW."]
-    lines.append("FINDINGS: " + ("; ".join(f.capitalize() for f in found) + "." if found
-                                 else "Lungs are clear. Heart size is normal."))
+    lines.append(
+        "FINDINGS: "
+        + (
+            "; ".join(f.capitalize() for f in found) + "."
+            if found
+            else "Lungs are clear. Heart size is normal."
+        )
+    )
     if absent:
         lines.append("No " + ", no ".join(absent) + ".")
-    lines.append("IMPRESSION: " + (", ".join(found) if found else "no acute cardiopulmonary "
-                                   "abnormality") + ".")
+    lines.append(
+        "IMPRESSION: "
+        + (", ".join(found) if found else "no acute cardiopulmonary abnormality")
+        + "."
+    )
     return " ".join(lines)
 
 
@@ -43,5 +52,7 @@ def seed_demo_reports(session: Session, settings: Settings, uploader: User, proj
     for case in cases:
         if case.id in truth:
             writer.writerow([case.id, report_text(truth[case.id], case.view_position)])
-    result = import_reports(session, uploader, project_id, buf.getvalue().encode(), name="demo_reports.csv")
+    result = import_reports(
+        session, uploader, project_id, buf.getvalue().encode(), name="demo_reports.csv"
+    )
     return f"demo reports: {result.reports_added} added, {result.unchanged} already present"

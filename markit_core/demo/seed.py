@@ -49,8 +49,12 @@ class DemoResult:
         """The one-time terminal message listing new demo accounts."""
         if not self.created_users:
             return ""
-        lines = ["", "=" * 64, " MarkIt demo accounts (DEMO ONLY - remove before real data)",
-                 f" password for all: {password}"]
+        lines = [
+            "",
+            "=" * 64,
+            " MarkIt demo accounts (DEMO ONLY - remove before real data)",
+            f" password for all: {password}",
+        ]
         lines += [f"   {u}" for u in self.created_users]
         lines += ["=" * 64, ""]
         return "\n".join(lines)
@@ -68,48 +72,75 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
         if has_users(session):
             admin = session.exec(select(User).where(User.is_admin).order_by(User.id)).first()  # type: ignore[arg-type]
         if admin is None or not has_users(session):
-            create_user(session, None, DEMO_ADMIN, settings.demo_password,
-                        display_name="Demo administrator", is_admin=True, is_demo=True)
+            create_user(
+                session,
+                None,
+                DEMO_ADMIN,
+                settings.demo_password,
+                display_name="Demo administrator",
+                is_admin=True,
+                is_demo=True,
+            )
             created.append(DEMO_ADMIN)
             admin = _user(session, DEMO_ADMIN)
     assert admin is not None
     for username, (display, _roles) in DEMO_USERS.items():
         if _user(session, username) is None:
-            create_user(session, admin, username, settings.demo_password, display_name=display,
-                        is_demo=True)
+            create_user(
+                session, admin, username, settings.demo_password, display_name=display, is_demo=True
+            )
             created.append(username)
 
     project = session.exec(select(Project).where(Project.name == DEMO_PROJECT)).first()
     created_project = project is None
     if project is None:
         owner = _user(session, "pi")
-        info = create_project(session, admin, DEMO_PROJECT, owner=owner, is_demo=True,
-                              description="Synthetic chest radiographs with the MarkIt paper's "
-                                          "seven labels. Demo data only.")
+        info = create_project(
+            session,
+            admin,
+            DEMO_PROJECT,
+            owner=owner,
+            is_demo=True,
+            description="Synthetic chest radiographs with the MarkIt paper's "
+            "seven labels. Demo data only.",
+        )
         project_id = info.id
         add_labels(session, admin, project_id, CHEST_XRAY_LABELS)
         # four readers per case as in a multi-reader study; after submitting, readers may
         # compare with the others (the paper's review mode), which the calibration view uses
-        update_settings(session, admin, project_id, required_annotators=len(
-            [u for u, (_, roles) in DEMO_USERS.items() if Role.ANNOTATOR in roles]),
-            show_others_after_submit=True)
+        update_settings(
+            session,
+            admin,
+            project_id,
+            required_annotators=len(
+                [u for u, (_, roles) in DEMO_USERS.items() if Role.ANNOTATOR in roles]
+            ),
+            show_others_after_submit=True,
+        )
     else:
         project_id = project.id or 0
     for username, (_display, roles) in DEMO_USERS.items():
         for role in roles:
             grant_role(session, admin, project_id, username, role)
-    result = DemoResult(project_id=project_id, created_users=created,
-                        created_project=created_project)
+    result = DemoResult(
+        project_id=project_id, created_users=created, created_project=created_project
+    )
     result.notes.append(seed_demo_images(session, settings, project_id))
-    result.notes.append(seed_demo_reports(session, settings, _user(session, "dataowner"), project_id))
+    result.notes.append(
+        seed_demo_reports(session, settings, _user(session, "dataowner"), project_id)
+    )
     answered = seed_demo_answers(session, settings, project_id)
-    result.notes.append(f"demo readings: {answered} simulated readings added" if answered
-                        else "demo readings: already present")
+    result.notes.append(
+        f"demo readings: {answered} simulated readings added"
+        if answered
+        else "demo readings: already present"
+    )
     return result
 
 
-def seed_demo_images(session: Session, settings: Settings, project_id: int,
-                     n: int = DEMO_IMAGES) -> str:
+def seed_demo_images(
+    session: Session, settings: Settings, project_id: int, n: int = DEMO_IMAGES
+) -> str:
     """Ingest the synthetic demo images into the demo project; return a one-line note.
 
     The images are generated (deterministically, from a fixed seed) into
@@ -122,8 +153,9 @@ def seed_demo_images(session: Session, settings: Settings, project_id: int,
     from markit_core.demo.generator import generate_demo_set
     from markit_core.imaging.ingest import ingest
 
-    present = session.exec(select(func.count()).select_from(Case)
-                           .where(Case.project_id == project_id)).one()
+    present = session.exec(
+        select(func.count()).select_from(Case).where(Case.project_id == project_id)
+    ).one()
     if present >= n:
         return f"demo images: {present} cases already in the demo project"
     uploader = _user(session, "dataowner")
@@ -131,10 +163,14 @@ def seed_demo_images(session: Session, settings: Settings, project_id: int,
         return "demo images: skipped (no dataowner account)"
     folder = settings.cache_dir / "demo_images"
     images = generate_demo_set(folder, n=n, seed=DEMO_IMAGE_SEED)
-    report = ingest(session, settings, uploader, project_id,
-                    [(f"demo_images/{img.path.name}", img.path) for img in images])
-    note = (f"demo images: {len(report.ingested)} ingested, {len(report.duplicates)} already "
-            f"present")
+    report = ingest(
+        session,
+        settings,
+        uploader,
+        project_id,
+        [(f"demo_images/{img.path.name}", img.path) for img in images],
+    )
+    note = f"demo images: {len(report.ingested)} ingested, {len(report.duplicates)} already present"
     if report.refused:
         note += f", {len(report.refused)} refused: " + "; ".join(o.line() for o in report.refused)
     return note

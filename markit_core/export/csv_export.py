@@ -33,13 +33,24 @@ def export_annotations_csv(session: Session, actor: User, project_id: int) -> st
     for r in readings:
         if r.value is None:
             continue
-        writer.writerow([r.case_id, r.label, r.annotator, "true" if r.value else "false",
-                         "" if r.confidence is None else r.confidence,
-                         "" if r.seconds is None else f"{r.seconds:.3f}"])
+        writer.writerow(
+            [
+                r.case_id,
+                r.label,
+                r.annotator,
+                "true" if r.value else "false",
+                "" if r.confidence is None else r.confidence,
+                "" if r.seconds is None else f"{r.seconds:.3f}",
+            ]
+        )
     text = buf.getvalue()
-    record = ExportRecord(project_id=project_id, user_id=actor.id or 0, format="csv",
-                          rows=text.count("\n") - 1,
-                          content_sha256=hashlib.sha256(text.encode()).hexdigest())
+    record = ExportRecord(
+        project_id=project_id,
+        user_id=actor.id or 0,
+        format="csv",
+        rows=text.count("\n") - 1,
+        content_sha256=hashlib.sha256(text.encode()).hexdigest(),
+    )
     session.add(record)
     ledger.append(session, actor=actor, project_id=project_id, action="export.csv", record=record)
     session.commit()

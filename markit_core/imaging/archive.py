@@ -115,15 +115,26 @@ class SafeZip:
         total size over ``max_bytes``. The message names the archive and why.
     """
 
-    def __init__(self, source: bytes | Path | str | BinaryIO, name: str, *,
-                 max_bytes: int, max_members: int = 100_000) -> None:
+    def __init__(
+        self,
+        source: bytes | Path | str | BinaryIO,
+        name: str,
+        *,
+        max_bytes: int,
+        max_members: int = 100_000,
+    ) -> None:
         self.name = name
         self.max_bytes = max_bytes
         self.members: list[ArchiveMember] = []
         self.skipped: list[tuple[str, str]] = []
         self._produced = 0
-        fp: BinaryIO | str = BytesIO(source) if isinstance(source, (bytes, bytearray)) else \
-            str(source) if isinstance(source, (str, Path)) else source
+        fp: BinaryIO | str = (
+            BytesIO(source)
+            if isinstance(source, (bytes, bytearray))
+            else str(source)
+            if isinstance(source, (str, Path))
+            else source
+        )
         try:
             self._zip = zipfile.ZipFile(fp)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
@@ -137,22 +148,29 @@ class SafeZip:
     def _scan(self, max_members: int) -> None:
         infos = self._zip.infolist()
         if len(infos) > max_members:
-            raise InputFileError(f"{self.name}: archive refused: {len(infos)} entries, more than "
-                                 f"the limit of {max_members}")
+            raise InputFileError(
+                f"{self.name}: archive refused: {len(infos)} entries, more than "
+                f"the limit of {max_members}"
+            )
         total = 0
         for info in infos:
             reason = _unsafe_reason(info.filename)
             if reason is not None:
-                raise InputFileError(f"{self.name}: archive refused: member {info.filename!r} "
-                                     f"{reason}; nothing was extracted")
+                raise InputFileError(
+                    f"{self.name}: archive refused: member {info.filename!r} "
+                    f"{reason}; nothing was extracted"
+                )
             if _is_symlink(info):
-                raise InputFileError(f"{self.name}: archive refused: member {info.filename!r} "
-                                     "is a symbolic link; nothing was extracted")
+                raise InputFileError(
+                    f"{self.name}: archive refused: member {info.filename!r} "
+                    "is a symbolic link; nothing was extracted"
+                )
             total += max(info.file_size, 0)
         if total > self.max_bytes:
             raise InputFileError(
                 f"{self.name}: archive refused: it unpacks to {_mb(total)}, more than the "
-                f"limit of {_mb(self.max_bytes)} (MARKIT_MAX_ARCHIVE_MB); nothing was extracted")
+                f"limit of {_mb(self.max_bytes)} (MARKIT_MAX_ARCHIVE_MB); nothing was extracted"
+            )
         for info in infos:
             if info.is_dir():
                 continue
@@ -192,7 +210,8 @@ class SafeZip:
                         raise InputFileError(
                             f"{self.name}: archive refused: member {member.name!r} unpacks to "
                             f"more than its declared size or the archive limit of "
-                            f"{_mb(self.max_bytes)}")
+                            f"{_mb(self.max_bytes)}"
+                        )
         except InputFileError:
             raise
         except NotImplementedError as e:

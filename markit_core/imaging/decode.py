@@ -41,13 +41,28 @@ _REQUIRED = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "Photometric
 # Elements a forced read of a real (meta-less) dataset almost always yields; a forced
 # read of random bytes yields none of them.
 _PLAUSIBLE = (
-    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "Modality", "PatientID",
-    "Rows", "PixelData", "DirectoryRecordSequence",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "Modality",
+    "PatientID",
+    "Rows",
+    "PixelData",
+    "DirectoryRecordSequence",
 )
 # Library errors that mean "this file is broken", as opposed to bugs in our code.
 _DECODE_ERRORS = (
-    ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError,
-    TypeError, IndexError, EOFError, OSError, OverflowError, MemoryError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+    AttributeError,
+    KeyError,
+    TypeError,
+    IndexError,
+    EOFError,
+    OSError,
+    OverflowError,
+    MemoryError,
 )
 
 
@@ -86,9 +101,7 @@ def decode_any(source: str | Path | bytes | Dataset, name: str | None = None) ->
     return decode_dicom(source, name=name)
 
 
-def decode_dicom(
-    source: str | Path | bytes | Dataset, *, name: str | None = None
-) -> DecodedImage:
+def decode_dicom(source: str | Path | bytes | Dataset, *, name: str | None = None) -> DecodedImage:
     """Decode a DICOM image into display-ready frames plus header display facts.
 
     Parameters
@@ -164,11 +177,14 @@ def _read(source: str | Path | bytes, name: str) -> Dataset:
     """Read a dataset; a missing preamble is tolerated only if the content is plausible."""
     head = _head(source, name)
     if isinstance(source, (bytes, bytearray, memoryview)):
+
         def fp() -> Any:
             return BytesIO(bytes(source))
     else:
+
         def fp() -> Any:
             return str(source)
+
     try:
         if is_dicom(head):
             return pydicom.dcmread(fp())
@@ -196,8 +212,12 @@ def _truncation_note(ds: Dataset) -> str:
         tag = max(part.keys())
         elem = part.get_item(tag)  # the raw element: its value is not parsed
         value, length = getattr(elem, "value", None), getattr(elem, "length", None)
-        if (isinstance(value, bytes) and isinstance(length, int)
-                and length != 0xFFFFFFFF and len(value) < length):
+        if (
+            isinstance(value, bytes)
+            and isinstance(length, int)
+            and length != 0xFFFFFFFF
+            and len(value) < length
+        ):
             return f"; the file is truncated ({tag} declares {length} bytes, {len(value)} present)"
     return ""
 

@@ -74,8 +74,9 @@ def uid_pseudonym(salt: str, original: str) -> str:
     project's secret salt. The 128-bit value is marked as an RFC 9562 version 8
     (custom) UUID so the result is a conformant UUID-derived UID (PS3.5 B.2).
     """
-    digest = bytearray(hmac.new(salt.encode(), b"uid\0" + original.encode(), hashlib.sha256)
-                       .digest()[:16])
+    digest = bytearray(
+        hmac.new(salt.encode(), b"uid\0" + original.encode(), hashlib.sha256).digest()[:16]
+    )
     digest[6] = (digest[6] & 0x0F) | 0x80
     digest[8] = (digest[8] & 0x3F) | 0x80
     return "2.25." + str(int.from_bytes(bytes(digest), "big"))
@@ -99,6 +100,7 @@ class Identity:
     @classmethod
     def of(cls, ds: Dataset) -> Identity:
         """Read the identifying top-level values of ``ds`` (empty when absent)."""
+
         def text(kw: str) -> str:
             try:
                 value = ds.get(kw)
@@ -106,8 +108,14 @@ class Identity:
                 return ""
             return "" if value is None else str(value).strip()
 
-        return cls(text("PatientID"), text("PatientName"), text("AccessionNumber"),
-                   text("StudyInstanceUID"), text("SeriesInstanceUID"), text("SOPInstanceUID"))
+        return cls(
+            text("PatientID"),
+            text("PatientName"),
+            text("AccessionNumber"),
+            text("StudyInstanceUID"),
+            text("SeriesInstanceUID"),
+            text("SOPInstanceUID"),
+        )
 
 
 @dataclass
@@ -216,6 +224,7 @@ def _guard_dates(anonymizer: Anonymizer) -> _SafeDates | None:
 
 def _strip_profile(ds: Dataset) -> None:
     """Remove overlays, curves and the profile's X attributes (recursively)."""
+
     def callback(dataset: Dataset, elem: DataElement) -> None:
         group = elem.tag.group
         if elem.tag in _REMOVED_TAGS or (0x5000 <= group <= 0x501E) or (0x6000 <= group <= 0x601E):
@@ -269,8 +278,9 @@ class ProjectDeidentifier:
         self._known = dict(known_uids or {})
         self._seed = hmac.new(salt.encode(), b"dicognito", hashlib.sha256).hexdigest()
 
-    def deidentify(self, ds: Dataset, name: str = "dataset", *,
-                   in_place: bool = False) -> DeidResult:
+    def deidentify(
+        self, ds: Dataset, name: str = "dataset", *, in_place: bool = False
+    ) -> DeidResult:
         """Return a de-identified copy of ``ds`` as a dataset and as file bytes.
 
         Parameters
@@ -297,8 +307,11 @@ class ProjectDeidentifier:
         dates = _guard_dates(anonymizer)
         anonymizer.add_element_handler(uid_handler)
         tsyntax = _transfer_syntax(ds)
-        sop_class = ds.get("SOPClassUID") or getattr(ds, "file_meta", Dataset()).get(
-            "MediaStorageSOPClassUID") or SecondaryCaptureImageStorage
+        sop_class = (
+            ds.get("SOPClassUID")
+            or getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID")
+            or SecondaryCaptureImageStorage
+        )
         try:
             ds.remove_private_tags()
             _strip_profile(ds)
@@ -314,24 +327,37 @@ class ProjectDeidentifier:
         except ImageError:
             raise
         except Exception as e:  # pydicom/dicognito raise many types on malformed values
-            raise ImageError(f"{name}: cannot de-identify: {type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:200] if str(e) else ''}") from e
+            raise ImageError(
+                f"{name}: cannot de-identify: {type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200] if str(e) else ''}"
+            ) from e
         pseudonym = Identity.of(ds)
         pairs = [("uid", o, p) for o, p in sorted(uid_handler.pairs.items())]
-        for kind, before, after in (("patient_id", original.patient_id, pseudonym.patient_id),
-                                    ("patient_name", original.patient_name, pseudonym.patient_name),
-                                    ("accession", original.accession, pseudonym.accession)):
+        for kind, before, after in (
+            ("patient_id", original.patient_id, pseudonym.patient_id),
+            ("patient_name", original.patient_name, pseudonym.patient_name),
+            ("accession", original.accession, pseudonym.accession),
+        ):
             if before and after and before != after:
                 pairs.append((kind, before, after))
         warnings = []
         if burned_in:
-            warnings.append(f"{name}: Burned In Annotation is YES: identifying text may remain "
-                            "in the pixels; check the image before sharing it")
+            warnings.append(
+                f"{name}: Burned In Annotation is YES: identifying text may remain "
+                "in the pixels; check the image before sharing it"
+            )
         if dates is not None and dates.dropped:
             dropped = ", ".join(sorted(set(dates.dropped)))
             warnings.append(f"{name}: emptied unreadable dates ({dropped})")
-        return DeidResult(data=data, dataset=ds, original=original, pseudonym=pseudonym,
-                          pairs=pairs, burned_in=burned_in, warnings=warnings)
+        return DeidResult(
+            data=data,
+            dataset=ds,
+            original=original,
+            pseudonym=pseudonym,
+            pairs=pairs,
+            burned_in=burned_in,
+            warnings=warnings,
+        )
 
 
 def _write(ds: Dataset, sop_class: UID, tsyntax: UID) -> bytes:

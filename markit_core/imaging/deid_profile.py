@@ -11,7 +11,8 @@ __all__ = ["EMPTIED", "METHOD", "METHOD_CODES", "PROFILE_REMOVED"]
 
 #: Attributes of PS3.15 Table E.1-1 with action X (or X/Z/D, X/D) that dicognito
 #: does not already replace; removed wherever they occur (sequences included).
-PROFILE_REMOVED: frozenset[str] = frozenset("""
+PROFILE_REMOVED: frozenset[str] = frozenset(
+    """
 AcquisitionComments AcquisitionContextSequence AcquisitionDeviceProcessingDescription
 AcquisitionProtocolDescription ActualHumanPerformersSequence AdditionalPatientHistory
 AdmissionID AdmittingDate AdmittingDiagnosesCodeSequence AdmittingDiagnosesDescription
@@ -66,7 +67,8 @@ SeriesDescription ServiceEpisodeDescription ServiceEpisodeID SmokingStatus Speci
 StationName StudyComments StudyDescription StudyIDIssuer TextComments TextString
 TimezoneOffsetFromUTC TopicAuthor TopicKeywords TopicSubject TopicTitle VerifyingOrganization
 VisitComments
-""".split())
+""".split()
+)
 
 #: Attributes with action Z that dicognito would only shift: emptied.
 EMPTIED = ("PatientBirthDate",)

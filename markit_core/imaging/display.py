@@ -228,9 +228,7 @@ def zoom_about(
     return replace(view, zoom=zoom, pan_center=(cx, cy))
 
 
-def render(
-    decoded: DecodedImage, view: ViewState, *, fmt: str | None = "jpeg"
-) -> RenderedImage:
+def render(decoded: DecodedImage, view: ViewState, *, fmt: str | None = "jpeg") -> RenderedImage:
     """Render one view of a decoded image for the browser.
 
     Parameters

@@ -47,8 +47,16 @@ from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import known_pairs, project_salt, record_pairs
 from markit_core.models import Case, CaseOrigin, User
 
-__all__ = ["FileOutcome", "IngestReport", "Item", "ProgressFn", "display_name",
-           "error_locations", "ingest", "pixel_digest"]
+__all__ = [
+    "FileOutcome",
+    "IngestReport",
+    "Item",
+    "ProgressFn",
+    "display_name",
+    "error_locations",
+    "ingest",
+    "pixel_digest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +141,10 @@ class IngestReport:
 
     def summary(self) -> str:
         """``N files: a ingested, b duplicates, c refused (w with warnings)``."""
-        text = (f"{self.total} files: {len(self.ingested)} ingested, "
-                f"{len(self.duplicates)} already present, {len(self.refused)} refused")
+        text = (
+            f"{self.total} files: {len(self.ingested)} ingested, "
+            f"{len(self.duplicates)} already present, {len(self.refused)} refused"
+        )
         return text + (f" ({len(self.warnings)} with warnings)" if self.warnings else "")
 
 
@@ -149,9 +159,16 @@ def pixel_digest(image: DecodedImage) -> str:
     return h.hexdigest()
 
 
-def ingest(session: Session, settings: Settings, actor: User, project_id: int,
-           items: Iterable[Item], progress: ProgressFn | None = None, *,
-           source: str = "upload") -> IngestReport:
+def ingest(
+    session: Session,
+    settings: Settings,
+    actor: User,
+    project_id: int,
+    items: Iterable[Item],
+    progress: ProgressFn | None = None,
+    *,
+    source: str = "upload",
+) -> IngestReport:
     """Ingest a batch of uploads into a project.
 
     Parameters
@@ -187,8 +204,9 @@ def ingest(session: Session, settings: Settings, actor: User, project_id: int,
     ctx = _Context(session, settings, actor, project_id, source)
     report = IngestReport()
     max_bytes = int(settings.max_archive_mb) << 20
-    with Expansion(items, max_archive_bytes=max_bytes,
-                   max_files=settings.max_upload_files) as expansion:
+    with Expansion(
+        items, max_archive_bytes=max_bytes, max_files=settings.max_upload_files
+    ) as expansion:
         total = len(expansion.entries)
         aborted: dict[int, str] = {}
         for done, entry in enumerate(expansion.entries):
@@ -215,8 +233,9 @@ def ingest(session: Session, settings: Settings, actor: User, project_id: int,
 class _Context:
     """Per-batch state: the project's salt and store, and the per-file pipeline."""
 
-    def __init__(self, session: Session, settings: Settings, actor: User, project_id: int,
-                 source: str) -> None:
+    def __init__(
+        self, session: Session, settings: Settings, actor: User, project_id: int, source: str
+    ) -> None:
         self.session, self.actor, self.project_id, self.source = session, actor, project_id, source
         self.store = ImageStore.from_settings(settings)
         self.salt = project_salt(session, actor, project_id)
@@ -234,8 +253,13 @@ class _Context:
         except ImageError as e:
             return FileOutcome(name, REFUSED, _one_line(strip_name(str(e), name)))
         except Exception as e:  # noqa: BLE001 - one bad file must never stop the batch
-            log.error("ingest of file %d of the batch into project %d failed: %s (at %s)",
-                      index + 1, self.project_id, type(e).__name__, error_locations(e))
+            log.error(
+                "ingest of file %d of the batch into project %d failed: %s (at %s)",
+                index + 1,
+                self.project_id,
+                type(e).__name__,
+                error_locations(e),
+            )
             self.session.rollback()  # leave the session usable for the next file
             return FileOutcome(name, REFUSED, _one_line(f"internal error: {type(e).__name__}: {e}"))
 
@@ -274,16 +298,28 @@ class _Context:
         return ProjectDeidentifier(self.salt, known).deidentify(ds, name, in_place=True)
 
     def _existing(self, content_hash: str) -> int | None:
-        return self.session.exec(select(Case.id).where(
-            Case.project_id == self.project_id, Case.content_hash == content_hash)).first()
+        return self.session.exec(
+            select(Case.id).where(
+                Case.project_id == self.project_id, Case.content_hash == content_hash
+            )
+        ).first()
 
-    def _commit(self, name: str, image: DecodedImage, stored: bytes, suffix: str, *, kind: str,
-                deid: DeidResult | None = None) -> FileOutcome:
+    def _commit(
+        self,
+        name: str,
+        image: DecodedImage,
+        stored: bytes,
+        suffix: str,
+        *,
+        kind: str,
+        deid: DeidResult | None = None,
+    ) -> FileOutcome:
         content_hash = pixel_digest(image)
         existing = self._existing(content_hash)
         if existing is not None:
-            return FileOutcome(name, DUPLICATE, f"already in the project as case {existing}",
-                               case_id=existing)
+            return FileOutcome(
+                name, DUPLICATE, f"already in the project as case {existing}", case_id=existing
+            )
         for attempt in (1, 2):
             put = self.store.put(stored, suffix)
             try:
@@ -295,9 +331,12 @@ class _Context:
                 self._discard(put.relpath, put.created)
                 existing = self._existing(content_hash)
                 if existing is not None:  # a concurrent upload of the same image won
-                    return FileOutcome(name, DUPLICATE,
-                                       f"already in the project as case {existing}",
-                                       case_id=existing)
+                    return FileOutcome(
+                        name,
+                        DUPLICATE,
+                        f"already in the project as case {existing}",
+                        case_id=existing,
+                    )
                 if attempt == 2:  # a concurrent writer recorded the same pseudonym pair
                     raise
             except BaseException:
@@ -307,18 +346,35 @@ class _Context:
         warning = "; ".join(strip_name(w, name) for w in (deid.warnings if deid else []))
         return FileOutcome(name, INGESTED, case_id=case.id, warning=warning)
 
-    def _insert(self, name: str, image: DecodedImage, content_hash: str, relpath: str,
-                suffix: str, kind: str, deid: DeidResult | None) -> Case:
+    def _insert(
+        self,
+        name: str,
+        image: DecodedImage,
+        content_hash: str,
+        relpath: str,
+        suffix: str,
+        kind: str,
+        deid: DeidResult | None,
+    ) -> Case:
         """Add the case, its origin and pseudonym pairs and its ledger entry (not committed)."""
-        case = Case(project_id=self.project_id, content_hash=content_hash, stored_path=relpath,
-                    kind=kind, original_name=display_name(image, content_hash, suffix, deid),
-                    rows=image.rows, cols=image.cols,
-                    n_frames=image.n_frames, modality=(image.modality or "")[:16],
-                    view_position=(image.view_position or "")[:16],
-                    burned_in_warning=bool(deid and deid.burned_in),
-                    meta=_meta(image, relpath, deid), created_by=self.actor.id)
-        origin = CaseOrigin(case_id=0, project_id=self.project_id,
-                            source=f"{self.source}: {name}"[:255])
+        case = Case(
+            project_id=self.project_id,
+            content_hash=content_hash,
+            stored_path=relpath,
+            kind=kind,
+            original_name=display_name(image, content_hash, suffix, deid),
+            rows=image.rows,
+            cols=image.cols,
+            n_frames=image.n_frames,
+            modality=(image.modality or "")[:16],
+            view_position=(image.view_position or "")[:16],
+            burned_in_warning=bool(deid and deid.burned_in),
+            meta=_meta(image, relpath, deid),
+            created_by=self.actor.id,
+        )
+        origin = CaseOrigin(
+            case_id=0, project_id=self.project_id, source=f"{self.source}: {name}"[:255]
+        )
         if deid is not None:
             p, o = deid.pseudonym, deid.original
             case.study_uid, case.series_uid = p.study_uid[:64], p.series_uid[:64]
@@ -332,8 +388,13 @@ class _Context:
         self.session.add(origin)
         if deid is not None:
             record_pairs(self.session, self.project_id, deid.pairs)
-        ledger.append(self.session, actor=self.actor, project_id=self.project_id,
-                      action="case.upload", record=case)
+        ledger.append(
+            self.session,
+            actor=self.actor,
+            project_id=self.project_id,
+            action="case.upload",
+            record=case,
+        )
         return case
 
     def _discard(self, relpath: str, created: bool) -> None:
@@ -377,8 +438,9 @@ def _meta(image: DecodedImage, relpath: str, deid: DeidResult | None) -> dict[st
     return meta
 
 
-def display_name(image: DecodedImage, content_hash: str, suffix: str,
-                 deid: DeidResult | None) -> str:
+def display_name(
+    image: DecodedImage, content_hash: str, suffix: str, deid: DeidResult | None
+) -> str:
     """``Case.original_name``: a neutral name annotators and reviewers see.
 
     Never derived from the uploaded file name (which often carries a patient

@@ -69,8 +69,13 @@ class Expansion:
         for name, source in items:
             self._add_item(str(name), source)
         for entry in self.entries[max_files:]:
-            entry.load, entry.refused = None, (f"over the limit of {max_files} files per upload "
-                                               "(MARKIT_MAX_UPLOAD_FILES); upload it separately")
+            entry.load, entry.refused = (
+                None,
+                (
+                    f"over the limit of {max_files} files per upload "
+                    "(MARKIT_MAX_UPLOAD_FILES); upload it separately"
+                ),
+            )
 
     def close(self) -> None:
         """Close every archive opened for this batch."""
@@ -111,14 +116,16 @@ class Expansion:
             for d in list(dirnames):
                 if (here / d).is_symlink():
                     rel = (here / d).relative_to(root).as_posix()
-                    self.entries.append(Entry(f"{name}/{rel}",
-                                              refused="symbolic link to a folder, not followed"))
+                    self.entries.append(
+                        Entry(f"{name}/{rel}", refused="symbolic link to a folder, not followed")
+                    )
             for fname in sorted(filenames):
                 path = here / fname
                 display = f"{name}/{path.relative_to(root).as_posix()}"
                 if is_os_metadata(fname):
-                    self.entries.append(Entry(display, refused="operating-system metadata file, "
-                                                                "skipped"))
+                    self.entries.append(
+                        Entry(display, refused="operating-system metadata file, skipped")
+                    )
                     continue
                 self._add_file(display, path)
 
@@ -133,8 +140,12 @@ class Expansion:
         if is_zip(head):
             self._add_archive(name, path)
         elif size > self._max_bytes:
-            self.entries.append(Entry(name, refused=f"file is {size >> 20} MB, over the "
-                                                    f"{self._max_bytes >> 20} MB limit"))
+            self.entries.append(
+                Entry(
+                    name,
+                    refused=f"file is {size >> 20} MB, over the {self._max_bytes >> 20} MB limit",
+                )
+            )
         else:
             self.entries.append(Entry(name, load=path.read_bytes))
 
@@ -178,4 +189,4 @@ def load_entry(entry: Entry) -> bytes:
 def strip_name(message: str, name: str) -> str:
     """``message`` without a leading ``"<name>: "`` (report lines already name the file)."""
     prefix = f"{name}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message[len(prefix) :] if message.startswith(prefix) else message

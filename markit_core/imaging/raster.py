@@ -17,14 +17,23 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 from markit_core.errors import ImageError
 from markit_core.imaging.decoded import DecodedImage
 
-__all__ = ["RASTER_MAGIC", "RASTER_SUFFIX", "decode_raster", "page_array", "raster_arrays",
-           "raster_suffix"]
+__all__ = [
+    "RASTER_MAGIC",
+    "RASTER_SUFFIX",
+    "decode_raster",
+    "page_array",
+    "raster_arrays",
+    "raster_suffix",
+]
 
 #: Leading bytes of the raster formats MarkIt accepts (PNG, JPEG, TIFF LE/BE, BMP),
 #: with the suffix a file of that format is stored under.
 RASTER_SUFFIX: dict[bytes, str] = {
-    b"\x89PNG\r\n\x1a\n": ".png", b"\xff\xd8\xff": ".jpg", b"II*\x00": ".tif",
-    b"MM\x00*": ".tif", b"BM": ".bmp",
+    b"\x89PNG\r\n\x1a\n": ".png",
+    b"\xff\xd8\xff": ".jpg",
+    b"II*\x00": ".tif",
+    b"MM\x00*": ".tif",
+    b"BM": ".bmp",
 }
 #: The leading bytes alone (for ``bytes.startswith``).
 RASTER_MAGIC: tuple[bytes, ...] = tuple(RASTER_SUFFIX)
@@ -61,8 +70,13 @@ def decode_raster(source: str | Path | bytes, *, name: str | None = None) -> Dec
     stack = np.stack(raster_arrays(source, name=name))
     if stack.ndim == 4:
         return DecodedImage(
-            name=name, frames=stack, photometric="RGB", source_kind="raster",
-            source_photometric="RGB", bits_stored=8, value_range=(0.0, 255.0),
+            name=name,
+            frames=stack,
+            photometric="RGB",
+            source_kind="raster",
+            source_photometric="RGB",
+            bits_stored=8,
+            value_range=(0.0, 255.0),
         )
     bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(stack.dtype)
     values = stack.astype(np.float32)
@@ -114,8 +128,7 @@ def raster_arrays(source: str | Path | bytes, *, name: str) -> list[np.ndarray]:
 
 def raster_suffix(head: bytes) -> str | None:
     """The store suffix (``.png``, ``.jpg``, ``.tif``, ``.bmp``) of a raster file, or None."""
-    return next((suffix for magic, suffix in RASTER_SUFFIX.items() if head.startswith(magic)),
-                None)
+    return next((suffix for magic, suffix in RASTER_SUFFIX.items() if head.startswith(magic)), None)
 
 
 def _pages(im: Image.Image) -> list[Image.Image]:
@@ -152,8 +165,10 @@ def page_array(page: Image.Image) -> np.ndarray:
 
 def _is_grey(rgb: np.ndarray) -> bool:
     sample = rgb[::7, ::7]
-    if not (np.array_equal(sample[..., 0], sample[..., 1])
-            and np.array_equal(sample[..., 0], sample[..., 2])):
+    if not (
+        np.array_equal(sample[..., 0], sample[..., 1])
+        and np.array_equal(sample[..., 0], sample[..., 2])
+    ):
         return False
     red = rgb[..., 0]
     return bool(np.array_equal(red, rgb[..., 1]) and np.array_equal(red, rgb[..., 2]))

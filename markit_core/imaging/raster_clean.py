@@ -136,8 +136,8 @@ def _clean_png(data: bytes, name: str) -> bytes:
         raise ImageError(f"{name}: not a PNG file")
     out, pos = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
     while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
         end = pos + 12 + length
         if end > len(data):
             raise ImageError(f"{name}: truncated PNG chunk {kind.decode('latin-1')!r}")
@@ -160,17 +160,17 @@ def _clean_jpeg(data: bytes, name: str) -> bytes:
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        segment = data[pos:pos + 2 + length]
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segment = data[pos : pos + 2 + length]
         if marker == _JPEG_SOS:  # the scans are copied as they are, up to the end of the image
             # Inside entropy-coded data 0xFF is always followed by 0x00 or a restart marker,
             # so the first FF D9 is the image's end. Whatever follows (a second picture with
             # its own EXIF, appended data) is dropped; multi-picture files never get here.
             eoi = data.find(b"\xff\xd9", pos)
-            out.append(data[pos:] if eoi < 0 else data[pos:eoi + 2])
+            out.append(data[pos:] if eoi < 0 else data[pos : eoi + 2])
             return b"".join(out)
         is_app = 0xE1 <= marker <= 0xEF and marker not in _JPEG_KEEP_APP
-        if marker == _JPEG_APP2 and segment[4:4 + len(_ICC_PREFIX)] == _ICC_PREFIX:
+        if marker == _JPEG_APP2 and segment[4 : 4 + len(_ICC_PREFIX)] == _ICC_PREFIX:
             is_app = False  # colour profile: needed to show the colours as uploaded
         if not (is_app or marker == _JPEG_COMMENT):
             out.append(segment)

@@ -65,12 +65,20 @@ class ImportReport:
     def summary(self) -> str:
         """One line for a terminal or a status box."""
         ok = len(self.studies) - len(self.failed_studies)
-        return (f"{len(self.studies)} studies: {ok} retrieved, {len(self.failed_studies)} failed; "
-                + self.files.summary())
+        return (
+            f"{len(self.studies)} studies: {ok} retrieved, {len(self.failed_studies)} failed; "
+            + self.files.summary()
+        )
 
 
-def search_studies(session: Session, actor: User, project_id: int, source: ImageSource,
-                   limit: int | None = 100, **filters: str) -> list[StudySummary]:
+def search_studies(
+    session: Session,
+    actor: User,
+    project_id: int,
+    source: ImageSource,
+    limit: int | None = 100,
+    **filters: str,
+) -> list[StudySummary]:
     """Search a remote archive on behalf of a project's data owner.
 
     Results show the hospital's identifiers, so only users who may upload to
@@ -86,13 +94,20 @@ def search_studies(session: Session, actor: User, project_id: int, source: Image
         A filter is not a DICOM keyword.
     """
     require(session, actor, project_id, Action.UPLOAD)
-    return [StudySummary.from_json(item)
-            for item in source.search_for_studies(limit=limit, **filters)]
+    return [
+        StudySummary.from_json(item) for item in source.search_for_studies(limit=limit, **filters)
+    ]
 
 
-def import_studies(session: Session, settings: Settings, actor: User, project_id: int,
-                   source: ImageSource, study_uids: Sequence[str],
-                   progress: ProgressFn | None = None) -> ImportReport:
+def import_studies(
+    session: Session,
+    settings: Settings,
+    actor: User,
+    project_id: int,
+    source: ImageSource,
+    study_uids: Sequence[str],
+    progress: ProgressFn | None = None,
+) -> ImportReport:
     """Retrieve studies from ``source`` and ingest them into a project.
 
     Parameters
@@ -127,8 +142,13 @@ def import_studies(session: Session, settings: Settings, actor: User, project_id
         except Exception as e:  # noqa: BLE001 - a library bug in one study must not stop the rest
             # the study UID is the hospital's identifier and the message may quote it:
             # log only the study's position in the request, the type and the frames
-            log.error("retrieving study %d of %d failed: %s (at %s)", done + 1, total,
-                      type(e).__name__, error_locations(e))
+            log.error(
+                "retrieving study %d of %d failed: %s (at %s)",
+                done + 1,
+                total,
+                type(e).__name__,
+                error_locations(e),
+            )
             report.studies.append(StudyOutcome(uid, False, f"{type(e).__name__}: {e}"))
             continue
         if not items:
@@ -140,8 +160,17 @@ def import_studies(session: Session, settings: Settings, actor: User, project_id
             if progress is not None and name:
                 progress(d, total, f"ingesting {name}")
 
-        report.files.extend(ingest(session, settings, actor, project_id, items, file_progress,
-                                   source=source.description))
+        report.files.extend(
+            ingest(
+                session,
+                settings,
+                actor,
+                project_id,
+                items,
+                file_progress,
+                source=source.description,
+            )
+        )
         del items
     if progress is not None:
         progress(total, total, "")

@@ -95,8 +95,10 @@ def finish(
     Shrinking (the remaining factor < 2) uses BOX, an area average; enlarging
     (zoom beyond 1:1) uses NEAREST so each image pixel is a sharp block.
     """
-    if pixels.shape[1] == size[0] and pixels.shape[0] == size[1] and box == (
-        0.0, 0.0, float(size[0]), float(size[1])
+    if (
+        pixels.shape[1] == size[0]
+        and pixels.shape[0] == size[1]
+        and box == (0.0, 0.0, float(size[0]), float(size[1]))
     ):
         return pixels
     enlarge = size[0] > box[2] - box[0] or size[1] > box[3] - box[1]

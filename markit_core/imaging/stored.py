@@ -17,4 +17,6 @@ from markit_core.imaging.store import ImageStore
 def decoded_case_image(settings: Settings, stored_path: str) -> DecodedImage:
     """The decoded image stored at ``stored_path`` (``Case.stored_path``), from the cache."""
     store = ImageStore.from_settings(settings)
-    return get_decoded(stored_path, lambda: decode_any(store.path_of(stored_path), name=stored_path))
+    return get_decoded(
+        stored_path, lambda: decode_any(store.path_of(stored_path), name=stored_path)
+    )

@@ -64,8 +64,9 @@ def project_salt(session: Session, actor: User | None, project_id: int) -> str:
     row = _salt_row(session, project_id)
     if row is not None:
         return row.pseudonym
-    row = UidMap(project_id=project_id, kind=SALT_KIND, original=_SALT_KEY,
-                 pseudonym=secrets.token_hex(32))
+    row = UidMap(
+        project_id=project_id, kind=SALT_KIND, original=_SALT_KEY, pseudonym=secrets.token_hex(32)
+    )
     try:
         session.add(row)
         session.flush()
@@ -80,23 +81,28 @@ def project_salt(session: Session, actor: User | None, project_id: int) -> str:
 
 
 def _salt_row(session: Session, project_id: int) -> UidMap | None:
-    return session.exec(select(UidMap).where(
-        UidMap.project_id == project_id, UidMap.kind == SALT_KIND,
-        UidMap.original == _SALT_KEY)).first()
+    return session.exec(
+        select(UidMap).where(
+            UidMap.project_id == project_id, UidMap.kind == SALT_KIND, UidMap.original == _SALT_KEY
+        )
+    ).first()
 
 
-def known_pairs(session: Session, project_id: int, kind: str,
-                originals: Iterable[str]) -> dict[str, str]:
+def known_pairs(
+    session: Session, project_id: int, kind: str, originals: Iterable[str]
+) -> dict[str, str]:
     """Recorded pseudonyms for ``originals`` (internal: used while de-identifying)."""
     wanted = sorted({o for o in originals if o})
     if not wanted:
         return {}
     result: dict[str, str] = {}
     for start in range(0, len(wanted), 500):  # stay under SQL parameter limits
-        chunk = wanted[start:start + 500]
-        rows = session.exec(select(UidMap.original, UidMap.pseudonym).where(
-            UidMap.project_id == project_id, UidMap.kind == kind,
-            UidMap.original.in_(chunk))).all()  # type: ignore[attr-defined]
+        chunk = wanted[start : start + 500]
+        rows = session.exec(
+            select(UidMap.original, UidMap.pseudonym).where(
+                UidMap.project_id == project_id, UidMap.kind == kind, UidMap.original.in_(chunk)
+            )
+        ).all()  # type: ignore[attr-defined]
         result.update(dict(rows))
     return result
 
@@ -115,12 +121,15 @@ def record_pairs(session: Session, project_id: int, pairs: Iterable[tuple[str, s
         if not original or len(original) > 255 or len(pseudonym) > 255 or (kind, original) in seen:
             continue
         seen.add((kind, original))
-        exists = session.exec(select(UidMap.id).where(
-            UidMap.project_id == project_id, UidMap.kind == kind,
-            UidMap.original == original)).first()
+        exists = session.exec(
+            select(UidMap.id).where(
+                UidMap.project_id == project_id, UidMap.kind == kind, UidMap.original == original
+            )
+        ).first()
         if exists is None:
-            session.add(UidMap(project_id=project_id, kind=kind, original=original,
-                               pseudonym=pseudonym))
+            session.add(
+                UidMap(project_id=project_id, kind=kind, original=original, pseudonym=pseudonym)
+            )
             added += 1
     return added
 
@@ -141,15 +150,25 @@ def trace_case(session: Session, actor: User, case_id: int) -> CaseTrace:
     require(session, actor, case.project_id, Action.TRACE_IDENTITY)
     origin = session.exec(select(CaseOrigin).where(CaseOrigin.case_id == case_id)).first()
     o = origin or CaseOrigin(case_id=case_id, project_id=case.project_id)
-    return CaseTrace(case_id=case_id, project_id=case.project_id, source=o.source,
-                     original_name=case.original_name, patient_id=o.patient_id,
-                     patient_name=o.patient_name, accession=o.accession, study_uid=o.study_uid,
-                     sop_uid=o.sop_uid, pseudonym_study_uid=case.study_uid,
-                     pseudonym_sop_uid=case.sop_uid, pseudonym_accession=case.accession)
+    return CaseTrace(
+        case_id=case_id,
+        project_id=case.project_id,
+        source=o.source,
+        original_name=case.original_name,
+        patient_id=o.patient_id,
+        patient_name=o.patient_name,
+        accession=o.accession,
+        study_uid=o.study_uid,
+        sop_uid=o.sop_uid,
+        pseudonym_study_uid=case.study_uid,
+        pseudonym_sop_uid=case.sop_uid,
+        pseudonym_accession=case.accession,
+    )
 
 
-def mapping_table(session: Session, actor: User, project_id: int,
-                  kind: str | None = None) -> list[MappingRow]:
+def mapping_table(
+    session: Session, actor: User, project_id: int, kind: str | None = None
+) -> list[MappingRow]:
     """The project's original -> pseudonym pairs (requires ``TRACE_IDENTITY``).
 
     The salt itself is never returned.
@@ -172,9 +191,15 @@ def find_by_original(session: Session, actor: User, project_id: int, original: s
     value = (original or "").strip()
     if not value:
         return []
-    rows = session.exec(select(CaseOrigin.case_id).where(
-        CaseOrigin.project_id == project_id,
-        (CaseOrigin.patient_id == value) | (CaseOrigin.accession == value)
-        | (CaseOrigin.study_uid == value) | (CaseOrigin.sop_uid == value),
-    ).order_by(CaseOrigin.case_id)).all()
+    rows = session.exec(
+        select(CaseOrigin.case_id)
+        .where(
+            CaseOrigin.project_id == project_id,
+            (CaseOrigin.patient_id == value)
+            | (CaseOrigin.accession == value)
+            | (CaseOrigin.study_uid == value)
+            | (CaseOrigin.sop_uid == value),
+        )
+        .order_by(CaseOrigin.case_id)
+    ).all()
     return list(rows)

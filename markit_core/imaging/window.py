@@ -69,9 +69,7 @@ def auto_window(frame: np.ndarray) -> tuple[float, float]:
     return (lo + hi) / 2.0, max(hi - lo, 1.0)
 
 
-def window_for_preset(
-    decoded: DecodedImage, preset: str, frame: int = 0
-) -> tuple[float, float]:
+def window_for_preset(decoded: DecodedImage, preset: str, frame: int = 0) -> tuple[float, float]:
     """Return (center, width) in modality units for a named preset.
 
     Parameters

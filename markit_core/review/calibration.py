@@ -81,8 +81,11 @@ def calibration(
     me = ans.annotators.index(target)
     mine = ans.values[:, me, :]
     others = np.delete(ans.values, me, axis=1)
-    ref = np.stack([majority_vote(others[k]) for k in range(len(ans.labels))]) if others.shape[1] \
+    ref = (
+        np.stack([majority_vote(others[k]) for k in range(len(ans.labels))])
+        if others.shape[1]
         else np.full(mine.shape, MISSING, dtype=np.int8)
+    )
     ref = np.where(ans.adjudicated != MISSING, ans.adjudicated, ref).astype(np.int8)
     both = (mine != MISSING) & (ref != MISSING)
     items = both.sum(axis=1)

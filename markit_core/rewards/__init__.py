@@ -54,13 +54,23 @@ if TYPE_CHECKING:
 
 # Database-backed parts load on first use: the `rewards` CLI on a CSV needs
 # numpy only, and SQLModel/pandas cost seconds to import.
-_LAZY = {"RunRecord": "runs", "RunSummary": "runs", "answers_table": "runs", "get_run": "runs", "list_runs": "runs", "run_csv": "runs", "run_rewards": "runs", "time_boxes": "runs"}
+_LAZY = {
+    "RunRecord": "runs",
+    "RunSummary": "runs",
+    "answers_table": "runs",
+    "get_run": "runs",
+    "list_runs": "runs",
+    "run_csv": "runs",
+    "run_rewards": "runs",
+    "time_boxes": "runs",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f"markit_core.rewards.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AnnotationTable",

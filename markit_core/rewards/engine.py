@@ -49,6 +49,7 @@ __all__ = [
     "quality_control",
 ]
 
+
 class NoPositiveScoresError(MarkitError):
     """Every annotator's score S is zero or negative, so the budget cannot be split.
 

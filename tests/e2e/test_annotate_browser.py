@@ -31,8 +31,15 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = os.environ.get("MARKIT_DEMO_PASSWORD", "markit-demo")
 # Where the rectangle is drawn, as fractions of the canvas (fit view: canvas == whole image).
 DRAW_FROM, DRAW_TO = (0.30, 0.35), (0.55, 0.60)
@@ -50,18 +57,42 @@ def demo_server(tmp_path):
     data = tmp_path / "data"
     env = {**os.environ, "MARKIT_DATA_DIR": str(data)}
     env.pop("MARKIT_DATABASE_URL", None)
-    seeded = subprocess.run([sys.executable, "-m", "markit_core", "demo"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "markit_core", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert seeded.returncode == 0, seeded.stderr
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--browser.gatherUsageStats", "false",
-         # a source edit elsewhere in the checkout must not hot-reload the models mid-test
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            # a source edit elsewhere in the checkout must not hot-reload the models mid-test
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_port(port, timeout=60)
         yield f"http://127.0.0.1:{port}", Settings(data_dir=data)
@@ -87,11 +118,18 @@ def _state(settings: Settings) -> dict:
             case_id = queue.next_after(None)
             assert case_id is not None, "the demo left ann1 no case to read"
             return {
-                "ann1": ann1.id, "case": case_id, "next": queue.next_after(case_id),
-                "position": queue.case_ids.index(case_id) + 1, "total": queue.total,
+                "ann1": ann1.id,
+                "case": case_id,
+                "next": queue.next_after(case_id),
+                "position": queue.case_ids.index(case_id) + 1,
+                "total": queue.total,
                 "done": queue.done_count,
-                "labels": {lb.name: lb.id for lb in s.exec(select(LabelDef).where(
-                    LabelDef.project_id == project.id)).all()},
+                "labels": {
+                    lb.name: lb.id
+                    for lb in s.exec(
+                        select(LabelDef).where(LabelDef.project_id == project.id)
+                    ).all()
+                },
                 "annotations": set(s.exec(select(Annotation.id)).all()),
             }
     finally:
@@ -139,7 +177,8 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
             # label 1 with the mouse: pneumonia present, confidence 60 %
             labels_head = page.get_by_text("Labels ·")
             page.locator(f".st-key-lab_{case_id}_{pneumonia}").get_by_role(
-                "radio", name="Present").click()
+                "radio", name="Present"
+            ).click()
             expect(labels_head).to_contain_text("1 of 7 answered")
             grade = page.locator(f".st-key-grade_{case_id}_{pneumonia} input[type=range]")
             grade.focus()
@@ -199,15 +238,23 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
     engine = open_database(settings)
     try:
         with new_session(engine) as s:
-            added = s.exec(select(Annotation).where(
-                Annotation.id.not_in(before["annotations"]))).all()  # type: ignore[union-attr]
+            added = s.exec(
+                select(Annotation).where(Annotation.id.not_in(before["annotations"]))
+            ).all()  # type: ignore[union-attr]
             assert [(a.case_id, a.annotator_id, a.version) for a in added] == [
-                (case_id, before["ann1"], 1)]
+                (case_id, before["ann1"], 1)
+            ]
             annotation = added[0]
-            values = {v.label_id: v for v in s.exec(select(AnnotationValue).where(
-                AnnotationValue.annotation_id == annotation.id)).all()}
+            values = {
+                v.label_id: v
+                for v in s.exec(
+                    select(AnnotationValue).where(AnnotationValue.annotation_id == annotation.id)
+                ).all()
+            }
             assert {lid: (v.value, v.confidence) for lid, v in values.items()} == {
-                pneumonia: (True, 60), edema: (False, 80)}
+                pneumonia: (True, 60),
+                edema: (False, 80),
+            }
             assert all(v.seconds and v.seconds > 0 for v in values.values())
             assert annotation.total_seconds > 0 and annotation.active_seconds > 0
             assert annotation.total_seconds >= max(v.seconds for v in values.values())
@@ -216,14 +263,25 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
             case = s.get(Case, case_id)
             (rx0, ry0), (rx1, ry1) = rois[0].points
             assert 0 <= rx0 < rx1 <= case.cols and 0 <= ry0 < ry1 <= case.rows
-            expected = (DRAW_FROM[0] * case.cols, DRAW_FROM[1] * case.rows,
-                        DRAW_TO[0] * case.cols, DRAW_TO[1] * case.rows)
+            expected = (
+                DRAW_FROM[0] * case.cols,
+                DRAW_FROM[1] * case.rows,
+                DRAW_TO[0] * case.cols,
+                DRAW_TO[1] * case.rows,
+            )
             for got, want in zip((rx0, ry0, rx1, ry1), expected):
                 assert abs(got - want) <= 6, ((rx0, ry0, rx1, ry1), expected)
     finally:
         engine.dispose()
     env = {**os.environ, "MARKIT_DATA_DIR": str(settings.data_dir)}
     env.pop("MARKIT_DATABASE_URL", None)  # the server used the SQLite file in the data dir
-    verify = subprocess.run([sys.executable, "-m", "markit_core", "ledger", "verify"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    verify = subprocess.run(
+        [sys.executable, "-m", "markit_core", "ledger", "verify"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr

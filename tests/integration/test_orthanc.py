@@ -46,8 +46,14 @@ pytestmark = pytest.mark.integration
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 USER, PASSWORD = "markit-test", "orthanc-test-password"
 #: Uncompressed, JPEG 2000, RLE, lossy JPEG baseline, and a 30-frame JPEG ultrasound clip.
-FILES = ("MR_small.dcm", "CT_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm",
-         "SC_rgb_jpeg_dcmtk.dcm", "examples_ybr_color.dcm")
+FILES = (
+    "MR_small.dcm",
+    "CT_small.dcm",
+    "JPEG2000.dcm",
+    "SC_rgb_rle.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",
+    "examples_ybr_color.dcm",
+)
 
 
 @dataclass
@@ -63,8 +69,9 @@ class Orthanc:
 
 
 def _binary() -> str:
-    found = shutil.which("Orthanc") or ("/usr/sbin/Orthanc" if os.path.exists("/usr/sbin/Orthanc")
-                                        else None)
+    found = shutil.which("Orthanc") or (
+        "/usr/sbin/Orthanc" if os.path.exists("/usr/sbin/Orthanc") else None
+    )
     if not found or not PLUGIN.exists():
         missing("Orthanc with the DICOMweb plugin (Debian packages orthanc, orthanc-dicomweb)")
     return found  # type: ignore[return-value]
@@ -76,20 +83,33 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
     root = tmp_path_factory.mktemp("orthanc")
     http_port, dicom_port, move_port = free_port(), free_port(), free_port()
     config = {
-        "Name": "MARKIT-TEST", "StorageDirectory": str(root / "db"),
-        "IndexDirectory": str(root / "db"), "HttpPort": http_port, "DicomPort": dicom_port,
-        "DicomAet": "ORTHANC", "RemoteAccessAllowed": False, "AuthenticationEnabled": True,
-        "RegisteredUsers": {USER: PASSWORD}, "Plugins": [str(PLUGIN)],
+        "Name": "MARKIT-TEST",
+        "StorageDirectory": str(root / "db"),
+        "IndexDirectory": str(root / "db"),
+        "HttpPort": http_port,
+        "DicomPort": dicom_port,
+        "DicomAet": "ORTHANC",
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": True,
+        "RegisteredUsers": {USER: PASSWORD},
+        "Plugins": [str(PLUGIN)],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False},
         "DicomModalities": {"markit": {"AET": "MARKIT", "Host": "127.0.0.1", "Port": move_port}},
-        "DicomCheckModalityHost": True, "DicomAlwaysAllowEcho": False,
-        "DicomAlwaysAllowStore": False, "DicomCheckCalledAet": False, "DicomScuTimeout": 5,
-        "SaveJobs": False, "StableAge": 1, "HttpThreadsCount": 8, "ConcurrentJobs": 2,
+        "DicomCheckModalityHost": True,
+        "DicomAlwaysAllowEcho": False,
+        "DicomAlwaysAllowStore": False,
+        "DicomCheckCalledAet": False,
+        "DicomScuTimeout": 5,
+        "SaveJobs": False,
+        "StableAge": 1,
+        "HttpThreadsCount": 8,
+        "ConcurrentJobs": 2,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
     log = open(root / "orthanc.log", "wb")
-    proc = subprocess.Popen([binary, str(root / "orthanc.json")], cwd=root, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [binary, str(root / "orthanc.json")], cwd=root, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         _wait_ready(proc, http_port, dicom_port, root / "orthanc.log")
         originals = {}
@@ -99,8 +119,12 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
         crafted = dicom_bytes(identified_dicom(seed=11))
         originals[str(pydicom.dcmread(io.BytesIO(crafted)).SOPInstanceUID)] = crafted
         for data in originals.values():
-            r = requests.post(f"http://127.0.0.1:{http_port}/instances", data=data,
-                              auth=(USER, PASSWORD), timeout=10)
+            r = requests.post(
+                f"http://127.0.0.1:{http_port}/instances",
+                data=data,
+                auth=(USER, PASSWORD),
+                timeout=10,
+            )
             assert r.status_code == 200 and r.json()["Status"] == "Success", r.text
         yield Orthanc(http_port, dicom_port, move_port, originals)
     finally:
@@ -114,8 +138,9 @@ def _wait_ready(proc: subprocess.Popen, http_port: int, dicom_port: int, log: Pa
         if proc.poll() is not None:
             pytest.fail(f"Orthanc exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
         try:
-            r = requests.get(f"http://127.0.0.1:{http_port}/system", auth=(USER, PASSWORD),
-                             timeout=1)
+            r = requests.get(
+                f"http://127.0.0.1:{http_port}/system", auth=(USER, PASSWORD), timeout=1
+            )
             if r.status_code == 200:
                 wait_for_port(dicom_port, timeout=10)
                 return
@@ -128,8 +153,10 @@ def _wait_ready(proc: subprocess.Popen, http_port: int, dicom_port: int, log: Pa
 def _assert_imported_equal_originals(session, settings, project_id: int, server: Orthanc) -> None:
     """Every uploaded instance is a case whose stored pixels equal the uploaded ones."""
     store = ImageStore.from_settings(settings)
-    origins = {o.sop_uid: o for o in session.exec(
-        select(CaseOrigin).where(CaseOrigin.project_id == project_id)).all()}
+    origins = {
+        o.sop_uid: o
+        for o in session.exec(select(CaseOrigin).where(CaseOrigin.project_id == project_id)).all()
+    }
     assert set(origins) == set(server.originals)
     for sop_uid, original in server.originals.items():
         case = session.get(Case, origins[sop_uid].case_id)
@@ -144,8 +171,9 @@ def _assert_imported_equal_originals(session, settings, project_id: int, server:
 def test_dicomweb_search_and_import(session, settings, imaging: ImagingProject, orthanc: Orthanc):
     source = DicomWebSource(orthanc.url, username=USER, password=PASSWORD, timeout=(5, 30))
     studies = search_studies(session, imaging.dataowner, imaging.project_id, source, limit=None)
-    expected_studies = {str(pydicom.dcmread(io.BytesIO(d)).StudyInstanceUID)
-                        for d in orthanc.originals.values()}
+    expected_studies = {
+        str(pydicom.dcmread(io.BytesIO(d)).StudyInstanceUID) for d in orthanc.originals.values()
+    }
     assert {s.study_uid for s in studies} == expected_studies
     mr = search_studies(session, imaging.dataowner, imaging.project_id, source, PatientID="4MR*")
     assert [s.patient_name for s in mr] == ["CompressedSamples^MR1"]
@@ -155,31 +183,39 @@ def test_dicomweb_search_and_import(session, settings, imaging: ImagingProject, 
     assert len(source.search_for_instances(rgb.study_uid)) == 2
 
     progress: list[tuple[int, int, str]] = []
-    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, source,
-                            [s.study_uid for s in studies],
-                            progress=lambda *a: progress.append(a))
+    report = import_studies(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        source,
+        [s.study_uid for s in studies],
+        progress=lambda *a: progress.append(a),
+    )
     assert not report.failed_studies and len(report.files.ingested) == len(orthanc.originals)
     assert progress[-1] == (len(studies), len(studies), "")
     _assert_imported_equal_originals(session, settings, imaging.project_id, orthanc)
-    transfer = {session.get(Case, o.case_id).meta["transfer_syntax"]
-                for o in report.files.ingested}
+    transfer = {session.get(Case, o.case_id).meta["transfer_syntax"] for o in report.files.ingested}
     assert {"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50"} <= transfer
     origin = session.exec(select(CaseOrigin)).first()
     assert origin.source.startswith(f"dicomweb {orthanc.url}: ")
 
-    again = import_studies(session, settings, imaging.dataowner, imaging.project_id, source,
-                           [rgb.study_uid])
+    again = import_studies(
+        session, settings, imaging.dataowner, imaging.project_id, source, [rgb.study_uid]
+    )
     assert [o.status for o in again.files.outcomes] == ["duplicate", "duplicate"]
 
 
-def test_dicomweb_credentials_in_the_url(session, settings, imaging: ImagingProject,
-                                         orthanc: Orthanc):
+def test_dicomweb_credentials_in_the_url(
+    session, settings, imaging: ImagingProject, orthanc: Orthanc
+):
     plain = f"127.0.0.1:{orthanc.http_port}/dicom-web"
     source = DicomWebSource(f"http://{USER}:{PASSWORD}@{plain}", timeout=(5, 30))
     assert source.description == f"dicomweb http://{plain}"
     mr = search_studies(session, imaging.dataowner, imaging.project_id, source, PatientID="4MR*")
-    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, source,
-                            [mr[0].study_uid])
+    report = import_studies(
+        session, settings, imaging.dataowner, imaging.project_id, source, [mr[0].study_uid]
+    )
     assert len(report.files.ingested) == 1
     origin = session.exec(select(CaseOrigin)).one()
     assert origin.source.startswith(f"dicomweb http://{plain}: ")
@@ -192,24 +228,32 @@ def test_dicomweb_credentials_in_the_url(session, settings, imaging: ImagingProj
 def test_dimse_find_and_get(session, settings, imaging: ImagingProject, orthanc: Orthanc):
     source = DimseSource("127.0.0.1", orthanc.dicom_port, "ORTHANC", "MARKIT", timeout=10)
     studies = source.search_for_studies()
-    assert len(studies) == len({str(pydicom.dcmread(io.BytesIO(d)).StudyInstanceUID)
-                                for d in orthanc.originals.values()})
+    assert len(studies) == len(
+        {str(pydicom.dcmread(io.BytesIO(d)).StudyInstanceUID) for d in orthanc.originals.values()}
+    )
     assert len(source.search_for_studies(PatientID="4MR1")) == 1
-    uids = [s.study_uid for s in search_studies(session, imaging.dataowner, imaging.project_id,
-                                                 source)]
+    uids = [
+        s.study_uid for s in search_studies(session, imaging.dataowner, imaging.project_id, source)
+    ]
     report = import_studies(session, settings, imaging.dataowner, imaging.project_id, source, uids)
     assert not report.failed_studies, report.failed_studies
     _assert_imported_equal_originals(session, settings, imaging.project_id, orthanc)
-    transfer = {session.get(Case, o.case_id).meta["transfer_syntax"]
-                for o in report.files.ingested}
+    transfer = {session.get(Case, o.case_id).meta["transfer_syntax"] for o in report.files.ingested}
     # JPEG 2000, RLE and JPEG baseline arrived as stored (one context per syntax), not transcoded
     assert {"1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.50"} <= transfer
 
 
 def test_dimse_move(session, settings, make_project, imaging: ImagingProject, orthanc: Orthanc):
     project = make_project("Moved", imaging.owner, {"dataowner": [Role.DATA_OWNER]})
-    source = DimseSource("127.0.0.1", orthanc.dicom_port, "ORTHANC", "MARKIT", retrieve="move",
-                         move_address=("127.0.0.1", orthanc.move_port), timeout=10)
+    source = DimseSource(
+        "127.0.0.1",
+        orthanc.dicom_port,
+        "ORTHANC",
+        "MARKIT",
+        retrieve="move",
+        move_address=("127.0.0.1", orthanc.move_port),
+        timeout=10,
+    )
     uid = next(sop for sop, d in orthanc.originals.items() if b"Quixote" in d)
     study = str(pydicom.dcmread(io.BytesIO(orthanc.originals[uid])).StudyInstanceUID)
     report = import_studies(session, settings, imaging.dataowner, project.id, source, [study])
@@ -221,19 +265,27 @@ def test_clear_errors(orthanc: Orthanc):
         DicomWebSource(orthanc.url, username=USER, password="wrong").search_for_studies()
     with pytest.raises(SourceError, match="not found"):
         DicomWebSource(orthanc.url, username=USER, password=PASSWORD).retrieve_instance(
-            "1.2.3", "1.2.3.4", "1.2.3.4.5")
+            "1.2.3", "1.2.3.4", "1.2.3.4.5"
+        )
     closed = free_port()
     with pytest.raises(SourceError, match=r"cannot connect .*connection refused"):
         DicomWebSource(f"http://127.0.0.1:{closed}/dicom-web").search_for_studies()
     with pytest.raises(SourceError, match="refused the connection"):
         DimseSource("127.0.0.1", closed, "ORTHANC", timeout=3).search_for_studies()
-    with pytest.raises(SourceError, match=r"rejected the association \(Calling AE title not "
-                                          r"recognised\).*'STRANGER' is registered on the PACS"):
-        DimseSource("127.0.0.1", orthanc.dicom_port, "ORTHANC", "STRANGER",
-                    timeout=5).search_for_studies()
+    with pytest.raises(
+        SourceError,
+        match=r"rejected the association \(Calling AE title not "
+        r"recognised\).*'STRANGER' is registered on the PACS",
+    ):
+        DimseSource(
+            "127.0.0.1", orthanc.dicom_port, "ORTHANC", "STRANGER", timeout=5
+        ).search_for_studies()
     with pytest.raises(SourceError, match="study 1.2.3 not found"):
-        list(DimseSource("127.0.0.1", orthanc.dicom_port, "ORTHANC", timeout=5)
-             .retrieve_study("1.2.3"))
+        list(
+            DimseSource("127.0.0.1", orthanc.dicom_port, "ORTHANC", timeout=5).retrieve_study(
+                "1.2.3"
+            )
+        )
 
 
 def test_dicomweb_import_command(orthanc: Orthanc, tmp_path, monkeypatch, capsys):
@@ -244,17 +296,34 @@ def test_dicomweb_import_command(orthanc: Orthanc, tmp_path, monkeypatch, capsys
     assert cli.main(["create-user", "boss", "--password-stdin"]) == 0
     assert cli.main(["create-project", "Remote"]) == 0
     capsys.readouterr()
-    assert cli.main(["dicomweb-import", "--project", "Remote", "--url", orthanc.url,
-                     "--user", USER]) == 0
+    assert (
+        cli.main(["dicomweb-import", "--project", "Remote", "--url", orthanc.url, "--user", USER])
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"{len(orthanc.originals)} ingested" in out
-    assert cli.main(["dicomweb-import", "--project", "Remote", "--url", orthanc.url,
-                     "--user", USER, "--password", "wrong"]) == 1
+    assert (
+        cli.main(
+            [
+                "dicomweb-import",
+                "--project",
+                "Remote",
+                "--url",
+                orthanc.url,
+                "--user",
+                USER,
+                "--password",
+                "wrong",
+            ]
+        )
+        == 1
+    )
     assert "refused the credentials" in capsys.readouterr().err
 
 
-def test_upload_page_searches_and_imports_from_orthanc(session, settings, imaging: ImagingProject,
-                                                       orthanc: Orthanc, monkeypatch):
+def test_upload_page_searches_and_imports_from_orthanc(
+    session, settings, imaging: ImagingProject, orthanc: Orthanc, monkeypatch
+):
     """The data owner's remote-archive search and import, through the page (AppTest)."""
     from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
     from tests.conftest import PASSWORD as USER_PASSWORD

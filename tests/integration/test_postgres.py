@@ -42,14 +42,21 @@ def pg_engine(pg_url):
 def test_migrations_keep_rows_on_postgres(pg_engine):
     upgrade(pg_engine, "0001")
     with pg_engine.begin() as conn:
-        conn.execute(text("insert into user_account (username, display_name, password_hash, is_admin, "
-                          "is_active, is_demo, created_at) values ('old', '', 'x', true, true, false, now())"))
+        conn.execute(
+            text(
+                "insert into user_account (username, display_name, password_hash, is_admin, "
+                "is_active, is_demo, created_at) values ('old', '', 'x', true, true, false, now())"
+            )
+        )
     upgrade(pg_engine)
     from alembic.script import ScriptDirectory
 
     from markit_core.db import alembic_config
-    assert current_revision(pg_engine) == \
-        ScriptDirectory.from_config(alembic_config(pg_engine)).get_current_head()
+
+    assert (
+        current_revision(pg_engine)
+        == ScriptDirectory.from_config(alembic_config(pg_engine)).get_current_head()
+    )
     assert "annotation" in inspect(pg_engine).get_table_names()
     with pg_engine.connect() as conn:
         assert conn.execute(text("select username from user_account")).scalars().all() == ["old"]
@@ -78,12 +85,26 @@ def test_services_and_ledger_on_postgres(pg_engine, tmp_path):
 
 
 def test_cli_against_postgres(pg_engine, tmp_path):
-    env = os.environ | {"MARKIT_DATABASE_URL": pg_engine.url.render_as_string(hide_password=False),
-                        "MARKIT_DATA_DIR": str(tmp_path)}
-    demo = subprocess.run([sys.executable, "-m", "markit_core", "demo"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    env = os.environ | {
+        "MARKIT_DATABASE_URL": pg_engine.url.render_as_string(hide_password=False),
+        "MARKIT_DATA_DIR": str(tmp_path),
+    }
+    demo = subprocess.run(
+        [sys.executable, "-m", "markit_core", "demo"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert demo.returncode == 0, demo.stderr
-    verify = subprocess.run([sys.executable, "-m", "markit_core", "ledger", "verify"], env=env,
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    verify = subprocess.run(
+        [sys.executable, "-m", "markit_core", "ledger", "verify"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert not (tmp_path / "markit.db").exists()  # nothing went to SQLite

@@ -20,14 +20,28 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from markit_core.errors import SourceError, ValidationError
 
-__all__ = ["ImageSource", "StudySummary", "check_filters", "dataset_bytes", "json_value",
-           "STUDY_FIELDS"]
+__all__ = [
+    "ImageSource",
+    "StudySummary",
+    "check_filters",
+    "dataset_bytes",
+    "json_value",
+    "STUDY_FIELDS",
+]
 
 #: Study-level attributes asked for in every study search.
 STUDY_FIELDS: tuple[str, ...] = (
-    "StudyInstanceUID", "PatientID", "PatientName", "PatientBirthDate", "StudyDate",
-    "StudyTime", "AccessionNumber", "StudyDescription", "ModalitiesInStudy",
-    "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances",
+    "StudyInstanceUID",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyDescription",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
 )
 
 
@@ -48,8 +62,9 @@ class ImageSource(Protocol):
 
     description: str
 
-    def search_for_studies(self, limit: int | None = None, offset: int | None = None,
-                           **filters: str) -> list[dict[str, Any]]:
+    def search_for_studies(
+        self, limit: int | None = None, offset: int | None = None, **filters: str
+    ) -> list[dict[str, Any]]:
         """Studies matching ``filters`` (DICOM keyword -> value, wildcards allowed)."""
         ...
 
@@ -57,8 +72,9 @@ class ImageSource(Protocol):
         """Series of one study."""
         ...
 
-    def search_for_instances(self, study_uid: str,
-                             series_uid: str | None = None) -> list[dict[str, Any]]:
+    def search_for_instances(
+        self, study_uid: str, series_uid: str | None = None
+    ) -> list[dict[str, Any]]:
         """Instances of a study, or of one of its series."""
         ...
 
@@ -92,6 +108,7 @@ class StudySummary:
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> StudySummary:
         """Build from one DICOM JSON study result."""
+
         def num(kw: str) -> int | None:
             v = json_value(item, kw)
             try:
@@ -99,15 +116,17 @@ class StudySummary:
             except (TypeError, ValueError):
                 return None
 
-        return cls(study_uid=json_value(item, "StudyInstanceUID"),
-                   patient_id=json_value(item, "PatientID"),
-                   patient_name=json_value(item, "PatientName"),
-                   study_date=json_value(item, "StudyDate"),
-                   accession=json_value(item, "AccessionNumber"),
-                   description=json_value(item, "StudyDescription"),
-                   modalities=json_value(item, "ModalitiesInStudy", joined=True),
-                   n_series=num("NumberOfStudyRelatedSeries"),
-                   n_instances=num("NumberOfStudyRelatedInstances"))
+        return cls(
+            study_uid=json_value(item, "StudyInstanceUID"),
+            patient_id=json_value(item, "PatientID"),
+            patient_name=json_value(item, "PatientName"),
+            study_date=json_value(item, "StudyDate"),
+            accession=json_value(item, "AccessionNumber"),
+            description=json_value(item, "StudyDescription"),
+            modalities=json_value(item, "ModalitiesInStudy", joined=True),
+            n_series=num("NumberOfStudyRelatedSeries"),
+            n_instances=num("NumberOfStudyRelatedInstances"),
+        )
 
 
 def json_value(item: Mapping[str, Any], keyword: str, *, joined: bool = False) -> str:
@@ -140,8 +159,10 @@ def check_filters(filters: Mapping[str, Any]) -> dict[str, str]:
         if value is None or value == "":
             continue
         if key not in keyword_dict:
-            raise ValidationError(f"unknown search attribute {key!r}: use a DICOM keyword such "
-                                  "as PatientID, StudyDate, AccessionNumber, ModalitiesInStudy")
+            raise ValidationError(
+                f"unknown search attribute {key!r}: use a DICOM keyword such "
+                "as PatientID, StudyDate, AccessionNumber, ModalitiesInStudy"
+            )
         clean[key] = str(value)
     return clean
 
@@ -162,8 +183,9 @@ def dataset_bytes(ds: Dataset) -> bytes:
     try:
         pydicom.dcmwrite(buf, ds, enforce_file_format=True)
     except Exception as e:  # noqa: BLE001 - pydicom raises many types for bad datasets
-        raise SourceError(f"retrieved instance {ds.get('SOPInstanceUID', '?')} cannot be "
-                          f"encoded as DICOM: {e}") from e
+        raise SourceError(
+            f"retrieved instance {ds.get('SOPInstanceUID', '?')} cannot be encoded as DICOM: {e}"
+        ) from e
     return buf.getvalue()
 
 

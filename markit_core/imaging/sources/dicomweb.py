@@ -65,18 +65,29 @@ class DicomWebSource:
         A session to use (e.g. one with a proxy or client certificate).
     """
 
-    def __init__(self, url: str, *, token: str | None = None, username: str | None = None,
-                 password: str | None = None, timeout: float | tuple[float, float] = (5.0, 60.0),
-                 retries: int = 4, backoff_ms: int = 500,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float | tuple[float, float] = (5.0, 60.0),
+        retries: int = 4,
+        backoff_ms: int = 500,
+        session: requests.Session | None = None,
+    ) -> None:
         if not url or not url.startswith(("http://", "https://")):
-            raise ValidationError("DICOMweb URL must start with http:// or https://, got "
-                                  f"{_redacted(url or '')!r}")
+            raise ValidationError(
+                f"DICOMweb URL must start with http:// or https://, got {_redacted(url or '')!r}"
+            )
         url, url_user, url_password = _split_credentials(url)
         if url_user is not None:
             if token or username or password:
-                raise ValidationError("credentials are given both in the DICOMweb URL and as "
-                                      "arguments; give them only once")
+                raise ValidationError(
+                    "credentials are given both in the DICOMweb URL and as "
+                    "arguments; give them only once"
+                )
             username, password = url_user, url_password
         if token and (username or password):
             raise ValidationError("give either a bearer token or a user and password, not both")
@@ -86,10 +97,18 @@ class DicomWebSource:
         self.description = f"dicomweb {self.url}"
         self._retries = max(1, int(retries))
         http = session or requests.Session()
-        retry = _CappedRetry(total=self._retries - 1, connect=0, read=False, other=0,
-                             status=self._retries - 1, status_forcelist=_RETRY_CODES,
-                             backoff_factor=backoff_ms / 1000.0, allowed_methods=None,
-                             respect_retry_after_header=True, raise_on_status=False)
+        retry = _CappedRetry(
+            total=self._retries - 1,
+            connect=0,
+            read=False,
+            other=0,
+            status=self._retries - 1,
+            status_forcelist=_RETRY_CODES,
+            backoff_factor=backoff_ms / 1000.0,
+            allowed_methods=None,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
         for prefix in ("http://", "https://"):
             http.mount(prefix, _WildcardAdapter(max_retries=retry))
         if token:
@@ -107,30 +126,55 @@ class DicomWebSource:
 
     # -- searching ---------------------------------------------------------------
 
-    def search_for_studies(self, limit: int | None = None, offset: int | None = None,
-                           **filters: str) -> list[dict[str, Any]]:
+    def search_for_studies(
+        self, limit: int | None = None, offset: int | None = None, **filters: str
+    ) -> list[dict[str, Any]]:
         """QIDO-RS ``/studies`` with DICOM-keyword filters (all pages when ``limit`` is None)."""
         clean = check_filters(filters) or None
-        return self._paged("search for studies", "StudyInstanceUID", limit, offset,
-                           lambda lim, off: self._client.search_for_studies(
-                               limit=lim, offset=off, fields=STUDY_FIELDS, search_filters=clean))
+        return self._paged(
+            "search for studies",
+            "StudyInstanceUID",
+            limit,
+            offset,
+            lambda lim, off: self._client.search_for_studies(
+                limit=lim, offset=off, fields=STUDY_FIELDS, search_filters=clean
+            ),
+        )
 
     def search_for_series(self, study_uid: str) -> list[dict[str, Any]]:
         """QIDO-RS ``/studies/{uid}/series``."""
-        return self._paged(f"search series of study {study_uid}", "SeriesInstanceUID", None, None,
-                           lambda lim, off: self._client.search_for_series(
-                               study_instance_uid=study_uid, limit=lim, offset=off))
+        return self._paged(
+            f"search series of study {study_uid}",
+            "SeriesInstanceUID",
+            None,
+            None,
+            lambda lim, off: self._client.search_for_series(
+                study_instance_uid=study_uid, limit=lim, offset=off
+            ),
+        )
 
-    def search_for_instances(self, study_uid: str,
-                             series_uid: str | None = None) -> list[dict[str, Any]]:
+    def search_for_instances(
+        self, study_uid: str, series_uid: str | None = None
+    ) -> list[dict[str, Any]]:
         """QIDO-RS ``/studies/{uid}[/series/{uid}]/instances``."""
-        return self._paged(f"search instances of study {study_uid}", "SOPInstanceUID", None, None,
-                           lambda lim, off: self._client.search_for_instances(
-                               study_instance_uid=study_uid, series_instance_uid=series_uid,
-                               limit=lim, offset=off))
+        return self._paged(
+            f"search instances of study {study_uid}",
+            "SOPInstanceUID",
+            None,
+            None,
+            lambda lim, off: self._client.search_for_instances(
+                study_instance_uid=study_uid, series_instance_uid=series_uid, limit=lim, offset=off
+            ),
+        )
 
-    def _paged(self, what: str, key: str, limit: int | None, offset: int | None,
-               fetch: Callable[[int, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _paged(
+        self,
+        what: str,
+        key: str,
+        limit: int | None,
+        offset: int | None,
+        fetch: Callable[[int, int], list[dict[str, Any]]],
+    ) -> list[dict[str, Any]]:
         """Fetch one page (``limit`` given) or all pages, robust to servers that ignore offset.
 
         dicomweb-client's own ``get_remaining`` pages until an empty answer,
@@ -157,14 +201,20 @@ class DicomWebSource:
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
         """WADO-RS one instance, in its stored transfer syntax."""
-        ds = self._call(f"retrieve instance {sop_uid}", lambda: self._client.retrieve_instance(
-            study_uid, series_uid, sop_uid, media_types=_ANY_TS))
+        ds = self._call(
+            f"retrieve instance {sop_uid}",
+            lambda: self._client.retrieve_instance(
+                study_uid, series_uid, sop_uid, media_types=_ANY_TS
+            ),
+        )
         return self._checked(ds, sop_uid)
 
     def retrieve_study(self, study_uid: str) -> Iterator[Dataset]:
         """WADO-RS a whole study, streamed instance by instance."""
-        iterator = self._call(f"retrieve study {study_uid}",
-                              lambda: self._client.iter_study(study_uid, media_types=_ANY_TS))
+        iterator = self._call(
+            f"retrieve study {study_uid}",
+            lambda: self._client.iter_study(study_uid, media_types=_ANY_TS),
+        )
         while True:
             ds = self._call(f"retrieve study {study_uid}", lambda: next(iterator, None))
             if ds is None:
@@ -175,8 +225,9 @@ class DicomWebSource:
 
     def _checked(self, ds: Any, what: str) -> Dataset:
         if not isinstance(ds, Dataset) or "SOPInstanceUID" not in ds:
-            raise SourceError(f"{self.url} returned something that is not a DICOM instance "
-                              f"for {what}")
+            raise SourceError(
+                f"{self.url} returned something that is not a DICOM instance for {what}"
+            )
         return ds
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
@@ -184,16 +235,21 @@ class DicomWebSource:
         try:
             return fn()
         except requests.exceptions.ConnectTimeout as e:
-            raise SourceError(f"cannot {what}: {self.url} did not accept a connection in time "
-                              "(server down or unreachable?)") from e
+            raise SourceError(
+                f"cannot {what}: {self.url} did not accept a connection in time "
+                "(server down or unreachable?)"
+            ) from e
         except requests.exceptions.Timeout as e:
-            raise SourceError(f"cannot {what}: {self.url} is too slow: no answer within the "
-                              "timeout") from e
+            raise SourceError(
+                f"cannot {what}: {self.url} is too slow: no answer within the timeout"
+            ) from e
         except requests.exceptions.SSLError as e:
             raise SourceError(f"cannot {what}: TLS error talking to {self.url}: {e}") from e
         except requests.exceptions.ConnectionError as e:
-            raise SourceError(f"cannot {what}: cannot connect to {self.url} "
-                              f"({_connection_reason(e)}); is the server running?") from e
+            raise SourceError(
+                f"cannot {what}: cannot connect to {self.url} "
+                f"({_connection_reason(e)}); is the server running?"
+            ) from e
         except requests.exceptions.HTTPError as e:
             raise SourceError(f"cannot {what}: {_http_reason(e.response, self.url)}") from e
         except SourceError:
@@ -241,8 +297,14 @@ class _WildcardAdapter(requests.adapters.HTTPAdapter):
         url = request.url or ""
         if "?" in url:
             base, _, query = url.partition("?")
-            for escaped, raw in (("%2A", "*"), ("%2a", "*"), ("%3F", "?"), ("%3f", "?"),
-                                 ("%2C", ","), ("%2c", ",")):
+            for escaped, raw in (
+                ("%2A", "*"),
+                ("%2a", "*"),
+                ("%3F", "?"),
+                ("%3f", "?"),
+                ("%2C", ","),
+                ("%2c", ","),
+            ):
                 query = query.replace(escaped, raw)
             request.url = f"{base}?{query}"
         return super().send(request, *args, **kwargs)
@@ -250,11 +312,13 @@ class _WildcardAdapter(requests.adapters.HTTPAdapter):
 
 def _connection_reason(e: Exception) -> str:
     text = str(e)
-    for needle, reason in (("Connection refused", "connection refused"),
-                           ("Name or service not known", "unknown host name"),
-                           ("nodename nor servname", "unknown host name"),
-                           ("No route to host", "no route to host"),
-                           ("Connection reset", "connection reset by the server")):
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host name"),
+        ("nodename nor servname", "unknown host name"),
+        ("No route to host", "no route to host"),
+        ("Connection reset", "connection reset by the server"),
+    ):
         if needle in text:
             return reason
     return text.splitlines()[0][:200] if text else type(e).__name__
@@ -263,8 +327,9 @@ def _connection_reason(e: Exception) -> str:
 def _http_reason(response: requests.Response | None, url: str) -> str:
     code = response.status_code if response is not None else 0
     if code in (401, 403):
-        return (f"{url} refused the credentials (HTTP {code}); check the user and password "
-                "or the token")
+        return (
+            f"{url} refused the credentials (HTTP {code}); check the user and password or the token"
+        )
     if code == 404:
         return f"not found on {url} (HTTP 404): wrong URL or unknown UID"
     if code in (429, 503):
@@ -275,9 +340,13 @@ def _http_reason(response: requests.Response | None, url: str) -> str:
 
 def _other_error(e: Exception, what: str, url: str, attempts: int) -> SourceError:
     if isinstance(e, requests.exceptions.RetryError):  # retries used up on 429/503
-        return SourceError(f"cannot {what}: {url} is busy and still refused after {attempts} "
-                           "attempts; try again later")
+        return SourceError(
+            f"cannot {what}: {url} is busy and still refused after {attempts} "
+            "attempts; try again later"
+        )
     if isinstance(e, (InvalidDicomError, ValueError, KeyError, EOFError)):
-        return SourceError(f"cannot {what}: {url} returned something that is not DICOM "
-                           f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})")
+        return SourceError(
+            f"cannot {what}: {url} returned something that is not DICOM "
+            f"({str(e).splitlines()[0][:200] if str(e) else type(e).__name__})"
+        )
     return SourceError(f"cannot {what}: {type(e).__name__}: {e}")

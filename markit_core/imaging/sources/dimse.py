@@ -54,14 +54,29 @@ from markit_core.imaging.sources.base import STUDY_FIELDS, check_filters, json_v
 __all__ = ["DimseSource"]
 
 TRANSFER_SYNTAXES = [
-    ExplicitVRLittleEndian, ImplicitVRLittleEndian, DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian, JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1,
-    JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000, RLELossless,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    JPEG2000Lossless,
+    JPEG2000,
+    RLELossless,
 ]
 #: Storage classes offered when the PACS does not say which ones a study holds.
 _FALLBACK_CLASSES = [cx.abstract_syntax for cx in AllStoragePresentationContexts][:120]
-_SERIES_FIELDS = ("SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
-                  "NumberOfSeriesRelatedInstances")
+_SERIES_FIELDS = (
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "NumberOfSeriesRelatedInstances",
+)
 _IMAGE_FIELDS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber")
 _PENDING = (0xFF00, 0xFF01)
 _MAX_CONTEXTS = 127  # 128 per association, one is the query/retrieve model
@@ -88,9 +103,17 @@ class DimseSource:
         Seconds for connecting, association negotiation and each DIMSE reply.
     """
 
-    def __init__(self, host: str, port: int, called_aet: str, calling_aet: str = "MARKIT", *,
-                 retrieve: str = "get", move_address: tuple[str, int] | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        called_aet: str,
+        calling_aet: str = "MARKIT",
+        *,
+        retrieve: str = "get",
+        move_address: tuple[str, int] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         if retrieve not in ("get", "move"):
             raise ValidationError(f"retrieve must be 'get' or 'move', got {retrieve!r}")
         for label, aet in (("called", called_aet), ("calling", calling_aet)):
@@ -107,28 +130,34 @@ class DimseSource:
 
     # -- searching ---------------------------------------------------------------
 
-    def search_for_studies(self, limit: int | None = None, offset: int | None = None,
-                           **filters: str) -> list[dict[str, Any]]:
+    def search_for_studies(
+        self, limit: int | None = None, offset: int | None = None, **filters: str
+    ) -> list[dict[str, Any]]:
         """C-FIND at STUDY level with DICOM-keyword filters."""
         query = query_dataset("STUDY", STUDY_FIELDS, check_filters(filters))
         found = self._find(query, "search for studies")
         start = offset or 0
-        return found[start:start + limit] if limit is not None else found[start:]
+        return found[start : start + limit] if limit is not None else found[start:]
 
     def search_for_series(self, study_uid: str) -> list[dict[str, Any]]:
         """C-FIND at SERIES level within one study."""
         query = query_dataset("SERIES", _SERIES_FIELDS, {"StudyInstanceUID": study_uid})
         return self._find(query, f"search series of study {study_uid}")
 
-    def search_for_instances(self, study_uid: str,
-                             series_uid: str | None = None) -> list[dict[str, Any]]:
+    def search_for_instances(
+        self, study_uid: str, series_uid: str | None = None
+    ) -> list[dict[str, Any]]:
         """C-FIND at IMAGE level (hierarchically: each series of the study if none is given)."""
-        series = [series_uid] if series_uid else [
-            json_value(s, "SeriesInstanceUID") for s in self.search_for_series(study_uid)]
+        series = (
+            [series_uid]
+            if series_uid
+            else [json_value(s, "SeriesInstanceUID") for s in self.search_for_series(study_uid)]
+        )
         found: list[dict[str, Any]] = []
         for uid in (u for u in series if u):
-            query = query_dataset("IMAGE", _IMAGE_FIELDS,
-                                  {"StudyInstanceUID": study_uid, "SeriesInstanceUID": uid})
+            query = query_dataset(
+                "IMAGE", _IMAGE_FIELDS, {"StudyInstanceUID": study_uid, "SeriesInstanceUID": uid}
+            )
             found += self._find(query, f"search instances of series {uid}")
         return found
 
@@ -140,9 +169,11 @@ class DimseSource:
         ident.QueryRetrieveLevel = "IMAGE"
         ident.StudyInstanceUID, ident.SeriesInstanceUID = study_uid, series_uid
         ident.SOPInstanceUID = sop_uid
-        classes = [json_value(i, "SOPClassUID") for i in
-                   self.search_for_instances(study_uid, series_uid)
-                   if json_value(i, "SOPInstanceUID") == sop_uid]
+        classes = [
+            json_value(i, "SOPClassUID")
+            for i in self.search_for_instances(study_uid, series_uid)
+            if json_value(i, "SOPInstanceUID") == sop_uid
+        ]
         got = self._retrieve(ident, [c for c in classes if c], f"instance {sop_uid}")
         if not got:
             raise SourceError(f"{self.description} sent no instance for {sop_uid}")
@@ -163,8 +194,10 @@ class DimseSource:
 
     @property
     def _hint(self) -> str:
-        return (f"is {self.calling_aet!r} registered on the PACS and allowed to query and "
-                f"retrieve? did it answer within {self.timeout:g} s?")
+        return (
+            f"is {self.calling_aet!r} registered on the PACS and allowed to query and "
+            f"retrieve? did it answer within {self.timeout:g} s?"
+        )
 
     def _ae(self) -> AE:
         ae = AE(ae_title=self.calling_aet)
@@ -177,24 +210,34 @@ class DimseSource:
             with socket.create_connection((self.host, self.port), timeout=self.timeout):
                 pass
         except ConnectionRefusedError as e:
-            raise SourceError(f"cannot {what}: {self.host}:{self.port} refused the connection "
-                              "(is the PACS running and is this its DICOM port?)") from e
+            raise SourceError(
+                f"cannot {what}: {self.host}:{self.port} refused the connection "
+                "(is the PACS running and is this its DICOM port?)"
+            ) from e
         except TimeoutError as e:
-            raise SourceError(f"cannot {what}: {self.host}:{self.port} did not answer within "
-                              f"{self.timeout:g} s") from e
+            raise SourceError(
+                f"cannot {what}: {self.host}:{self.port} did not answer within {self.timeout:g} s"
+            ) from e
         except OSError as e:
-            raise SourceError(f"cannot {what}: cannot reach {self.host}:{self.port} "
-                              f"({e.strerror or e})") from e
+            raise SourceError(
+                f"cannot {what}: cannot reach {self.host}:{self.port} ({e.strerror or e})"
+            ) from e
 
-    def _associate(self, ae: AE, what: str, ext_neg: list | None = None,
-                   handlers: list | None = None) -> Any:
+    def _associate(
+        self, ae: AE, what: str, ext_neg: list | None = None, handlers: list | None = None
+    ) -> Any:
         self._check_reachable(what)
         capture = _RejectCapture()
         logger = logging.getLogger("pynetdicom")
         logger.addHandler(capture)
         try:
-            assoc = ae.associate(self.host, self.port, ae_title=self.called_aet, ext_neg=ext_neg,
-                                 evt_handlers=handlers)
+            assoc = ae.associate(
+                self.host,
+                self.port,
+                ae_title=self.called_aet,
+                ext_neg=ext_neg,
+                evt_handlers=handlers,
+            )
         finally:
             logger.removeHandler(capture)
         if assoc.is_established:
@@ -204,9 +247,12 @@ class DimseSource:
                 f"cannot {what}: {self.description} rejected the association"
                 f"{' (' + capture.reason + ')' if capture.reason else ''}; check the called AE "
                 f"title {self.called_aet!r} and that {self.calling_aet!r} is registered on the "
-                "PACS")
-        raise SourceError(f"cannot {what}: {self.description} aborted the association or did "
-                          f"not answer within {self.timeout:g} s")
+                "PACS"
+            )
+        raise SourceError(
+            f"cannot {what}: {self.description} aborted the association or did "
+            f"not answer within {self.timeout:g} s"
+        )
 
     def _find(self, query: Dataset, what: str) -> list[dict[str, Any]]:
         ae = self._ae()
@@ -254,8 +300,9 @@ class DimseSource:
             else:
                 ae.add_requested_context(uid, TRANSFER_SYNTAXES)
         roles = [build_role(uid, scp_role=True) for uid in classes[:_MAX_CONTEXTS]]
-        assoc = self._associate(ae, f"retrieve {what}", ext_neg=roles,
-                                handlers=[(evt.EVT_C_STORE, on_store)])
+        assoc = self._associate(
+            ae, f"retrieve {what}", ext_neg=roles, handlers=[(evt.EVT_C_STORE, on_store)]
+        )
         try:
             self._drain(assoc.send_c_get(ident, _GET), f"retrieve {what}")
         finally:
@@ -266,12 +313,15 @@ class DimseSource:
         for cx in AllStoragePresentationContexts:
             scp.add_supported_context(cx.abstract_syntax, TRANSFER_SYNTAXES)
         try:
-            server = scp.start_server(self.move_address, block=False,
-                                      evt_handlers=[(evt.EVT_C_STORE, on_store)])
+            server = scp.start_server(
+                self.move_address, block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+            )
         except OSError as e:
-            raise SourceError(f"cannot retrieve {what}: cannot listen on "
-                              f"{self.move_address[0]}:{self.move_address[1]} for C-MOVE "
-                              f"({e.strerror or e})") from e
+            raise SourceError(
+                f"cannot retrieve {what}: cannot listen on "
+                f"{self.move_address[0]}:{self.move_address[1]} for C-MOVE "
+                f"({e.strerror or e})"
+            ) from e
         try:
             ae = self._ae()
             ae.add_requested_context(_MOVE)
@@ -293,9 +343,11 @@ class DimseSource:
         failed = int(last.get("NumberOfFailedSuboperations", 0) or 0)
         warned = int(last.get("NumberOfWarningSuboperations", 0) or 0)
         if int(last.Status) == 0xB000 or failed:
-            raise SourceError(f"cannot {what}: {self.description} could not send "
-                              f"{failed or 'some'} "
-                              f"instances ({warned} with warnings); nothing from it was imported")
+            raise SourceError(
+                f"cannot {what}: {self.description} could not send "
+                f"{failed or 'some'} "
+                f"instances ({warned} with warnings); nothing from it was imported"
+            )
 
 
 class _RejectCapture(logging.Handler):
@@ -308,20 +360,24 @@ class _RejectCapture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Reason: "):
-            self.reason = message[len("Reason: "):]
+            self.reason = message[len("Reason: ") :]
 
 
-def _status(status: Dataset, what: str, source: str, allow_warning: bool = False,
-            hint: str = "") -> int:
+def _status(
+    status: Dataset, what: str, source: str, allow_warning: bool = False, hint: str = ""
+) -> int:
     """The status code of a DIMSE response; raises ``SourceError`` on failure or timeout."""
     if status is None or "Status" not in status:
-        raise SourceError(f"cannot {what}: {source} aborted the request or stopped answering "
-                          f"({hint})")
+        raise SourceError(
+            f"cannot {what}: {source} aborted the request or stopped answering ({hint})"
+        )
     code = int(status.Status)
     if code in _PENDING or code == 0x0000 or (allow_warning and code == 0xB000):
         return code
     if code == 0xFE00:
         raise SourceError(f"cannot {what}: {source} cancelled the request")
     comment = status.get("ErrorComment", "")
-    raise SourceError(f"cannot {what}: {source} answered with failure status 0x{code:04X}"
-                      f"{' (' + str(comment) + ')' if comment else ''}")
+    raise SourceError(
+        f"cannot {what}: {source} answered with failure status 0x{code:04X}"
+        f"{' (' + str(comment) + ')' if comment else ''}"
+    )

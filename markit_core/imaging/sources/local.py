@@ -24,8 +24,16 @@ from markit_core.imaging.sources.base import check_filters
 
 __all__ = ["LocalFolderSource"]
 
-_STUDY_KEYS = ("StudyInstanceUID", "PatientID", "PatientName", "PatientBirthDate", "StudyDate",
-               "StudyTime", "AccessionNumber", "StudyDescription")
+_STUDY_KEYS = (
+    "StudyInstanceUID",
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyDescription",
+)
 _SERIES_KEYS = ("SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription")
 _INSTANCE_KEYS = ("SOPInstanceUID", "SOPClassUID", "InstanceNumber")
 
@@ -74,8 +82,9 @@ class LocalFolderSource:
 
     # -- searching ---------------------------------------------------------------
 
-    def search_for_studies(self, limit: int | None = None, offset: int | None = None,
-                           **filters: str) -> list[dict[str, Any]]:
+    def search_for_studies(
+        self, limit: int | None = None, offset: int | None = None, **filters: str
+    ) -> list[dict[str, Any]]:
         """Studies whose attributes match ``filters``."""
         clean = check_filters(filters)
         studies: dict[str, list[_Indexed]] = {}
@@ -84,15 +93,17 @@ class LocalFolderSource:
         results = []
         for _uid, entries in sorted(studies.items()):
             summary = _summary(entries, _STUDY_KEYS)
-            summary.ModalitiesInStudy = sorted({str(e.header.get("Modality", "")) for e in entries}
-                                               - {""})
-            summary.NumberOfStudyRelatedSeries = len({str(e.header.get("SeriesInstanceUID"))
-                                                      for e in entries})
+            summary.ModalitiesInStudy = sorted(
+                {str(e.header.get("Modality", "")) for e in entries} - {""}
+            )
+            summary.NumberOfStudyRelatedSeries = len(
+                {str(e.header.get("SeriesInstanceUID")) for e in entries}
+            )
             summary.NumberOfStudyRelatedInstances = len(entries)
             if all(_matches(summary, kw, pattern) for kw, pattern in clean.items()):
                 results.append(summary.to_json_dict())
         start = offset or 0
-        return results[start:start + limit] if limit is not None else results[start:]
+        return results[start : start + limit] if limit is not None else results[start:]
 
     def search_for_series(self, study_uid: str) -> list[dict[str, Any]]:
         """Series of one study."""
@@ -106,20 +117,25 @@ class LocalFolderSource:
             out.append(ds.to_json_dict())
         return out
 
-    def search_for_instances(self, study_uid: str,
-                             series_uid: str | None = None) -> list[dict[str, Any]]:
+    def search_for_instances(
+        self, study_uid: str, series_uid: str | None = None
+    ) -> list[dict[str, Any]]:
         """Instances of a study or of one series."""
-        return [_summary([e], ("StudyInstanceUID", "SeriesInstanceUID") + _INSTANCE_KEYS)
-                .to_json_dict() for e in self._study(study_uid)
-                if series_uid is None or str(e.header.get("SeriesInstanceUID")) == series_uid]
+        return [
+            _summary([e], ("StudyInstanceUID", "SeriesInstanceUID") + _INSTANCE_KEYS).to_json_dict()
+            for e in self._study(study_uid)
+            if series_uid is None or str(e.header.get("SeriesInstanceUID")) == series_uid
+        ]
 
     # -- retrieving --------------------------------------------------------------
 
     def retrieve_instance(self, study_uid: str, series_uid: str, sop_uid: str) -> Dataset:
         """Read one instance in full."""
         for e in self._study(study_uid):
-            if str(e.header.get("SOPInstanceUID")) == sop_uid and \
-                    str(e.header.get("SeriesInstanceUID")) == series_uid:
+            if (
+                str(e.header.get("SOPInstanceUID")) == sop_uid
+                and str(e.header.get("SeriesInstanceUID")) == series_uid
+            ):
                 return self._read(e.path)
         raise SourceError(f"instance {sop_uid} not found in {self.description}")
 
@@ -153,13 +169,16 @@ def _summary(entries: list[_Indexed], keys: tuple[str, ...]) -> Dataset:
 def _matches(ds: Dataset, keyword: str, pattern: str) -> bool:
     """DICOM-style matching of one attribute against a filter value."""
     value = ds.get(keyword)
-    values = [str(v) for v in value] if isinstance(value, (list, tuple, MultiValue)) \
+    values = (
+        [str(v) for v in value]
+        if isinstance(value, (list, tuple, MultiValue))
         else [str(value if value is not None else "")]
+    )
     tag = tag_for_keyword(keyword)
     vr = dictionary_VR(tag) if tag is not None else ""
     if vr in ("DA", "DT", "TM") and "-" in pattern:
         lo, hi = pattern.split("-", 1)
-        return any((not lo or v >= lo) and (not hi or v[:len(hi)] <= hi) for v in values if v)
+        return any((not lo or v >= lo) and (not hi or v[: len(hi)] <= hi) for v in values if v)
     fold = vr == "PN"
     pat = pattern.upper() if fold else pattern
     return any(fnmatch.fnmatchcase(v.upper() if fold else v, pat) for v in values)
