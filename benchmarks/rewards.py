@@ -37,8 +37,8 @@ from sklearn.metrics import cohen_kappa_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from markit_core.rewards.engine import compute_rewards  # noqa: E402
 from markit_core.rewards.csv_input import load_ai_reference, load_annotations  # noqa: E402
+from markit_core.rewards.engine import compute_rewards  # noqa: E402
 
 N_CASES, N_LABELS, N_ANNOTATORS = 10_000, 25, 4
 BUDGET, THRESHOLD = 1000.0, 0.05

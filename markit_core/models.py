@@ -7,7 +7,7 @@ Times are aware UTC datetimes (both SQLite and PostgreSQL keep microseconds).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 def utcnow() -> datetime:
     """Current time as an aware UTC datetime (SQLModel stores and returns UTC)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Role(StrEnum):

@@ -14,18 +14,8 @@ from itertools import groupby
 import streamlit as st
 
 from markit_core.access import Action
-from markit_core.annotation.submit import (
-    CONFIDENCE_GRADES,
-    Reading,
-    my_reading,
-    others_readings,
-    submit,
-)
 from markit_core.annotation.drafts import discard_draft, load_draft
-from markit_core.errors import MarkitError
-from markit_core.labels import LabelInfo, list_labels
 from markit_core.annotation.queue import build_queue, case_in_project
-from markit_core.reports import report_for_case
 from markit_core.annotation.regions import (
     OTHER_PALETTE,
     drawing_to_regions,
@@ -33,6 +23,16 @@ from markit_core.annotation.regions import (
     regions_to_drawing,
     same_regions,
 )
+from markit_core.annotation.submit import (
+    CONFIDENCE_GRADES,
+    Reading,
+    my_reading,
+    others_readings,
+    submit,
+)
+from markit_core.errors import MarkitError
+from markit_core.labels import LabelInfo, list_labels
+from markit_core.reports import report_for_case
 from ui import annotate_state as state
 from ui import viewer
 from ui.resources import get_settings

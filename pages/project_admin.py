@@ -8,11 +8,13 @@ import streamlit as st
 from markit_core import ledger
 from markit_core.access import Action, can
 from markit_core.accounts import list_users
+from markit_core.annotation.progress import project_progress
+from markit_core.annotation.queue import assign_cases, parse_case_ids
+from markit_core.annotation.summary import project_summary
 from markit_core.errors import MarkitError
 from markit_core.export.csv_export import export_annotations_csv
 from markit_core.labels import list_labels, save_label_set
 from markit_core.models import LabelKind, Role
-from markit_core.annotation.progress import project_progress
 from markit_core.projects import (
     create_project,
     grant_role,
@@ -20,8 +22,6 @@ from markit_core.projects import (
     revoke_role,
     update_settings,
 )
-from markit_core.annotation.queue import assign_cases, parse_case_ids
-from markit_core.annotation.summary import project_summary
 from ui.session import current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
 

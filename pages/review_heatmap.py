@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from markit_core.review import views as review
 from markit_core.access import Action, can
 from markit_core.errors import MarkitError
+from markit_core.review import views as review
 from markit_core.rewards.engine import TRUTH_RULES
 from ui.resources import get_settings
 from ui.review_charts import (

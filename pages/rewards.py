@@ -10,9 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from markit_core.rewards import runs as reward_runs
 from markit_core.access import Action
 from markit_core.errors import MarkitError
+from markit_core.rewards import runs as reward_runs
 from markit_core.rewards.engine import TRUTH_RULES, NoPositiveScoresError
 from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
 from ui.session import show_error

@@ -16,12 +16,12 @@ from PIL import Image
 from sqlmodel import Session
 
 from markit_core.annotation.submit import Answer, RegionInput, submit
+from markit_core.annotation.timing import Timing
 from markit_core.config import Settings
 from markit_core.imaging.store import ImageStore
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Case, Role, User
 from markit_core.projects import ProjectInfo
-from markit_core.annotation.timing import Timing
 
 ANNOTATORS = ("ann_a", "ann_b", "ann_c")
 # label -> per image, the answers of (A, B, C)

@@ -7,6 +7,9 @@ import itertools
 import pytest
 
 from markit_core.access import Action, require
+from markit_core.annotation.progress import project_progress
+from markit_core.annotation.queue import build_queue
+from markit_core.annotation.summary import project_summary
 from markit_core.config import Settings
 from markit_core.errors import NotFoundError, PermissionDenied
 from markit_core.export.csv_export import export_annotations_csv
@@ -14,12 +17,9 @@ from markit_core.imaging.ingest import ingest
 from markit_core.imaging.trace import mapping_table
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Role
-from markit_core.annotation.progress import project_progress
 from markit_core.projects import grant_role, list_projects, update_settings
-from markit_core.annotation.queue import build_queue
 from markit_core.review.views import annotator_agreement
 from markit_core.rewards.runs import list_runs
-from markit_core.annotation.summary import project_summary
 
 O, M, D, A, R = Role.OWNER, Role.MANAGER, Role.DATA_OWNER, Role.ANNOTATOR, Role.REVIEWER
 

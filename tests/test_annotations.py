@@ -11,6 +11,15 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from markit_core import ledger
+from markit_core.annotation.queue import assign_cases, build_queue
+from markit_core.annotation.regions import (
+    draw_regions,
+    drawing_to_regions,
+    label_colors,
+    object_canvas_points,
+    regions_to_drawing,
+    same_regions,
+)
 from markit_core.annotation.submit import (
     Answer,
     RegionInput,
@@ -20,6 +29,7 @@ from markit_core.annotation.submit import (
     others_readings,
     submit,
 )
+from markit_core.annotation.timing import Interaction, Timing, compute_timing
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.imaging.display import (
     ViewState,
@@ -31,16 +41,6 @@ from markit_core.imaging.display import (
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Annotation, AnnotationValue, Case, LedgerEntry, Roi, Role
 from markit_core.projects import update_settings
-from markit_core.annotation.queue import assign_cases, build_queue
-from markit_core.annotation.regions import (
-    draw_regions,
-    drawing_to_regions,
-    label_colors,
-    object_canvas_points,
-    regions_to_drawing,
-    same_regions,
-)
-from markit_core.annotation.timing import Interaction, Timing, compute_timing
 
 COLS, ROWS = 400, 300
 

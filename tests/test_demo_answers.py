@@ -7,13 +7,13 @@ from sklearn.metrics import cohen_kappa_score
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.review import views as review
 from markit_core.accounts import get_user
-from markit_core.demo.seed import seed_demo
-from markit_core.demo.answers import HELD_OUT_FOR_ANN1, demo_truth, seed_demo_answers
-from markit_core.models import Annotation, Case, LedgerEntry, Project, Roi
-from markit_core.annotation.queue import build_queue
 from markit_core.annotation.current import current_answers
+from markit_core.annotation.queue import build_queue
+from markit_core.demo.answers import HELD_OUT_FOR_ANN1, demo_truth, seed_demo_answers
+from markit_core.demo.seed import seed_demo
+from markit_core.models import Annotation, Case, LedgerEntry, Project, Roi
+from markit_core.review import views as review
 from markit_core.rewards.runs import run_rewards
 
 

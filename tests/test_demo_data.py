@@ -115,7 +115,7 @@ def test_positive_finding_changes_pixels_inside_its_box_only(label: str) -> None
     outside = diff.copy()
     outside[y0:y1, x0:x1] = 0
     assert outside.max() < 0.035  # only soft edges below the box threshold leak out
-    assert negative.dtype == np.float32 and 0 <= negative.min() and negative.max() <= 1
+    assert negative.dtype == np.float32 and negative.min() >= 0 and negative.max() <= 1
 
 
 def test_non_square_size_and_unknown_label() -> None:

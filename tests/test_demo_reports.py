@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlmodel import select
 
 from markit_core.accounts import get_user
-from markit_core.demo.seed import seed_demo
 from markit_core.demo.answers import demo_truth
 from markit_core.demo.reports import seed_demo_reports
+from markit_core.demo.seed import seed_demo
 from markit_core.models import Case
 from markit_core.reports import report_for_case
 

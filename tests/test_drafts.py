@@ -9,12 +9,12 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.annotation.submit import Answer, RegionInput
 from markit_core.annotation.drafts import Draft, discard_draft, load_draft, save_draft
+from markit_core.annotation.submit import Answer, RegionInput
+from markit_core.annotation.timing import Interaction
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import AnnotationDraft, Case, LedgerEntry, Role
-from markit_core.annotation.timing import Interaction
 
 
 def _add_case(session, project_id: int, tag: str) -> int:

@@ -18,7 +18,7 @@ def test_one_definition_of_each_shared_fact():
     assert ingest.PIXEL_KEYWORDS is decode.PIXEL_KEYWORDS
     assert not hasattr(ingest, "_PIXEL_KEYWORDS") and not hasattr(decode, "_PIXEL_KEYWORDS")
     assert not hasattr(ingest, "_RASTER_SUFFIX")
-    assert raster.RASTER_MAGIC == tuple(raster.RASTER_SUFFIX)
+    assert tuple(raster.RASTER_SUFFIX) == raster.RASTER_MAGIC
     assert cache.content_key is store.sha256_hex
     assert ingest.strip_name is inputs.strip_name and not hasattr(ingest, "_strip")
     assert not hasattr(inputs, "_JUNK_NAMES") and inputs.is_os_metadata is archive.is_os_metadata

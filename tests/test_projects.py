@@ -156,7 +156,7 @@ def test_refused_settings_change_leaves_nothing_behind(session, owner, project, 
     from markit_core.projects import update_settings
 
     make_user("later")
-    with pytest.raises(ValidationError, match="between 0 \(every annotator\) and 50"):
+    with pytest.raises(ValidationError, match=r"between 0 \(every annotator\) and 50"):
         update_settings(session, owner, project.id, description="CHANGED", required_annotators=51)
     grant_role(session, owner, project.id, "later", Role.ANNOTATOR)  # commits the session
     desc = session.exec(text(f"select description from project where id = {project.id}")).one()[0]

@@ -8,10 +8,10 @@ from sklearn.metrics import cohen_kappa_score
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.review import views as review
 from markit_core.annotation.submit import delete_reading
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
 from markit_core.models import Adjudication, LedgerEntry
+from markit_core.review import views as review
 from tests.review_helpers import ANNOTATORS, EXAMPLE, build_example, read
 
 

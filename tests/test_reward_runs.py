@@ -14,11 +14,11 @@ import pytest
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.rewards import runs as reward_runs
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
 from markit_core.export.csv_export import export_annotations_csv
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import LedgerEntry, RewardRun, Role
+from markit_core.rewards import runs as reward_runs
 from markit_core.rewards.engine import NoPositiveScoresError
 from tests.review_helpers import ANNOTATORS, add_cases, build_example, read
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from markit_core.rewards import csv_columns as csv_columns
 from markit_core.commands.rewards import main
 from markit_core.errors import InputFileError
+from markit_core.rewards import csv_columns as csv_columns
 from markit_core.rewards.csv_input import load_ai_reference, load_annotations, load_label_times
 
 REPO = Path(__file__).resolve().parents[1]
@@ -347,8 +347,8 @@ def test_subprocess_json_and_malformed(tmp_path: Path, module: str) -> None:
 
 def test_large_random_file_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A 20,000-row file through the CLI matches compute_rewards on the same arrays."""
-    from markit_core.rewards.table import AnnotationTable
     from markit_core.rewards.engine import compute_rewards
+    from markit_core.rewards.table import AnnotationTable
 
     rng = np.random.default_rng(0)
     n_j, n_k, n_i = 1000, 5, 4

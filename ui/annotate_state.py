@@ -22,11 +22,11 @@ from collections.abc import Callable
 import streamlit as st
 from sqlmodel import Session
 
-from markit_core.annotation.submit import Reading, RegionInput, SubmitResult
 from markit_core.annotation.drafts import DEFAULT_GRADE, Draft, discard_draft, new_token, save_draft
+from markit_core.annotation.queue import Queue
+from markit_core.annotation.submit import Reading, RegionInput, SubmitResult
 from markit_core.errors import MarkitError
 from markit_core.models import User
-from markit_core.annotation.queue import Queue
 from ui.session import current_user, db, show_error
 
 DRAFTS_KEY = "annotate_drafts"

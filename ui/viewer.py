@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from markit_core.annotation.regions import draw_regions
 from markit_core.annotation.submit import RegionInput
 from markit_core.imaging.cache import ImageCache, configure_cache
 from markit_core.imaging.decoded import DecodedImage
@@ -28,7 +29,6 @@ from markit_core.imaging.display import (
     window_for_preset,
 )
 from markit_core.imaging.stored import decoded_case_image
-from markit_core.annotation.regions import draw_regions
 from ui.resources import get_settings
 
 K_CASE = "view_case"

@@ -3,43 +3,29 @@ and submitted readings (versioned, never updated in place) with their current an
 
 from __future__ import annotations
 
-from markit_core.annotation.submit import (
-    CONFIDENCE_GRADES,
-    ROI_SHAPES,
-    Answer,
-    RegionInput,
-    SubmitResult,
-    Reading,
-    submit,
-    delete_reading,
-    my_reading,
-    others_readings,
-    history,
-)
 from markit_core.annotation.current import (
     CurrentAnswer,
     current_annotation_ids,
     current_answers,
 )
-from markit_core.annotation.queue import (
-    Queue,
-    build_queue,
-    case_in_project,
-    assign_cases,
-    parse_case_ids,
-)
 from markit_core.annotation.drafts import (
     DEFAULT_GRADE,
-    new_token,
     Draft,
-    save_draft,
-    load_draft,
     discard_draft,
+    load_draft,
+    new_token,
+    save_draft,
 )
-from markit_core.annotation.timing import (
-    Interaction,
-    Timing,
-    compute_timing,
+from markit_core.annotation.progress import (
+    AnnotatorProgress,
+    project_progress,
+)
+from markit_core.annotation.queue import (
+    Queue,
+    assign_cases,
+    build_queue,
+    case_in_project,
+    parse_case_ids,
 )
 from markit_core.annotation.regions import (
     LABEL_PALETTE,
@@ -53,13 +39,27 @@ from markit_core.annotation.regions import (
     regions_to_drawing,
     same_regions,
 )
-from markit_core.annotation.progress import (
-    AnnotatorProgress,
-    project_progress,
+from markit_core.annotation.submit import (
+    CONFIDENCE_GRADES,
+    ROI_SHAPES,
+    Answer,
+    Reading,
+    RegionInput,
+    SubmitResult,
+    delete_reading,
+    history,
+    my_reading,
+    others_readings,
+    submit,
 )
 from markit_core.annotation.summary import (
     ProjectSummary,
     project_summary,
+)
+from markit_core.annotation.timing import (
+    Interaction,
+    Timing,
+    compute_timing,
 )
 
 __all__ = [

@@ -29,14 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from markit_core.access import Action, require
+from markit_core.annotation.queue import case_in_project
+from markit_core.annotation.regions import same_regions
 from markit_core.annotation.submit import Answer, RegionInput
+from markit_core.annotation.timing import Interaction, Timing, compute_timing
 from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
 from markit_core.labels import active_labels
 from markit_core.models import AnnotationDraft, User, utcnow
-from markit_core.annotation.queue import case_in_project
-from markit_core.annotation.regions import same_regions
-from markit_core.annotation.timing import Interaction, Timing, compute_timing
 
 DEFAULT_GRADE = 100
 _FORMAT = 1

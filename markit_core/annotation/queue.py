@@ -18,10 +18,10 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.accounts import get_user
+from markit_core.annotation.current import current_annotation_ids
 from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Annotation, Assignment, Case, User
-from markit_core.annotation.current import current_annotation_ids
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
+from markit_core.annotation.queue import build_queue, case_in_project
+from markit_core.annotation.timing import Timing
 from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.labels import active_labels
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
-from markit_core.annotation.queue import build_queue, case_in_project
-from markit_core.annotation.timing import Timing
 
 CONFIDENCE_GRADES = (0, 20, 40, 60, 80, 100)
 ROI_SHAPES = ("rect", "path", "polygon")

@@ -8,8 +8,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from markit_core.access import Action, require
-from markit_core.models import Annotation, Case, LabelDef, Membership, Role, User
 from markit_core.annotation.current import current_annotation_ids
+from markit_core.models import Annotation, Case, LabelDef, Membership, Role, User
 
 
 @dataclass(frozen=True)

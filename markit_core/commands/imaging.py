@@ -139,9 +139,9 @@ def _run_remote(args: argparse.Namespace, source: ImageSource) -> int:
 
 
 def run_dicomweb(args: argparse.Namespace) -> int:
-    from markit_core.imaging.sources.dicomweb import DicomWebSource
-
     from urllib.parse import urlsplit
+
+    from markit_core.imaging.sources.dicomweb import DicomWebSource
 
     url_has_credentials = bool(urlsplit(args.url).username)
     # the environment token is a default: credentials written in the URL take precedence

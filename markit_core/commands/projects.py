@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from markit_core.accounts import get_user
+from markit_core.annotation.summary import project_summary
 from markit_core.commands.common import actor, add_actor_option, db_session
 from markit_core.projects import create_project, find_project
-from markit_core.annotation.summary import project_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:

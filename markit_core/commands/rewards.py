@@ -20,8 +20,8 @@ import sys
 from collections.abc import Sequence
 
 from markit_core.errors import MarkitError, ValidationError
-from markit_core.rewards.engine import compute_rewards
 from markit_core.rewards.csv_input import load_ai_reference, load_annotations, load_label_times
+from markit_core.rewards.engine import compute_rewards
 from markit_core.rewards.report import format_table, result_to_dict
 
 __all__ = ["main", "register", "run"]

@@ -3,21 +3,8 @@ reports, and the seeding that `make run` uses on an empty database."""
 
 from __future__ import annotations
 
-from markit_core.demo.generator import (
-    DemoImage,
-    make_chest_array,
-    sample_truth,
-    generate_demo_set,
-)
 from markit_core.demo.anatomy import (
     draw_chest,
-)
-from markit_core.demo.dicom import (
-    DX_FOR_PRESENTATION,
-    BITS_STORED,
-    PatientIdentity,
-    fake_identity,
-    build_dicom,
 )
 from markit_core.demo.answers import (
     READERS,
@@ -25,15 +12,28 @@ from markit_core.demo.answers import (
     demo_truth,
     seed_demo_answers,
 )
+from markit_core.demo.dicom import (
+    BITS_STORED,
+    DX_FOR_PRESENTATION,
+    PatientIdentity,
+    build_dicom,
+    fake_identity,
+)
+from markit_core.demo.generator import (
+    DemoImage,
+    generate_demo_set,
+    make_chest_array,
+    sample_truth,
+)
 from markit_core.demo.reports import (
     report_text,
     seed_demo_reports,
 )
 from markit_core.demo.seed import (
-    DEMO_PROJECT,
-    DEMO_IMAGES,
-    DEMO_IMAGE_SEED,
     DEMO_ADMIN,
+    DEMO_IMAGE_SEED,
+    DEMO_IMAGES,
+    DEMO_PROJECT,
     DemoResult,
     seed_demo,
     seed_demo_images,

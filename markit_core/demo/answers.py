@@ -33,10 +33,10 @@ from sqlalchemy.orm import object_session
 from sqlmodel import Session, select
 
 from markit_core.annotation.submit import Answer, RegionInput, submit
-from markit_core.config import Settings
-from markit_core.models import Annotation, Case, CaseOrigin, LabelDef, LabelKind, Project, User
 from markit_core.annotation.timing import Timing
+from markit_core.config import Settings
 from markit_core.demo.generator import sample_truth
+from markit_core.models import Annotation, Case, CaseOrigin, LabelDef, LabelKind, Project, User
 
 __all__ = ["READERS", "Reader", "demo_truth", "seed_demo_answers"]
 

@@ -15,9 +15,9 @@ from sqlmodel import Session
 
 from markit_core import ledger
 from markit_core.access import Action, require
+from markit_core.annotation.current import current_answers
 from markit_core.db import rolls_back
 from markit_core.models import ExportRecord, User
-from markit_core.annotation.current import current_answers
 
 CSV_COLUMNS = ("case_id", "label", "annotator", "value", "confidence", "seconds")
 

@@ -12,62 +12,7 @@ __all__ = ["EMPTIED", "METHOD", "METHOD_CODES", "PROFILE_REMOVED"]
 #: Attributes of PS3.15 Table E.1-1 with action X (or X/Z/D, X/D) that dicognito
 #: does not already replace; removed wherever they occur (sequences included).
 PROFILE_REMOVED: frozenset[str] = frozenset(
-    """
-AcquisitionComments AcquisitionContextSequence AcquisitionDeviceProcessingDescription
-AcquisitionProtocolDescription ActualHumanPerformersSequence AdditionalPatientHistory
-AdmissionID AdmittingDate AdmittingDiagnosesCodeSequence AdmittingDiagnosesDescription
-AdmittingTime Allergies Arbitrary AuthorObserverSequence BranchOfService CassetteID
-CommentsOnThePerformedProcedureStep ConfidentialityConstraintOnPatientDataDescription
-ConsultingPhysicianIdentificationSequence ConsultingPhysicianName
-ContentCreatorIdentificationCodeSequence ContentSequence ContributionDescription
-CountryOfResidence CurrentObserverTrial CurrentPatientLocation CustodialOrganizationSequence
-DataSetTrailingPadding DerivationDescription DetectorID DeviceSerialNumber
-DigitalSignaturesSequence DischargeDiagnosisDescription DistributionAddress DistributionName
-EthnicGroup EvaluatorName FrameComments GantryID GeneratorID HumanPerformerCodeSequence
-HumanPerformerName HumanPerformerOrganization IconImageSequence IdentifyingComments
-ImageComments ImagePresentationComments ImagingServiceRequestComments Impressions
-InstitutionAddress InstitutionCodeSequence InstitutionName InstitutionalDepartmentName
-InsurancePlanIdentification IntendedRecipientsOfResultsIdentificationSequence
-InterpretationApproverSequence InterpretationAuthor InterpretationDiagnosisDescription
-InterpretationIDIssuer InterpretationRecorder InterpretationText InterpretationTranscriber
-IssuerOfAdmissionID IssuerOfPatientID IssuerOfServiceEpisodeID LastMenstrualDate MAC
-MedicalAlerts MedicalRecordLocator MilitaryRank ModifiedAttributesSequence
-ModifiedImageDescription ModifyingDeviceID NameOfPhysiciansReadingStudy
-NamesOfIntendedRecipientsOfResults Occupation OperatorIdentificationSequence OperatorsName
-OrderCallbackPhoneNumber OrderEnteredBy OrderEntererLocation OriginalAttributesSequence
-OtherPatientIDs OtherPatientIDsSequence OtherPatientNames ParticipantSequence PatientAddress
-PatientBirthName PatientBirthTime PatientComments PatientInstitutionResidence
-PatientInsurancePlanCodeSequence PatientMotherBirthName PatientPrimaryLanguageCodeSequence
-PatientPrimaryLanguageModifierCodeSequence PatientReligiousPreference PatientSexNeutered
-PatientState PatientTelecomInformation PatientTelephoneNumbers PatientTransportArrangements
-PerformedLocation PerformedProcedureStepDescription PerformedProcedureStepEndDate
-PerformedProcedureStepEndTime PerformedProcedureStepID PerformedProcedureStepStartDate
-PerformedProcedureStepStartTime PerformedStationAETitle
-PerformedStationGeographicLocationCodeSequence PerformedStationName
-PerformedStationNameCodeSequence PerformingPhysicianIdentificationSequence
-PerformingPhysicianName PersonAddress PersonIdentificationCodeSequence PersonName
-PersonTelecomInformation PersonTelephoneNumbers PhysicianApprovingInterpretation
-PhysiciansOfRecord PhysiciansOfRecordIdentificationSequence
-PhysiciansReadingStudyIdentificationSequence PlateID PreMedication PregnancyStatus ProtocolName
-ReasonForStudy ReasonForTheImagingServiceRequest ReferencedDigitalSignatureSequence
-ReferencedPatientAliasSequence ReferencedPatientPhotoSequence ReferencedPatientSequence
-ReferencedSOPInstanceMACSequence ReferringPhysicianAddress
-ReferringPhysicianIdentificationSequence ReferringPhysicianTelephoneNumbers RegionOfResidence
-RequestAttributesSequence RequestedContrastAgent RequestedProcedureComments
-RequestedProcedureDescription RequestedProcedureID RequestedProcedureLocation
-RequestingPhysician RequestingService ResponsibleOrganization ResponsiblePerson
-ResponsiblePersonRole ResultsComments ResultsDistributionListSequence ResultsIDIssuer
-ReviewerName ScheduledHumanPerformersSequence ScheduledPatientInstitutionResidence
-ScheduledPerformingPhysicianIdentificationSequence ScheduledPerformingPhysicianName
-ScheduledProcedureStepDescription ScheduledProcedureStepEndDate ScheduledProcedureStepEndTime
-ScheduledProcedureStepLocation ScheduledProcedureStepStartDate ScheduledProcedureStepStartTime
-ScheduledStationAETitle ScheduledStationGeographicLocationCodeSequence ScheduledStationName
-ScheduledStationNameCodeSequence ScheduledStudyLocation ScheduledStudyLocationAETitle
-SeriesDescription ServiceEpisodeDescription ServiceEpisodeID SmokingStatus SpecialNeeds
-StationName StudyComments StudyDescription StudyIDIssuer TextComments TextString
-TimezoneOffsetFromUTC TopicAuthor TopicKeywords TopicSubject TopicTitle VerifyingOrganization
-VisitComments
-""".split()
+    ["AcquisitionComments", "AcquisitionContextSequence", "AcquisitionDeviceProcessingDescription", "AcquisitionProtocolDescription", "ActualHumanPerformersSequence", "AdditionalPatientHistory", "AdmissionID", "AdmittingDate", "AdmittingDiagnosesCodeSequence", "AdmittingDiagnosesDescription", "AdmittingTime", "Allergies", "Arbitrary", "AuthorObserverSequence", "BranchOfService", "CassetteID", "CommentsOnThePerformedProcedureStep", "ConfidentialityConstraintOnPatientDataDescription", "ConsultingPhysicianIdentificationSequence", "ConsultingPhysicianName", "ContentCreatorIdentificationCodeSequence", "ContentSequence", "ContributionDescription", "CountryOfResidence", "CurrentObserverTrial", "CurrentPatientLocation", "CustodialOrganizationSequence", "DataSetTrailingPadding", "DerivationDescription", "DetectorID", "DeviceSerialNumber", "DigitalSignaturesSequence", "DischargeDiagnosisDescription", "DistributionAddress", "DistributionName", "EthnicGroup", "EvaluatorName", "FrameComments", "GantryID", "GeneratorID", "HumanPerformerCodeSequence", "HumanPerformerName", "HumanPerformerOrganization", "IconImageSequence", "IdentifyingComments", "ImageComments", "ImagePresentationComments", "ImagingServiceRequestComments", "Impressions", "InstitutionAddress", "InstitutionCodeSequence", "InstitutionName", "InstitutionalDepartmentName", "InsurancePlanIdentification", "IntendedRecipientsOfResultsIdentificationSequence", "InterpretationApproverSequence", "InterpretationAuthor", "InterpretationDiagnosisDescription", "InterpretationIDIssuer", "InterpretationRecorder", "InterpretationText", "InterpretationTranscriber", "IssuerOfAdmissionID", "IssuerOfPatientID", "IssuerOfServiceEpisodeID", "LastMenstrualDate", "MAC", "MedicalAlerts", "MedicalRecordLocator", "MilitaryRank", "ModifiedAttributesSequence", "ModifiedImageDescription", "ModifyingDeviceID", "NameOfPhysiciansReadingStudy", "NamesOfIntendedRecipientsOfResults", "Occupation", "OperatorIdentificationSequence", "OperatorsName", "OrderCallbackPhoneNumber", "OrderEnteredBy", "OrderEntererLocation", "OriginalAttributesSequence", "OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames", "ParticipantSequence", "PatientAddress", "PatientBirthName", "PatientBirthTime", "PatientComments", "PatientInstitutionResidence", "PatientInsurancePlanCodeSequence", "PatientMotherBirthName", "PatientPrimaryLanguageCodeSequence", "PatientPrimaryLanguageModifierCodeSequence", "PatientReligiousPreference", "PatientSexNeutered", "PatientState", "PatientTelecomInformation", "PatientTelephoneNumbers", "PatientTransportArrangements", "PerformedLocation", "PerformedProcedureStepDescription", "PerformedProcedureStepEndDate", "PerformedProcedureStepEndTime", "PerformedProcedureStepID", "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime", "PerformedStationAETitle", "PerformedStationGeographicLocationCodeSequence", "PerformedStationName", "PerformedStationNameCodeSequence", "PerformingPhysicianIdentificationSequence", "PerformingPhysicianName", "PersonAddress", "PersonIdentificationCodeSequence", "PersonName", "PersonTelecomInformation", "PersonTelephoneNumbers", "PhysicianApprovingInterpretation", "PhysiciansOfRecord", "PhysiciansOfRecordIdentificationSequence", "PhysiciansReadingStudyIdentificationSequence", "PlateID", "PreMedication", "PregnancyStatus", "ProtocolName", "ReasonForStudy", "ReasonForTheImagingServiceRequest", "ReferencedDigitalSignatureSequence", "ReferencedPatientAliasSequence", "ReferencedPatientPhotoSequence", "ReferencedPatientSequence", "ReferencedSOPInstanceMACSequence", "ReferringPhysicianAddress", "ReferringPhysicianIdentificationSequence", "ReferringPhysicianTelephoneNumbers", "RegionOfResidence", "RequestAttributesSequence", "RequestedContrastAgent", "RequestedProcedureComments", "RequestedProcedureDescription", "RequestedProcedureID", "RequestedProcedureLocation", "RequestingPhysician", "RequestingService", "ResponsibleOrganization", "ResponsiblePerson", "ResponsiblePersonRole", "ResultsComments", "ResultsDistributionListSequence", "ResultsIDIssuer", "ReviewerName", "ScheduledHumanPerformersSequence", "ScheduledPatientInstitutionResidence", "ScheduledPerformingPhysicianIdentificationSequence", "ScheduledPerformingPhysicianName", "ScheduledProcedureStepDescription", "ScheduledProcedureStepEndDate", "ScheduledProcedureStepEndTime", "ScheduledProcedureStepLocation", "ScheduledProcedureStepStartDate", "ScheduledProcedureStepStartTime", "ScheduledStationAETitle", "ScheduledStationGeographicLocationCodeSequence", "ScheduledStationName", "ScheduledStationNameCodeSequence", "ScheduledStudyLocation", "ScheduledStudyLocationAETitle", "SeriesDescription", "ServiceEpisodeDescription", "ServiceEpisodeID", "SmokingStatus", "SpecialNeeds", "StationName", "StudyComments", "StudyDescription", "StudyIDIssuer", "TextComments", "TextString", "TimezoneOffsetFromUTC", "TopicAuthor", "TopicKeywords", "TopicSubject", "TopicTitle", "VerifyingOrganization", "VisitComments"]
 )
 
 #: Attributes with action Z that dicognito would only shift: emptied.

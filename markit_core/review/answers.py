@@ -33,10 +33,10 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from markit_core.agreement.measures import MISSING
+from markit_core.agreement.truth import dense_truth, normalise_truth
+from markit_core.annotation.current import current_answers
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, Case, LabelDef, LabelKind, LedgerHead
-from markit_core.annotation.current import current_answers
-from markit_core.agreement.truth import dense_truth, normalise_truth
 
 __all__ = ["AiReference", "ProjectAnswers", "case_name", "load_ai_reference", "load_answers"]
 

@@ -21,19 +21,19 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.agreement.measures import MISSING, cohen_kappa_vs_reference, pairwise_cohen_kappa
-from markit_core.review.calibration import Calibration, calibration
+from markit_core.annotation.current import current_annotation_ids
+from markit_core.annotation.queue import case_in_project
 from markit_core.config import Settings
 from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, Annotation, LabelDef, LabelKind, Roi, User, utcnow
-from markit_core.annotation.queue import case_in_project
-from markit_core.annotation.current import current_annotation_ids
 from markit_core.review.answers import (
     AiReference,
     ProjectAnswers,
     load_ai_reference,
     load_answers,
 )
+from markit_core.review.calibration import Calibration, calibration
 
 if TYPE_CHECKING:
     from markit_core.imaging.display import RenderedImage

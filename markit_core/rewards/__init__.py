@@ -6,10 +6,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from markit_core.rewards.table import (
-    AnnotationTable,
-    find_duplicate,
-    index_of,
+from markit_core.rewards.csv_columns import (
+    Columns,
+    StringColumn,
+    read_columns,
+)
+from markit_core.rewards.csv_input import (
+    load_ai_reference,
+    load_annotations,
+    load_label_times,
+    parse_bool_words,
 )
 from markit_core.rewards.engine import (
     TRUTH_RULES,
@@ -24,20 +30,14 @@ from markit_core.rewards.labelling_time import (
     group_time_stats,
     t_quantile,
 )
-from markit_core.rewards.csv_columns import (
-    Columns,
-    StringColumn,
-    read_columns,
-)
-from markit_core.rewards.csv_input import (
-    load_ai_reference,
-    load_annotations,
-    load_label_times,
-    parse_bool_words,
-)
 from markit_core.rewards.report import (
     format_table,
     result_to_dict,
+)
+from markit_core.rewards.table import (
+    AnnotationTable,
+    find_duplicate,
+    index_of,
 )
 
 if TYPE_CHECKING:

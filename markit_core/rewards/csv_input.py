@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from markit_core.agreement.measures import MISSING
-from markit_core.rewards.table import AnnotationTable, find_duplicate, index_of
-from markit_core.rewards.csv_columns import Columns, StringColumn, read_columns
 from markit_core.errors import InputFileError
+from markit_core.rewards.csv_columns import Columns, StringColumn, read_columns
+from markit_core.rewards.table import AnnotationTable, find_duplicate, index_of
 
 __all__ = ["load_ai_reference", "load_annotations", "load_label_times", "parse_bool_words"]
 

@@ -36,9 +36,9 @@ from markit_core.agreement.measures import (
     kappa_from_confusion,
 )
 from markit_core.agreement.truth import TRUTH_RULES, normalise_truth
-from markit_core.rewards.table import AnnotationTable
 from markit_core.errors import MarkitError, ValidationError
 from markit_core.rewards.labelling_time import TimeStats, group_time_stats
+from markit_core.rewards.table import AnnotationTable
 
 __all__ = [
     "TRUTH_RULES",

@@ -26,14 +26,14 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.rewards.table import AnnotationTable
+from markit_core.annotation.current import current_answers
 from markit_core.db import rolls_back
 from markit_core.errors import NotFoundError, ValidationError
 from markit_core.models import LabelDef, LabelKind, RewardRun, User
-from markit_core.annotation.current import current_answers
 from markit_core.review.answers import AiReference, load_ai_reference
 from markit_core.rewards.engine import RewardResult, compute_rewards
 from markit_core.rewards.report import result_to_dict
+from markit_core.rewards.table import AnnotationTable
 
 __all__ = [
     "RunRecord",

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from markit_core.annotation.queue import build_queue
 from markit_core.config import Settings
 from markit_core.db import open_database
 from markit_core.db import session as new_session
 from markit_core.demo.seed import DEMO_PROJECT
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, Project, Roi, User
-from markit_core.annotation.queue import build_queue
 from tests.servers import free_port, missing, stop, wait_for_port
 
 pytestmark = pytest.mark.e2e
