@@ -1,0 +1,46 @@
+"""CSV cells that a spreadsheet cannot run as formulas (OWASP CSV injection).
+
+Every CSV that MarkIt writes goes through :func:`csv_writer` (or
+:func:`safe_cell`): a text cell that starts with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return gets a leading single quote, so Excel, LibreOffice
+and Google Sheets show it as text instead of evaluating it. Numbers are
+written as numbers (a negative kappa stays ``-0.2``); only strings are
+touched, so a value read back with Python's csv module is the original text
+with one ``'`` in front where it was neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+__all__ = ["FORMULA_PREFIXES", "SafeCsvWriter", "csv_writer", "safe_cell"]
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """``value`` unchanged unless it is text a spreadsheet would treat as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+class SafeCsvWriter:
+    """A ``csv.writer`` whose every row passes through :func:`safe_cell`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([safe_cell(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def csv_writer(stream: TextIO) -> SafeCsvWriter:
+    """The writer every MarkIt CSV export uses (UTF-8 text, ``\\n`` line ends)."""
+    return SafeCsvWriter(stream)
