@@ -1,0 +1,30 @@
+"""Audit: the ledger as a Merkle tree, signed tree heads, proofs and export audit bundles.
+
+The hash chain of :mod:`markit_core.ledger` stays the source of truth; this
+package adds what lets a third party check it without the database: RFC 6962
+Merkle trees (:mod:`.merkle`), the tree over the ledger (:mod:`.tree`), the
+owner's Ed25519 signing key (:mod:`.keys`), signed tree heads (:mod:`.heads`)
+and audit bundles with inclusion proofs (:mod:`.bundle`, :mod:`.verify`).
+"""
+
+from markit_core.audit.merkle import (
+    EMPTY_ROOT,
+    MerkleTree,
+    ProofError,
+    leaf_hash,
+    node_hash,
+    root_from_inclusion_proof,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = [
+    "EMPTY_ROOT",
+    "MerkleTree",
+    "ProofError",
+    "leaf_hash",
+    "node_hash",
+    "root_from_inclusion_proof",
+    "verify_consistency",
+    "verify_inclusion",
+]
