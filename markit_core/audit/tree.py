@@ -17,7 +17,7 @@ from markit_core import ledger
 from markit_core.audit.merkle import MerkleTree
 from markit_core.errors import MarkitError
 
-__all__ = ["ENTRY_COLUMNS", "entries_by_seq", "ledger_tree"]
+__all__ = ["ENTRY_COLUMNS", "entries_by_seq", "leaves_from_content", "ledger_tree"]
 
 ENTRY_COLUMNS = (*ledger._ENTRY_FIELDS, "entry_hash", "leaf_hash")
 _CHUNK = 500
@@ -59,3 +59,14 @@ def entries_by_seq(session: Session, seqs: Iterable[int]) -> Iterator[dict[str, 
             entry = dict(zip(ENTRY_COLUMNS, row))
             entry["removed"] = bool(entry["removed"])
             yield entry
+
+
+def leaves_from_content(session: Session) -> Iterator[bytes]:
+    """Every entry's leaf hash computed from its content (not the stored column), in order."""
+    sql = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entry ORDER BY seq"
+    for n, row in enumerate(_cursor_rows(session, sql), start=1):
+        entry = dict(zip(ENTRY_COLUMNS, row))
+        if entry["seq"] != n:
+            raise MarkitError(f"ledger entry {n} is missing: the tree cannot be built")
+        entry["removed"] = bool(entry["removed"])
+        yield bytes.fromhex(ledger.entry_leaf_hash(entry))

@@ -1,0 +1,170 @@
+"""Streaming queries behind the exports: current readings and regions, chunk by chunk.
+
+Rows come from SQL cursors with ``yield_per``, never as ORM objects or one big
+list, so an export of a large project holds one chunk at a time. Attributes
+added by later work (an annotation's ``source`` and whether the AI suggestion
+was visible, a region's ``source`` and ``score``) are read with ``getattr``
+defaults: before that work lands every reading is ``human`` and no AI
+suggestion was shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, literal
+from sqlmodel import Session, select
+
+from markit_core.annotation.current import current_annotation_ids
+from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, Roi, User
+
+__all__ = ["CHUNK", "ReadingRow", "RegionRow", "count_readings", "count_regions",
+           "iter_readings", "iter_regions", "label_categories"]
+
+CHUNK = 5000
+_AI_VISIBLE_NAMES = ("ai_suggestion_visible", "ai_visible", "ai_shown")
+
+
+def _optional(model: type, names: tuple[str, ...], default: Any) -> Any:
+    for name in names:
+        column = getattr(model, name, None)
+        if column is not None:
+            return column
+    return literal(default)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRow:
+    case_id: int
+    case_name: str
+    label_id: int
+    label: str
+    reader: str
+    annotation_id: int
+    version: int
+    value: bool | None
+    confidence: int | None
+    label_seconds: float | None
+    case_seconds: float
+    active_seconds: float
+    idle_seconds: float
+    submitted_at: Any
+    source: str
+    ai_suggestion_visible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RegionRow:
+    region_id: int
+    case_id: int
+    label_id: int
+    label: str
+    shape: str
+    frame: int
+    points: list
+    reader: str
+    annotation_id: int
+    version: int
+    source: str
+    score: float | None
+
+
+def _current(project_id: int):
+    ids = current_annotation_ids(project_id).subquery()
+    return Annotation.id.in_(select(ids.c.id))  # type: ignore[union-attr]
+
+
+def count_readings(session: Session, project_id: int) -> int:
+    """Number of (case, label, reader) rows :func:`iter_readings` yields."""
+    stmt = (
+        select(func.count())
+        .select_from(AnnotationValue)
+        .join(Annotation, Annotation.id == AnnotationValue.annotation_id)
+        .where(_current(project_id), AnnotationValue.value.is_not(None))  # type: ignore[union-attr]
+    )
+    return int(session.exec(stmt).one())
+
+
+def iter_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
+    """Current answers, one per (case, label, reader), ordered by case, label, reader."""
+    stmt = (
+        select(
+            Annotation.case_id,
+            Case.original_name,
+            LabelDef.id,
+            LabelDef.name,
+            User.username,
+            Annotation.id,
+            Annotation.version,
+            AnnotationValue.value,
+            AnnotationValue.confidence,
+            AnnotationValue.seconds,
+            Annotation.total_seconds,
+            Annotation.active_seconds,
+            Annotation.idle_seconds,
+            Annotation.submitted_at,
+            _optional(Annotation, ("source",), "human"),
+            _optional(Annotation, _AI_VISIBLE_NAMES, False),
+        )
+        .join(AnnotationValue, AnnotationValue.annotation_id == Annotation.id)
+        .join(LabelDef, LabelDef.id == AnnotationValue.label_id)
+        .join(User, User.id == Annotation.annotator_id)
+        .join(Case, Case.id == Annotation.case_id)
+        .where(_current(project_id), AnnotationValue.value.is_not(None))  # type: ignore[union-attr]
+        .order_by(Annotation.case_id, LabelDef.order, LabelDef.name, User.username)
+        .execution_options(yield_per=CHUNK)
+    )
+    for r in session.execute(stmt):
+        yield ReadingRow(*r[:14], str(r[14] or "human"), bool(r[15]))
+
+
+def count_regions(session: Session, project_id: int) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Roi)
+        .join(Annotation, Annotation.id == Roi.annotation_id)
+        .where(_current(project_id))
+    )
+    return int(session.exec(stmt).one())
+
+
+def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
+    """Regions of the current readings, ordered by case, reader, region id."""
+    stmt = (
+        select(
+            Roi.id,
+            Annotation.case_id,
+            LabelDef.id,
+            LabelDef.name,
+            Roi.shape,
+            Roi.frame,
+            Roi.points,
+            User.username,
+            Annotation.id,
+            Annotation.version,
+            _optional(Roi, ("source",), None),
+            _optional(Annotation, ("source",), "human"),
+            _optional(Roi, ("score",), None),
+        )
+        .join(Annotation, Annotation.id == Roi.annotation_id)
+        .join(LabelDef, LabelDef.id == Roi.label_id)
+        .join(User, User.id == Annotation.annotator_id)
+        .where(_current(project_id))
+        .order_by(Annotation.case_id, User.username, Roi.id)
+        .execution_options(yield_per=CHUNK)
+    )
+    for r in session.execute(stmt):
+        score = None if r[12] is None else float(r[12])
+        yield RegionRow(*r[:10], str(r[10] or r[11] or "human"), score)
+
+
+def label_categories(session: Session, project_id: int) -> list[tuple[int, int, str, str]]:
+    """(category id from 1, label id, name, group) for every label of the project, in order."""
+    labels = session.exec(
+        select(LabelDef.id, LabelDef.name, LabelDef.group)
+        .where(LabelDef.project_id == project_id)
+        .order_by(LabelDef.order, LabelDef.name, LabelDef.id)
+    ).all()
+    return [(n, int(i or 0), name, group) for n, (i, name, group) in enumerate(labels, start=1)]
