@@ -1,4 +1,8 @@
-"""``ledger verify``: recompute the activity chain and re-digest its records."""
+"""``ledger verify``: recompute the activity chain and re-digest its records.
+
+The Merkle-tree subcommands (head, prove, consistency, verify-bundle, keys) live in
+:mod:`markit_core.commands.audit`.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=run_verify)
+    from markit_core.commands.audit import register_ledger
+
+    register_ledger(lsub)
 
 
 def run_verify(args: argparse.Namespace) -> int:
