@@ -22,6 +22,7 @@ from markit_core.projects import (
     revoke_role,
     update_settings,
 )
+from ui.export_panel import export_section
 from ui.session import current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
 
@@ -246,6 +247,7 @@ with tabs[3]:
             st.caption(
                 "Recorded in the activity ledger. The file feeds `python -m markit_core rewards`."
             )
+        export_section(s, user, project.id, project.name)
 
 with tabs[4]:
     if can(s, user, project.id, Action.STATS):
