@@ -27,7 +27,6 @@ from sqlalchemy import Table, bindparam, select
 from sqlmodel import Session, SQLModel
 
 from markit_core import models
-from markit_core.audit.merkle import leaf_hash
 from markit_core.models import LedgerEntry, LedgerHead, utcnow
 
 GENESIS = "0" * 64
@@ -140,6 +139,12 @@ def entry_bytes(fields: Mapping[str, Any]) -> bytes:
 def entry_hash(fields: Mapping[str, Any]) -> str:
     """Hash of an entry's content (everything except its own hash)."""
     return hashlib.sha256(entry_bytes(fields)).hexdigest()
+
+
+def leaf_hash(content: bytes) -> bytes:
+    """RFC 6962 Merkle leaf hash, SHA-256(0x00 || content) (as ``audit.merkle.leaf_hash``,
+    repeated here so the ledger does not import the audit package)."""
+    return hashlib.sha256(b"\x00" + content).digest()
 
 
 def entry_leaf_hash(fields: Mapping[str, Any]) -> str:

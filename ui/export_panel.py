@@ -25,7 +25,9 @@ BUNDLE_KEY = "export_bundle_ready"  # (project id, zip path, has SRs)
 
 def _key_form(s: Session, user: User, project_id: int) -> None:
     if not (user.is_admin or Role.OWNER in roles_of(s, user, project_id)):
-        st.info("Exports are signed with the project owner's key; the owner has not created it yet.")
+        st.info(
+            "Exports are signed with the project owner's key; the owner has not created it yet."
+        )
         return
     st.caption("Create the project's signing key. Only its passphrase can unlock it: keep it safe.")
     with st.form("signing_key_form"):
@@ -43,8 +45,9 @@ def _key_form(s: Session, user: User, project_id: int) -> None:
                 st.success(f"Signing key {info.key_id[:16]}… created.")
 
 
-def _run_export(s: Session, user: User, project_id: int, formats: list[str], truth: str,
-                passphrase: str) -> None:
+def _run_export(
+    s: Session, user: User, project_id: int, formats: list[str], truth: str, passphrase: str
+) -> None:
     settings = get_settings()
     stamp = utcnow().strftime("%Y%m%dT%H%M%S")
     out = Path(settings.data_dir) / "exports" / f"project{project_id}-{stamp}"
@@ -54,15 +57,26 @@ def _run_export(s: Session, user: User, project_id: int, formats: list[str], tru
         bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{what}: {done} of {total}")
 
     try:
-        result = export_bundle(s, user, project_id, out, passphrase=passphrase, formats=formats,
-                               truth=truth, settings=settings, progress=progress)
+        result = export_bundle(
+            s,
+            user,
+            project_id,
+            out,
+            passphrase=passphrase,
+            formats=formats,
+            truth=truth,
+            settings=settings,
+            progress=progress,
+        )
     except MarkitError as e:
         show_error(e)
         return
     archive = shutil.make_archive(str(out), "zip", root_dir=out)
     st.session_state[BUNDLE_KEY] = (project_id, archive, str(out), "sr" in formats)
-    st.success(f"Exported {len(result.files)} files; ledger entry {result.export_seq}, "
-               f"tree head of size {result.head.tree_size} signed.")
+    st.success(
+        f"Exported {len(result.files)} files; ledger entry {result.export_seq}, "
+        f"tree head of size {result.head.tree_size} signed."
+    )
 
 
 def _stow_form(s: Session, user: User, project_id: int, folder: str) -> None:
@@ -75,8 +89,9 @@ def _stow_form(s: Session, user: User, project_id: int, folder: str) -> None:
             from markit_core.imaging.sources.dicomweb import DicomWebSource
 
             try:
-                source = DicomWebSource(url, username=username or None,
-                                        password=password if username else None)
+                source = DicomWebSource(
+                    url, username=username or None, password=password if username else None
+                )
                 sent = stow_srs(s, user, project_id, Path(folder), source)
             except MarkitError as e:
                 show_error(e)
@@ -93,10 +108,15 @@ def export_section(s: Session, user: User, project_id: int, project_name: str) -
     if key is None:
         _key_form(s, user, project_id)
         return
-    st.download_button("Public key (PEM)", key.public_key, file_name=f"{project_name}-key.pem",
-                       key="public_key_download")
-    formats = st.multiselect("Formats", FORMATS, default=["csv", "coco", "consensus"],
-                             key="bundle_formats")
+    st.download_button(
+        "Public key (PEM)",
+        key.public_key,
+        file_name=f"{project_name}-key.pem",
+        key="public_key_download",
+    )
+    formats = st.multiselect(
+        "Formats", FORMATS, default=["csv", "coco", "consensus"], key="bundle_formats"
+    )
     truth = st.selectbox("Consensus rule", ["majority", "dawid_skene"], key="bundle_truth")
     passphrase = st.text_input("Signing passphrase", type="password", key="bundle_passphrase")
     if st.button("Export with audit bundle", key="bundle_export", icon=":material/inventory_2:"):
@@ -104,9 +124,16 @@ def export_section(s: Session, user: User, project_id: int, project_name: str) -
     ready = st.session_state.get(BUNDLE_KEY)
     if ready and ready[0] == project_id:
         with open(ready[1], "rb") as f:
-            st.download_button("Download the bundle (zip)", f, file_name=Path(ready[1]).name,
-                               mime="application/zip", key="bundle_download")
-        st.caption("Anyone can check it offline: `python -m markit_core ledger verify-bundle "
-                   "DIR --public-key KEY.pem`.")
+            st.download_button(
+                "Download the bundle (zip)",
+                f,
+                file_name=Path(ready[1]).name,
+                mime="application/zip",
+                key="bundle_download",
+            )
+        st.caption(
+            "Anyone can check it offline: `python -m markit_core ledger verify-bundle "
+            "DIR --public-key KEY.pem`."
+        )
         if ready[3]:
             _stow_form(s, user, project_id, ready[2])

@@ -15,7 +15,6 @@ Everything is written by streaming, a chunk of records at a time.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -79,12 +78,17 @@ def covering_entries(
     return {int(rid): seq for rid, seq in found.items()}
 
 
-def _records(session: Session, record_type: str, ids: list[int]) -> Iterable[tuple[int, dict, dict]]:
+def _records(
+    session: Session, record_type: str, ids: list[int]
+) -> Iterable[tuple[int, dict, dict]]:
     table = ledger._table(record_type)
     pk = table.c[ledger._pk_name(table)]
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
-        rows = {r[pk.name]: dict(r) for r in session.execute(select(table).where(pk.in_(chunk))).mappings()}
+        rows = {
+            r[pk.name]: dict(r)
+            for r in session.execute(select(table).where(pk.in_(chunk))).mappings()
+        }
         kids: dict[str, dict[int, list[dict]]] = {}
         for child, fk in ledger._CHILDREN.get(record_type, ()):
             ct = ledger._table(child)
@@ -117,9 +121,10 @@ def write_ledger_files(
     seq_of = {seq: (rtype, rid) for rtype, ids in covered.items() for rid, seq in ids.items()}
     seqs = sorted({*seq_of, *extra_seqs})
     digests: dict[int, str] = {}
-    with open(folder / "entries.jsonl", "w", encoding="utf-8") as ef, open(
-        folder / "proofs.jsonl", "w", encoding="utf-8"
-    ) as pf:
+    with (
+        open(folder / "entries.jsonl", "w", encoding="utf-8") as ef,
+        open(folder / "proofs.jsonl", "w", encoding="utf-8") as pf,
+    ):
         for entry in entries_by_seq(session, seqs):
             seq = entry["seq"]
             digests[seq] = entry["record_digest"]
@@ -143,8 +148,13 @@ def write_ledger_files(
                     )
                 rf.write(
                     ledger.canonical_json(
-                        {"seq": seq, "record_type": rtype, "record_id": rid, "row": row,
-                         "children": children}
+                        {
+                            "seq": seq,
+                            "record_type": rtype,
+                            "record_id": rid,
+                            "row": row,
+                            "children": children,
+                        }
                     )
                     + "\n"
                 )

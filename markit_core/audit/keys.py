@@ -105,7 +105,9 @@ def create_signing_key(
         ).decode(),
     )
     session.add(row)
-    ledger.append(session, actor=actor, project_id=project_id, action="signing_key.create", record=row)
+    ledger.append(
+        session, actor=actor, project_id=project_id, action="signing_key.create", record=row
+    )
     session.commit()
     return KeyInfo(row.key_id, project_id, pem)
 

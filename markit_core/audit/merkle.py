@@ -169,9 +169,7 @@ class MerkleTree:
             raise ValueError(f"tree size {size} is not between 0 and {self._size}")
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root an inclusion proof leads to (RFC 9162 section 2.1.3.2); ProofError if malformed."""
     if not 0 <= index < size:
         raise ProofError(f"leaf index {index} is not in a tree of size {size}")
@@ -183,10 +181,9 @@ def root_from_inclusion_proof(
             raise ProofError("the proof is longer than the tree is deep")
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
         else:
             r = node_hash(r, p)
         fn >>= 1
@@ -196,19 +193,18 @@ def root_from_inclusion_proof(
     return r
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes) -> None:
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, proof: Sequence[bytes], root: bytes
+) -> None:
     """Raise ProofError unless ``proof`` shows leaf ``index`` is in the tree with ``root``."""
     if root_from_inclusion_proof(index, size, leaf, proof) != root:
         raise ProofError(f"the proof for leaf {index} does not lead to the root of size {size}")
 
 
-def verify_consistency(
+def _trivial_consistency(
     size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
-) -> None:
-    """Raise ProofError unless ``proof`` shows the tree (size2, root2) extends (size1, root1).
-
-    RFC 9162 section 2.1.4.2.
-    """
+) -> bool:
+    """Handle the cases without a proof to walk; True when one of them applied (and held)."""
     if not 0 <= size1 <= size2:
         raise ProofError(f"size {size1} is larger than size {size2}: history cannot shrink")
     if size1 == size2:
@@ -216,16 +212,18 @@ def verify_consistency(
             raise ProofError("equal sizes need an empty proof")
         if root1 != root2:
             raise ProofError(f"two different roots for the same size {size1}")
-        return
+        return True
     if size1 == 0:
         if proof:
             raise ProofError("a proof from the empty tree must be empty")
-        return
+        return True
     if not proof or any(len(p) != 32 for p in proof):
         raise ProofError("the consistency proof is empty or has a hash that is not 32 bytes")
-    path = list(proof)
-    if size1 & (size1 - 1) == 0:  # size1 is a power of two: its root is the first node
-        path.insert(0, root1)
+    return False
+
+
+def _consistency_roots(size1: int, size2: int, path: list[bytes]) -> tuple[bytes, bytes]:
+    """The (old, new) roots a consistency path leads to (RFC 9162 section 2.1.4.2 steps 3-6)."""
     fn, sn = size1 - 1, size2 - 1
     while fn & 1:
         fn >>= 1
@@ -237,16 +235,31 @@ def verify_consistency(
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            if not fn & 1:
-                while fn and not fn & 1:
-                    fn >>= 1
-                    sn >>= 1
+            while fn and not fn & 1:
+                fn >>= 1
+                sn >>= 1
         else:
             sr = node_hash(sr, c)
         fn >>= 1
         sn >>= 1
     if sn != 0:
         raise ProofError("the consistency proof is too short")
+    return fr, sr
+
+
+def verify_consistency(
+    size1: int, size2: int, root1: bytes, root2: bytes, proof: Sequence[bytes]
+) -> None:
+    """Raise ProofError unless ``proof`` shows the tree (size2, root2) extends (size1, root1).
+
+    RFC 9162 section 2.1.4.2.
+    """
+    if _trivial_consistency(size1, size2, root1, root2, proof):
+        return
+    path = list(proof)
+    if size1 & (size1 - 1) == 0:  # size1 is a power of two: its root is the first node
+        path.insert(0, root1)
+    fr, sr = _consistency_roots(size1, size2, path)
     if fr != root1:
         raise ProofError(f"the proof does not reproduce the old root of size {size1}")
     if sr != root2:

@@ -56,7 +56,7 @@ def entries_by_seq(session: Session, seqs: Iterable[int]) -> Iterator[dict[str, 
             f"WHERE seq IN ({', '.join([marker] * len(chunk))}) ORDER BY seq"
         )
         for row in _cursor_rows(session, sql, tuple(chunk)):
-            entry = dict(zip(ENTRY_COLUMNS, row))
+            entry = dict(zip(ENTRY_COLUMNS, row, strict=True))
             entry["removed"] = bool(entry["removed"])
             yield entry
 
@@ -65,7 +65,7 @@ def leaves_from_content(session: Session) -> Iterator[bytes]:
     """Every entry's leaf hash computed from its content (not the stored column), in order."""
     sql = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM ledger_entry ORDER BY seq"
     for n, row in enumerate(_cursor_rows(session, sql), start=1):
-        entry = dict(zip(ENTRY_COLUMNS, row))
+        entry = dict(zip(ENTRY_COLUMNS, row, strict=True))
         if entry["seq"] != n:
             raise MarkitError(f"ledger entry {n} is missing: the tree cannot be built")
         entry["removed"] = bool(entry["removed"])

@@ -104,7 +104,9 @@ def _check_entries(folder: Path, head: SignedHead, report: BundleReport) -> dict
             report.problems.append(f"ledger entry {seq}: malformed")
             continue
         if ledger.entry_hash(e) != e.get("entry_hash"):
-            report.problems.append(f"ledger entry {seq}: altered (its hash does not match its content)")
+            report.problems.append(
+                f"ledger entry {seq}: altered (its hash does not match its content)"
+            )
             continue
         proof = proofs.get(seq)
         if proof is None:
@@ -113,7 +115,9 @@ def _check_entries(folder: Path, head: SignedHead, report: BundleReport) -> dict
         try:
             path = [bytes.fromhex(h) for h in proof["path"]]
             if int(proof["tree_size"]) != head.tree_size:
-                raise ProofError(f"proof is for size {proof['tree_size']}, head is {head.tree_size}")
+                raise ProofError(
+                    f"proof is for size {proof['tree_size']}, head is {head.tree_size}"
+                )
             from markit_core.audit.merkle import leaf_hash
 
             verify_inclusion(int(seq) - 1, head.tree_size, leaf_hash(content), path, root)
@@ -158,8 +162,11 @@ def _check_files(folder: Path, manifest: dict, report: BundleReport) -> None:
             report.problems.append(f"{rel}: SHA-256 does not match the manifest (file changed)")
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and rel not in listed and rel not in _OWN and not rel.startswith(
-            LEDGER_DIR + "/"
+        if (
+            path.is_file()
+            and rel not in listed
+            and rel not in _OWN
+            and not rel.startswith(LEDGER_DIR + "/")
         ):
             report.problems.append(f"{rel}: not listed in the manifest")
 
@@ -167,7 +174,7 @@ def _check_files(folder: Path, manifest: dict, report: BundleReport) -> None:
 def _check_records(folder: Path, entries: dict[int, dict], report: BundleReport) -> dict:
     """(record type, id) -> record, for records matching their proven entry's digest."""
     records: dict[tuple[str, int], dict] = {}
-    for n, r in _jsonl(folder / LEDGER_DIR / "records.jsonl", report):
+    for _, r in _jsonl(folder / LEDGER_DIR / "records.jsonl", report):
         report.records += 1
         rtype, rid, seq = r.get("record_type"), r.get("record_id"), r.get("seq")
         entry = entries.get(seq)
@@ -180,8 +187,10 @@ def _check_records(folder: Path, entries: dict[int, dict], report: BundleReport)
             digest = ledger.digest_row(str(rtype), r.get("row") or {}, kids)
         except (TypeError, AttributeError):
             digest = ""
-        if entry["record_type"] != rtype or entry["record_id"] != str(rid) or (
-            digest != entry["record_digest"]
+        if (
+            entry["record_type"] != rtype
+            or entry["record_id"] != str(rid)
+            or (digest != entry["record_digest"])
         ):
             report.problems.append(f"{what}: does not match the digest in ledger entry {seq}")
             continue
@@ -233,7 +242,8 @@ def _check_readings(path: Path, records: dict, report: BundleReport) -> None:
         expected = _expected_reading(record, lid) if record else None
         if expected is None:
             report.problems.append(
-                f"{name} row {n}: annotation {aid} label {lid} is not a ledgered reading in the bundle"
+                f"{name} row {n}: annotation {aid} label {lid} is not a ledgered reading "
+                "in the bundle"
             )
             continue
         seen.add((aid, lid))

@@ -1,4 +1,4 @@
-"""``ledger keygen | public-key | head | prove | consistency | verify-bundle`` and the bundle export.
+"""``ledger keygen | public-key | head | prove | consistency | verify-bundle``; bundle exports.
 
 The signing passphrase comes from the environment variable named by
 ``--passphrase-env`` (default ``MARKIT_SIGNING_PASSPHRASE``) or, on a terminal,
@@ -206,14 +206,24 @@ def run_verify_bundle(args: argparse.Namespace) -> int:
         raise ValidationError(f"cannot read {args.public_key}: {e.strerror}") from e
     report = verify_bundle(args.bundle, pem)
     if args.json:
-        print(json.dumps({"ok": report.ok, "problems": report.problems, "files": report.files,
-                          "entries": report.entries, "records": report.records,
-                          "rows": report.rows}))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "problems": report.problems,
+                    "files": report.files,
+                    "entries": report.entries,
+                    "records": report.records,
+                    "rows": report.rows,
+                }
+            )
+        )
     elif report.ok:
         head = report.head
         print(
             f"bundle ok: {report.files} files, {report.rows} rows, {report.records} records and "
-            f"{report.entries} ledger entries proven in the tree of size {head.tree_size if head else '?'}"
+            f"{report.entries} ledger entries proven in the tree of size "
+            f"{head.tree_size if head else '?'}"
         )
     else:
         print(f"bundle BROKEN: {len(report.problems)} problem(s)")
@@ -227,13 +237,22 @@ def run_verify_bundle(args: argparse.Namespace) -> int:
 
 def add_bundle_options(p: argparse.ArgumentParser) -> None:
     """Options of ``export`` for a full export with its audit bundle."""
-    p.add_argument("--bundle", type=Path, metavar="DIR",
-                   help="write a full export with its audit bundle into this new folder")
-    p.add_argument("--formats", default="csv,coco,consensus",
-                   help="comma list of csv, coco, consensus, sr (default csv,coco,consensus)")
+    p.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="DIR",
+        help="write a full export with its audit bundle into this new folder",
+    )
+    p.add_argument(
+        "--formats",
+        default="csv,coco,consensus",
+        help="comma list of csv, coco, consensus, sr (default csv,coco,consensus)",
+    )
     p.add_argument("--truth", default="majority", help="consensus rule: majority or dawid_skene")
     p.add_argument("--stow", metavar="URL", help="then STOW-RS the SRs to this DICOMweb archive")
-    p.add_argument("--user", metavar="U", help="archive user (password from MARKIT_DICOMWEB_PASSWORD)")
+    p.add_argument(
+        "--user", metavar="U", help="archive user (password from MARKIT_DICOMWEB_PASSWORD)"
+    )
     _add_passphrase(p)
 
 
@@ -258,15 +277,23 @@ def run_bundle_export(args: argparse.Namespace) -> int:
         project = find_project(s, by, args.project)
         try:
             result = export_bundle(
-                s, by, project.id or 0, args.bundle, passphrase=key,
-                formats=args.formats.split(","), truth=args.truth, settings=settings,
+                s,
+                by,
+                project.id or 0,
+                args.bundle,
+                passphrase=key,
+                formats=args.formats.split(","),
+                truth=args.truth,
+                settings=settings,
                 progress=progress,
             )
         finally:
             for bar in bars.values():
                 bar.close()
-        print(f"exported {len(result.files)} files to {result.directory}; ledger entry "
-              f"{result.export_seq}, head of size {result.head.tree_size} signed")
+        print(
+            f"exported {len(result.files)} files to {result.directory}; ledger entry "
+            f"{result.export_seq}, head of size {result.head.tree_size} signed"
+        )
         if args.stow:
             _stow(s, by, project.id or 0, result.directory, args)
     return 0

@@ -31,7 +31,13 @@ from markit_core.db import rolls_back
 from markit_core.errors import ValidationError
 from markit_core.export.coco import write_coco
 from markit_core.export.consensus import write_consensus_csv
-from markit_core.export.tables import Progress, Written, _noop, write_readings_csv, write_regions_csv
+from markit_core.export.tables import (
+    Progress,
+    Written,
+    _noop,
+    write_readings_csv,
+    write_regions_csv,
+)
 from markit_core.models import ExportRecord, User, utcnow
 
 __all__ = ["FORMATS", "ExportResult", "export_bundle"]
@@ -53,14 +59,20 @@ def _formats(formats: Iterable[str]) -> list[str]:
     unknown = sorted(set(chosen) - set(FORMATS))
     if unknown or not chosen:
         raise ValidationError(
-            f"unknown export format {', '.join(unknown) or '(none)'}; choose from {', '.join(FORMATS)}"
+            f"unknown export format {', '.join(unknown) or '(none)'}; "
+            f"choose from {', '.join(FORMATS)}"
         )
     return [f for f in FORMATS if f in chosen]
 
 
 def _write_files(
-    session: Session, project_id: int, work: Path, formats: list[str], truth: str,
-    progress: Progress, settings: Any,
+    session: Session,
+    project_id: int,
+    work: Path,
+    formats: list[str],
+    truth: str,
+    progress: Progress,
+    settings: Any,
 ) -> tuple[list[Written], set[int]]:
     written: list[Written] = []
     adjudications: set[int] = set()
@@ -129,8 +141,9 @@ def export_bundle(
         written, adjudications = _write_files(
             session, project_id, work, chosen, truth, progress, settings
         )
-        result = _seal(session, actor, project, work, written, adjudications, chosen, truth,
-                       passphrase)
+        result = _seal(
+            session, actor, project, work, written, adjudications, chosen, truth, passphrase
+        )
         if out.exists():
             out.rmdir()
         work.rename(out)
@@ -141,8 +154,15 @@ def export_bundle(
 
 
 def _seal(
-    session: Session, actor: User, project: Any, work: Path, written: list[Written],
-    adjudications: set[int], formats: list[str], truth: str, passphrase: str,
+    session: Session,
+    actor: User,
+    project: Any,
+    work: Path,
+    written: list[Written],
+    adjudications: set[int],
+    formats: list[str],
+    truth: str,
+    passphrase: str,
 ) -> tuple[list[dict[str, Any]], SignedHead, int, int]:
     """Log the export, sign the head and write the ledger files and the manifest."""
     files = [
@@ -191,7 +211,5 @@ def _seal(
     table = ExportRecord.__table__  # type: ignore[attr-defined]
     stored = dict(session.execute(select(table).where(table.c.id == record.id)).mappings().one())
     manifest = {**core, "export_record": stored, "export_entry": seq}
-    (work / "manifest.json").write_text(
-        ledger.canonical_json(manifest) + "\n", encoding="utf-8"
-    )
+    (work / "manifest.json").write_text(ledger.canonical_json(manifest) + "\n", encoding="utf-8")
     return files, head, seq, entries

@@ -42,7 +42,7 @@ def polygon_of(shape: str, points: Sequence[Sequence[float]]) -> list[tuple[floa
 
 def _area(poly: Sequence[tuple[float, float]]) -> float:
     s = 0.0
-    for (x0, y0), (x1, y1) in zip(poly, [*poly[1:], poly[0]]):
+    for (x0, y0), (x1, y1) in zip(poly, [*poly[1:], poly[0]], strict=True):
         s += x0 * y1 - x1 * y0
     return abs(s) / 2.0
 
@@ -90,10 +90,12 @@ def write_coco(
     with open(path, "w", encoding="utf-8") as f, open(results_path, "w", encoding="utf-8") as g:
         f.write('{"info":{"description":"MarkIt export","version":"1"},"licenses":[],')
         f.write('"categories":[')
-        f.write(",".join(
-            _DUMP({"id": cid, "name": name, "supercategory": group, "markit_label_id": lid})
-            for cid, lid, name, group in cats
-        ))
+        f.write(
+            ",".join(
+                _DUMP({"id": cid, "name": name, "supercategory": group, "markit_label_id": lid})
+                for cid, lid, name, group in cats
+            )
+        )
         f.write('],"images":[')
         stmt = (
             select(Case.id, Case.original_name, Case.cols, Case.rows)

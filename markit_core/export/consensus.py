@@ -51,7 +51,10 @@ def _posterior(values: np.ndarray, rule: str) -> np.ndarray:
 
 
 def write_consensus_csv(
-    session: Session, project_id: int, path: Path, truth: str = "majority",
+    session: Session,
+    project_id: int,
+    path: Path,
+    truth: str = "majority",
     progress: Progress = _noop,
 ) -> tuple[Written, set[int]]:
     """Write the consensus CSV; return it and the ids of the adjudications it used."""
@@ -71,7 +74,7 @@ def write_consensus_csv(
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv_writer(f)
         writer.writerow(CONSENSUS_COLUMNS)
-        for k, (label, label_id) in enumerate(zip(answers.labels, answers.label_ids)):
+        for k, (label, label_id) in enumerate(zip(answers.labels, answers.label_ids, strict=True)):
             values = answers.values[k]
             posterior = _posterior(values, rule)
             readers = (values != MISSING).sum(axis=0)

@@ -77,7 +77,9 @@ def _reading_group(r: ReadingRow, image: Dataset) -> hd.sr.MeasurementsAndQualit
     measurements = []
     if r.confidence is not None:
         name = AI_PROBABILITY if r.source == "ai" else CONFIDENCE
-        measurements.append(hd.sr.Measurement(name=name, value=float(r.confidence), unit=codes.UCUM.Percent))
+        measurements.append(
+            hd.sr.Measurement(name=name, value=float(r.confidence), unit=codes.UCUM.Percent)
+        )
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=_tracking(f"{r.label} / {r.reader}"),
         finding_type=concept,
@@ -95,7 +97,9 @@ def _region_group(
     source = hd.sr.SourceImageForRegion.from_source_image(image, referenced_frame_numbers=frames)
     return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=_tracking(f"region {r.region_id} {r.label} / {r.reader}"),
-        referenced_region=hd.sr.ImageRegion(graphic_type=kind, graphic_data=data, source_image=source),
+        referenced_region=hd.sr.ImageRegion(
+            graphic_type=kind, graphic_data=data, source_image=source
+        ),
         finding_type=label_code(r.label_id, r.label),
     )
 
@@ -164,7 +168,9 @@ def write_srs(
     store = ImageStore.from_settings(settings)
     paths = dict(
         session.exec(
-            select(Case.id, Case.stored_path).where(Case.project_id == project_id, Case.kind == "dicom")
+            select(Case.id, Case.stored_path).where(
+                Case.project_id == project_id, Case.kind == "dicom"
+            )
         ).all()
     )
     dicom = set(paths)

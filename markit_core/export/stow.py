@@ -40,9 +40,7 @@ def stow_srs(
     files = sorted((Path(bundle) / "sr").glob("*.dcm"))
     if not files:
         raise ValidationError(f"{bundle} holds no DICOM SR (export with the sr format first)")
-    studies = set(
-        session.exec(select(Case.study_uid).where(Case.project_id == project_id)).all()
-    )
+    studies = set(session.exec(select(Case.study_uid).where(Case.project_id == project_id)).all())
     datasets = []
     for path in files:
         ds = pydicom.dcmread(path)

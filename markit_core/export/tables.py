@@ -17,8 +17,17 @@ from sqlmodel import Session
 from markit_core.export.rows import count_readings, count_regions, iter_readings, iter_regions
 from markit_core.export.spreadsheet import csv_writer
 
-__all__ = ["READING_COLUMNS", "REGION_COLUMNS", "Progress", "Written", "write_readings_csv",
-           "write_regions_csv", "bool_cell", "num_cell", "points_cell"]
+__all__ = [
+    "READING_COLUMNS",
+    "REGION_COLUMNS",
+    "Progress",
+    "Written",
+    "write_readings_csv",
+    "write_regions_csv",
+    "bool_cell",
+    "num_cell",
+    "points_cell",
+]
 
 Progress = Callable[[int, int, str], None]
 
@@ -66,8 +75,12 @@ class Written:
     annotation_ids: set[int] = field(default_factory=set)
 
 
+_BOOL = {True: "true", False: "false", None: ""}
+_POINTS = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def bool_cell(value: bool | None) -> str:
-    return "" if value is None else ("true" if value else "false")
+    return _BOOL[value]
 
 
 def num_cell(value: float | int | None) -> float | int | str:
@@ -76,7 +89,8 @@ def num_cell(value: float | int | None) -> float | int | str:
 
 
 def points_cell(points: list) -> str:
-    return json.dumps([[float(x), float(y)] for x, y in points], separators=(",", ":"))
+    """Stored points as compact JSON ``[[x,y],...]`` (image pixels, as stored)."""
+    return _POINTS(points)
 
 
 def _noop(done: int, total: int, what: str) -> None:
@@ -93,26 +107,11 @@ def write_readings_csv(
         writer = csv_writer(f)
         writer.writerow(READING_COLUMNS)
         for r in iter_readings(session, project_id):
-            writer.writerow(
-                [
-                    r.case_id,
-                    r.case_name,
-                    r.label_id,
-                    r.label,
-                    r.reader,
-                    r.annotation_id,
-                    r.version,
-                    bool_cell(r.value),
-                    num_cell(r.confidence),
-                    num_cell(r.label_seconds),
-                    num_cell(r.case_seconds),
-                    num_cell(r.active_seconds),
-                    num_cell(r.idle_seconds),
-                    r.submitted_at.isoformat() if r.submitted_at else "",
-                    r.source,
-                    bool_cell(r.ai_suggestion_visible),
-                ]
-            )
+            cells = list(r)  # numbers stay numbers; None is written as an empty cell
+            cells[7] = _BOOL[r.value]
+            cells[13] = r.submitted_at.isoformat() if r.submitted_at else ""
+            cells[15] = _BOOL[r.ai_suggestion_visible]
+            writer.writerow(cells)
             out.rows += 1
             out.annotation_ids.add(r.annotation_id)
             if out.rows % _EVERY == 0:
@@ -131,22 +130,9 @@ def write_regions_csv(
         writer = csv_writer(f)
         writer.writerow(REGION_COLUMNS)
         for r in iter_regions(session, project_id):
-            writer.writerow(
-                [
-                    r.region_id,
-                    r.case_id,
-                    r.label_id,
-                    r.label,
-                    r.shape,
-                    r.frame,
-                    points_cell(r.points),
-                    r.reader,
-                    r.annotation_id,
-                    r.version,
-                    r.source,
-                    num_cell(r.score),
-                ]
-            )
+            cells = list(r)
+            cells[6] = _POINTS(r.points)
+            writer.writerow(cells)
             out.rows += 1
             out.annotation_ids.add(r.annotation_id)
             if out.rows % _EVERY == 0:

@@ -81,7 +81,9 @@ def test_readings_csv_round_trips_to_the_database(session, project, bundle):
         assert float(row["idle_seconds"]) == a.idle_seconds
         assert row["submitted_at"] == a.submitted_at.isoformat()
         assert row["source"] == "human" and row["ai_suggestion_visible"] == "false"
-    edited = [r for r in rows if r["reader"] == "ann_b" and r["case_id"] == str(project.example.cases[2])]
+    edited = [
+        r for r in rows if r["reader"] == "ann_b" and r["case_id"] == str(project.example.cases[2])
+    ]
     assert {r["version"] for r in edited} == {"2"}
     first_case = [r for r in rows if r["case_id"] == str(project.example.cases[0])]
     assert {r["case_name"] for r in first_case} == {"'=HYPERLINK(1).png"}  # neutralised
@@ -104,7 +106,9 @@ def test_coco_round_trips_with_pycocotools(session, project, bundle):
 
     coco = COCO(str(bundle.directory / "coco.json"))
     labels = session.exec(
-        select(LabelDef).where(LabelDef.project_id == project.project_id).order_by(LabelDef.order, LabelDef.name, LabelDef.id)
+        select(LabelDef)
+        .where(LabelDef.project_id == project.project_id)
+        .order_by(LabelDef.order, LabelDef.name, LabelDef.id)
     ).all()
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [lb.name for lb in labels]
     assert coco.getCatIds() == list(range(1, len(labels) + 1))
@@ -129,7 +133,9 @@ def test_coco_round_trips_with_pycocotools(session, project, bundle):
             xs = [p[0] for p in roi.points]
             assert a["bbox"][0] == min(xs) and a["bbox"][2] == max(xs) - min(xs)
     triangle = next(a for a in anns if rois[a["id"]].shape == "polygon")
-    assert triangle["area"] == pytest.approx(abs(5 * 8 - 40 * 5 + 40 * 30.75 - 22.5 * 8 + 22.5 * 5 - 5 * 30.75) / 2)
+    assert triangle["area"] == pytest.approx(
+        abs(5 * 8 - 40 * 5 + 40 * 30.75 - 22.5 * 8 + 22.5 * 5 - 5 * 30.75) / 2
+    )
     assert coco.annToMask(triangle).sum() > 0
     assert not (bundle.directory / "coco_ai_results.json").exists()
 
@@ -165,14 +171,18 @@ def test_export_is_permission_checked_and_logged(session, project, bundle, tmp_p
     with pytest.raises(PermissionDenied):
         export_bundle(session, annotator, project.project_id, tmp_path / "x", passphrase=PASSPHRASE)
     with pytest.raises(PermissionDenied, match="passphrase"):
-        export_bundle(session, project.manager, project.project_id, tmp_path / "y", passphrase="wrong one!")
+        export_bundle(
+            session, project.manager, project.project_id, tmp_path / "y", passphrase="wrong one!"
+        )
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
     assert not (tmp_path / "y.partial").exists()
 
 
 def test_only_the_owner_creates_the_key(session, project):
     with pytest.raises(PermissionDenied):
-        create_signing_key(session, project.manager, project.project_id, "manager passphrase", replace=True)
+        create_signing_key(
+            session, project.manager, project.project_id, "manager passphrase", replace=True
+        )
 
 
 # --- verify-bundle -----------------------------------------------------------------------
@@ -242,17 +252,27 @@ def _edit_signature(path):
 
 TAMPERINGS = {
     "csv cell": (lambda d: _rewrite_csv(d / "annotations.csv", _cell), "column 'answer'"),
-    "deleted row": (lambda d: _rewrite_csv(d / "annotations.csv", lambda r: r[:5] + r[6:]), "is missing"),
+    "deleted row": (
+        lambda d: _rewrite_csv(d / "annotations.csv", lambda r: r[:5] + r[6:]),
+        "is missing",
+    ),
     "added row": (lambda d: _rewrite_csv(d / "annotations.csv", _added), "annotation 99999"),
     "edited ledger entry": (
-        lambda d: _edit_jsonl(d / "ledger" / "entries.jsonl", 2, lambda e: e.update(actor="mallory")),
+        lambda d: _edit_jsonl(
+            d / "ledger" / "entries.jsonl", 2, lambda e: e.update(actor="mallory")
+        ),
         "altered",
     ),
     "recomputed ledger entry": (
         lambda d: _edit_jsonl(
             d / "ledger" / "entries.jsonl",
             2,
-            lambda e: e.update(actor="mallory", entry_hash=__import__("markit_core.ledger", fromlist=["x"]).entry_hash({**e, "actor": "mallory"})),
+            lambda e: e.update(
+                actor="mallory",
+                entry_hash=__import__("markit_core.ledger", fromlist=["x"]).entry_hash(
+                    {**e, "actor": "mallory"}
+                ),
+            ),
         ),
         "inclusion proof",
     ),
@@ -267,7 +287,9 @@ TAMPERINGS = {
         "column 'points'",
     ),
     "ledgered record": (
-        lambda d: _edit_jsonl(d / "ledger" / "records.jsonl", 0, lambda r: r["row"].update(version=7)),
+        lambda d: _edit_jsonl(
+            d / "ledger" / "records.jsonl", 0, lambda r: r["row"].update(version=7)
+        ),
         "does not match the digest",
     ),
 }
@@ -283,10 +305,14 @@ def test_each_tampering_fails_naming_the_thing(session, project, bundle, tmp_pat
     assert not report.ok
     assert any(expected in p for p in report.problems), report.problems
     if name in ("csv cell", "deleted row", "added row"):
-        assert "annotations.csv: SHA-256 does not match the manifest (file changed)" in report.problems
+        assert (
+            "annotations.csv: SHA-256 does not match the manifest (file changed)" in report.problems
+        )
 
 
-def test_head_from_a_different_key_fails(session, project, bundle, make_user, make_project, tmp_path):
+def test_head_from_a_different_key_fails(
+    session, project, bundle, make_user, make_project, tmp_path
+):
     other_owner = make_user("other_pi")
     other = make_project("Other project", other_owner)
     create_signing_key(session, other_owner, other.id, "another passphrase")

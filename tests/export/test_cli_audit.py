@@ -36,7 +36,9 @@ def test_export_bundle_and_ledger_commands(env, tmp_path, capsys):
     args = ["export", "--project", PROJECT, "--as", "pi", "--bundle", str(bundle)]
     assert main([*args, "--formats", "csv,coco,consensus,sr", "--truth", "dawid-skene"]) == 0
     assert (bundle / "annotations.csv").exists() and list((bundle / "sr").glob("*.dcm"))
-    assert main(["export", "--project", PROJECT, "--as", "ann1", "--bundle", str(tmp_path / "x")]) == 1
+    assert (
+        main(["export", "--project", PROJECT, "--as", "ann1", "--bundle", str(tmp_path / "x")]) == 1
+    )
     capsys.readouterr()
     assert main(["ledger", "verify-bundle", str(bundle), "--public-key", str(pub), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -59,10 +61,16 @@ def test_export_bundle_and_ledger_commands(env, tmp_path, capsys):
         row["actor"] = "mallory"
         row["removed"] = bool(row["removed"])
         conn.execute(
-            text("update ledger_entry set actor = 'mallory', entry_hash = :e, leaf_hash = :l where seq = 3"),
+            text(
+                "update ledger_entry set actor = 'mallory', entry_hash = :e, leaf_hash = :l "
+                "where seq = 3"
+            ),
             {"e": ledger.entry_hash(row), "l": ledger.entry_leaf_hash(row)},
         )
     engine.dispose()
     assert main(["ledger", "consistency", str(head1), "--project", PROJECT]) == 1
     assert "history was rewritten" in capsys.readouterr().out
-    assert main(["ledger", "verify-bundle", str(bundle), "--public-key", str(tmp_path / "none.pem")]) == 2
+    assert (
+        main(["ledger", "verify-bundle", str(bundle), "--public-key", str(tmp_path / "none.pem")])
+        == 2
+    )

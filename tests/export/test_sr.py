@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
@@ -9,7 +10,6 @@ from pydicom.data import get_testdata_file
 from pydicom.sr.codedict import codes
 from sqlmodel import select
 
-import highdicom as hd
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.audit.keys import create_signing_key, public_key_pem
@@ -41,11 +41,16 @@ def dicom_project(session, settings, imaging, make_user, admin):
     labels = {lb.name: lb.id for lb in list_labels(session, owner, imaging.project_id)}
     second = make_user("reader2")
     grant_role(session, admin, imaging.project_id, "reader2", Role.ANNOTATOR)
-    cases = session.exec(select(Case).where(Case.project_id == imaging.project_id).order_by(Case.id)).all()
+    cases = session.exec(
+        select(Case).where(Case.project_id == imaging.project_id).order_by(Case.id)
+    ).all()
     assert [c.kind for c in cases] == ["dicom", "dicom"]
     mr = cases[0]
     submit(
-        session, imaging.annotator, imaging.project_id, mr.id,
+        session,
+        imaging.annotator,
+        imaging.project_id,
+        mr.id,
         answers={labels["nodule"]: Answer(True, 80), labels["effusion"]: Answer(False, 60)},
         regions=(
             RegionInput(labels["outline"], "rect", [(4.5, 6.0), (30.0, 40.25)]),
@@ -55,13 +60,19 @@ def dicom_project(session, settings, imaging, make_user, admin):
         token="sr-1",
     )
     submit(
-        session, second, imaging.project_id, mr.id,
+        session,
+        second,
+        imaging.project_id,
+        mr.id,
         answers={labels["nodule"]: Answer(False, 100)},
         timing=Timing(5.0, 5.0, 0.0, {}),
         token="sr-2",
     )
     submit(
-        session, second, imaging.project_id, cases[1].id,
+        session,
+        second,
+        imaging.project_id,
+        cases[1].id,
         answers={labels["effusion"]: Answer(True, 40)},
         timing=Timing(5.0, 5.0, 0.0, {}),
         token="sr-3",
@@ -73,10 +84,17 @@ def dicom_project(session, settings, imaging, make_user, admin):
 def test_sr_round_trip(session, settings, dicom_project, tmp_path):
     imaging, labels, cases = dicom_project
     result = export_bundle(
-        session, imaging.owner, imaging.project_id, tmp_path / "b",
-        passphrase=PASS, formats=["sr"], settings=settings,
+        session,
+        imaging.owner,
+        imaging.project_id,
+        tmp_path / "b",
+        passphrase=PASS,
+        formats=["sr"],
+        settings=settings,
     )
-    assert verify_bundle(result.directory, public_key_pem(session, imaging.owner, imaging.project_id)).ok
+    assert verify_bundle(
+        result.directory, public_key_pem(session, imaging.owner, imaging.project_id)
+    ).ok
     store = ImageStore.from_settings(settings)
     mr = cases[0]
     stored = pydicom.dcmread(store.path_of(mr.stored_path), stop_before_pixels=True)
@@ -90,7 +108,9 @@ def test_sr_round_trip(session, settings, dicom_project, tmp_path):
     ref = evidence.ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
     assert ref.ReferencedSOPInstanceUID == stored.SOPInstanceUID
     report = sr.content
-    (library,) = [i for i in sr.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "111028"]
+    (library,) = [
+        i for i in sr.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "111028"
+    ]
     entry = library.ContentSequence[0].ContentSequence[0]  # Image Library Group -> image
     assert entry.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == stored.SOPInstanceUID
 

@@ -1,13 +1,13 @@
-"""STOW-RS of an exported DICOM SR to a real Orthanc, found by QIDO-RS, retrieved intact by WADO-RS."""
+"""STOW-RS of an exported DICOM SR to a real Orthanc; QIDO-RS finds it, WADO-RS returns it intact."""
 
 from __future__ import annotations
 
+import highdicom as hd
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from sqlmodel import select
 
-import highdicom as hd
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.audit.keys import create_signing_key
@@ -23,13 +23,22 @@ pytestmark = pytest.mark.integration
 
 
 def test_stow_sr_then_qido_and_wado(session, settings, imaging, orthanc, tmp_path):  # noqa: F811
-    ingest(session, settings, imaging.dataowner, imaging.project_id, [("mr", get_testdata_file("MR_small.dcm"))])
+    ingest(
+        session,
+        settings,
+        imaging.dataowner,
+        imaging.project_id,
+        [("mr", get_testdata_file("MR_small.dcm"))],
+    )
     add_labels(session, imaging.owner, imaging.project_id, [("nodule", "Lung")])
     add_labels(session, imaging.owner, imaging.project_id, [("outline", "ROI")], kind="roi")
     labels = {lb.name: lb.id for lb in list_labels(session, imaging.owner, imaging.project_id)}
     case = session.exec(select(Case).where(Case.project_id == imaging.project_id)).one()
     submit(
-        session, imaging.annotator, imaging.project_id, case.id,
+        session,
+        imaging.annotator,
+        imaging.project_id,
+        case.id,
         answers={labels["nodule"]: Answer(True, 80)},
         regions=(RegionInput(labels["outline"], "rect", [(2, 3), (20, 30)]),),
         timing=Timing(3.0, 3.0, 0.0, {}),
@@ -37,8 +46,13 @@ def test_stow_sr_then_qido_and_wado(session, settings, imaging, orthanc, tmp_pat
     )
     create_signing_key(session, imaging.owner, imaging.project_id, "stow passphrase")
     result = export_bundle(
-        session, imaging.owner, imaging.project_id, tmp_path / "b",
-        passphrase="stow passphrase", formats=["sr"], settings=settings,
+        session,
+        imaging.owner,
+        imaging.project_id,
+        tmp_path / "b",
+        passphrase="stow passphrase",
+        formats=["sr"],
+        settings=settings,
     )
     sr_path = result.directory / "sr" / f"case_{case.id}.dcm"
     exported = pydicom.dcmread(sr_path)
