@@ -1,4 +1,4 @@
-"""STOW-RS of an exported DICOM SR to a real Orthanc; QIDO-RS finds it, WADO-RS returns it intact."""
+"""STOW-RS of an exported DICOM SR to a real Orthanc; QIDO-RS finds it; WADO-RS returns it."""
 
 from __future__ import annotations
 
