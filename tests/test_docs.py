@@ -214,7 +214,9 @@ def _worked_example() -> tuple[AnnotationTable, np.ndarray, float, dict[str, flo
         for j, votes in enumerate(cells, start=1):
             rows += [(f"img{j}", label, a, v == "T") for a, v in zip("ABC", votes, strict=True)]
     times = {lab: float(s) for s, lab in re.findall(r"(\d+(?:\.\d+)?) s\s+\((\w+)\)", section)}
-    budget = float(re.search(r"budget (\d+(?:\.\d+)?)", section).group(1))
+    budget_match = re.search(r"budget (\d+(?:\.\d+)?)", section)
+    assert budget_match is not None, "the worked example states no budget"
+    budget = float(budget_match.group(1))
     stated = {a: float(x) for a, x in re.findall(r"reward\((\w)\) = (\d+(?:\.\d+)?)", section)}
     cases, labs, anns, values = zip(*rows, strict=True)
     table = AnnotationTable.from_columns(cases, labs, anns, values)
