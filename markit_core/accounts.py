@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import require_admin
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import (
     AccountLocked,
     AuthenticationError,
@@ -56,7 +56,11 @@ class UserInfo:
 
 def _info(user: User) -> UserInfo:
     return UserInfo(
-        user.id or 0, user.username, user.display_name or user.username, user.is_admin, user.is_demo
+        require_id(user),
+        user.username,
+        user.display_name or user.username,
+        user.is_admin,
+        user.is_demo,
     )
 
 
@@ -201,7 +205,7 @@ def login(
 
 
 def check_idle(last_activity: datetime, settings: Settings, now: datetime | None = None) -> None:
-    """Raise ``SessionExpired`` when more than the idle timeout has passed since ``last_activity``."""
+    """Raise ``SessionExpired`` when the idle timeout has passed since ``last_activity``."""
     now = now or utcnow()
     if now - last_activity > timedelta(minutes=settings.session_timeout_minutes):
         raise SessionExpired()

@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, AnnotationValue, LabelDef, LabelKind, Roi, User
 from markit_core.validation import clean_name
@@ -59,7 +59,7 @@ class LabelChanges:
 
 
 def _info(label: LabelDef) -> LabelInfo:
-    return LabelInfo(label.id or 0, label.name, label.group, label.kind, label.order)
+    return LabelInfo(require_id(label), label.name, label.group, label.kind, label.order)
 
 
 def list_labels(session: Session, actor: User, project_id: int) -> list[LabelInfo]:
@@ -69,11 +69,14 @@ def list_labels(session: Session, actor: User, project_id: int) -> list[LabelInf
 
 
 def active_labels(session: Session, project_id: int) -> list[LabelDef]:
-    """The project's non-archived label rows in display order (no permission check: a query helper)."""
+    """The project's non-archived label rows in display order.
+
+    No permission check: a query helper for callers that already checked.
+    """
     return list(
         session.exec(
             select(LabelDef)
-            .where(LabelDef.project_id == project_id, LabelDef.archived == False)  # noqa: E712
+            .where(LabelDef.project_id == project_id, col(LabelDef.archived).is_(False))
             .order_by(LabelDef.order, LabelDef.name)
         )
     )
@@ -128,12 +131,12 @@ def _validate(rows: Iterable[Mapping[str, Any]], existing_ids: set[int]) -> list
 
 
 def _in_use(session: Session, label_id: int) -> bool:
-    for table, col in (
+    for table, column in (
         (AnnotationValue, AnnotationValue.label_id),
         (Roi, Roi.label_id),
         (Adjudication, Adjudication.label_id),
     ):
-        if session.exec(select(func.count()).select_from(table).where(col == label_id)).one():
+        if session.exec(select(func.count()).select_from(table).where(column == label_id)).one():
             return True
     return False
 
@@ -149,9 +152,11 @@ def save_label_set(
     archived_names = {
         lb.name.casefold(): lb
         for lb in session.exec(
-            select(LabelDef).where(LabelDef.project_id == project_id, LabelDef.archived == True)
+            select(LabelDef).where(
+                LabelDef.project_id == project_id, col(LabelDef.archived).is_(True)
+            )
         )
-    }  # noqa: E712
+    }
     for n, w in enumerate(wanted, start=1):
         if (
             w["id"] is not None
@@ -184,7 +189,7 @@ def _apply(
     for label_id, label in current.items():
         if label_id in keep:
             continue
-        if _in_use(session, label_id or 0):
+        if _in_use(session, require_id(label)):
             label.archived = True
             session.add(label)
             ledger.append(

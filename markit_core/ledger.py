@@ -283,7 +283,9 @@ def _record_problems(
         names = [c.name for c in table.columns]
         rows = {
             str(r[pk.name]): r
-            for r in (dict(zip(names, t)) for t in session.execute(select(table)).all())
+            for r in (
+                dict(zip(names, t, strict=True)) for t in session.execute(select(table)).all()
+            )
         }
         children: dict[str, dict[str, list[dict]]] = {}
         for child, fk in _CHILDREN.get(rtype, ()):
@@ -335,7 +337,7 @@ def _load_entries(session: Session) -> list[dict[str, Any]]:
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(f"SELECT {', '.join(columns)} FROM ledger_entry ORDER BY seq")
-        entries = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        entries = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     finally:
         cursor.close()
     for e in entries:

@@ -46,7 +46,7 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import InputFileError, NotFoundError
 from markit_core.models import Case, CaseOrigin, Report, User
 
@@ -222,7 +222,7 @@ REDACTED = "[removed]"
 
 
 def redact_identity(text: str, origin: CaseOrigin | None) -> str:
-    """Remove the case's known identifiers (patient name parts, patient ID, accession) from a report.
+    """Remove the case's known identifiers (name parts, patient ID, accession) from a report.
 
     Annotators read reports beside the image, so a report must not undo the
     image's de-identification. Only identifiers the archive gave us for this
@@ -323,7 +323,7 @@ def reports_for_case(session: Session, actor: User, case_id: int) -> list[Report
         .where(Report.case_id == case_id)
         .order_by(Report.created_at.desc(), Report.id.desc())
     ).all()  # type: ignore[attr-defined]
-    return [ReportInfo(r.id or 0, r.case_id, r.text, r.matched_on, r.created_at) for r in rows]
+    return [ReportInfo(require_id(r), r.case_id, r.text, r.matched_on, r.created_at) for r in rows]
 
 
 def report_for_case(session: Session, actor: User, case_id: int) -> ReportInfo | None:

@@ -35,18 +35,20 @@ if user is None:
     st.stop()
 show_flash()
 
-with st.expander("New project", icon=":material/add:"):
-    with st.form("new_project", clear_on_submit=True):
-        name = st.text_input("Project name", key="new_project_name")
-        description = st.text_area("Description", key="new_project_description")
-        if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
-            try:
-                info = create_project(s, user, name, description=description)
-            except MarkitError as e:
-                show_error(e)
-            else:
-                st.session_state["project_id"] = info.id
-                st.success(f"Created project {info.name!r}; you are its owner.")
+with (
+    st.expander("New project", icon=":material/add:"),
+    st.form("new_project", clear_on_submit=True),
+):
+    name = st.text_input("Project name", key="new_project_name")
+    description = st.text_area("Description", key="new_project_description")
+    if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
+        try:
+            info = create_project(s, user, name, description=description)
+        except MarkitError as e:
+            show_error(e)
+        else:
+            st.session_state["project_id"] = info.id
+            st.success(f"Created project {info.name!r}; you are its owner.")
 
 project = project_picker(s, user)
 if project is None:

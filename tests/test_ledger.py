@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_every_entry_links_to_the_previous(session, history):
         text("select seq, prev_hash, entry_hash from ledger_entry order by seq")
     ).all()
     assert rows[0].prev_hash == ledger.GENESIS
-    for before, after in zip(rows, rows[1:]):
+    for before, after in pairwise(rows):
         assert after.prev_hash == before.entry_hash
         assert after.seq == before.seq + 1
 
@@ -77,14 +78,14 @@ def test_swapped_entries_are_named(session, history):
     a = session.exec(text(f"select {cols} from ledger_entry where seq = 7")).one()
     b = session.exec(text(f"select {cols} from ledger_entry where seq = 8")).one()
     names = [c.strip() for c in cols.split(",")]
-    for seq, row in ((7, b), (8, a)):
+    for seq in (7, 8):
         # entry_hash is unique: park it first, then write the swapped content
         session.exec(text(f"update ledger_entry set entry_hash = 'tmp{seq}' where seq = {seq}"))
     for seq, row in ((7, b), (8, a)):
         assigns = ", ".join(f"{n} = :{n}" for n in names)
         session.exec(
             text(f"update ledger_entry set {assigns} where seq = {seq}"),
-            params=dict(zip(names, row)),
+            params=dict(zip(names, row, strict=True)),
         )
     session.commit()
     result = ledger.verify(session)

@@ -136,7 +136,7 @@ def test_assign_cases_progress_and_export(session, settings, monkeypatch):
     at = _demo_app(settings, session)
     assert not at.exception, at.exception
     progress = at.tabs[3].dataframe[0].value
-    assert dict(zip(progress["annotator"], progress["done"])) == {
+    assert dict(zip(progress["annotator"], progress["done"], strict=True)) == {
         "ann1": 22,
         "ann2": 24,
         "ann3": 24,

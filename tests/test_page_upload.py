@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ def _png() -> bytes:
 def test_batch_upload_with_a_bad_file(session, app_env):
     at = open_page(log_in(fresh_app(), "donor", PASSWORD), "upload")
     assert not at.exception, at.exception
-    ct = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     at.file_uploader(key="upload_files").set_value(
         [
             ("ct.dcm", ct, "application/dicom"),

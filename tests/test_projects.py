@@ -123,23 +123,25 @@ def test_label_with_answers_is_archived_not_deleted(session, owner, project):
     label = list_labels(session, owner, project.id)[0]
     session.exec(
         text(
-            'insert into "case" (project_id, content_hash, stored_path, kind, original_name, study_uid, '
-            "series_uid, sop_uid, accession, modality, view_position, rows, cols, n_frames, "
-            "burned_in_warning, meta, created_at) values "
+            'insert into "case" (project_id, content_hash, stored_path, kind, original_name, '
+            "study_uid, series_uid, sop_uid, accession, modality, view_position, rows, cols, "
+            "n_frames, burned_in_warning, meta, created_at) values "
             f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, 0, '{{}}', "
             "'2026-01-01 00:00:00')"
         )
     )
     session.exec(
         text(
-            f"insert into annotation (project_id, case_id, annotator_id, version, deleted, submit_token, "
-            f"submitted_at, total_seconds, active_seconds, idle_seconds) values ({project.id}, 1, "
+            "insert into annotation (project_id, case_id, annotator_id, version, deleted, "
+            "submit_token, submitted_at, total_seconds, active_seconds, idle_seconds) "
+            f"values ({project.id}, 1, "
             f"{owner.id}, 1, 0, 't', '2026-01-01 00:00:00', 1, 1, 0)"
         )
     )
     session.exec(
         text(
-            f"insert into annotation_value (annotation_id, label_id, value) values (1, {label.id}, 1)"
+            "insert into annotation_value (annotation_id, label_id, value) "
+            f"values (1, {label.id}, 1)"
         )
     )
     session.commit()

@@ -148,7 +148,8 @@ def test_known_identifiers_are_removed_from_report_text(session, imaging, cases)
     b = cases["b"]
     text = (
         "accession,report\n"
-        'ACC-B,"Patient QUIXOTE, Alonso (MRN-55501234), acc ACC-B: no effusion. Quixotic sign absent."\n'
+        'ACC-B,"Patient QUIXOTE, Alonso (MRN-55501234), acc ACC-B: no effusion. '
+        'Quixotic sign absent."\n'
     )
     _import(session, imaging, text)
     stored = report_for_case(session, imaging.annotator, b.id).text

@@ -52,7 +52,7 @@ def test_reliability_matches_hand_and_sklearn(session, ex):
     assert rel.kappa_vs_ai is None
     # an AI reference (the hook's mapping): kappa per annotator equals sklearn's
     ai_eff = [True, False, False, True]
-    ai = {(c, "effusion"): v for c, v in zip(ex.cases, ai_eff)}
+    ai = {(c, "effusion"): v for c, v in zip(ex.cases, ai_eff, strict=True)}
     rel = review.reliability(session, ex.owner, ex.project.id, ai=ai)
     answers = _answers("effusion")
     for i in range(3):

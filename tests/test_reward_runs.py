@@ -34,7 +34,7 @@ def test_worked_example_pays_50_25_25_and_is_stored(session, ex):
     run_id, result = reward_runs.run_rewards(
         session, ex.owner, ex.project.id, budget=100, currency="tokens"
     )
-    assert dict(zip(result.annotators, result.rewards)) == pytest.approx(
+    assert dict(zip(result.annotators, result.rewards, strict=True)) == pytest.approx(
         {"ann_a": 50.0, "ann_b": 25.0, "ann_c": 25.0}
     )
     np.testing.assert_allclose(result.scores, [3.0, 1.5, 1.5])

@@ -19,7 +19,7 @@ from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.accounts import get_user
 from markit_core.annotation.current import current_annotation_ids
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Annotation, Assignment, Case, User
 
@@ -129,7 +129,7 @@ def assign_cases(
     for cid in wanted:
         if cid in have:
             continue
-        row = Assignment(project_id=project_id, case_id=cid, user_id=target.id or 0)
+        row = Assignment(project_id=project_id, case_id=cid, user_id=require_id(target))
         session.add(row)
         session.flush()
         ledger.append(session, actor=actor, project_id=project_id, action="case.assign", record=row)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_annotation_ids
@@ -46,8 +46,8 @@ def project_summary(session: Session, actor: User, project_id: int) -> ProjectSu
     n_labels = session.exec(
         select(func.count())
         .select_from(LabelDef)
-        .where(LabelDef.project_id == project_id, LabelDef.archived == False)
-    ).one()  # noqa: E712
+        .where(LabelDef.project_id == project_id, col(LabelDef.archived).is_(False))
+    ).one()
     by_role = dict.fromkeys((r.value for r in Role), 0)
     for role, n in session.exec(
         select(Membership.role, func.count())

@@ -35,6 +35,7 @@ from sqlmodel import Session, select
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.demo.generator import sample_truth
 from markit_core.models import Annotation, Case, CaseOrigin, LabelDef, LabelKind, Project, User
 
@@ -126,20 +127,20 @@ def demo_truth(settings: Settings, cases: list[Case]) -> dict[int, Truth]:
     out: dict[int, Truth] = {}
     uploaded = _uploaded_names(cases)
     for case in cases:
-        base = uploaded.get(case.id or 0, "")
+        base = uploaded.get(require_id(case), "")
         m = _NAME_RE.fullmatch(base)
         if m is None:
             continue
         seed, index = int(m.group(1)), int(m.group(2))
         entry = manifest.get(base)
         if entry is not None:
-            out[case.id or 0] = Truth(
+            out[require_id(case)] = Truth(
                 {k: bool(v) for k, v in entry["labels"].items()},
                 {k: tuple(v) for k, v in entry.get("boxes", {}).items()},
                 index,
             )
             continue
-        out[case.id or 0] = Truth(
+        out[require_id(case)] = Truth(
             sample_truth(np.random.default_rng([seed, index]), index), {}, index
         )
     return out
@@ -201,7 +202,7 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
     cases = list(session.exec(select(Case).where(Case.project_id == project_id).order_by(Case.id)))
     truths = demo_truth(settings, cases)
     labels = {
-        lb.name: lb.id or 0
+        lb.name: require_id(lb)
         for lb in session.exec(
             select(LabelDef)
             .where(
@@ -212,7 +213,7 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
             .order_by(LabelDef.order, LabelDef.name)
         )
     }
-    demo_cases = [c for c in cases if (c.id or 0) in truths]
+    demo_cases = [c for c in cases if require_id(c) in truths]
     held_out = {c.id for c in demo_cases[-HELD_OUT_FOR_ANN1:]}
     readers_of: dict[int, set[int]] = {}
     for case_id, annotator_id in session.exec(
@@ -227,7 +228,7 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
         if user is None:
             continue
         for case in demo_cases:
-            cid = case.id or 0
+            cid = require_id(case)
             done = readers_of.setdefault(cid, set())
             if user.id in done:
                 continue
@@ -246,6 +247,6 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
                 timing=timing,
                 token=f"demo-answer-{cid}-{user.id}",
             )
-            done.add(user.id or 0)
+            done.add(require_id(user))
             submitted += 1
     return submitted

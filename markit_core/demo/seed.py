@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from markit_core.accounts import create_user, has_users
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.demo.answers import seed_demo_answers
 from markit_core.demo.reports import seed_demo_reports
 from markit_core.labels import CHEST_XRAY_LABELS, add_labels
@@ -118,7 +119,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
             show_others_after_submit=True,
         )
     else:
-        project_id = project.id or 0
+        project_id = require_id(project)
     for username, (_display, roles) in DEMO_USERS.items():
         for role in roles:
             grant_role(session, admin, project_id, username, role)

@@ -238,7 +238,7 @@ def _with_transfer_syntax(ds: Dataset, name: str) -> tuple[Dataset, UID]:
     tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
     if tsyntax:
         return ds, UID(str(tsyntax))
-    elem = ds["PixelData"] if "PixelData" in ds else None
+    elem = ds.data_element("PixelData")  # the element (not its value), or None
     if elem is not None and elem.is_undefined_length:
         raise ImageError(
             f"{name}: broken image: no Transfer Syntax UID in the file meta and the "

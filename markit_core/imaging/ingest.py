@@ -36,6 +36,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.errors import ImageError, InputFileError
 from markit_core.imaging.decode import PIXEL_KEYWORDS, decode_any, is_dicom
 from markit_core.imaging.decoded import DecodedImage
@@ -384,7 +385,7 @@ class _Context:
             origin.sop_uid = o.sop_uid[:255]
         self.session.add(case)
         self.session.flush()
-        origin.case_id = case.id or 0
+        origin.case_id = require_id(case)
         self.session.add(origin)
         if deid is not None:
             record_pairs(self.session, self.project_id, deid.pairs)

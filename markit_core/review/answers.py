@@ -35,6 +35,7 @@ from sqlmodel import Session, select
 from markit_core.agreement.measures import MISSING
 from markit_core.agreement.truth import dense_truth, normalise_truth
 from markit_core.annotation.current import current_answers
+from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, Case, LabelDef, LabelKind, LedgerHead
 
@@ -191,7 +192,7 @@ def _load_answers(session: Session, project_id: int) -> ProjectAnswers:
         tuple(case_name(cases[int(c)]) for c in case_ids),
         annotators,
         names,
-        tuple(lb.id or 0 for lb in labels),
+        tuple(require_id(lb) for lb in labels),
         values,
         confidence,
         adjudicated,

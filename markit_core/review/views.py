@@ -24,7 +24,7 @@ from markit_core.agreement.measures import MISSING, cohen_kappa_vs_reference, pa
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.annotation.queue import case_in_project
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, Annotation, LabelDef, LabelKind, Roi, User, utcnow
 from markit_core.review.answers import (
@@ -108,7 +108,7 @@ def label_matrix(
     return LabelMatrix(
         ans.labels[k],
         tuple(int(c) for c in ans.case_ids[rows]),
-        tuple(n for n, r in zip(ans.case_names, rows) if r),
+        tuple(n for n, r in zip(ans.case_names, rows, strict=True) if r),
         ans.annotators,
         ans.values[k][:, rows].T.copy(),
         ans.confidence[k][:, rows].T.copy(),
@@ -305,7 +305,7 @@ def disagreements(
     case_ids = [int(ans.case_ids[j]) for j in js]
     regions = _regions(session, project_id, sorted(set(case_ids)))
     out = []
-    for k, j, case_id in zip(ks, js, case_ids):
+    for k, j, case_id in zip(ks, js, case_ids, strict=True):
         who = np.nonzero(ans.values[k, :, j] != MISSING)[0]
         conf = ans.confidence[k, :, j]
         out.append(
@@ -374,11 +374,16 @@ def adjudicate(
             case_id=case_id,
             label_id=label_id,
             value=bool(value),
-            reviewer_id=actor.id or 0,
+            reviewer_id=require_id(actor),
             note=note,
         )
     else:
-        row.value, row.reviewer_id, row.note, row.at = bool(value), actor.id or 0, note, utcnow()
+        row.value, row.reviewer_id, row.note, row.at = (
+            bool(value),
+            require_id(actor),
+            note,
+            utcnow(),
+        )
     session.add(row)
     session.flush()
     ledger.append(

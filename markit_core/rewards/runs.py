@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_answers
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError, ValidationError
 from markit_core.models import LabelDef, LabelKind, RewardRun, User
 from markit_core.review.answers import AiReference, load_ai_reference
@@ -118,9 +118,11 @@ def time_boxes(table: AnnotationTable) -> dict[str, dict[str, dict[str, float | 
     secs = table.seconds[ok]
     order = np.lexsort((secs, group))
     group, secs = group[order], secs[order]
+    if not group.size:
+        return {}
     bounds = np.flatnonzero(np.diff(group)) + 1
     out: dict[str, dict[str, dict[str, float | int]]] = {}
-    for g, x in zip(group[np.r_[0, bounds]] if group.size else [], np.split(secs, bounds)):
+    for g, x in zip(group[np.r_[0, bounds]], np.split(secs, bounds), strict=True):
         q1, med, q3 = np.percentile(x, [25, 50, 75])
         iqr = q3 - q1
         inside = x[(x >= q1 - 1.5 * iqr) & (x <= q3 + 1.5 * iqr)]
@@ -235,13 +237,13 @@ def run_rewards(
     stored = result_to_dict(result)
     stored["time_boxes"] = time_boxes(table)
     run = RewardRun(
-        project_id=project_id, run_by=actor.id or 0, params=params, result=_finite(stored)
+        project_id=project_id, run_by=require_id(actor), params=params, result=_finite(stored)
     )
     session.add(run)
     session.flush()
     ledger.append(session, actor=actor, project_id=project_id, action="rewards.run", record=run)
     session.commit()
-    return run.id or 0, result
+    return require_id(run), result
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,7 @@ def list_runs(session: Session, actor: User, project_id: int) -> list[RunSummary
     ).all()  # type: ignore[union-attr]
     return [
         RunSummary(
-            r.id or 0,
+            require_id(r),
             r.at.isoformat(timespec="seconds"),
             name,
             float(r.params.get("budget", 0.0)),
@@ -308,7 +310,7 @@ def get_run(session: Session, actor: User, project_id: int, run_id: int) -> RunR
         raise NotFoundError(f"reward run {run_id} not found in this project")
     user = session.get(User, row.run_by)
     return RunRecord(
-        row.id or 0,
+        require_id(row),
         row.project_id,
         row.at.isoformat(timespec="seconds"),
         user.username if user else "",
