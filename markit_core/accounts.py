@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import require_admin
@@ -102,7 +102,7 @@ def user_by_id(session: Session, user_id: int) -> User:
 def first_admin(session: Session) -> User:
     """The oldest active admin, used by the CLI when no ``--as`` is given."""
     user = session.exec(
-        select(User).where(User.is_admin, User.is_active).order_by(User.id)  # type: ignore[arg-type]
+        select(User).where(col(User.is_admin), col(User.is_active)).order_by(col(User.id))
     ).first()
     if user is None:
         raise NotFoundError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsInt
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -77,9 +77,18 @@ def active_labels(session: Session, project_id: int) -> list[LabelDef]:
         session.exec(
             select(LabelDef)
             .where(LabelDef.project_id == project_id, col(LabelDef.archived).is_(False))
-            .order_by(LabelDef.order, LabelDef.name)
+            .order_by(col(LabelDef.order), col(LabelDef.name))
         )
     )
+
+
+def active_binary_labels(session: Session, project_id: int) -> list[LabelDef]:
+    """The project's non-archived present/absent labels in display order.
+
+    The one query behind review, rewards and the demo answers (no permission
+    check: callers already checked).
+    """
+    return [lb for lb in active_labels(session, project_id) if lb.kind == LabelKind.BINARY.value]
 
 
 def _parse_kind(value: object, where: str) -> str:
@@ -93,8 +102,10 @@ def _parse_kind(value: object, where: str) -> str:
 def _parse_order(value: object, where: str, default: int) -> int:
     if value is None or (isinstance(value, float) and value != value) or value == "":
         return default
+    if not isinstance(value, (str, SupportsInt)):
+        raise ValidationError(f"{where}: order {value!r} is not a whole number")
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         raise ValidationError(f"{where}: order {value!r} is not a whole number") from None
 
@@ -147,7 +158,7 @@ def save_label_set(
 ) -> LabelChanges:
     """Replace the project's label set with ``rows`` (dicts: id?, name, group, kind, order)."""
     require(session, actor, project_id, Action.EDIT_LABELS)
-    current = {lb.id: lb for lb in active_labels(session, project_id)}
+    current = {require_id(lb): lb for lb in active_labels(session, project_id)}
     wanted = _validate(rows, set(current))
     archived_names = {
         lb.name.casefold(): lb
@@ -179,7 +190,7 @@ def _apply(
     session: Session,
     actor: User,
     project_id: int,
-    current: dict[int | None, LabelDef],
+    current: dict[int, LabelDef],
     wanted: list[dict[str, Any]],
     archived_names: dict[str, LabelDef],
 ) -> LabelChanges:

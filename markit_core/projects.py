@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require, roles_of
@@ -116,7 +116,7 @@ def list_projects(session: Session, actor: User) -> list[ProjectInfo]:
     stmt = select(Project).order_by(Project.name)
     if not actor.is_admin:
         mine = select(Membership.project_id).where(Membership.user_id == actor.id)
-        stmt = stmt.where(Project.id.in_(mine))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Project.id).in_(mine))
     return [_info(session, p, actor) for p in session.exec(stmt)]
 
 
@@ -164,7 +164,7 @@ def list_members(session: Session, actor: User, project_id: int) -> list[MemberI
     require(session, actor, project_id, Action.VIEW)
     rows = session.exec(
         select(User, Membership.role)
-        .join(Membership, Membership.user_id == User.id)
+        .join(Membership, col(Membership.user_id) == User.id)
         .where(Membership.project_id == project_id)
         .order_by(User.username)
     ).all()

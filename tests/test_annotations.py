@@ -211,7 +211,7 @@ def test_edits_add_versions_and_keep_history(session, world):
         .order_by(LedgerEntry.seq)
     ).all()
     assert actions[-3:] == ["annotation.submit", "annotation.edit", "annotation.delete"]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_double_submit_with_one_token_stores_once(session, world):
@@ -230,7 +230,7 @@ def test_double_submit_with_one_token_stores_once(session, world):
     with pytest.raises(ConflictError):
         _submit(session, ann2, world, c0, "same-token", pneumonia=(True, 100))
     assert session.exec(select(func.count()).select_from(Annotation)).one() == 1
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_others_readings_hidden_until_own_submission_and_setting(session, world):
@@ -277,7 +277,7 @@ def test_whole_second_timings_still_verify(session, world):
         token="ints",
         timing=Timing(12, 12, 0, {label: 3}),
     )
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 # -- timing ---------------------------------------------------------------------------------

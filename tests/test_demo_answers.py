@@ -34,7 +34,7 @@ def test_demo_answers_look_like_careful_and_careless_readers(session, settings):
     submits = session.exec(
         select(LedgerEntry).where(LedgerEntry.action == "annotation.submit")
     ).all()
-    assert len(submits) == n and ledger.verify(session).ok
+    assert len(submits) == n and ledger.integrity(session).ok
 
     ann1 = get_user(session, "ann1")
     held = [c.id for c in cases[-HELD_OUT_FOR_ANN1:]]

@@ -30,7 +30,7 @@ def _entries(session) -> list[LedgerEntry]:
 
 
 def test_clean_history_verifies(session, history):
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.ok, result.problem
     assert result.entries == len(_entries(session)) >= 12
     assert result.records_checked > 0
@@ -49,7 +49,7 @@ def test_every_entry_links_to_the_previous(session, history):
 def test_edited_entry_is_named(session, history):
     session.exec(text("update ledger_entry set action = 'label.delete' where seq = 5"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert not result.ok
     assert result.problem.seq == 5
     assert result.problem.kind == "entry altered"
@@ -58,7 +58,7 @@ def test_edited_entry_is_named(session, history):
 def test_deleted_entry_is_named(session, history):
     session.exec(text("delete from ledger_entry where seq = 6"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert (result.problem.seq, result.problem.kind) == (6, "entry deleted")
 
 
@@ -66,7 +66,7 @@ def test_deleted_newest_entry_is_caught_by_the_head(session, history):
     last = _entries(session)[-1]
     session.exec(text(f"delete from ledger_entry where seq = {last}"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert (result.problem.seq, result.problem.kind) == (last, "entry deleted")
 
 
@@ -88,7 +88,7 @@ def test_swapped_entries_are_named(session, history):
             params=dict(zip(names, row, strict=True)),
         )
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.problem.seq == 7
     assert result.problem.kind == "entries reordered or replaced"
 
@@ -99,7 +99,7 @@ def test_record_edited_in_the_database_is_named(session, history):
     )
     session.exec(text(f"update label_def set name = 'pneumothorax (edited)' where id = {label.id}"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert not result.ok
     assert result.problem.kind == "record changed"
     assert "label_def" in result.problem.detail and str(label.id) in result.problem.detail
@@ -114,7 +114,7 @@ def test_record_edited_in_the_database_is_named(session, history):
 def test_record_deleted_in_the_database_is_named(session, history):
     session.exec(text("delete from membership where role = 'annotator'"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.problem.kind == "record changed"
     assert "deleted after it was logged" in result.problem.detail
 
@@ -126,7 +126,7 @@ def test_logged_changes_keep_verifying(session, history):
 
     rows = [vars(lb) | {"name": lb.name.title()} for lb in labels[1:]]
     save_label_set(session, owner, history.id, rows)
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def _owner(session):
@@ -171,10 +171,10 @@ def test_edited_trace_back_of_a_case_is_named(session, settings, imaging):
         [("x.dcm", dicom_bytes(identified_dicom(seed=5)))],
     )
     case_id = report.case_ids[0]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     session.exec(
         text(f"update case_origin set patient_name = 'Someone^Else' where case_id = {case_id}")
     )
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.problem.kind == "record changed" and f"case {case_id}" in result.problem.detail

@@ -58,7 +58,7 @@ def test_batch_upload_with_a_bad_file(session, app_env):
     at.button(key="ingest_button").click().run()
     assert "1 already present" in at.warning[0].value
     assert session.exec(text('select count(*) from "case"')).one()[0] == 2
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_reports_import_lists_unmatched_rows(session, app_env):

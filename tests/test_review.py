@@ -159,12 +159,12 @@ def test_adjudication_is_stored_ledgered_and_becomes_consensus(session, ex):
         select(LedgerEntry.action).where(LedgerEntry.record_type == "adjudication")
     ).all()
     assert actions == ["review.adjudicate", "review.adjudicate"]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     # editing the stored decision behind MarkIt's back is caught
     rows[0].value = True
     session.add(rows[0])
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert not result.ok and result.problem.kind == "record changed"
 
 

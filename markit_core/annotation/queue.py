@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
@@ -60,9 +60,9 @@ class Queue:
 def _readings_per_case(session: Session, project_id: int) -> dict[int, set[int]]:
     rows = session.exec(
         select(Annotation.case_id, Annotation.annotator_id).where(
-            Annotation.id.in_(current_annotation_ids(project_id))
+            col(Annotation.id).in_(current_annotation_ids(project_id))
         )
-    ).all()  # type: ignore[union-attr]
+    ).all()
     per_case: dict[int, set[int]] = {}
     for case_id, annotator_id in rows:
         per_case.setdefault(case_id, set()).add(annotator_id)
@@ -80,11 +80,10 @@ def build_queue(session: Session, actor: User, project_id: int) -> Queue:
     if assigned:
         candidates = sorted(set(assigned))
     else:
-        candidates = list(
-            session.exec(
-                select(Case.id).where(Case.project_id == project_id).order_by(Case.id)
-            ).all()
-        )
+        ids = session.exec(
+            select(Case.id).where(Case.project_id == project_id).order_by(col(Case.id))
+        ).all()
+        candidates = [cid for cid in ids if cid is not None]  # a primary key: never None
     per_case = _readings_per_case(session, project_id)
     done = {cid for cid in candidates if actor.id in per_case.get(cid, ())}
     needed = project.required_annotators  # 0: no cap, every annotator reads every case

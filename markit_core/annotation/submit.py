@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
@@ -259,7 +259,7 @@ def _reading(session: Session, row: Annotation, username: str) -> Reading:
     values = session.exec(
         select(AnnotationValue).where(AnnotationValue.annotation_id == row.id)
     ).all()
-    rois = session.exec(select(Roi).where(Roi.annotation_id == row.id).order_by(Roi.id)).all()
+    rois = session.exec(select(Roi).where(Roi.annotation_id == row.id).order_by(col(Roi.id))).all()
     return Reading(
         annotator=username,
         version=row.version,
@@ -278,10 +278,10 @@ def _reading(session: Session, row: Annotation, username: str) -> Reading:
 def _latest_rows(session: Session, case_id: int) -> list[tuple[Annotation, str]]:
     rows = session.exec(
         select(Annotation, User.username)
-        .join(User, User.id == Annotation.annotator_id)
+        .join(User, col(User.id) == Annotation.annotator_id)
         .where(Annotation.case_id == case_id)
-        .order_by(Annotation.annotator_id, Annotation.version.desc())
-    ).all()  # type: ignore[attr-defined]
+        .order_by(col(Annotation.annotator_id), col(Annotation.version).desc())
+    ).all()
     latest: dict[int, tuple[Annotation, str]] = {}
     for row, username in rows:
         latest.setdefault(row.annotator_id, (row, username))
@@ -331,6 +331,6 @@ def history(
     rows = session.exec(
         select(Annotation)
         .where(Annotation.case_id == case_id, Annotation.annotator_id == actor.id)
-        .order_by(Annotation.version)
+        .order_by(col(Annotation.version))
     ).all()
     return [(r.version, r.deleted, r.submitted_at.isoformat(timespec="seconds")) for r in rows]

@@ -35,9 +35,9 @@ def project_summary(session: Session, actor: User, project_id: int) -> ProjectSu
     project = require(session, actor, project_id, Action.STATS)
     current = (
         select(Annotation.case_id)
-        .where(Annotation.id.in_(current_annotation_ids(project_id)))
+        .where(col(Annotation.id).in_(current_annotation_ids(project_id)))
         .subquery()
-    )  # type: ignore[union-attr]
+    )
     n_annotations = session.exec(select(func.count()).select_from(current)).one()
     n_annotated = session.exec(select(func.count(func.distinct(current.c.case_id)))).one()
     n_cases = session.exec(

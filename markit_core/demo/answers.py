@@ -30,14 +30,15 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import object_session
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.config import Settings
 from markit_core.db import require_id
 from markit_core.demo.generator import sample_truth
-from markit_core.models import Annotation, Case, CaseOrigin, LabelDef, LabelKind, Project, User
+from markit_core.labels import active_binary_labels
+from markit_core.models import Annotation, Case, CaseOrigin, Project, User
 
 __all__ = ["READERS", "Reader", "demo_truth", "seed_demo_answers"]
 
@@ -102,9 +103,9 @@ def _uploaded_names(cases: list[Case]) -> dict[int, str]:
         for start in range(0, len(ids), 500):  # stay under SQL parameter limits
             rows = session.exec(
                 select(CaseOrigin.case_id, CaseOrigin.source).where(
-                    CaseOrigin.case_id.in_(ids[start : start + 500])
+                    col(CaseOrigin.case_id).in_(ids[start : start + 500])
                 )
-            )  # type: ignore[attr-defined]
+            )
             for case_id, source in rows:
                 # "upload: demo_images/demo_1_3.png" -> "demo_1_3.png"
                 out[int(case_id)] = (source or "").rsplit("/", 1)[-1].rsplit(": ", 1)[-1]
@@ -199,20 +200,10 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
     project = session.get(Project, project_id)
     if project is None:
         return 0
-    cases = list(session.exec(select(Case).where(Case.project_id == project_id).order_by(Case.id)))
+    in_project = select(Case).where(Case.project_id == project_id)
+    cases = list(session.exec(in_project.order_by(col(Case.id))))
     truths = demo_truth(settings, cases)
-    labels = {
-        lb.name: require_id(lb)
-        for lb in session.exec(
-            select(LabelDef)
-            .where(
-                LabelDef.project_id == project_id,
-                LabelDef.archived.is_(False),
-                LabelDef.kind == LabelKind.BINARY.value,
-            )
-            .order_by(LabelDef.order, LabelDef.name)
-        )
-    }
+    labels = {lb.name: require_id(lb) for lb in active_binary_labels(session, project_id)}
     demo_cases = [c for c in cases if require_id(c) in truths]
     held_out = {c.id for c in demo_cases[-HELD_OUT_FOR_ANN1:]}
     readers_of: dict[int, set[int]] = {}

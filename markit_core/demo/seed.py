@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from markit_core.accounts import create_user, has_users
+from markit_core.accounts import create_user, get_user, has_users
 from markit_core.config import Settings
 from markit_core.db import require_id
 from markit_core.demo.answers import seed_demo_answers
@@ -71,7 +71,8 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
     admin = _user(session, DEMO_ADMIN)
     if admin is None:
         if has_users(session):
-            admin = session.exec(select(User).where(User.is_admin).order_by(User.id)).first()  # type: ignore[arg-type]
+            admins = select(User).where(col(User.is_admin)).order_by(col(User.id))
+            admin = session.exec(admins).first()
         if admin is None or not has_users(session):
             create_user(
                 session,
@@ -128,7 +129,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
     )
     result.notes.append(seed_demo_images(session, settings, project_id))
     result.notes.append(
-        seed_demo_reports(session, settings, _user(session, "dataowner"), project_id)
+        seed_demo_reports(session, settings, get_user(session, "dataowner"), project_id)
     )
     answered = seed_demo_answers(session, settings, project_id)
     result.notes.append(

@@ -281,7 +281,8 @@ def _decode_pixels(ds: Dataset, tsyntax: UID, name: str) -> tuple[np.ndarray, di
             "it (install the matching pylibjpeg plugin)"
         )
     try:
-        arr, meta = decoder.as_array(ds, as_rgb=True)
+        # pydicom 3.0 annotates **kwargs as DecodeOptions (the TypedDict itself, not Unpack)
+        arr, meta = decoder.as_array(ds, as_rgb=True)  # type: ignore[arg-type]
     except _DECODE_ERRORS as e:
         reason = _first_line(e)
         note = _truncation_note(ds)

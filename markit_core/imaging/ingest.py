@@ -27,6 +27,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -156,7 +157,7 @@ def pixel_digest(image: DecodedImage) -> str:
     """
     frames = image.frames
     h = hashlib.sha256(f"{image.photometric}|{frames.shape}|{frames.dtype.str}|".encode())
-    h.update(memoryview(frames if frames.flags.c_contiguous else frames.copy()).cast("B"))
+    h.update(np.ascontiguousarray(frames).data.cast("B"))
     return h.hexdigest()
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
@@ -246,26 +246,25 @@ def _regions(
 ) -> dict[tuple[int, str], list[RegionView]]:
     ids = current_annotation_ids(project_id).subquery()
     rows = session.exec(
-        select(Annotation.case_id, User.username, LabelDef.name, Roi.shape, Roi.points, Roi.frame)
-        .join(Roi, Roi.annotation_id == Annotation.id)
-        .join(User, User.id == Annotation.annotator_id)
-        .join(LabelDef, LabelDef.id == Roi.label_id)
-        .where(Annotation.id.in_(select(ids.c.id)), Annotation.case_id.in_(case_ids))  # type: ignore[union-attr]
-        .order_by(Roi.id)
+        select(Annotation.case_id, User.username, LabelDef.name, Roi)
+        .join(Roi, col(Roi.annotation_id) == Annotation.id)
+        .join(User, col(User.id) == Annotation.annotator_id)
+        .join(LabelDef, col(LabelDef.id) == Roi.label_id)
+        .where(col(Annotation.id).in_(select(ids.c.id)), col(Annotation.case_id).in_(case_ids))
+        .order_by(col(Roi.id))
     ).all()
     out: dict[tuple[int, str], list[RegionView]] = {}
-    for case_id, user, label, shape, points, frame in rows:
-        out.setdefault((case_id, user), []).append(
-            RegionView(label, shape, tuple((float(x), float(y)) for x, y in points), frame)
-        )
+    for case_id, user, label, roi in rows:
+        points = tuple((float(x), float(y)) for x, y in roi.points)
+        out.setdefault((case_id, user), []).append(RegionView(label, roi.shape, points, roi.frame))
     return out
 
 
 def _adjudications(session: Session, project_id: int) -> dict[tuple[int, int], AdjudicationView]:
     rows = session.exec(
         select(Adjudication, User.username, LabelDef.name)
-        .join(User, User.id == Adjudication.reviewer_id)
-        .join(LabelDef, LabelDef.id == Adjudication.label_id)
+        .join(User, col(User.id) == Adjudication.reviewer_id)
+        .join(LabelDef, col(LabelDef.id) == Adjudication.label_id)
         .where(Adjudication.project_id == project_id)
     ).all()
     return {

@@ -22,14 +22,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_answers
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError, ValidationError
-from markit_core.models import LabelDef, LabelKind, RewardRun, User
+from markit_core.labels import active_binary_labels
+from markit_core.models import RewardRun, User
 from markit_core.review.answers import AiReference, load_ai_reference
 from markit_core.rewards.engine import RewardResult, compute_rewards
 from markit_core.rewards.report import result_to_dict
@@ -52,13 +53,7 @@ _CURRENCY_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 
 def _answers_frame(session: Session, project_id: int) -> pd.DataFrame:
     """Current answers to active binary labels, sorted (case, label, annotator)."""
-    labels = session.exec(
-        select(LabelDef.name).where(
-            LabelDef.project_id == project_id,
-            LabelDef.archived.is_(False),
-            LabelDef.kind == LabelKind.BINARY.value,
-        )
-    ).all()
+    labels = [lb.name for lb in active_binary_labels(session, project_id)]
     frame = pd.DataFrame(
         current_answers(session, project_id),
         columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
@@ -282,10 +277,10 @@ def list_runs(session: Session, actor: User, project_id: int) -> list[RunSummary
     require(session, actor, project_id, Action.REWARDS)
     rows = session.exec(
         select(RewardRun, User.username)
-        .join(User, User.id == RewardRun.run_by)
+        .join(User, col(User.id) == RewardRun.run_by)
         .where(RewardRun.project_id == project_id)
-        .order_by(RewardRun.id.desc())
-    ).all()  # type: ignore[union-attr]
+        .order_by(col(RewardRun.id).desc())
+    ).all()
     return [
         RunSummary(
             require_id(r),
