@@ -92,7 +92,7 @@ def test_upgrade_keeps_a_verifying_ledger(tmp_path):
         before = conn.execute(text("select * from ledger_entry order by seq")).all()
     upgrade(engine)
     with session(engine) as s:
-        after = ledger.verify(s)
+        after = ledger.integrity(s)
     assert after.ok and after.entries == len(before) > 5
     engine.dispose()
 
@@ -156,7 +156,7 @@ def test_merkle_migration_backfills_leaf_hashes_and_keeps_rows(tmp_path):
     assert [tuple(r[k] for k in before[0]._fields) for r in after] == [tuple(b) for b in before]
     assert all(r["leaf_hash"] == ledger.entry_leaf_hash(_entry(r)) for r in after)
     with session(engine) as s:
-        assert ledger.verify(s).ok
+        assert ledger.integrity(s).ok
         tree = ledger_tree(s)
         assert len(tree) == len(before)
         assert tree.leaf(0).hex() == after[0]["leaf_hash"]
