@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from markit_core import ledger
 from markit_core.audit.heads import SignedHead
@@ -65,9 +65,11 @@ def covering_entries(
     if not wanted:
         return {}
     stmt = (
-        select(LedgerEntry.record_id, func.max(LedgerEntry.seq))
-        .where(LedgerEntry.record_type == record_type, LedgerEntry.project_id == project_id)
-        .group_by(LedgerEntry.record_id)
+        select(col(LedgerEntry.record_id), func.max(col(LedgerEntry.seq)))
+        .where(
+            col(LedgerEntry.record_type) == record_type, col(LedgerEntry.project_id) == project_id
+        )
+        .group_by(col(LedgerEntry.record_id))
     )
     found = {rid: seq for rid, seq in session.execute(stmt) if rid in wanted}
     missing = wanted - set(found)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require, roles_of
@@ -115,7 +115,9 @@ def create_signing_key(
 def active_key(session: Session, project_id: int, *, required: bool = True) -> SigningKey | None:
     """The project's current (not retired) key row."""
     row = session.exec(
-        select(SigningKey).where(SigningKey.project_id == project_id, SigningKey.retired.is_(False))  # type: ignore[union-attr]
+        select(SigningKey).where(
+            col(SigningKey.project_id) == project_id, col(SigningKey.retired).is_(False)
+        )
     ).first()
     if row is None and required:
         raise NotFoundError(

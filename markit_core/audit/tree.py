@@ -27,7 +27,7 @@ def _cursor_rows(session: Session, sql: str, params: tuple = ()) -> list[tuple]:
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(sql, params) if params else cursor.execute(sql)
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 

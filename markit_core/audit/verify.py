@@ -97,7 +97,7 @@ def _check_entries(folder: Path, head: SignedHead, report: BundleReport) -> dict
     good: dict[int, dict] = {}
     for _, e in _jsonl(folder / LEDGER_DIR / "entries.jsonl", report):
         report.entries += 1
-        seq = e.get("seq")
+        seq = int(e.get("seq") or 0)
         try:
             content = ledger.entry_bytes(e)
         except (KeyError, TypeError):
@@ -120,13 +120,13 @@ def _check_entries(folder: Path, head: SignedHead, report: BundleReport) -> dict
                 )
             from markit_core.audit.merkle import leaf_hash
 
-            verify_inclusion(int(seq) - 1, head.tree_size, leaf_hash(content), path, root)
+            verify_inclusion(seq - 1, head.tree_size, leaf_hash(content), path, root)
         except (ProofError, KeyError, TypeError, ValueError) as e2:
             report.problems.append(
                 f"ledger entry {seq}: inclusion proof does not lead to the signed root ({e2})"
             )
             continue
-        good[int(seq)] = e
+        good[seq] = e
     return good
 
 
@@ -137,7 +137,7 @@ def _check_manifest(manifest: dict, entries: dict[int, dict], report: BundleRepo
         report.problems.append(
             "manifest: its content does not match the export record the ledger logged"
         )
-    entry = entries.get(manifest.get("export_entry", -1))
+    entry = entries.get(int(manifest.get("export_entry") or -1))
     if entry is None:
         report.problems.append(
             f"manifest: the export's ledger entry {manifest.get('export_entry')} is not proven"
@@ -176,7 +176,7 @@ def _check_records(folder: Path, entries: dict[int, dict], report: BundleReport)
     records: dict[tuple[str, int], dict] = {}
     for _, r in _jsonl(folder / LEDGER_DIR / "records.jsonl", report):
         report.records += 1
-        rtype, rid, seq = r.get("record_type"), r.get("record_id"), r.get("seq")
+        rtype, rid, seq = r.get("record_type"), r.get("record_id"), int(r.get("seq") or 0)
         entry = entries.get(seq)
         what = f"record {rtype} {rid}"
         if entry is None:
@@ -194,7 +194,7 @@ def _check_records(folder: Path, entries: dict[int, dict], report: BundleReport)
         ):
             report.problems.append(f"{what}: does not match the digest in ledger entry {seq}")
             continue
-        records[(str(rtype), int(rid))] = r
+        records[(str(rtype), int(rid or 0))] = r
     return records
 
 

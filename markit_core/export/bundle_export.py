@@ -165,7 +165,7 @@ def _seal(
     passphrase: str,
 ) -> tuple[list[dict[str, Any]], SignedHead, int, int]:
     """Log the export, sign the head and write the ledger files and the manifest."""
-    files = [
+    files: list[dict[str, Any]] = [
         {
             "path": w.path.relative_to(work).as_posix(),
             "sha256": file_sha256(w.path),
@@ -189,7 +189,7 @@ def _seal(
         project_id=project.id,
         user_id=actor.id or 0,
         format="bundle",
-        rows=sum(f["rows"] for f in files),
+        rows=sum(int(f["rows"]) for f in files),
         content_sha256=manifest_digest(core),
     )
     session.add(record)

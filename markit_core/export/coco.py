@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.export.rows import RegionRow, count_regions, iter_regions, label_categories
 from markit_core.export.tables import Progress, Written, _noop
@@ -99,8 +99,8 @@ def write_coco(
         f.write('],"images":[')
         stmt = (
             select(Case.id, Case.original_name, Case.cols, Case.rows)
-            .where(Case.project_id == project_id)
-            .order_by(Case.id)
+            .where(col(Case.project_id) == project_id)
+            .order_by(col(Case.id))
             .execution_options(yield_per=5000)
         )
         for n, (cid, name, cols, rows) in enumerate(session.execute(stmt)):

@@ -63,8 +63,8 @@ def write_consensus_csv(
     consensus = answers.consensus(rule)
     out = Written(path)
     used_adjudications: set[int] = set()
-    adj_ids = {
-        (c, lb): i
+    adj_ids: dict[tuple[int, int], int] = {
+        (c, lb): int(i or 0)
         for i, c, lb in session.exec(
             select(Adjudication.id, Adjudication.case_id, Adjudication.label_id).where(
                 Adjudication.project_id == project_id

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, literal
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, Roi, User
 
@@ -84,17 +84,17 @@ def _current(project_id: int) -> Any:
     """
     newer = aliased(Annotation)
     later = (
-        select(newer.id)
+        select(col(newer.id))
         .where(
-            newer.case_id == Annotation.case_id,
-            newer.annotator_id == Annotation.annotator_id,
-            newer.version > Annotation.version,
+            col(newer.case_id) == col(Annotation.case_id),
+            col(newer.annotator_id) == col(Annotation.annotator_id),
+            col(newer.version) > col(Annotation.version),
         )
         .exists()
     )
     return and_(
-        Annotation.project_id == project_id,
-        Annotation.deleted == False,  # noqa: E712 - SQL comparison
+        col(Annotation.project_id) == project_id,
+        col(Annotation.deleted).is_(False),
         ~later,
     )
 
@@ -104,49 +104,52 @@ def count_readings(session: Session, project_id: int) -> int:
     stmt = (
         select(func.count())
         .select_from(AnnotationValue)
-        .join(Annotation, Annotation.id == AnnotationValue.annotation_id)
-        .where(_current(project_id), AnnotationValue.value.is_not(None))  # type: ignore[union-attr]
+        .join(Annotation, col(Annotation.id) == col(AnnotationValue.annotation_id))
+        .where(_current(project_id), col(AnnotationValue.value).is_not(None))
     )
     return int(session.exec(stmt).one())
 
 
 def iter_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
     """Current answers, one per (case, label, reader), ordered by case, label, reader."""
+    columns: list[Any] = [
+        Annotation.case_id,
+        Case.original_name,
+        LabelDef.id,
+        LabelDef.name,
+        User.username,
+        Annotation.id,
+        Annotation.version,
+        AnnotationValue.value,
+        AnnotationValue.confidence,
+        AnnotationValue.seconds,
+        Annotation.total_seconds,
+        Annotation.active_seconds,
+        Annotation.idle_seconds,
+        Annotation.submitted_at,
+        _optional(Annotation, ("source",), "human"),
+        _optional(Annotation, _AI_VISIBLE_NAMES, False),
+    ]
     stmt = (
-        select(
-            Annotation.case_id,
-            Case.original_name,
-            LabelDef.id,
-            LabelDef.name,
-            User.username,
-            Annotation.id,
-            Annotation.version,
-            AnnotationValue.value,
-            AnnotationValue.confidence,
-            AnnotationValue.seconds,
-            Annotation.total_seconds,
-            Annotation.active_seconds,
-            Annotation.idle_seconds,
-            Annotation.submitted_at,
-            _optional(Annotation, ("source",), "human"),
-            _optional(Annotation, _AI_VISIBLE_NAMES, False),
+        select(*columns)
+        .join(AnnotationValue, col(AnnotationValue.annotation_id) == col(Annotation.id))
+        .join(LabelDef, col(LabelDef.id) == col(AnnotationValue.label_id))
+        .join(User, col(User.id) == col(Annotation.annotator_id))
+        .join(Case, col(Case.id) == col(Annotation.case_id))
+        .where(_current(project_id), col(AnnotationValue.value).is_not(None))
+        .order_by(
+            col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
         )
-        .join(AnnotationValue, AnnotationValue.annotation_id == Annotation.id)
-        .join(LabelDef, LabelDef.id == AnnotationValue.label_id)
-        .join(User, User.id == Annotation.annotator_id)
-        .join(Case, Case.id == Annotation.case_id)
-        .where(_current(project_id), AnnotationValue.value.is_not(None))  # type: ignore[union-attr]
-        .order_by(Annotation.case_id, LabelDef.order, LabelDef.name, User.username)
     ).execution_options(yield_per=CHUNK)
     for r in session.connection().execute(stmt):
-        yield ReadingRow(*r[:14], r[14] or "human", bool(r[15]))
+        yield ReadingRow._make((*r[:14], r[14] or "human", bool(r[15])))
 
 
 def count_regions(session: Session, project_id: int) -> int:
     stmt = (
         select(func.count())
         .select_from(Roi)
-        .join(Annotation, Annotation.id == Roi.annotation_id)
+        .join(Annotation, col(Annotation.id) == col(Roi.annotation_id))
         .where(_current(project_id))
     )
     return int(session.exec(stmt).one())
@@ -154,38 +157,39 @@ def count_regions(session: Session, project_id: int) -> int:
 
 def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
     """Regions of the current readings, ordered by case, reader, region id."""
+    columns: list[Any] = [
+        Roi.id,
+        Annotation.case_id,
+        LabelDef.id,
+        LabelDef.name,
+        Roi.shape,
+        Roi.frame,
+        Roi.points,
+        User.username,
+        Annotation.id,
+        Annotation.version,
+        _optional(Roi, ("source",), None),
+        _optional(Annotation, ("source",), "human"),
+        _optional(Roi, ("score",), None),
+    ]
     stmt = (
-        select(
-            Roi.id,
-            Annotation.case_id,
-            LabelDef.id,
-            LabelDef.name,
-            Roi.shape,
-            Roi.frame,
-            Roi.points,
-            User.username,
-            Annotation.id,
-            Annotation.version,
-            _optional(Roi, ("source",), None),
-            _optional(Annotation, ("source",), "human"),
-            _optional(Roi, ("score",), None),
-        )
-        .join(Annotation, Annotation.id == Roi.annotation_id)
-        .join(LabelDef, LabelDef.id == Roi.label_id)
-        .join(User, User.id == Annotation.annotator_id)
+        select(*columns)
+        .join(Annotation, col(Annotation.id) == col(Roi.annotation_id))
+        .join(LabelDef, col(LabelDef.id) == col(Roi.label_id))
+        .join(User, col(User.id) == col(Annotation.annotator_id))
         .where(_current(project_id))
-        .order_by(Annotation.case_id, User.username, Roi.id)
+        .order_by(col(Annotation.case_id), col(User.username), col(Roi.id))
     ).execution_options(yield_per=CHUNK)
     for r in session.connection().execute(stmt):
         score = None if r[12] is None else float(r[12])
-        yield RegionRow(*r[:10], r[10] or r[11] or "human", score)
+        yield RegionRow._make((*r[:10], r[10] or r[11] or "human", score))
 
 
 def label_categories(session: Session, project_id: int) -> list[tuple[int, int, str, str]]:
     """(category id from 1, label id, name, group) for every label of the project, in order."""
     labels = session.exec(
         select(LabelDef.id, LabelDef.name, LabelDef.group)
-        .where(LabelDef.project_id == project_id)
-        .order_by(LabelDef.order, LabelDef.name, LabelDef.id)
+        .where(col(LabelDef.project_id) == project_id)
+        .order_by(col(LabelDef.order), col(LabelDef.name), col(LabelDef.id))
     ).all()
     return [(n, int(i or 0), name, group) for n, (i, name, group) in enumerate(labels, start=1)]

@@ -32,7 +32,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.config import Settings
 from markit_core.export.coco import polygon_of
@@ -166,13 +166,14 @@ def write_srs(
     """
     folder.mkdir(parents=True, exist_ok=True)
     store = ImageStore.from_settings(settings)
-    paths = dict(
-        session.exec(
+    paths: dict[int, str] = {
+        int(cid or 0): path
+        for cid, path in session.exec(
             select(Case.id, Case.stored_path).where(
-                Case.project_id == project_id, Case.kind == "dicom"
+                col(Case.project_id) == project_id, col(Case.kind) == "dicom"
             )
-        ).all()
-    )
+        )
+    }
     dicom = set(paths)
     merged = _merged(
         _by_case(iter_readings(session, project_id), dicom),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.dataset import Dataset
 from sqlmodel import Session, select
 
 from markit_core import ledger
@@ -41,7 +42,7 @@ def stow_srs(
     if not files:
         raise ValidationError(f"{bundle} holds no DICOM SR (export with the sr format first)")
     studies = set(session.exec(select(Case.study_uid).where(Case.project_id == project_id)).all())
-    datasets = []
+    datasets: list[Dataset] = []
     for path in files:
         ds = pydicom.dcmread(path)
         if ds.StudyInstanceUID not in studies:
