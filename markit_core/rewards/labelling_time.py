@@ -12,7 +12,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["TimeStats", "group_time_stats", "t_quantile"]
+__all__ = ["TIME_CI_METHOD", "TimeStats", "group_time_stats", "t_quantile", "time_table"]
 
 
 def t_quantile(p: float, df: np.ndarray) -> np.ndarray:
@@ -127,3 +127,29 @@ def group_time_stats(
         ci_high=mean + half,
         half_width=half,
     )
+
+
+TIME_CI_METHOD = (
+    "mean ± t(0.975, n-1) · sd / sqrt(n) over the individual answer times "
+    "(Student's t interval; answers treated as independent, as in the paper's table)"
+)
+
+
+def time_table(
+    seconds: np.ndarray, label: np.ndarray, labels: tuple[str, ...]
+) -> dict[str, object] | None:
+    """The paper's supplementary time table: per label and overall mean with its 95 % CI.
+
+    ``{"method", "overall": row, "by_label": {label: row}}`` with rows as
+    :meth:`TimeStats.row`; None when no answer is timed.
+    """
+    x = np.asarray(seconds, dtype=np.float64)
+    if x.size == 0 or np.isnan(x).all():
+        return None
+    by_label = group_time_stats(x, label, len(labels))
+    overall = group_time_stats(x, np.zeros(x.shape[0], dtype=np.intp), 1)
+    return {
+        "method": TIME_CI_METHOD,
+        "overall": overall.row(0),
+        "by_label": {name: by_label.row(k) for k, name in enumerate(labels)},
+    }
