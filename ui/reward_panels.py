@@ -130,7 +130,7 @@ def qc_panel(res: dict) -> bool:
         for e in exclusions:
             for w in e["warnings"]:
                 st.warning(f"{e['annotator']} on {e['label']}: {w}", icon=":material/warning:")
-        st.plotly_chart(exclusion_kappa_chart(res), key="rw_kappa", width="stretch")
+        st.plotly_chart(exclusion_kappa_chart(res), key="rw_excl_kappa", width="stretch")
         st.caption(f"Kappa CI: {qc['kappa_ci_method']}.")
     else:
         st.success("No exclusions by the paper's rule.")
