@@ -130,8 +130,8 @@ def case_weights(n_cases: int, n_resamples: int, seed: int) -> np.ndarray:
     chunk = max(1, 4_000_000 // max(n_cases, 1))
     for start in range(0, n_resamples, chunk):
         b = min(chunk, n_resamples - start)
-        draws = rng.integers(0, n_cases, size=(b, n_cases))
-        flat = (draws + np.arange(b)[:, None] * n_cases).ravel()
+        draws = rng.integers(0, n_cases, size=(b, n_cases), dtype=np.int32)
+        flat = (draws + np.arange(b, dtype=np.int64)[:, None] * n_cases).ravel()
         out[start : start + b] = np.bincount(flat, minlength=b * n_cases).reshape(b, n_cases)
     return out
 
@@ -150,6 +150,7 @@ class _Setup:
     trusted_ai_only: bool
     trust_level: float
     budget: float
+    label_rows: tuple[np.ndarray, ...]  # answer rows of each label
 
 
 def _paper_exclusions(s: _Setup, w: np.ndarray) -> np.ndarray:
@@ -164,7 +165,11 @@ def _paper_exclusions(s: _Setup, w: np.ndarray) -> np.ndarray:
     per_case = np.bincount(
         t.case[has] * (4 * n_i * n_k) + code, minlength=len(t.cases) * 4 * n_i * n_k
     ).reshape(len(t.cases), 4 * n_i * n_k)
-    c = (w @ per_case).reshape(n_b, n_i * n_k, 4)  # (answer, ai) = 00, 01, 10, 11
+    # Integer counts: exact in float32 below 2**24, and half the memory traffic.
+    exact = w.max(initial=0) * len(t.cases) < 2**24
+    dtype = np.float32 if exact else np.float64
+    c = (w.astype(dtype, copy=False) @ per_case.astype(dtype)).astype(np.float64)
+    c = c.reshape(n_b, n_i * n_k, 4)  # (answer, ai) = 00, 01, 10, 11
     kappa = kappa_from_confusion(c[..., 3], c[..., 2], c[..., 1], c[..., 0])
     shared = c.sum(axis=-1)
     return ((shared > 0) & ~(kappa > s.kappa_threshold)).reshape(n_b, n_i, n_k)
@@ -182,7 +187,8 @@ def _per_case(s: _Setup, k: int, dropped: np.ndarray) -> np.ndarray:
     """
     t = s.table
     n_j, n_i = len(t.cases), len(t.annotators)
-    rows = (t.label == k) & ~dropped[t.annotator]
+    idx = s.label_rows[k]
+    rows = idx[~dropped[t.annotator[idx]]]
     case, annot, value = t.case[rows], t.annotator[rows], t.value[rows]
     n_all = np.bincount(case, minlength=n_j)
     n_true = np.bincount(case[value], minlength=n_j)
@@ -219,15 +225,34 @@ def _per_case(s: _Setup, k: int, dropped: np.ndarray) -> np.ndarray:
     return out
 
 
-def _grouped(s: _Setup, w: np.ndarray, k: int, patterns: np.ndarray) -> np.ndarray:
-    """Weighted per-label sums (B, I + 8) for the resamples' (B, I) exclusion patterns."""
-    uniq, inverse = np.unique(patterns, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    sums = np.empty((w.shape[0], len(s.table.annotators) + _EXTRA))
-    for p in range(uniq.shape[0]):
-        grp = inverse == p
-        sums[grp] = w[grp] @ _per_case(s, k, uniq[p])
-    return sums
+def _label_sums(s: _Setup, w: np.ndarray, patterns: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Weighted per-label sums (B, I + 8) for each label's (B, I) exclusion patterns.
+
+    The per-case terms of every (label, distinct pattern) that many resamples
+    share are stacked side by side and multiplied by ``W`` in one matrix
+    product (one pass over the weights for all labels); the terms of rare
+    patterns are multiplied by just the rows of their few resamples.
+    """
+    n_b, width = w.shape[0], len(s.table.annotators) + _EXTRA
+    out = {k: np.empty((n_b, width)) for k in patterns}
+    stacked: list[np.ndarray] = []
+    targets: list[tuple[int, np.ndarray]] = []
+    for k, pat in patterns.items():
+        uniq, inverse = np.unique(pat, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        for p in range(uniq.shape[0]):
+            rows = np.flatnonzero(inverse == p)
+            terms = _per_case(s, k, uniq[p])
+            if rows.size * 16 >= n_b:
+                stacked.append(terms)
+                targets.append((k, rows))
+            else:
+                out[k][rows] = w[rows] @ terms
+    if stacked:
+        products = w @ np.hstack(stacked)
+        for c, (k, rows) in enumerate(targets):
+            out[k][rows] = products[rows, c * width : (c + 1) * width]
+    return out
 
 
 def _trusted(s: _Setup, sums: np.ndarray) -> np.ndarray:
@@ -242,13 +267,17 @@ def _weighted_rewards(s: _Setup, w: np.ndarray) -> np.ndarray:
     t = s.table
     n_b, n_i, n_k = w.shape[0], len(t.annotators), len(t.labels)
     excluded = _paper_exclusions(s, w)
+    sums_by_label = _label_sums(s, w, {k: excluded[:, :, k] for k in range(n_k)})
+    if s.trusted_ai_only:
+        # Re-judge the gate per resample on the paper-rule consensus, then redo the
+        # labels where it lifts an exclusion in some resample.
+        gated = {k: excluded[:, :, k] & _trusted(s, sums_by_label[k])[:, None] for k in range(n_k)}
+        redo = {k: g for k, g in gated.items() if not np.array_equal(g, excluded[:, :, k])}
+        sums_by_label.update(_label_sums(s, w, redo))
     dr = np.zeros((n_b, n_i, n_k))
     pos, ans, tsum, tcnt = (np.zeros((n_b, n_k)) for _ in range(4))
     for k in range(n_k):
-        sums = _grouped(s, w, k, excluded[:, :, k])
-        if s.trusted_ai_only and excluded[:, :, k].any():
-            gated = excluded[:, :, k] & _trusted(s, sums)[:, None]
-            sums = _grouped(s, w, k, gated)
+        sums = sums_by_label[k]
         dr[:, :, k] = sums[:, :n_i]
         pos[:, k], ans[:, k] = sums[:, n_i], sums[:, n_i + 1]
         tsum[:, k], tcnt[:, k] = sums[:, n_i + 2], sums[:, n_i + 3]
@@ -291,7 +320,14 @@ def _setup(
         trusted_ai_only=bool(trusted_ai_only and ai is not None),
         trust_level=float(trust_level),
         budget=result.budget,
+        label_rows=_rows_by_label(table),
     )
+
+
+def _rows_by_label(table: AnnotationTable) -> tuple[np.ndarray, ...]:
+    order = np.argsort(table.label, kind="stable")
+    counts = np.bincount(table.label, minlength=len(table.labels))
+    return tuple(np.split(order, np.cumsum(counts)[:-1]))
 
 
 def weighted_rewards(
