@@ -312,6 +312,13 @@ def main() -> int:
             f"(c) whole CLI process ({' '.join(cmd[1:3])} ...): {cli_seconds:.2f} s "
             f"(median of {REPEATS})"
         )
+        plain = []
+        for _ in range(REPEATS):
+            t0 = time.perf_counter()
+            subprocess.run([*cmd, "--bootstrap", "0"], cwd=ROOT, capture_output=True, check=True)
+            plain.append(time.perf_counter() - t0)
+        cli_plain_seconds = statistics.median(plain)
+        print(f"    the same with --bootstrap 0: {cli_plain_seconds:.2f} s")
     boot_seconds, naive_boot_seconds = bench_bootstrap()
     goals = seconds <= 2.0 and ratio >= 10.0 and cli_seconds <= 5.0 and boot_seconds <= 3.0
     print(
@@ -327,6 +334,7 @@ def main() -> int:
                 "pandas_vectorised_seconds_1m": round(tuned_seconds, 3),
                 "ratio_vs_vectorised": round(tuned_seconds / seconds, 1),
                 "cli_process_seconds_1m": round(cli_seconds, 3),
+                "cli_process_seconds_1m_no_bootstrap": round(cli_plain_seconds, 3),
                 "bootstrap_s": round(boot_seconds, 3),
                 "bootstrap_naive_s": round(naive_boot_seconds, 2),
                 "bootstrap_ratio": round(naive_boot_seconds / boot_seconds, 1),

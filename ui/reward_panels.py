@@ -132,8 +132,10 @@ def qc_panel(res: dict) -> bool:
                 st.warning(f"{e['annotator']} on {e['label']}: {w}", icon=":material/warning:")
         st.plotly_chart(exclusion_kappa_chart(res), key="rw_excl_kappa", width="stretch")
         st.caption(f"Kappa CI: {qc['kappa_ci_method']}.")
+    elif any(d["ai_items"] for d in qc["labels"].values()):
+        st.success("No exclusions: every annotator agrees with the AI above the threshold.")
     else:
-        st.success("No exclusions by the paper's rule.")
+        st.info("No AI reference in this project, so quality control excluded nobody.")
     return True
 
 

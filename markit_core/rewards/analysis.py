@@ -60,7 +60,9 @@ class RewardAnalysis:
             out["rule_comparison"] = comparison_to_dict(self.comparison, self.result.annotators)
         seconds = self.table.seconds
         out["time_table"] = (
-            None if seconds is None else time_table(seconds, self.table.label, self.table.labels)
+            None
+            if seconds is None
+            else time_table(seconds, self.table.label, self.table.labels, self.result.time_by_label)
         )
         return out
 

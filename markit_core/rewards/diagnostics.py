@@ -271,7 +271,7 @@ def qc_diagnostics(
         items, cons_pos, ai_pos, _, kappa, warnings = _label_figures(
             ref[:, k], result.consensus[:, k], settings
         )
-        trusted = ai_items > 0 and not any(w.startswith("AI untrusted") for w in warnings)
+        trusted = ai_items > 0 and bool(kappa >= settings.trust_level)
         applied = ai_items > 0 and (trusted or not settings.trusted_ai_only)
         if ai_items == 0:
             status, warnings = NO_AI_REFERENCE, []
@@ -296,9 +296,11 @@ def qc_diagnostics(
                 warnings=tuple(warnings),
             )
         )
-    applied = [d.qc_applied for d in labels]
+    applied_by_label = [d.qc_applied for d in labels]
     return QcDiagnostics(
-        settings, tuple(labels), _exclusions(table, ref, result, warn_by_label, applied, seed)
+        settings,
+        tuple(labels),
+        _exclusions(table, ref, result, warn_by_label, applied_by_label, seed),
     )
 
 
@@ -310,14 +312,17 @@ def _exclusions(
     applied: list[bool],
     seed: int,
 ) -> tuple[ExclusionDiagnostics, ...]:
+    n_i, n_k = len(table.annotators), len(table.labels)
+    # One pass over the answers: the 2x2 table (reader, AI) of every (annotator, label).
+    r = ref[table.case, table.label]
+    has = r != MISSING
+    reader_no = (~table.value[has]).astype(np.intp)
+    code = (table.annotator * n_k + table.label)[has] * 4 + reader_no * 2 + (r[has] != 1)
+    cells = np.bincount(code, minlength=n_i * n_k * 4).reshape(n_i, n_k, 4)  # 11, 10, 01, 00
     out = []
     for e in result.exclusions:
         i, k = table.annotators.index(e.annotator), table.labels.index(e.label)
-        rows = (table.annotator == i) & (table.label == k)
-        r = ref[table.case[rows], k]
-        has = r != MISSING
-        reader, aiv = table.value[rows][has], r[has] == 1
-        counts = _pair_counts(reader, aiv)
+        counts = cells[i, k]
         low, high = kappa_ci(counts, seed=seed)
         warnings = warn_by_label[k]
         if high > result.kappa_threshold:
@@ -334,8 +339,8 @@ def _exclusions(
                 ci_high=high,
                 se=float(kappa_se(counts)),
                 shared_items=e.shared_items,
-                reader_positives=int(reader.sum()),
-                ai_positives=int(aiv.sum()),
+                reader_positives=int(counts[0] + counts[1]),
+                ai_positives=int(counts[0] + counts[2]),
                 applied=applied[k],
                 warnings=warnings,
             )

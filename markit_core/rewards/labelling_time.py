@@ -136,18 +136,39 @@ TIME_CI_METHOD = (
 
 
 def time_table(
-    seconds: np.ndarray, label: np.ndarray, labels: tuple[str, ...]
+    seconds: np.ndarray,
+    label: np.ndarray,
+    labels: tuple[str, ...],
+    by_label: TimeStats | None = None,
 ) -> dict[str, object] | None:
     """The paper's supplementary time table: per label and overall mean with its 95 % CI.
 
     ``{"method", "overall": row, "by_label": {label: row}}`` with rows as
-    :meth:`TimeStats.row`; None when no answer is timed.
+    :meth:`TimeStats.row`; None when no answer is timed. ``by_label`` (the
+    same statistics, e.g. a reward result's ``time_by_label``) saves
+    computing them again.
     """
     x = np.asarray(seconds, dtype=np.float64)
-    if x.size == 0 or np.isnan(x).all():
+    timed = x[~np.isnan(x)]
+    if timed.size == 0:
         return None
-    by_label = group_time_stats(x, label, len(labels))
-    overall = group_time_stats(x, np.zeros(x.shape[0], dtype=np.intp), 1)
+    if by_label is None:
+        by_label = group_time_stats(x, label, len(labels))
+    n = timed.size
+    mean = float(timed.mean())
+    half = (
+        float(t_quantile(0.975, np.array([n - 1.0]))[0] * timed.std(ddof=1) / np.sqrt(n))
+        if n >= 2
+        else float("nan")
+    )
+    overall = TimeStats(
+        n=np.array([n]),
+        mean=np.array([mean]),
+        median=np.array([float(np.median(timed))]),
+        ci_low=np.array([mean - half]),
+        ci_high=np.array([mean + half]),
+        half_width=np.array([half]),
+    )
     return {
         "method": TIME_CI_METHOD,
         "overall": overall.row(0),
