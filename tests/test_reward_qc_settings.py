@@ -41,7 +41,7 @@ def test_settings_default_save_and_ledger(session, ex) -> None:
     entries = session.exec(
         select(LedgerEntry).where(LedgerEntry.action == "rewards.settings")
     ).all()
-    assert len(entries) == 2 and ledger.verify(session).ok
+    assert len(entries) == 2 and ledger.verify(session, ex.owner, ex.project.id).ok
 
 
 def test_settings_refused_change_leaves_nothing(session, ex) -> None:
