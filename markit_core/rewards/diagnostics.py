@@ -136,10 +136,6 @@ class QcDiagnostics:
     labels: tuple[LabelDiagnostics, ...]
     exclusions: tuple[ExclusionDiagnostics, ...]
 
-    def untrusted(self) -> np.ndarray:
-        """(K,) bool: labels with an AI reference on which the AI is not trusted."""
-        return np.array([d.ai_items > 0 and not d.ai_trusted for d in self.labels], dtype=bool)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN -> None)."""
 
