@@ -246,6 +246,8 @@ def compute_rewards(
         A reviewer's final answer (1 / 0 / -1 none); where given it *is* the
         pseudo answer of an item that has answers left ("adjudication where
         available", the review pages' consensus), the rule decides elsewhere.
+        Where it overrules the votes, D < 0.5 and the item's signs flip, as
+        for Dawid–Skene (module docstring).
 
     Raises
     ------
