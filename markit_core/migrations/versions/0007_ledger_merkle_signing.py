@@ -1,7 +1,7 @@
 """Ledger as a Merkle tree: a leaf hash per entry (backfilled), signing keys, signed tree heads.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0008
 
 The leaf hash of every existing entry is computed from its stored content in
 batches, so an upgraded ledger is a Merkle tree from its first entry on;
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-down_revision = '0003'
+down_revision = '0008'  # after main's 0008 (was 0003): one head
 branch_labels = None
 depends_on = None
 
