@@ -18,7 +18,6 @@ from markit_core.access import Action
 from markit_core.annotation.drafts import discard_draft, load_draft
 from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.annotation.regions import (
-    OTHER_PALETTE,
     drawing_to_regions,
     label_colors,
     regions_to_drawing,
@@ -38,6 +37,7 @@ from ui import annotate_state as state
 from ui import viewer
 from ui.resources import get_settings
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
+from ui.style import annotator_color
 from ui.widgets import project_picker
 
 TOOLS = {"rect": "Rectangle", "freedraw": "Free-hand", "polygon": "Polygon"}
@@ -329,7 +329,7 @@ if draft.submit_pending and not draft.unchanged():
 
 # -- others' readings (only after one's own submission, when the project allows) -------
 others: list[Reading] = others_readings(s, user, project.id, case_id)
-other_color = {r.annotator: OTHER_PALETTE[i % len(OTHER_PALETTE)] for i, r in enumerate(others)}
+other_color = {r.annotator: annotator_color(r.annotator) for r in others}
 
 # -- viewer -------------------------------------------------------------------------
 try:

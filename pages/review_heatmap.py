@@ -22,10 +22,9 @@ from ui.review_charts import (
     answer_heatmap,
     case_figure,
     kappa_heatmap,
-    person_colour,
 )
 from ui.session import flash, show_error
-from ui.style import TRUTH_RULE_NAMES
+from ui.style import TRUTH_RULE_NAMES, annotator_color
 from ui.widgets import page_start
 
 
@@ -143,7 +142,6 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
         picture = None
         st.warning(f"Image not available: {e}")
     readers = list(d.regions) or list(d.answers)
-    everyone = tuple(sorted(set(readers) | set(d.answers)))
     # st.columns needs at least one column; with no readers it stays empty
     for col, name in zip(st.columns(max(len(readers), 1)), readers, strict=False):
         with col:
@@ -161,7 +159,7 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
                         picture.data,
                         picture.mapping,
                         d.regions.get(name, ()),
-                        person_colour(everyone, name),
+                        annotator_color(name),
                     ),
                     key=f"dis_img_{d.case_id}_{name}",
                     width="stretch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from ui.style import colour
+from ui.style import annotator_color, colour
 
 
 def rewards_bar(res: dict, unit: str) -> go.Figure:
@@ -49,7 +49,7 @@ def time_boxes(res: dict) -> go.Figure:
     boxes = res.get("time_boxes") or {}
     labels = [lab for lab in res["labels"] if lab in boxes]
     fig = go.Figure()
-    for i, name in enumerate(res["rewards"]):
+    for name in res["rewards"]:
         have = [lab for lab in labels if name in boxes[lab]]
         if not have:
             continue
@@ -64,7 +64,7 @@ def time_boxes(res: dict) -> go.Figure:
                 lowerfence=[b["lowerfence"] for b in stat],
                 upperfence=[b["upperfence"] for b in stat],
                 mean=[b["mean"] for b in stat],
-                marker_color=colour(i),
+                marker_color=annotator_color(name),
             )
         )
     fig.update_layout(

@@ -11,6 +11,7 @@ from markit_core.annotation.current import (
 from markit_core.annotation.drafts import (
     DEFAULT_GRADE,
     Draft,
+    DraftAnswer,
     discard_draft,
     load_draft,
     new_token,
@@ -29,7 +30,6 @@ from markit_core.annotation.queue import (
 )
 from markit_core.annotation.regions import (
     LABEL_PALETTE,
-    OTHER_PALETTE,
     CanvasRegions,
     draw_regions,
     drawing_to_regions,
@@ -85,6 +85,7 @@ __all__ = [
     "DEFAULT_GRADE",
     "new_token",
     "Draft",
+    "DraftAnswer",
     "save_draft",
     "load_draft",
     "discard_draft",
@@ -92,7 +93,6 @@ __all__ = [
     "Timing",
     "compute_timing",
     "LABEL_PALETTE",
-    "OTHER_PALETTE",
     "CanvasRegions",
     "draw_regions",
     "drawing_to_regions",

@@ -35,7 +35,6 @@ from markit_core.imaging.display import ViewMapping, canvas_to_image, image_to_c
 
 __all__ = [
     "LABEL_PALETTE",
-    "OTHER_PALETTE",
     "CanvasRegions",
     "draw_regions",
     "drawing_to_regions",
@@ -63,8 +62,6 @@ LABEL_PALETTE: tuple[str, ...] = (
     "#ea80fc",
     "#84ffff",
 )
-#: Colours for other annotators' regions (the paper's blue and red rectangles first).
-OTHER_PALETTE: tuple[str, ...] = ("#2f6bff", "#ff2d2d", "#00b3b3", "#9b30ff", "#ff9f1c")
 
 _ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 _RECT_TYPES = {"rect", "labeledrect"}
