@@ -13,7 +13,7 @@ PORT   ?= 8501
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# uv resolves and installs the stack in seconds instead of minutes (see DESIGN.md).
+# uv resolves and installs the stack in seconds instead of minutes.
 $(UV): | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
 

@@ -1,6 +1,6 @@
 """Build review / reward test data through the real services.
 
-The readings are REWARD_MATH.md's worked example (annotators A, B, C; two
+The readings are the worked example of docs/reward-math.md (annotators A, B, C; two
 labels; four images; mean times 5 s and 10 s; rewards 50 / 25 / 25), stored
 as real versioned annotations with ``annotations.submit``. Case rows point
 at real PNGs in the image store, so the review page can show them.

@@ -1,4 +1,4 @@
-"""Review read-models, adjudication and calibration on the REWARD_MATH worked example."""
+"""Review read-models, adjudication and calibration on the worked example of docs/reward-math.md."""
 
 from __future__ import annotations
 

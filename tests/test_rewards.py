@@ -1,4 +1,4 @@
-"""Quality control, Algorithm 1 and Eq. 1 (REWARD_MATH.md), and time statistics."""
+"""Quality control, Algorithm 1 and Eq. 1 (docs/reward-math.md), and time statistics."""
 
 from __future__ import annotations
 

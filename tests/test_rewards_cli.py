@@ -18,7 +18,7 @@ from markit_core.rewards.csv_input import load_ai_reference, load_annotations, l
 
 REPO = Path(__file__).resolve().parents[1]
 
-# REWARD_MATH.md worked example.
+# The worked example of docs/reward-math.md.
 PATTERNS = {
     "effusion": ["TTT", "TTF", "FFF", "FTF"],
     "pneumothorax": ["FFF", "TFT", "FFF", "FFT"],

@@ -1,6 +1,6 @@
 """AI quality control, Algorithm 1 and Eq. 1 of the MarkIt paper.
 
-The contract is ``docs/REWARD_MATH.md``. Everything is vectorised over the
+The rules are described in ``docs/reward-math.md``. Everything is vectorised over the
 answers of an :class:`~markit_core.rewards.table.AnnotationTable` with
 ``np.bincount`` on flat codes: ``item = case * K + label`` for a (j, k) item
 and ``cell = annotator * K + label`` for an (i, k) pair. No Python loop runs
@@ -223,7 +223,7 @@ def compute_rewards(
     kappa_threshold: float = 0.05,
     truth: str = "majority",
 ) -> RewardResult:
-    """Quality control, Algorithm 1 and Eq. 1 (see ``REWARD_MATH.md``).
+    """Quality control, Algorithm 1 and Eq. 1 (see ``docs/reward-math.md``).
 
     Parameters
     ----------
