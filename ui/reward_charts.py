@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from markit_core.rewards.run_result import RunResult
 from ui.style import annotator_color, colour
 
 
-def rewards_bar(res: dict, unit: str) -> go.Figure:
-    names = list(res["rewards"])
+def rewards_bar(run: RunResult) -> go.Figure:
+    unit = run.currency
     fig = go.Figure(
         go.Bar(
-            x=names,
-            y=[res["rewards"][a] for a in names],
-            text=[f"{res['rewards'][a]:.2f}" for a in names],
-            customdata=[res["scores"][a] for a in names],
+            x=[p.annotator for p in run.pay],
+            y=[p.reward for p in run.pay],
+            text=[f"{p.reward:.2f}" for p in run.pay],
+            customdata=[p.score for p in run.pay],
             hovertemplate="%{x}: %{y:.2f} " + unit + "<br>score S %{customdata:.4f}<extra></extra>",
         )
     )
@@ -22,14 +23,14 @@ def rewards_bar(res: dict, unit: str) -> go.Figure:
     return fig
 
 
-def contributions_bar(res: dict) -> go.Figure:
-    names, labels = list(res["rewards"]), list(res["labels"])
+def contributions_bar(run: RunResult) -> go.Figure:
+    names, labels = [p.annotator for p in run.pay], [lf.label for lf in run.labels]
     fig = go.Figure(
         [
             go.Bar(
                 name=lab,
                 x=names,
-                y=[res["contributions"][a][lab] for a in names],
+                y=[run.contributions[a][lab] for a in names],
                 marker_color=colour(k),
             )
             for k, lab in enumerate(labels)
@@ -44,12 +45,12 @@ def contributions_bar(res: dict) -> go.Figure:
     return fig
 
 
-def time_boxes(res: dict) -> go.Figure:
+def time_boxes(run: RunResult) -> go.Figure:
     """The paper's Fig. 4: seconds per label, one box per annotator (precomputed quartiles)."""
-    boxes = res.get("time_boxes") or {}
-    labels = [lab for lab in res["labels"] if lab in boxes]
+    boxes = run.time_boxes
+    labels = [lf.label for lf in run.labels if lf.label in boxes]
     fig = go.Figure()
-    for name in res["rewards"]:
+    for name in (p.annotator for p in run.pay):
         have = [lab for lab in labels if name in boxes[lab]]
         if not have:
             continue

@@ -17,6 +17,12 @@ from markit_core.annotation.drafts import (
     new_token,
     save_draft,
 )
+from markit_core.annotation.editing import (
+    KEY_ACTIONS,
+    apply_key,
+    display_order,
+    replace_frame_regions,
+)
 from markit_core.annotation.progress import (
     AnnotatorProgress,
     project_progress,
@@ -63,6 +69,10 @@ from markit_core.annotation.timing import (
 )
 
 __all__ = [
+    "KEY_ACTIONS",
+    "apply_key",
+    "display_order",
+    "replace_frame_regions",
     "CONFIDENCE_GRADES",
     "ROI_SHAPES",
     "Answer",

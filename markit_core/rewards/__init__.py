@@ -41,6 +41,7 @@ from markit_core.rewards.table import (
 )
 
 if TYPE_CHECKING:
+    from markit_core.rewards.run_result import RunResult, run_result
     from markit_core.rewards.runs import (
         RunRecord,
         RunSummary,
@@ -63,6 +64,8 @@ _LAZY = {
     "run_csv": "runs",
     "run_rewards": "runs",
     "time_boxes": "runs",
+    "RunResult": "run_result",
+    "run_result": "run_result",
 }
 
 
@@ -102,4 +105,6 @@ __all__ = [
     "run_csv",
     "run_rewards",
     "time_boxes",
+    "RunResult",
+    "run_result",
 ]
