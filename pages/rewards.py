@@ -16,6 +16,13 @@ from markit_core.rewards import runs as reward_runs
 from markit_core.rewards.engine import TRUTH_RULES, NoPositiveScoresError
 from markit_core.rewards.run_result import RunResult, run_result
 from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
+from ui.reward_panels import (
+    intervals_panel,
+    qc_panel,
+    qc_settings_form,
+    rules_panel,
+    time_table_panel,
+)
 from ui.session import show_error
 from ui.style import TRUTH_RULE_NAMES
 from ui.widgets import page_start
@@ -24,7 +31,7 @@ RUN_KEY = "rw_run_pick"
 
 
 def show_payout(run: RunResult, record: reward_runs.RunRecord) -> None:
-    """Who gets what: the table, the bar chart and the CSV."""
+    """Who gets what: the table, the bar chart (with intervals), the CSV."""
     amount = f"reward ({run.currency or 'amount'})"
     st.dataframe(
         pd.DataFrame(
@@ -46,7 +53,8 @@ def show_payout(run: RunResult, record: reward_runs.RunRecord) -> None:
             "score S": st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    st.plotly_chart(rewards_bar(run), key="rw_bar", width="stretch")
+    st.plotly_chart(rewards_bar(run.raw, run.currency), key="rw_bar", width="stretch")
+    intervals_panel(run.raw)
     st.download_button(
         "Download rewards CSV",
         reward_runs.run_csv(record),
@@ -86,7 +94,9 @@ def show_labels(run: RunResult) -> None:
 
 def show_quality_control(run: RunResult) -> None:
     st.subheader("Quality control")
-    if run.exclusions:
+    if qc_panel(run.raw):
+        pass  # diagnostics drawn; runs stored before them fall through to the plain list
+    elif run.exclusions:
         st.dataframe(
             pd.DataFrame(
                 [
@@ -147,7 +157,11 @@ def show_times(run: RunResult) -> None:
         key="rw_times",
         column_config={"half_width": st.column_config.NumberColumn("± (95 % CI)")},
     )
-    st.plotly_chart(time_boxes(run), key="rw_box", width="stretch")
+    left, right = st.columns(2)
+    with left:
+        time_table_panel(run.raw)
+    with right:
+        st.plotly_chart(time_boxes(run), key="rw_box", width="stretch")
 
 
 def show_run(record: reward_runs.RunRecord) -> None:
@@ -161,6 +175,9 @@ def show_run(record: reward_runs.RunRecord) -> None:
     show_payout(run, record)
     show_labels(run)
     show_quality_control(run)
+    if run.raw.get("rule_comparison"):
+        st.subheader("Which rule decides")
+        rules_panel(run.raw, run.currency)
     show_times(run)
 
 
@@ -207,6 +224,7 @@ try:
             else:
                 st.session_state[RUN_KEY] = run_id
                 st.success(f"Run {run_id} stored and logged in the ledger.")
+    qc_settings_form(s, user, project.id)
     runs = reward_runs.list_runs(s, user, project.id)
     if not runs:
         st.info("No reward runs yet in this project.")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from markit_core.agreement.dawid_skene import dawid_skene_long
+from markit_core.agreement.measures import MISSING
 
 __all__ = ["Votes", "dr_sums", "task_value", "votes"]
 
@@ -40,7 +41,11 @@ def votes(
     n_i: int,
     n_j: int,
     n_k: int,
+    *,
+    adjudicated: np.ndarray | None = None,
 ) -> Votes:
+    """Votes and pseudo answer per item; ``adjudicated`` (J*K codes 1 / 0 / -1 none), where
+    given, is the pseudo answer of an item that has answers."""
     n_items = n_j * n_k
     label_of_item = np.arange(n_items) % n_k
     n_all = np.bincount(item, minlength=n_items)
@@ -55,6 +60,8 @@ def votes(
         pseudo = ds.truth & answered
         ds_sens = ds.sensitivity.reshape(n_i, n_k)
         ds_spec = ds.specificity.reshape(n_i, n_k)
+    if adjudicated is not None:
+        pseudo = np.where(adjudicated != MISSING, adjudicated == 1, pseudo) & answered
     majority = np.where(pseudo, n_true, n_false)
     d_scaled = 2.0 * (0.5 - np.divide(majority, n_all, out=np.zeros(n_items), where=answered))
     return Votes(

@@ -100,6 +100,9 @@ class RunResult:
     times: tuple[TimeRow, ...] | None  # None: no labelling times were recorded
     contributions: Mapping[str, Mapping[str, float]]  # annotator -> label -> share of S
     time_boxes: Mapping[str, Mapping[str, Mapping[str, float]]]  # label -> annotator -> box
+    # the stored result as it is, for the panels that read parts not typed here yet
+    # (bootstrap intervals, QC diagnostics, rule comparison, time table)
+    raw: Mapping[str, Any]
 
     @property
     def anyone_unpaid(self) -> bool:
@@ -175,4 +178,5 @@ def run_result(run: RunRecord) -> RunResult:
         times=_times(res.get("time_stats")),
         contributions=res["contributions"],
         time_boxes=res.get("time_boxes") or {},
+        raw=res,
     )
