@@ -30,6 +30,15 @@ def show_run(run: reward_runs.RunRecord) -> None:
         f"{params['kappa_threshold']:g} · {params.get('answers', 0)} answers · input "
         f"SHA-256 {params.get('input_sha256', '')[:12]}…"
     )
+    ds = res.get("dawid_skene")
+    if ds and not ds.get("converged", True):
+        st.warning(
+            f"Dawid–Skene did not converge ({ds.get('iterations', 0)} iterations): the "
+            "pseudo answers, and so these rewards, may change if the run is repeated. "
+            "Compare with the majority rule before paying.",
+            icon=":material/warning:",
+        )
+    paid = res.get("payouts") or res["rewards"]  # runs stored before payouts were rounded
     excluded: dict[str, list[str]] = {}
     for e in res["excluded"]:
         excluded.setdefault(e["annotator"], []).append(e["label"])
@@ -42,7 +51,7 @@ def show_run(run: reward_runs.RunRecord) -> None:
                     "score S": res["scores"][a],
                     "excluded on": ", ".join(excluded.get(a, [])),
                 }
-                for a, r in res["rewards"].items()
+                for a, r in paid.items()
             ]
         ),
         hide_index=True,

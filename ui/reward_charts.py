@@ -8,12 +8,13 @@ from ui.style import colour
 
 
 def rewards_bar(res: dict, unit: str) -> go.Figure:
-    names = list(res["rewards"])
+    paid = res.get("payouts") or res["rewards"]
+    names = list(paid)
     fig = go.Figure(
         go.Bar(
             x=names,
-            y=[res["rewards"][a] for a in names],
-            text=[f"{res['rewards'][a]:.2f}" for a in names],
+            y=[paid[a] for a in names],
+            text=[f"{paid[a]:.{res.get('decimals', 2)}f}" for a in names],
             customdata=[res["scores"][a] for a in names],
             hovertemplate="%{x}: %{y:.2f} " + unit + "<br>score S %{customdata:.4f}<extra></extra>",
         )

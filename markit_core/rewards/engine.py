@@ -38,6 +38,7 @@ from markit_core.agreement.measures import (
 from markit_core.agreement.truth import TRUTH_RULES, normalise_truth
 from markit_core.errors import MarkitError, ValidationError
 from markit_core.rewards.labelling_time import TimeStats, group_time_stats
+from markit_core.rewards.rounding import largest_remainder
 from markit_core.rewards.table import AnnotationTable
 
 __all__ = [
@@ -48,6 +49,12 @@ __all__ = [
     "compute_rewards",
     "quality_control",
 ]
+
+
+#: Dawid–Skene runs EM until the largest posterior change is below ``DS_TOL``; the
+#: cap only stops a pathological fit, whose run then records ``ds_converged=False``.
+DS_MAX_ITER = 10_000
+DS_TOL = 1e-6
 
 
 class NoPositiveScoresError(MarkitError):
@@ -82,7 +89,11 @@ class RewardResult:
     Attributes
     ----------
     rewards, scores, paid_scores : (I,)
-        Amount paid, raw S[i] of Eq. 1, and max(S[i], 0) (the share basis).
+        Exact (unrounded) share of the budget, raw S[i] of Eq. 1, and
+        max(S[i], 0) (the share basis).
+    payouts : (I,)
+        What is paid: ``rewards`` rounded to ``decimals`` by largest remainder,
+        so the payouts sum exactly to the budget.
     contributions : (I, K)
         ``(T[k] + tbar[k]) * sum_j D~ r~``, so ``scores = contributions.sum(1)``.
     dr_sums : (I, K)
@@ -113,6 +124,12 @@ class RewardResult:
         a PI sees how fast an excluded annotator went); None without times.
     ds_sensitivity, ds_specificity : (I, K) or None
         Dawid–Skene estimates when ``truth_rule == "dawid_skene"``.
+    decimals : int
+        Precision of the payouts (2: cents).
+    ds_converged : bool | None
+        Whether Dawid–Skene converged (None under the majority rule).
+    ds_iterations : int
+        EM iterations Dawid–Skene ran (0 under the majority rule).
     """
 
     annotators: tuple[str, ...]
@@ -143,9 +160,13 @@ class RewardResult:
     time_by_label_annotator: TimeStats | None
     ds_sensitivity: np.ndarray | None
     ds_specificity: np.ndarray | None
+    payouts: np.ndarray
+    decimals: int = 2
+    ds_converged: bool | None = None
+    ds_iterations: int = 0
 
     def reward_of(self, annotator: str) -> float:
-        """Amount paid to one annotator."""
+        """Exact (unrounded) share of one annotator; :attr:`payouts` holds what is paid."""
         return float(self.rewards[self.annotators.index(annotator)])
 
 
@@ -222,6 +243,7 @@ def compute_rewards(
     label_seconds: np.ndarray | None = None,
     kappa_threshold: float = 0.05,
     truth: str = "majority",
+    decimals: int = 2,
 ) -> RewardResult:
     """Quality control, Algorithm 1 and Eq. 1 (see ``REWARD_MATH.md``).
 
@@ -241,6 +263,9 @@ def compute_rewards(
         A pair is excluded when its kappa vs AI is not greater than this.
     truth : {"majority", "dawid_skene"}
         How the pseudo answer is chosen (module docstring).
+    decimals : int
+        Precision of the currency: payouts are whole ``10**-decimals`` units
+        that sum exactly to the budget (largest remainder).
 
     Raises
     ------
@@ -274,13 +299,24 @@ def compute_rewards(
     n_false = n_all - n_true
     answered = n_all > 0
     ds_sens = ds_spec = None
+    ds_converged, ds_iterations = None, 0
     if rule == "majority":
         pseudo = n_true > n_false
     else:
-        ds = dawid_skene_long(cell, item, value, n_i * n_k, n_items, item_group=label_of_item)
+        ds = dawid_skene_long(
+            cell,
+            item,
+            value,
+            n_i * n_k,
+            n_items,
+            item_group=label_of_item,
+            max_iter=DS_MAX_ITER,
+            tol=DS_TOL,
+        )
         pseudo = ds.truth & answered
         ds_sens = ds.sensitivity.reshape(n_i, n_k)
         ds_spec = ds.specificity.reshape(n_i, n_k)
+        ds_converged, ds_iterations = ds.converged, ds.n_iter
     majority = np.where(pseudo, n_true, n_false)
     d_scaled = 2.0 * (0.5 - np.divide(majority, n_all, out=np.zeros(n_items), where=answered))
 
@@ -316,6 +352,7 @@ def compute_rewards(
             scores=by_name,
         )
     rewards = budget * paid / paid.sum()
+    payouts = largest_remainder(paid, budget, decimals)
 
     n_kept = np.bincount(cell, minlength=n_i * n_k).reshape(n_i, n_k)
     kappa_cons, _ = _kappa_table(cell, value, pseudo[item], n_i * n_k)
@@ -361,6 +398,10 @@ def compute_rewards(
         time_by_label_annotator=t_pair,
         ds_sensitivity=ds_sens,
         ds_specificity=ds_spec,
+        payouts=payouts,
+        decimals=int(decimals),
+        ds_converged=ds_converged,
+        ds_iterations=ds_iterations,
     )
 
 
