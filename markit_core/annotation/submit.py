@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.annotation.queue import build_queue, case_in_project
-from markit_core.annotation.timing import Timing
+from markit_core.annotation.timing import Timing, check_timing
 from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.labels import active_labels
@@ -83,7 +83,7 @@ def _check_answers(answers: Mapping[int, Answer], labels: dict[int, LabelDef]) -
             )
         if not isinstance(answer.value, bool):
             raise ValidationError(f"label {label.name!r}: answer must be present or absent")
-        if answer.confidence not in CONFIDENCE_GRADES:
+        if isinstance(answer.confidence, bool) or answer.confidence not in CONFIDENCE_GRADES:
             raise ValidationError(
                 f"label {label.name!r}: confidence {answer.confidence!r} is not one "
                 f"of {', '.join(map(str, CONFIDENCE_GRADES))} %"
@@ -152,6 +152,7 @@ def submit(
     if not answers and not regions:
         raise ValidationError("nothing to submit: answer at least one label or draw a region")
     timing = timing or Timing(0.0, 0.0, 0.0)
+    check_timing(timing)
     version = _next_version(session, case_id, actor)
     row = Annotation(
         project_id=project_id,

@@ -277,8 +277,10 @@ def compute_rewards(
     rule = normalise_truth(truth)
     if not np.isfinite(budget) or budget < 0:
         raise ValidationError(f"budget must be a non-negative number, got {budget!r}")
-    if not np.isfinite(kappa_threshold):
-        raise ValidationError("kappa threshold must be a finite number")
+    if not np.isfinite(kappa_threshold) or not -1.0 <= kappa_threshold <= 1.0:
+        raise ValidationError(
+            f"kappa threshold must be a number between -1 and 1, got {kappa_threshold!r}"
+        )
     if table.n_annotations == 0:
         raise ValidationError("no annotations to reward")
     n_i, n_j, n_k = len(table.annotators), len(table.cases), len(table.labels)
