@@ -134,7 +134,7 @@ def _check_field_counts(path: Path, name: str, n_fields: int) -> None:
     """
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
+            reader = csv.reader(f, strict=True)
             next(reader, None)
             for row in reader:
                 if row and len(row) != n_fields:
