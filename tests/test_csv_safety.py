@@ -90,5 +90,5 @@ def test_writer_round_trip_with_tab_and_carriage_return() -> None:
 
     buf = io.StringIO()
     csv_writer(buf).writerows([["\tcmd", "\rcmd", "a,b", "plain", -0.5, 3]])
-    (row,) = list(csv.reader(io.StringIO(buf.getvalue())))
+    (row,) = list(csv.reader(io.StringIO(buf.getvalue(), newline="")))
     assert row == ["'\tcmd", "'\rcmd", "a,b", "plain", "-0.5", "3"]
