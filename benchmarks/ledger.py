@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from markit_core import ledger  # noqa: E402
 from benchmarks.isolated import temp_settings  # noqa: E402
+from markit_core import ledger  # noqa: E402
 from markit_core.db import open_database, session  # noqa: E402
 from markit_core.models import LedgerEntry, LedgerHead, LoginAttempt, utcnow  # noqa: E402
 
