@@ -157,6 +157,9 @@ class Case(SQLModel, table=True):
     cols: int = 0
     n_frames: int = 1
     burned_in_warning: bool = False
+    # issue 9: annotators with a current (not deleted) reading; the reader cap is
+    # enforced on this counter by one conditional UPDATE (annotation/submit.py)
+    readers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     meta: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     created_by: int | None = Field(default=None, foreign_key="user_account.id")

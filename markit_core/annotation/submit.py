@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -136,7 +136,7 @@ def submit(
     project, a grade outside the six values, a region outside the image or
     with too few points, or a case from another project.
     """
-    require(session, actor, project_id, Action.ANNOTATE)
+    project = require(session, actor, project_id, Action.ANNOTATE)
     earlier = _earlier(session, actor, case_id, token)
     if earlier is not None:
         return SubmitResult(earlier.id or 0, earlier.version, duplicate=True)
@@ -153,7 +153,10 @@ def submit(
         raise ValidationError("nothing to submit: answer at least one label or draw a region")
     timing = timing or Timing(0.0, 0.0, 0.0)
     check_timing(timing)
-    version = _next_version(session, case_id, actor)
+    latest = _latest_own(session, case_id, actor)
+    version = (latest.version if latest else 0) + 1
+    if latest is None or latest.deleted:  # a new reader of this case
+        _take_reader_slot(session, case_id, project.required_annotators)
     row = Annotation(
         project_id=project_id,
         case_id=case_id,
@@ -215,13 +218,44 @@ def _earlier(session: Session, actor: User, case_id: int, token: str) -> Annotat
     return earlier
 
 
-def _next_version(session: Session, case_id: int, actor: User) -> int:
-    latest = session.exec(
-        select(func.max(Annotation.version)).where(
-            Annotation.case_id == case_id, Annotation.annotator_id == actor.id
+def _latest_own(session: Session, case_id: int, actor: User) -> Annotation | None:
+    """``actor``'s latest version of the case (a deletion tombstone included), or None."""
+    return session.exec(
+        select(Annotation)
+        .where(Annotation.case_id == case_id, Annotation.annotator_id == actor.id)
+        .order_by(Annotation.version.desc())  # type: ignore[attr-defined]
+    ).first()
+
+
+def _take_reader_slot(session: Session, case_id: int, cap: int) -> None:
+    """Count a new reader of the case, refusing when it already has ``cap`` (0: no cap).
+
+    One conditional ``UPDATE ... SET readers = readers + 1 WHERE readers < cap``:
+    the database serialises concurrent submits on the case row (PostgreSQL's row
+    lock re-checks the condition, SQLite's write lock admits one writer), so
+    however many processes submit at once, no case gets more than ``cap``
+    readers. It is the first write of the transaction, so nothing else is
+    written when it is refused.
+    """
+    stmt = update(Case).where(Case.id == case_id).values(readers=Case.readers + 1)
+    if cap > 0:
+        stmt = stmt.where(Case.readers < cap)
+    done = session.execute(stmt.execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise PermissionDenied(
+            f"case {case_id} already has the {cap} readers it needs; it is no longer in your queue"
         )
-    ).one()
-    return (latest or 0) + 1
+
+
+def _release_reader_slot(session: Session, case_id: int) -> None:
+    """A reading was deleted: its reader no longer counts towards the cap."""
+    stmt = (
+        update(Case)
+        .where(Case.id == case_id, Case.readers > 0)
+        .values(readers=Case.readers - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
 
 
 @rolls_back
@@ -247,6 +281,7 @@ def delete_reading(
         deleted=True,
         submit_token=token,
     )
+    _release_reader_slot(session, case_id)
     session.add(row)
     session.flush()
     ledger.append(
