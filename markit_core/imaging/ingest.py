@@ -43,6 +43,7 @@ from markit_core.imaging.deid import DeidResult, ProjectDeidentifier
 from markit_core.imaging.inputs import ArchiveAborted, Expansion, Item, load_entry, strip_name
 from markit_core.imaging.raster import raster_suffix
 from markit_core.imaging.raster_clean import clean_raster
+from markit_core.imaging.recovery import ingest_lock, recover_store
 from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import known_pairs, project_salt, record_pairs
 from markit_core.models import Case, CaseOrigin, User
@@ -202,11 +203,15 @@ def ingest(
     """
     require(session, actor, project_id, Action.UPLOAD)
     ctx = _Context(session, settings, actor, project_id, source)
+    recover_store(session, ctx.store)  # what an interrupted ingest left behind
     report = IngestReport()
     max_bytes = int(settings.max_archive_mb) << 20
-    with Expansion(
-        items, max_archive_bytes=max_bytes, max_files=settings.max_upload_files
-    ) as expansion:
+    with (
+        ingest_lock(ctx.store),
+        Expansion(
+            items, max_archive_bytes=max_bytes, max_files=settings.max_upload_files
+        ) as expansion,
+    ):
         total = len(expansion.entries)
         aborted: dict[int, str] = {}
         for done, entry in enumerate(expansion.entries):
