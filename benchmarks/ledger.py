@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
                 ledger.append(s, actor=None, project_id=None, action="login.failed", record=attempt)
                 s.commit()
             append_s = time.perf_counter() - t0
-            assert ledger.verify(s).ok
+            assert ledger.integrity(s).ok
         engine.dispose()
         appends_per_s = n_appends / append_s
         print(
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             _bulk_chain(s, n_verify)
         with session(engine) as s:
             t0 = time.perf_counter()
-            result = ledger.verify(s)
+            result = ledger.integrity(s)
             verify_s = time.perf_counter() - t0
         engine.dispose()
         assert result.ok and result.entries == n_verify, result

@@ -60,7 +60,7 @@ def result_to_dict(result: RewardResult) -> dict[str, Any]:
             "kappa_threshold": result.kappa_threshold,
             "truth": result.truth_rule,
         },
-        "rewards": {a: float(x) for a, x in zip(ann, result.rewards)},
+        "rewards": {a: float(x) for a, x in zip(ann, result.rewards, strict=True)},
         "payouts": {a: float(x) for a, x in zip(ann, result.payouts, strict=True)},
         "decimals": result.decimals,
         "dawid_skene": (
@@ -68,8 +68,8 @@ def result_to_dict(result: RewardResult) -> dict[str, Any]:
             if result.ds_converged is None
             else {"converged": bool(result.ds_converged), "iterations": result.ds_iterations}
         ),
-        "scores": {a: float(x) for a, x in zip(ann, result.scores)},
-        "paid_scores": {a: float(x) for a, x in zip(ann, result.paid_scores)},
+        "scores": {a: float(x) for a, x in zip(ann, result.scores, strict=True)},
+        "paid_scores": {a: float(x) for a, x in zip(ann, result.paid_scores, strict=True)},
         "excluded": [
             {
                 "annotator": e.annotator,
@@ -80,7 +80,9 @@ def result_to_dict(result: RewardResult) -> dict[str, Any]:
             for e in result.exclusions
         ],
         "agreement": result.agreement.to_dict(),
-        "agreement_by_label": {lab: s.to_dict() for lab, s in zip(labs, result.agreement_by_label)},
+        "agreement_by_label": {
+            lab: s.to_dict() for lab, s in zip(labs, result.agreement_by_label, strict=True)
+        },
         "labels": {
             lab: {
                 "T": float(result.task_value[k]),
