@@ -118,11 +118,13 @@ def _tiff_bomb(path: Path, pages: int = 300, side: int = 4000) -> None:
 
 
 def _zip_of_zeros(path: Path, member: str, size: int) -> None:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open(member, "w", force_zip64=True) as fh:
-            block = bytes(1 << 20)
-            for _ in range(size >> 20):
-                fh.write(block)
+    block = bytes(1 << 20)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf,
+        zf.open(member, "w", force_zip64=True) as fh,
+    ):
+        for _ in range(size >> 20):
+            fh.write(block)
 
 
 def _lying_zip(path: Path, real: int = 300 << 20) -> None:

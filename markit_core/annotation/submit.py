@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -237,10 +238,12 @@ def _take_reader_slot(session: Session, case_id: int, cap: int) -> None:
     readers. It is the first write of the transaction, so nothing else is
     written when it is refused.
     """
-    stmt = update(Case).where(Case.id == case_id).values(readers=Case.readers + 1)
+    stmt = update(Case).where(col(Case.id) == case_id).values(readers=col(Case.readers) + 1)
     if cap > 0:
-        stmt = stmt.where(Case.readers < cap)
-    done = session.execute(stmt.execution_options(synchronize_session=False))
+        stmt = stmt.where(col(Case.readers) < cap)
+    done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        stmt.execution_options(synchronize_session=False)
+    )
     if done.rowcount != 1:
         raise PermissionDenied(
             f"case {case_id} already has the {cap} readers it needs; it is no longer in your queue"
@@ -251,8 +254,8 @@ def _release_reader_slot(session: Session, case_id: int) -> None:
     """A reading was deleted: its reader no longer counts towards the cap."""
     stmt = (
         update(Case)
-        .where(Case.id == case_id, Case.readers > 0)
-        .values(readers=Case.readers - 1)
+        .where(col(Case.id) == case_id, col(Case.readers) > 0)
+        .values(readers=col(Case.readers) - 1)
         .execution_options(synchronize_session=False)
     )
     session.execute(stmt)
