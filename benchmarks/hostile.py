@@ -225,8 +225,11 @@ def _one(path: Path, data_dir: Path, project_id: int) -> dict:
     from markit_core.db import open_database, session
     from markit_core.imaging.ingest import ingest
 
+    from PIL import Image
+
     settings = temp_settings(data_dir)
     engine = open_database(settings)
+    Image.init()  # a running server has its image plugins loaded: not part of a refusal
     with session(engine) as s:
         user = get_user(s, "bench")
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -258,6 +261,10 @@ def _run_child(path: Path, data_dir: Path, project_id: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _print(*args: object) -> None:
+    print(*args, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
@@ -273,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir()
         t0 = time.perf_counter()
         files = generate(folder)
-        print(f"generated {len(files)} hostile files in {time.perf_counter() - t0:.1f} s")
+        _print(f"generated {len(files)} hostile files in {time.perf_counter() - t0:.1f} s")
         project_id = _setup(data_dir)
         baseline = {}
         from PIL import Image
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         for label in ("normal.dcm", "normal.png"):
             res = _run_child(folder / label, data_dir, project_id)
             baseline[label] = res
-            print(
+            _print(
                 f"baseline {label:<50} accepted={res['ingested']} {res['seconds']:6.2f} s "
                 f"peak {res['peak_mb']:6.0f} MB (before {res['rss_before_mb']:.0f} MB)"
             )
@@ -293,11 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             res = _run_child(path, data_dir, project_id)
             results[label] = res
             verdict = "ACCEPTED" if res["ingested"] else "refused"
-            print(
+            _print(
                 f"{label:<52} {size:8.1f} MB  {verdict:8} {res['seconds']:6.2f} s  "
                 f"peak {res['peak_mb']:6.0f} MB  traced {res['traced_mb']:6.1f} MB"
             )
-            print(f"    {res['reasons'][0][:160]}")
+            _print(f"    {res['reasons'][0][:160]}")
     worst_s = max(r["seconds"] for r in results.values())
     worst_mb = max(r["peak_mb"] for r in results.values())
     summary = {

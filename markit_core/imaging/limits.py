@@ -160,20 +160,20 @@ def check_dicom_size(ds: Any, name: str, budget: int) -> None:
 
 def _raster_total(im: Image.Image, budget: int) -> tuple[int, str]:
     """Decoded bytes of every page, from headers only (stops counting past the budget)."""
-    n_frames = int(getattr(im, "n_frames", 1) or 1)
     if im.format != "TIFF":  # APNG/MPO frames share the canvas size; seeking would decode
-        pages = min(n_frames, _MAX_PAGES)
+        pages = min(int(getattr(im, "n_frames", 1) or 1), _MAX_PAGES)
         w, h = im.size
         total = pages * w * h * _MODE_BYTES.get(im.mode, 4)
         return total, f"{pages} page(s) of {w} x {h} {im.mode}"
     total, pages = 0, 0
-    for index in range(min(n_frames, _MAX_PAGES)):
-        im.seek(index)  # a TIFF seek reads the page's directory, not its pixels
+    while pages < _MAX_PAGES and total <= budget:
+        try:
+            im.seek(pages)  # a TIFF seek reads the page's directory, not its pixels
+        except EOFError:
+            break
         w, h = im.size
         total += w * h * _MODE_BYTES.get(im.mode, 4)
         pages += 1
-        if total > budget:
-            break
     return total, f"{pages}{'+' if total > budget else ''} TIFF page(s)"
 
 
