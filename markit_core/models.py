@@ -157,9 +157,6 @@ class Case(SQLModel, table=True):
     cols: int = 0
     n_frames: int = 1
     burned_in_warning: bool = False
-    # issue 9: annotators with a current (not deleted) reading; the reader cap is
-    # enforced on this counter by one conditional UPDATE (annotation/submit.py)
-    readers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     meta: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     created_by: int | None = Field(default=None, foreign_key="user_account.id")
@@ -325,3 +322,20 @@ class ExportRecord(SQLModel, table=True):
     format: str = Field(max_length=16)
     rows: int = 0
     content_sha256: str = Field(max_length=64)
+
+
+# --- issue 9: readers per case as a hard cap ---
+
+
+class CaseReaders(SQLModel, table=True):
+    """How many annotators hold a current (not deleted) reading of a case.
+
+    The reader cap is enforced on this counter by one conditional UPDATE in the
+    submit transaction (``annotation/submit.py``). It is bookkeeping, not a
+    record: it lives outside ``case`` so the case row's ledger digest never changes.
+    """
+
+    __tablename__ = "case_readers"
+
+    case_id: int = Field(foreign_key="case.id", primary_key=True)
+    readers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -9,7 +9,7 @@ from markit_core.accounts import get_user
 from markit_core.annotation.submit import Answer, delete_reading, submit
 from markit_core.db import make_engine, session, upgrade
 from markit_core.errors import PermissionDenied
-from markit_core.models import Case
+from markit_core.models import CaseReaders
 from tests.reader_cap_race import CAP, build, race
 
 N_CASES = 12
@@ -41,15 +41,15 @@ def test_cap_counts_current_readers_edits_and_deletions(tmp_path):
         put(r0, "a")
         put(r1, "b")
         put(r0, "a2")  # an edit is not a new reader
-        assert s.exec(select(Case.readers).where(Case.id == case_id)).one() == 2
+        assert s.exec(select(CaseReaders.readers).where(CaseReaders.case_id == case_id)).one() == 2
         with pytest.raises(PermissionDenied, match="readers"):
             put(r2, "c")
         delete_reading(s, r1, project_id, case_id, token="b-del")
-        assert s.exec(select(Case.readers).where(Case.id == case_id)).one() == 1
+        assert s.exec(select(CaseReaders.readers).where(CaseReaders.case_id == case_id)).one() == 1
         put(r2, "c2")  # the freed place can be taken
         with pytest.raises(PermissionDenied):
             put(r1, "b3")  # the deleted reader is a new reader again, and the case is full
-        assert s.exec(select(Case.readers).where(Case.id == case_id)).one() == 2
+        assert s.exec(select(CaseReaders.readers).where(CaseReaders.case_id == case_id)).one() == 2
     engine.dispose()
 
 

@@ -26,7 +26,16 @@ from markit_core.annotation.timing import Timing, check_timing
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.labels import active_labels
-from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
+from markit_core.models import (
+    Annotation,
+    AnnotationValue,
+    Case,
+    CaseReaders,
+    LabelDef,
+    LabelKind,
+    Roi,
+    User,
+)
 
 CONFIDENCE_GRADES = (0, 20, 40, 60, 80, 100)
 ROI_SHAPES = ("rect", "path", "polygon")
@@ -231,16 +240,22 @@ def _latest_own(session: Session, case_id: int, actor: User) -> Annotation | Non
 def _take_reader_slot(session: Session, case_id: int, cap: int) -> None:
     """Count a new reader of the case, refusing when it already has ``cap`` (0: no cap).
 
-    One conditional ``UPDATE ... SET readers = readers + 1 WHERE readers < cap``:
-    the database serialises concurrent submits on the case row (PostgreSQL's row
-    lock re-checks the condition, SQLite's write lock admits one writer), so
-    however many processes submit at once, no case gets more than ``cap``
-    readers. It is the first write of the transaction, so nothing else is
+    The case's counter row is made if missing (``INSERT ... ON CONFLICT DO
+    NOTHING``), then one conditional ``UPDATE ... SET readers = readers + 1 WHERE
+    readers < cap``: the database serialises concurrent submits on that row
+    (PostgreSQL's row lock re-checks the condition, SQLite's write lock admits one
+    writer), so however many processes submit at once, no case gets more than
+    ``cap`` readers. These are the transaction's first writes, so nothing else is
     written when it is refused.
     """
-    stmt = update(Case).where(col(Case.id) == case_id).values(readers=col(Case.readers) + 1)
+    session.execute(_counter_row(session.get_bind().dialect.name, case_id))
+    stmt = (
+        update(CaseReaders)
+        .where(col(CaseReaders.case_id) == case_id)
+        .values(readers=col(CaseReaders.readers) + 1)
+    )
     if cap > 0:
-        stmt = stmt.where(col(Case.readers) < cap)
+        stmt = stmt.where(col(CaseReaders.readers) < cap)
     done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         stmt.execution_options(synchronize_session=False)
     )
@@ -250,12 +265,23 @@ def _take_reader_slot(session: Session, case_id: int, cap: int) -> None:
         )
 
 
+def _counter_row(dialect: str, case_id: int) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of a case's counter row (SQLite, PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(CaseReaders).values(case_id=case_id).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(CaseReaders).values(case_id=case_id).on_conflict_do_nothing()
+
+
 def _release_reader_slot(session: Session, case_id: int) -> None:
     """A reading was deleted: its reader no longer counts towards the cap."""
     stmt = (
-        update(Case)
-        .where(col(Case.id) == case_id, col(Case.readers) > 0)
-        .values(readers=col(Case.readers) - 1)
+        update(CaseReaders)
+        .where(col(CaseReaders.case_id) == case_id, col(CaseReaders.readers) > 0)
+        .values(readers=col(CaseReaders.readers) - 1)
         .execution_options(synchronize_session=False)
     )
     session.execute(stmt)

@@ -1,6 +1,6 @@
-"""Case.readers: the number of annotators with a current reading, for an atomic reader cap.
+"""case_readers: annotators with a current reading per case, for an atomic reader cap.
 
-Existing rows are kept; the counter is filled from the annotations already
+Existing rows are kept; the counters are filled from the annotations already
 stored (annotators whose latest version of the case is not a deletion).
 
 Revision ID: 0005
@@ -15,26 +15,26 @@ branch_labels = None
 depends_on = None
 
 _BACKFILL = """
-UPDATE "case" SET readers = (
-    SELECT COUNT(*) FROM annotation a
-    WHERE a.case_id = "case".id
-      AND NOT a.deleted
-      AND a.version = (
-          SELECT MAX(b.version) FROM annotation b
-          WHERE b.case_id = a.case_id AND b.annotator_id = a.annotator_id
-      )
-)
+INSERT INTO case_readers (case_id, readers)
+SELECT a.case_id, COUNT(*) FROM annotation a
+WHERE NOT a.deleted
+  AND a.version = (
+      SELECT MAX(b.version) FROM annotation b
+      WHERE b.case_id = a.case_id AND b.annotator_id = a.annotator_id
+  )
+GROUP BY a.case_id
 """
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('case', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('readers', sa.Integer(), nullable=False, server_default='0')
-        )
+    op.create_table('case_readers',
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('readers', sa.Integer(), server_default='0', nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], ),
+    sa.PrimaryKeyConstraint('case_id')
+    )
     op.execute(_BACKFILL)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('case', schema=None) as batch_op:
-        batch_op.drop_column('readers')
+    op.drop_table('case_readers')
