@@ -220,12 +220,12 @@ def _setup(data_dir: Path) -> int:
 
 
 def _one(path: Path, data_dir: Path, project_id: int) -> dict:
+    from PIL import Image
+
     from benchmarks.isolated import temp_settings
     from markit_core.accounts import get_user
     from markit_core.db import open_database, session
     from markit_core.imaging.ingest import ingest
-
-    from PIL import Image
 
     settings = temp_settings(data_dir)
     engine = open_database(settings)

@@ -4,13 +4,13 @@ Existing rows are kept; the counters are filled from the annotations already
 stored (annotators whose latest version of the case is not a deletion).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0008 (re-chained after main's 0008; originally 0003)
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
