@@ -32,6 +32,7 @@ class Action(StrEnum):
     REVIEW = "review"  # review heatmaps, adjudication
     REWARDS = "rewards"  # run and see reward distributions
     USE_AI = "use_ai"  # request AI suggestions
+    AUDIT_IDENTITY = "audit_identity"  # list who looked at trace-back data (owners)
 
 
 _ALL = frozenset(Action)
@@ -115,6 +116,41 @@ def require(session: Session, user: User, project_id: int, action: Action) -> Pr
             f"{project.name!r} (roles: {held})"
         )
     return project
+
+
+# Who may grant (and revoke) which role: managers handle the readers, owners (and site
+# administrators) everything. Nobody grants a role to themselves (see ``check_grant``).
+GRANTABLE_BY: dict[Role, frozenset[Role]] = {
+    Role.OWNER: frozenset(Role),
+    Role.MANAGER: frozenset({Role.ANNOTATOR, Role.REVIEWER}),
+}
+
+
+def check_grant(session: Session, actor: User, project_id: int, target: User, role: Role) -> None:
+    """Raise ``PermissionDenied`` unless ``actor`` may grant or revoke ``role`` for ``target``.
+
+    Managers grant and revoke annotator and reviewer only; owner, manager and
+    data-owner are granted by an owner or a site administrator; nobody changes
+    their own roles (a site administrator included: they act on others).
+    """
+    if actor.id == target.id:
+        raise PermissionDenied("nobody may grant or revoke their own roles; ask an owner")
+    if actor.is_admin and actor.is_active:
+        return
+    held = roles_of(session, actor, project_id)
+    if not any(role in GRANTABLE_BY.get(r, ()) for r in held):
+        manager_may = role in GRANTABLE_BY[Role.MANAGER]
+        who = "an owner or a manager" if manager_may else "an owner or a site administrator"
+        raise PermissionDenied(f"only {who} may grant or revoke the {role.value} role")
+
+
+def reads_blind(session: Session, user: User, project_id: int) -> bool:
+    """Whether ``user`` holds the annotator role in the project (whatever else they hold).
+
+    Such a user reads independently: no read path shows them another reader's
+    answers or regions on a case they have not read themselves.
+    """
+    return Role.ANNOTATOR in roles_of(session, user, project_id)
 
 
 def require_admin(user: User, what: str) -> None:
