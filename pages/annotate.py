@@ -8,7 +8,6 @@ region conversion in markit_core.annotation.regions; storing in markit_core.anno
 
 from __future__ import annotations
 
-from html import escape
 from itertools import groupby
 
 import streamlit as st
@@ -36,6 +35,7 @@ from markit_core.reports import report_for_case
 from ui import annotate_state as state
 from ui import viewer
 from ui.resources import get_settings
+from ui.text import plain
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
 
@@ -125,12 +125,12 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
     ordered = display_order(binary)
     ids = [lb.id for lb in ordered]
     draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
-    current = f" · keys act on *{ordered[draft.cursor].name}*" if ordered else ""
+    current = f" · keys act on *{plain(ordered[draft.cursor].name)}*" if ordered else ""
     st.markdown(f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}")
     if not binary:
         st.caption("This project has no present/absent labels; draw regions on the image.")
     for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
-        st.caption(group or "Other")
+        st.caption(plain(group) if group else "Other")
         for index, lb in items:
             answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
             if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
@@ -141,10 +141,11 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
                 gap="small",
                 key=f"row_{case_id}_{lb.id}",
             )
-            name = f":blue-background[**{lb.name}**]" if index == draft.cursor else f"**{lb.name}**"
+            shown = plain(lb.name)
+            name = f":blue-background[**{shown}**]" if index == draft.cursor else f"**{shown}**"
             row.markdown(name, width=140)
             row.segmented_control(
-                lb.name,
+                shown,
                 ["absent", "present"],
                 key=answer_key,
                 label_visibility="collapsed",
@@ -153,7 +154,7 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
                 args=(draft, lb.id, answer_key),
             )
             row.select_slider(
-                f"{lb.name} confidence",
+                f"{shown} confidence",
                 CONFIDENCE_GRADES,
                 key=grade_key,
                 label_visibility="collapsed",
@@ -290,7 +291,7 @@ prev_id, next_id = queue.previous(case_id), queue.next_after(case_id)
 head = st.columns([6, 1.2, 1.2], vertical_alignment="bottom")
 head[0].progress(
     queue.done_count / queue.total,
-    text=f"**{project.name}** · {queue.done_count} / {queue.total} cases done · "
+    text=f"**{plain(project.name)}** · {queue.done_count} / {queue.total} cases done · "
     f"case {position} of {queue.total} (#{case_id}, "
     f"{'annotated' if case_id in queue.done else 'not yet annotated'})",
 )
@@ -367,7 +368,7 @@ with left:
     )
     tools.container(key="roi_swatch", width="content").markdown(
         f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
-        f"<em>{escape(names.get(roi_label, '—'))}</em>",
+        f"<em>{plain(names.get(roi_label, '—'))}</em>",
         unsafe_allow_html=True,
     )
     # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
@@ -411,7 +412,7 @@ with left:
             for label_id in changed or {None}:
                 draft.touch(label_id)
         for note in parsed.skipped:
-            st.caption(f"Ignored {note}.")
+            st.caption(f"Ignored {plain(note)}.")
     try:  # regions drawn (or changed elsewhere) since the last run: keep the server's copy current
         state.sync(s, user, draft)
     except MarkitError as e:
@@ -424,7 +425,7 @@ with left:
             row = st.container(horizontal=True, vertical_alignment="center")
             row.markdown(
                 f"<span style='color:{colors.get(region.label_id, '#999')}'>■</span> "
-                f"<b>{escape(names.get(region.label_id, '?'))}</b> — {region.shape}, "
+                f"<b>{plain(names.get(region.label_id, '?'))}</b> — {plain(region.shape)}, "
                 f"{len(region.points)} points, "
                 f"x {min(xs):.0f}–{max(xs):.0f}, y {min(ys):.0f}–{max(ys):.0f}"
                 + (f", frame {region.frame + 1}" if decoded.n_frames > 1 else ""),
@@ -461,7 +462,7 @@ with right:
             st.dataframe(rows, hide_index=True, key="others_table")
             st.markdown(
                 " · ".join(
-                    f"<span style='color:{c}'>■</span> {escape(a)}" for a, c in other_color.items()
+                    f"<span style='color:{c}'>■</span> {plain(a)}" for a, c in other_color.items()
                 ),
                 unsafe_allow_html=True,
             )
@@ -484,7 +485,7 @@ with right:
         case.n_frames > 1 and f"{case.n_frames} frames",
         meta.get("pixel_spacing") and "spacing {:.3g}×{:.3g} mm".format(*meta["pixel_spacing"]),
     ]
-    st.caption(" · ".join(str(f) for f in facts if f))
+    st.caption(" · ".join(plain(f) for f in facts if f))  # DICOM fields come from the upload
 
 state.keyboard_shortcuts(
     {

@@ -5,20 +5,21 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from ui.style import colour
+from ui.text import plain_all, plain_html
 
 
 def rewards_bar(res: dict, unit: str) -> go.Figure:
     names = list(res["rewards"])
     fig = go.Figure(
         go.Bar(
-            x=names,
+            x=plain_all(names),
             y=[res["rewards"][a] for a in names],
             text=[f"{res['rewards'][a]:.2f}" for a in names],
             customdata=[res["scores"][a] for a in names],
-            hovertemplate="%{x}: %{y:.2f} " + unit + "<br>score S %{customdata:.4f}<extra></extra>",
+            hovertemplate="%{x}: %{y:.2f} " + plain_html(unit) + "<br>score S %{customdata:.4f}<extra></extra>",
         )
     )
-    fig.update_layout(title="Rewards", yaxis_title=unit or "reward", height=360)
+    fig.update_layout(title="Rewards", yaxis_title=plain_html(unit) or "reward", height=360)
     return fig
 
 
@@ -27,8 +28,8 @@ def contributions_bar(res: dict) -> go.Figure:
     fig = go.Figure(
         [
             go.Bar(
-                name=lab,
-                x=names,
+                name=plain_html(lab),
+                x=plain_all(names),
                 y=[res["contributions"][a][lab] for a in names],
                 marker_color=colour(k),
             )
@@ -56,8 +57,8 @@ def time_boxes(res: dict) -> go.Figure:
         stat = [boxes[lab][name] for lab in have]
         fig.add_trace(
             go.Box(
-                name=name,
-                x=have,
+                name=plain_html(name),
+                x=plain_all(have),
                 q1=[b["q1"] for b in stat],
                 median=[b["median"] for b in stat],
                 q3=[b["q3"] for b in stat],
