@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlmodel import Session, select
 
 from markit_core.errors import NotFoundError, PermissionDenied
-from markit_core.models import Membership, Project, Role, User
+from markit_core.models import Annotation, Membership, Project, Role, User
 
 
 class Action(StrEnum):
@@ -126,15 +126,20 @@ GRANTABLE_BY: dict[Role, frozenset[Role]] = {
 }
 
 
-def check_grant(session: Session, actor: User, project_id: int, target: User, role: Role) -> None:
-    """Raise ``PermissionDenied`` unless ``actor`` may grant or revoke ``role`` for ``target``.
+def check_grant(
+    session: Session, actor: User, project_id: int, target: User, role: Role, *, revoke: bool = False
+) -> None:
+    """Raise ``PermissionDenied`` unless ``actor`` may grant (or revoke) ``role`` for ``target``.
 
     Managers grant and revoke annotator and reviewer only; owner, manager and
-    data-owner are granted by an owner or a site administrator; nobody changes
-    their own roles (a site administrator included: they act on others).
+    data-owner are granted by an owner or a site administrator; nobody grants
+    a role to themselves (a site administrator included). Giving up one of
+    one's own roles is allowed (the last owner stays protected by the caller).
     """
     if actor.id == target.id:
-        raise PermissionDenied("nobody may grant or revoke their own roles; ask an owner")
+        if revoke:
+            return
+        raise PermissionDenied("nobody may grant themselves a role; ask an owner")
     if actor.is_admin and actor.is_active:
         return
     held = roles_of(session, actor, project_id)
@@ -145,12 +150,23 @@ def check_grant(session: Session, actor: User, project_id: int, target: User, ro
 
 
 def reads_blind(session: Session, user: User, project_id: int) -> bool:
-    """Whether ``user`` holds the annotator role in the project (whatever else they hold).
+    """Whether ``user`` annotates in the project: holds the annotator role (whatever else
+    they hold) or has submitted a reading there.
 
     Such a user reads independently: no read path shows them another reader's
-    answers or regions on a case they have not read themselves.
+    answers or regions on a case they have not read themselves. Owners,
+    managers and reviewers who do not annotate are unaffected.
     """
-    return Role.ANNOTATOR in roles_of(session, user, project_id)
+    if Role.ANNOTATOR in roles_of(session, user, project_id):
+        return True
+    return (
+        session.exec(
+            select(Annotation.id).where(
+                Annotation.project_id == project_id, Annotation.annotator_id == user.id
+            )
+        ).first()
+        is not None
+    )
 
 
 def require_admin(user: User, what: str) -> None:

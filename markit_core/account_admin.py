@@ -16,10 +16,17 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import require_admin
-from markit_core.accounts import UserInfo, _info, get_user, hash_password, min_password_length
+from markit_core.accounts import (
+    UserInfo,
+    _clear_reset,
+    _info,
+    get_user,
+    hash_password,
+    min_password_length,
+)
 from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
-from markit_core.models import User
+from markit_core.models import PasswordReset, User, utcnow
 
 __all__ = [
     "all_users",
@@ -34,7 +41,17 @@ __all__ = [
 def all_users(session: Session, actor: User) -> list[UserInfo]:
     """Every account, active or not, by username (site administrators only)."""
     require_admin(actor, "list all accounts")
-    return [_info(u) for u in session.exec(select(User).order_by(User.username))]
+    reset = set(session.exec(select(PasswordReset.user_id)).all())
+    return [_info(u, u.id in reset) for u in session.exec(select(User).order_by(User.username))]
+
+
+def _require_change(session: Session, actor: User, target: User) -> None:
+    """Record that ``target`` must choose a new password at the next login (ledgered)."""
+    row = session.get(PasswordReset, target.id) or PasswordReset(user_id=target.id or 0)
+    row.at, row.by = utcnow(), actor.id
+    session.add(row)
+    session.flush()
+    ledger.append(session, actor=actor, project_id=None, action="user.must_change", record=row)
 
 
 @rolls_back
@@ -88,11 +105,11 @@ def reset_password(session: Session, actor: User, username: str) -> str:
         raise PermissionDenied("change your own password with your current one instead")
     once = _one_time_password()
     target.password_hash = hash_password(once)
-    target.must_change_password = True
     session.add(target)
     ledger.append(
         session, actor=actor, project_id=None, action="user.password_reset", record=target
     )
+    _require_change(session, actor, target)
     session.commit()
     return once
 
@@ -110,11 +127,14 @@ def set_password(
     if target.id == actor.id:
         raise PermissionDenied("change your own password with your current one instead")
     target.password_hash = hash_password(password)
-    target.must_change_password = bool(must_change)
     session.add(target)
     ledger.append(
         session, actor=actor, project_id=None, action="user.password_reset", record=target
     )
+    if must_change:
+        _require_change(session, actor, target)
+    else:
+        _clear_reset(session, actor, target)
     session.commit()
 
 

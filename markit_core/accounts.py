@@ -35,7 +35,7 @@ from markit_core.errors import (
     SessionExpired,
     ValidationError,
 )
-from markit_core.models import LoginAttempt, LoginThrottle, User, utcnow
+from markit_core.models import LoginAttempt, LoginThrottle, PasswordReset, User, utcnow
 from markit_core.validation import clean_name, clean_username
 
 _hasher = PasswordHasher()
@@ -87,7 +87,7 @@ class UserInfo:
     must_change_password: bool = False
 
 
-def _info(user: User) -> UserInfo:
+def _info(user: User, must_change: bool = False) -> UserInfo:
     return UserInfo(
         user.id or 0,
         user.username,
@@ -95,8 +95,28 @@ def _info(user: User) -> UserInfo:
         user.is_admin,
         user.is_demo,
         user.is_active,
-        user.must_change_password,
+        must_change,
     )
+
+
+def pending_reset(session: Session, user: User) -> PasswordReset | None:
+    """The administrator's reset the user has not yet answered with a new password."""
+    return session.get(PasswordReset, user.id) if user.id is not None else None
+
+
+def _clear_reset(session: Session, actor: User, user: User) -> None:
+    """Forget a pending reset (inside the caller's transaction, with its ledger entry)."""
+    row = pending_reset(session, user)
+    if row is not None:
+        ledger.append(
+            session,
+            actor=actor,
+            project_id=None,
+            action="user.reset_done",
+            record=row,
+            removed=True,
+        )
+        session.delete(row)
 
 
 def hash_password(password: str) -> str:
@@ -262,7 +282,7 @@ def login(
         )
     user = session.exec(select(User).where(User.username == name)).first()
     ok = _check_password(user, password or "") and user is not None and user.is_active
-    if ok and user is not None and user.must_change_password:
+    if ok and user is not None and pending_reset(session, user) is not None:
         if new_password is None:
             _release_check(session, name)
             session.commit()
@@ -272,9 +292,9 @@ def login(
             session.commit()
             raise ValidationError("the new password must differ from the one-time password")
         user.password_hash = hash_password(new_password)
-        user.must_change_password = False
         session.add(user)
         ledger.append(session, actor=user, project_id=None, action="user.password", record=user)
+        _clear_reset(session, user, user)
     if ok:
         _release_check(session, name)
     attempt = LoginAttempt(username=name, user_id=user.id if user else None, success=ok, at=now)
@@ -300,7 +320,9 @@ def check_idle(last_activity: datetime, settings: Settings, now: datetime | None
 
 
 @rolls_back
-def change_own_password(session: Session, actor: User, old_password: str, new_password: str) -> None:
+def change_own_password(
+    session: Session, actor: User, old_password: str, new_password: str
+) -> None:
     """Change one's own password; the current password is required (logged in the ledger)."""
     user = user_by_id(session, actor.id or 0)
     if not user.is_active:
@@ -310,7 +332,7 @@ def change_own_password(session: Session, actor: User, old_password: str, new_pa
     if new_password == old_password:
         raise ValidationError("the new password must differ from the current one")
     user.password_hash = hash_password(new_password)
-    user.must_change_password = False
     session.add(user)
     ledger.append(session, actor=actor, project_id=None, action="user.password", record=user)
+    _clear_reset(session, actor, user)
     session.commit()

@@ -50,7 +50,6 @@ class User(SQLModel, table=True):
     is_active: bool = True
     is_demo: bool = False
     created_at: datetime = Field(default_factory=utcnow)
-    must_change_password: bool = False  # set by an administrator's reset (issue 9)
 
 
 class LoginAttempt(SQLModel, table=True):
@@ -341,6 +340,20 @@ class LoginThrottle(SQLModel, table=True):
     username: str = Field(primary_key=True, max_length=64)
     window_start: datetime = Field(default_factory=utcnow)
     failures: int = 0
+
+
+class PasswordReset(SQLModel, table=True):
+    """An administrator reset this account's password: the user must choose a new one at login.
+
+    A row of its own (not a column of ``user_account``) so that the upgrade adds
+    a table and never rewrites the accounts table.
+    """
+
+    __tablename__ = "password_reset"
+
+    user_id: int = Field(primary_key=True, foreign_key="user_account.id")
+    at: datetime = Field(default_factory=utcnow)
+    by: int | None = Field(default=None, foreign_key="user_account.id")
 
 
 class RemoteArchive(SQLModel, table=True):

@@ -228,7 +228,7 @@ def revoke_role(
     require(session, actor, project_id, Action.MANAGE_MEMBERS)
     r = _parse_role(role)
     target = get_user(session, username)
-    check_grant(session, actor, project_id, target, r)
+    check_grant(session, actor, project_id, target, r, revoke=True)
     member = session.exec(
         select(Membership).where(
             Membership.project_id == project_id,

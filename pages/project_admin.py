@@ -52,7 +52,7 @@ def _new_project_form() -> None:
                     show_error(e)
                 else:
                     st.session_state["project_id"] = info.id
-                    st.success(f"Created project {plain(info.name)}; you are its owner.")
+                    st.success(f"Created project '{plain(info.name)}'; you are its owner.")
 
 
 # MARKIT_PROJECT_CREATORS: the core refuses anyway; the form is offered only where it can work

@@ -33,7 +33,7 @@ def test_manager_cannot_grant_themselves_data_owner(session, team):
     project, _owner, manager, _ann, _other = team
     with pytest.raises(PermissionDenied):
         grant_role(session, manager, project.id, "man", Role.DATA_OWNER)
-    with pytest.raises(PermissionDenied, match="their own roles"):
+    with pytest.raises(PermissionDenied, match="grant themselves"):
         grant_role(session, manager, project.id, "man", Role.ANNOTATOR)
 
 
@@ -58,7 +58,7 @@ def test_owner_grants_senior_roles_but_not_to_themselves(session, team):
     project, owner, _manager, _ann, _other = team
     assert grant_role(session, owner, project.id, "other", Role.DATA_OWNER)
     assert grant_role(session, owner, project.id, "ann", Role.MANAGER)
-    with pytest.raises(PermissionDenied, match="their own roles"):
+    with pytest.raises(PermissionDenied, match="grant themselves"):
         grant_role(session, owner, project.id, "own", Role.DATA_OWNER)
 
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import html
 import re
 
-# CommonMark lets every ASCII punctuation character be escaped with a backslash; escaping
-# them all turns links, images, emphasis, HTML tags, LaTeX ($), Streamlit's :directives[]
-# and autolinks (the ':' of "http://") into literal text.
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# CommonMark lets any ASCII punctuation be escaped with a backslash. These are the characters
+# that start markup: links and images ([ ] ( ) !), emphasis and code (* _ ~ `), HTML and
+# entities (< > &), headings and tables (# |), LaTeX ($), Streamlit's :directives[] and
+# :material/icons: ([ and /), and autolinks (the / of "http://"). Ordinary punctuation
+# (. , : ; ' " - = @ %) stays as typed, so messages read normally.
+_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>!#|~$/&])")
 
 
 def plain(text: object) -> str:

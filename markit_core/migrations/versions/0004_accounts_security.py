@@ -54,15 +54,19 @@ def upgrade() -> None:
     with op.batch_alter_table('identity_view', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_identity_view_project_id'), ['project_id'], unique=False)
 
-    # existing accounts keep their passwords: nobody is forced to change on upgrade
-    with op.batch_alter_table('user_account', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('must_change_password', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
+    # a must-change-password flag is a row here, so the accounts table is never rewritten
+    op.create_table('password_reset',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('by', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['by'], ['user_account.id'], ),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], ),
+    sa.PrimaryKeyConstraint('user_id')
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('user_account', schema=None) as batch_op:
-        batch_op.drop_column('must_change_password')
+    op.drop_table('password_reset')
     with op.batch_alter_table('identity_view', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_identity_view_project_id'))
     op.drop_table('identity_view')
