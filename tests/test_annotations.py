@@ -248,9 +248,7 @@ def test_others_readings_hidden_until_own_submission_and_setting(session, world)
     ]
 
 
-def test_reviewers_see_readings_but_annotating_owners_read_independently(
-    session, world, make_user
-):
+def test_reviewers_see_readings_but_annotating_owners_read_independently(session, world, make_user):
     owner, ann2 = world["owner"], world["anns"][1]
     pid, cid = world["project"], world["cases"][0]
     make_user("rev")

@@ -44,9 +44,7 @@ def test_heatmap_and_agreement_show_only_cases_the_annotator_read(session, examp
     assert int(rel.items_vs_consensus.max()) <= 1
     assert int(annotator_agreement(session, dual, ex.project.id).shared.max()) <= 2
     # a reviewer who does not annotate sees everything
-    assert label_matrix(session, ex.reviewer, ex.project.id, "effusion").case_ids == tuple(
-        ex.cases
-    )
+    assert label_matrix(session, ex.reviewer, ex.project.id, "effusion").case_ids == tuple(ex.cases)
 
 
 def test_disagreements_and_regions_only_on_read_cases(session, example):
@@ -81,7 +79,9 @@ def test_others_readings_blind_for_annotators_open_for_non_annotating_owner(sess
     ex, dual = example
     assert others_readings(session, dual, ex.project.id, ex.cases[1]) == []
     # the owner holds every permission but not the annotator role: unaffected
-    assert {r.annotator for r in others_readings(session, ex.owner, ex.project.id, ex.cases[1])} == {
+    assert {
+        r.annotator for r in others_readings(session, ex.owner, ex.project.id, ex.cases[1])
+    } == {
         "ann_a",
         "ann_b",
         "ann_c",

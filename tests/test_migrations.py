@@ -134,7 +134,9 @@ def test_accounts_security_revision_keeps_every_row(tmp_path):
         create_project(s, admin, "Kept")
         before = ledger.verify(s)
     with engine.connect() as conn:
-        users_before = conn.execute(text("select id, username, password_hash from user_account")).all()
+        users_before = conn.execute(
+            text("select id, username, password_hash from user_account")
+        ).all()
     upgrade(engine, "0004")
     tables = set(inspect(engine).get_table_names())
     assert {"login_throttle", "remote_archive", "identity_view", "password_reset"} <= tables

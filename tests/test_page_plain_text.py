@@ -81,7 +81,9 @@ def _markup_leaks(at) -> list[str]:
             continue
         text = _markdown_strings(kind, proto)
         found = (RAW_HTML if kind == "plotly_chart" else RAW).search(text)
-        leaks += [f"{kind}: {text[max(0, found.start() - 150) : found.end() + 50]}"] if found else []
+        leaks += (
+            [f"{kind}: {text[max(0, found.start() - 150) : found.end() + 50]}"] if found else []
+        )
     return leaks
 
 

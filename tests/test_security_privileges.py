@@ -124,9 +124,7 @@ def test_project_creators_setting_from_environment(session, make_user, monkeypat
 # --- point 2: the remote-archive registry -----------------------------------------------------
 
 
-def test_archives_are_registered_by_admins_and_never_show_their_secret(
-    session, admin, make_user
-):
+def test_archives_are_registered_by_admins_and_never_show_their_secret(session, admin, make_user):
     keeper = make_user("keeper")
     with pytest.raises(PermissionDenied):
         add_archive(session, keeper, "PACS", "dicomweb", url="http://127.0.0.1:1/dicom-web")

@@ -82,6 +82,22 @@ def _check_fields(row: RemoteArchive) -> None:
     _source(row)
 
 
+def _credentials_out_of_url(
+    url: str, auth: str, username: str, secret: str
+) -> tuple[str, str, str, str]:
+    """Move ``user:password@`` out of a URL into the credential fields (never shown)."""
+    if not url or "@" not in url:
+        return url, auth, username, secret
+    from markit_core.imaging.sources.dicomweb import _split_credentials
+
+    plain_url, url_user, url_password = _split_credentials(url.strip())
+    if url_user is None:
+        return url, auth, username, secret
+    if username or secret or (auth or "none") != "none":
+        raise ValidationError("credentials are given both in the URL and as fields; give them once")
+    return plain_url, "basic", url_user, url_password
+
+
 @rolls_back
 def add_archive(
     session: Session,
@@ -109,6 +125,7 @@ def add_archive(
     """
     require_admin(actor, "register remote archives")
     clean = clean_name(name, "archive name")
+    url, auth, username, secret = _credentials_out_of_url(url, auth, username, secret)
     if session.exec(select(RemoteArchive).where(RemoteArchive.name == clean)).first():
         raise ValidationError(f"an archive named {clean!r} is already registered")
     row = RemoteArchive(
@@ -190,6 +207,8 @@ def _source(row: RemoteArchive, timeout: float | None = None) -> ImageSource:
     )
 
 
-def archive_source(session: Session, archive: int | str, timeout: float | None = None) -> ImageSource:
+def archive_source(
+    session: Session, archive: int | str, timeout: float | None = None
+) -> ImageSource:
     """The image source of a registered archive (internal: callers check permissions)."""
     return _source(_get(session, archive), timeout)

@@ -29,7 +29,7 @@ from markit_core.models import Project
 from tests.e2e.test_annotate_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, settle
 from tests.servers import free_port, missing, stop, wait_for_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN_HOSTS = {"127.0.0.1", "localhost"}
