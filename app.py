@@ -9,8 +9,8 @@ import streamlit as st
 from markit_core.access import Action, can
 from markit_core.errors import MarkitError
 from markit_core.projects import list_projects
-from ui.text import plain
 from ui.session import close_run_sessions, current_user, db, show_error, sign_out
+from ui.text import plain
 
 # a file in the repository, served by this server: an emoji or :material: icon would make
 # the browser fetch the favicon from a CDN

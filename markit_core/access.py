@@ -127,7 +127,13 @@ GRANTABLE_BY: dict[Role, frozenset[Role]] = {
 
 
 def check_grant(
-    session: Session, actor: User, project_id: int, target: User, role: Role, *, revoke: bool = False
+    session: Session,
+    actor: User,
+    project_id: int,
+    target: User,
+    role: Role,
+    *,
+    revoke: bool = False,
 ) -> None:
     """Raise ``PermissionDenied`` unless ``actor`` may grant (or revoke) ``role`` for ``target``.
 

@@ -147,7 +147,7 @@ def remove_demo_accounts(session: Session, actor: User) -> list[str]:
     """
     require_admin(actor, "remove the demo accounts")
     real_admins = session.exec(
-        select(User.id).where(User.is_admin, User.is_active, User.is_demo == False)  # type: ignore[arg-type]  # noqa: E712
+        select(User.id).where(User.is_admin, User.is_active, User.is_demo == False)  # noqa: E712
     ).all()
     if not real_admins:
         raise ConflictError(

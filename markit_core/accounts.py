@@ -21,12 +21,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import case, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import require_admin
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import (
     AccountLocked,
     AuthenticationError,
@@ -89,7 +89,7 @@ class UserInfo:
 
 def _info(user: User, must_change: bool = False) -> UserInfo:
     return UserInfo(
-        user.id or 0,
+        require_id(user),
         user.username,
         user.display_name or user.username,
         user.is_admin,
@@ -161,7 +161,7 @@ def user_by_id(session: Session, user_id: int) -> User:
 def first_admin(session: Session) -> User:
     """The oldest active admin, used by the CLI when no ``--as`` is given."""
     user = session.exec(
-        select(User).where(User.is_admin, User.is_active).order_by(User.id)  # type: ignore[arg-type]
+        select(User).where(col(User.is_admin), col(User.is_active)).order_by(col(User.id))
     ).first()
     if user is None:
         raise NotFoundError(
@@ -313,7 +313,7 @@ def login(
 
 
 def check_idle(last_activity: datetime, settings: Settings, now: datetime | None = None) -> None:
-    """Raise ``SessionExpired`` when more than the idle timeout has passed since ``last_activity``."""
+    """Raise ``SessionExpired`` when the idle timeout has passed since ``last_activity``."""
     now = now or utcnow()
     if now - last_activity > timedelta(minutes=settings.session_timeout_minutes):
         raise SessionExpired()

@@ -50,7 +50,7 @@ class MarkitParser(argparse.ArgumentParser):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             # the values may be secrets: name the options only
             words = message.split(":", 1)[1].split()

@@ -3,7 +3,8 @@
 Thin: widgets -> markit_core -> render. The draft being edited lives in session
 state (ui.annotate_state) with a copy on the server (markit_core.annotation.drafts), written
 when it changes and discarded after a confirmed submit; the viewer in ui.viewer;
-region conversion in markit_core.annotation.regions; storing in markit_core.annotation.submit.submit.
+region conversion in markit_core.annotation.regions; storing in
+markit_core.annotation.submit.submit.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from markit_core.reports import report_for_case
 from ui import annotate_state as state
 from ui import viewer
 from ui.resources import get_settings
-from ui.text import plain
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
+from ui.text import plain
 from ui.widgets import project_picker
 
 TOOLS = {"rect": "Rectangle", "freedraw": "Free-hand", "polygon": "Polygon"}

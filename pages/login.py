@@ -35,7 +35,9 @@ def _change_form(username: str) -> None:
             key="login_new_again",
             autocomplete="new-password",
         )
-        submitted = st.form_submit_button("Set password and log in", type="primary", key="login_change_submit")
+        submitted = st.form_submit_button(
+            "Set password and log in", type="primary", key="login_change_submit"
+        )
     if st.button("Back", key="login_change_back"):
         st.session_state.pop(CHANGE_KEY, None)
         st.rerun()

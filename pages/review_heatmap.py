@@ -24,9 +24,9 @@ from ui.review_charts import (
     kappa_heatmap,
     person_colour,
 )
-from ui.text import plain
 from ui.session import flash, show_error
 from ui.style import TRUTH_RULE_NAMES
+from ui.text import plain
 from ui.widgets import page_start
 
 
@@ -145,7 +145,8 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
         st.warning(f"Image not available: {plain(e)}")
     readers = list(d.regions) or list(d.answers)
     everyone = tuple(sorted(set(readers) | set(d.answers)))
-    for col, name in zip(st.columns(max(len(readers), 1)), readers):
+    # st.columns needs at least one column; with no readers it stays empty
+    for col, name in zip(st.columns(max(len(readers), 1)), readers, strict=False):
         with col:
             answer = d.answers.get(name)
             text = (

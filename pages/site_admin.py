@@ -77,24 +77,24 @@ with users_tab:
                 show_error(e)
             else:
                 st.rerun()
-    with st.expander("New account", icon=":material/person_add:"):
-        with st.form("new_user_form", clear_on_submit=True):
-            c1, c2 = st.columns(2)
-            name = c1.text_input("Username", key="new_user_name")
-            display = c2.text_input("Display name", key="new_user_display")
-            password = c1.text_input("Initial password", type="password", key="new_user_pw")
-            admin = c2.checkbox("Site administrator", key="new_user_admin")
-            if st.form_submit_button("Create account", key="new_user_submit"):
-                try:
-                    info = create_user(
-                        s, user, name, password, display_name=display, is_admin=admin
-                    )
-                    account_admin.set_password(s, user, info.username, password)
-                except MarkitError as e:
-                    show_error(e)
-                else:
-                    flash(f"Created {info.username}; they choose their own password at login.")
-                    st.rerun()
+    with (
+        st.expander("New account", icon=":material/person_add:"),
+        st.form("new_user_form", clear_on_submit=True),
+    ):
+        c1, c2 = st.columns(2)
+        name = c1.text_input("Username", key="new_user_name")
+        display = c2.text_input("Display name", key="new_user_display")
+        password = c1.text_input("Initial password", type="password", key="new_user_pw")
+        admin = c2.checkbox("Site administrator", key="new_user_admin")
+        if st.form_submit_button("Create account", key="new_user_submit"):
+            try:
+                info = create_user(s, user, name, password, display_name=display, is_admin=admin)
+                account_admin.set_password(s, user, info.username, password)
+            except MarkitError as e:
+                show_error(e)
+            else:
+                flash(f"Created {info.username}; they choose their own password at login.")
+                st.rerun()
 
 with archives_tab:
     st.caption(

@@ -15,8 +15,8 @@ from markit_core.imaging.remote_import import import_studies, search_studies
 from markit_core.imaging.trace import mapping_table
 from markit_core.reports import import_reports
 from ui.resources import get_settings
-from ui.text import plain
 from ui.session import show_error
+from ui.text import plain
 from ui.widgets import page_start
 
 RASTER_AND_DICOM = ["dcm", "dicom", "zip", "png", "jpg", "jpeg", "tif", "tiff", "bmp"]
@@ -92,6 +92,7 @@ with files_tab:
         else:
             _show_report(report)
 
+
 def _archive_picker(kind: str, key: str) -> int | None:
     """A registered archive of ``kind``, by name; data owners never type an address."""
     archives = [a for a in list_archives(s, user) if a.kind == kind]
@@ -102,9 +103,7 @@ def _archive_picker(kind: str, key: str) -> int | None:
         )
         return None
     by_id = {a.id: a for a in archives}
-    return st.selectbox(
-        "Archive", list(by_id), key=key, format_func=lambda i: by_id[i].name
-    )
+    return st.selectbox("Archive", list(by_id), key=key, format_func=lambda i: by_id[i].name)
 
 
 with web_tab:

@@ -75,10 +75,10 @@ def test_upgrade_keeps_a_verifying_ledger(tmp_path):
         admin = get_user(s, "admin")
         project = create_project(s, admin, "P")
         add_labels(s, admin, project.id, CHEST_XRAY_LABELS)
-        before = ledger.verify(s)
+        before = ledger.integrity(s)
     upgrade(engine)
     with session(engine) as s:
-        after = ledger.verify(s)
+        after = ledger.integrity(s)
     assert before.ok and after.ok and after.entries == before.entries
     engine.dispose()
 
@@ -132,7 +132,7 @@ def test_accounts_security_revision_keeps_every_row(tmp_path):
         admin = get_user(s, "admin")
         create_user(s, admin, "alice", "long enough password")
         create_project(s, admin, "Kept")
-        before = ledger.verify(s)
+        before = ledger.integrity(s)
     with engine.connect() as conn:
         users_before = conn.execute(
             text("select id, username, password_hash from user_account")
@@ -147,7 +147,7 @@ def test_accounts_security_revision_keeps_every_row(tmp_path):
         assert conn.execute(text("select count(*) from password_reset")).scalar() == 0
         assert conn.execute(text("select name from project")).all() == [("Kept",)]
     with session(engine) as s:
-        after = ledger.verify(s)
+        after = ledger.integrity(s)
     assert before.ok and after.ok and after.entries == before.entries
     from alembic import command
 

@@ -94,7 +94,7 @@ def test_trace_back_views_are_ledgered_and_listed_for_owners(
     assert "PAT-1" not in views[0].detail  # the searched identifier itself is not logged
     with pytest.raises(PermissionDenied):
         identity_views(session, keeper, project.id)  # data owners cannot audit themselves
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 # --- point 2: who may create projects -------------------------------------------------------

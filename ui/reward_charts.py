@@ -16,7 +16,9 @@ def rewards_bar(res: dict, unit: str) -> go.Figure:
             y=[res["rewards"][a] for a in names],
             text=[f"{res['rewards'][a]:.2f}" for a in names],
             customdata=[res["scores"][a] for a in names],
-            hovertemplate="%{x}: %{y:.2f} " + plain_html(unit) + "<br>score S %{customdata:.4f}<extra></extra>",
+            hovertemplate="%{x}: %{y:.2f} "
+            + plain_html(unit)
+            + "<br>score S %{customdata:.4f}<extra></extra>",
         )
     )
     fig.update_layout(title="Rewards", yaxis_title=plain_html(unit) or "reward", height=360)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from markit_core.commands.common import actor, add_actor_option, db_session
+from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.imaging.ingest import IngestReport, ingest
 from markit_core.imaging.remote_import import (
@@ -53,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--project", required=True, metavar="NAME")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--archive", metavar="NAME", help="a registered archive (see `archive list`)")
+    where.add_argument(
+        "--archive", metavar="NAME", help="a registered archive (see `archive list`)"
+    )
     where.add_argument("--url", help="any DICOMweb URL (site administrators only)")
     p.add_argument("--study", action="append", default=[], metavar="UID")
     auth = p.add_mutually_exclusive_group()
@@ -72,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--project", required=True, metavar="NAME")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--archive", metavar="NAME", help="a registered archive (see `archive list`)")
+    where.add_argument(
+        "--archive", metavar="NAME", help="a registered archive (see `archive list`)"
+    )
     where.add_argument("--host", help="any PACS host (site administrators only)")
     p.add_argument("--port", type=int)
     p.add_argument("--called-aet", metavar="AET")
@@ -122,7 +127,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     with db_session() as (s, settings):
         by = actor(s, args)
         project = find_project(s, by, args.project)
-        report = ingest(s, settings, by, project.id or 0, [(p, Path(p)) for p in args.paths])
+        report = ingest(s, settings, by, require_id(project), [(p, Path(p)) for p in args.paths])
     _print_files(report, args.verbose)
     print(report.summary())
     return _exit_code(report)
@@ -146,7 +151,7 @@ def _run_remote(args: argparse.Namespace, make_source: Callable[[], ImageSource]
         if not uids:
             print("nothing to import")
             return 1
-        result: ImportReport = import_studies(s, settings, by, project.id or 0, source, uids)
+        result: ImportReport = import_studies(s, settings, by, require_id(project), source, uids)
     for study in result.failed_studies:
         print(f"failed: study {study.study_uid}: {study.reason}")
     _print_files(result.files)
@@ -215,7 +220,7 @@ def run_reports(args: argparse.Namespace) -> int:
     with db_session() as (s, _settings):
         by = actor(s, args)
         project = find_project(s, by, args.project)
-        result = import_reports(s, by, project.id or 0, path, name=path.name)
+        result = import_reports(s, by, require_id(project), path, name=path.name)
     for row in result.unmatched:
         print(f"unmatched: row {row.row}: {row.key}", file=sys.stdout)
     print(result.summary())

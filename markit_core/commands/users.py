@@ -79,12 +79,14 @@ def run_list(args: argparse.Namespace) -> int:
         users = all_users(s, actor(s, args))
     for u in users:
         flags = [
-            f for f, on in (
+            f
+            for f, on in (
                 ("admin", u.is_admin),
                 ("inactive", not u.is_active),
                 ("demo", u.is_demo),
                 ("must-change-password", u.must_change_password),
-            ) if on
+            )
+            if on
         ]
         print(f"{u.username}\t{u.display_name}\t{','.join(flags)}")
     return 0

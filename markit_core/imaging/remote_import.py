@@ -78,7 +78,7 @@ def resolve_source(session: Session, actor: User, source: ImageSource | int) -> 
     (:mod:`markit_core.imaging.remote_archives`), so they cannot make the
     server contact an address of their choosing.
     """
-    if isinstance(source, int) and not isinstance(source, bool):
+    if isinstance(source, int):
         from markit_core.imaging.remote_archives import archive_source
 
         return archive_source(session, source)
@@ -110,7 +110,9 @@ def search_studies(
         A filter is not a DICOM keyword.
     """
     require(session, actor, project_id, Action.UPLOAD)
-    found = resolve_source(session, actor, source).search_for_studies(limit=limit, **filters)
+    found = resolve_source(session, actor, source).search_for_studies(
+        limit=limit, offset=None, **filters
+    )
     return [StudySummary.from_json(item) for item in found]
 
 

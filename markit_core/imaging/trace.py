@@ -18,12 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.errors import NotFoundError
 from markit_core.db import rolls_back
+from markit_core.errors import NotFoundError
 from markit_core.models import Case, CaseOrigin, IdentityView, UidMap, User
 
 SALT_KIND = "salt"
@@ -114,9 +114,11 @@ def known_pairs(
         chunk = wanted[start : start + 500]
         rows = session.exec(
             select(UidMap.original, UidMap.pseudonym).where(
-                UidMap.project_id == project_id, UidMap.kind == kind, UidMap.original.in_(chunk)
+                UidMap.project_id == project_id,
+                UidMap.kind == kind,
+                col(UidMap.original).in_(chunk),
             )
-        ).all()  # type: ignore[attr-defined]
+        ).all()
         result.update(dict(rows))
     return result
 
@@ -197,7 +199,9 @@ def mapping_table(
         stmt = stmt.where(UidMap.kind == kind)
     rows = session.exec(stmt.order_by(UidMap.kind, UidMap.original)).all()
     result = [MappingRow(r.kind, r.original, r.pseudonym) for r in rows]
-    _log_view(session, actor, project_id, "mapping", detail=f"{len(result)} pairs, kind {kind or 'all'}")
+    _log_view(
+        session, actor, project_id, "mapping", detail=f"{len(result)} pairs, kind {kind or 'all'}"
+    )
     return result
 
 
@@ -221,7 +225,7 @@ def find_by_original(session: Session, actor: User, project_id: int, original: s
             | (CaseOrigin.study_uid == value)
             | (CaseOrigin.sop_uid == value),
         )
-        .order_by(CaseOrigin.case_id)
+        .order_by(col(CaseOrigin.case_id))
     ).all()
     return list(rows)
 
@@ -262,7 +266,7 @@ def identity_views(
     require(session, actor, project_id, Action.AUDIT_IDENTITY)
     rows = session.exec(
         select(IdentityView, User.username)
-        .join(User, User.id == IdentityView.user_id)
+        .join(User, col(User.id) == col(IdentityView.user_id))
         .where(IdentityView.project_id == project_id)
         .order_by(IdentityView.id.desc())  # type: ignore[union-attr]
         .limit(limit)

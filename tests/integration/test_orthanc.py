@@ -31,10 +31,9 @@ from pydicom.data import get_testdata_file
 from sqlmodel import select
 
 from markit_core import cli
-from markit_core.errors import SourceError
-from markit_core.imaging.decode import decode_any
 from markit_core.accounts import get_user
-from markit_core.errors import PermissionDenied
+from markit_core.errors import PermissionDenied, SourceError
+from markit_core.imaging.decode import decode_any
 from markit_core.imaging.remote_archives import add_archive, list_archives
 from markit_core.imaging.remote_import import import_studies, search_studies
 from markit_core.imaging.sources.dicomweb import DicomWebSource
@@ -109,10 +108,10 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
         "ConcurrentJobs": 2,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
-    log = open(root / "orthanc.log", "wb")
-    proc = subprocess.Popen(
-        [binary, str(root / "orthanc.json")], cwd=root, stdout=log, stderr=subprocess.STDOUT
-    )
+    with open(root / "orthanc.log", "wb") as log:  # the child keeps its own copy of the handle
+        proc = subprocess.Popen(
+            [binary, str(root / "orthanc.json")], cwd=root, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         _wait_ready(proc, http_port, dicom_port, root / "orthanc.log")
         originals = {}
@@ -132,7 +131,6 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
         yield Orthanc(http_port, dicom_port, move_port, originals)
     finally:
         stop(proc)
-        log.close()
 
 
 def _wait_ready(proc: subprocess.Popen, http_port: int, dicom_port: int, log: Path) -> None:
