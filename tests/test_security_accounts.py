@@ -160,6 +160,15 @@ def test_demo_if_empty_leaves_a_real_installation_alone(cli_env, monkeypatch, ca
     engine.dispose()
 
 
+def test_markit_demo_asks_for_the_demo_explicitly(monkeypatch):
+    from markit_core.config import load_settings
+
+    monkeypatch.delenv("MARKIT_DEMO", raising=False)
+    assert load_settings().demo is False
+    monkeypatch.setenv("MARKIT_DEMO", "1")
+    assert load_settings().demo is True
+
+
 def test_make_run_seeds_the_demo_only_when_empty():
     makefile = (ROOT / "Makefile").read_text()
     assert "-m markit_core demo --if-empty" in makefile
