@@ -17,6 +17,7 @@ from markit_core.rewards.engine import TRUTH_RULES, NoPositiveScoresError
 from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
 from ui.session import show_error
 from ui.style import TRUTH_RULE_NAMES
+from ui.text import plain
 from ui.widgets import page_start
 
 RUN_KEY = "rw_run_pick"
@@ -25,7 +26,8 @@ RUN_KEY = "rw_run_pick"
 def show_run(run: reward_runs.RunRecord) -> None:
     res, params, unit = run.result, run.params, run.currency
     st.caption(
-        f"Run {run.id} by {run.run_by} at {run.at} · budget {params['budget']:g} {unit} · "
+        f"Run {run.id} by {plain(run.run_by)} at {run.at} · budget {params['budget']:g} "
+        f"{plain(unit)} · "
         f"truth {TRUTH_RULE_NAMES.get(params['truth'], params['truth'])} · kappa threshold "
         f"{params['kappa_threshold']:g} · {params.get('answers', 0)} answers · input "
         f"SHA-256 {params.get('input_sha256', '')[:12]}…"

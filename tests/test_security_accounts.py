@@ -263,10 +263,11 @@ def _process_guess(url: str, data_dir: str, barrier) -> None:
     engine.dispose()
 
 
+@pytest.mark.timeout(900)  # spawning and importing in 8 processes is slow on a busy machine
 def test_simultaneous_guesses_from_processes_on_sqlite(session, settings, admin, costly_hash):
     create_user(session, admin, "victim", PASSWORD)
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(8)
+    barrier = ctx.Barrier(8, timeout=600)
     url = settings.resolved_database_url
     procs = [
         ctx.Process(target=_process_guess, args=(url, str(settings.data_dir), barrier))
@@ -275,7 +276,7 @@ def test_simultaneous_guesses_from_processes_on_sqlite(session, settings, admin,
     for p in procs:
         p.start()
     for p in procs:
-        p.join(120)
+        p.join(700)
         assert p.exitcode == 0
     session.expire_all()
     checked = session.exec(select(LoginAttempt).where(LoginAttempt.username == "victim")).all()
