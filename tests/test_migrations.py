@@ -124,7 +124,7 @@ def test_models_match_the_migrations(tmp_path):
 
 
 def test_accounts_security_revision_keeps_every_row(tmp_path):
-    """0004 (issue 9) adds columns and tables; users, projects and the ledger stay intact."""
+    """0004 (issue 9) adds tables only; users, projects and the ledger stay intact."""
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     upgrade(engine, "0003")
     with session(engine) as s:
@@ -155,4 +155,32 @@ def test_accounts_security_revision_keeps_every_row(tmp_path):
     assert "remote_archive" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert len(conn.execute(text("select * from user_account")).all()) == 2
+    engine.dispose()
+
+
+def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into project (name, description, required_annotators, "
+                "show_others_after_submit, is_demo, created_at) values "
+                "('Legacy', 'kept', 2, 0, 0, '2025-01-01 10:00:00')"
+            )
+        )
+    assert "reward_settings" not in inspect(engine).get_table_names()
+    upgrade(engine, "0008")
+    assert current_revision(engine) == "0008"
+    with engine.begin() as conn:
+        assert conn.execute(text("select name, required_annotators from project")).all() == [
+            ("Legacy", 2)
+        ]
+        conn.execute(
+            text(
+                "insert into reward_settings (project_id, trust_level, min_positives, "
+                "trusted_ai_only) values (1, 0.5, 8, 1)"
+            )
+        )
+        assert conn.execute(text("select trust_level from reward_settings")).all() == [(0.5,)]
     engine.dispose()
