@@ -9,7 +9,6 @@ import numpy as np
 import plotly.graph_objects as go
 
 from markit_core.review import views as review
-from ui.style import ANNOTATOR_COLOURS, colour
 from ui.text import plain_all, plain_html
 
 MAX_HEATMAP_CASES = 400  # one row per case: more would not be readable anyway
@@ -21,11 +20,6 @@ ANSWER_SCALE = [
     [0.75, "#fcae91"],
     [1.0, "#a50f15"],
 ]
-
-
-def person_colour(annotators: tuple[str, ...], name: str) -> str:
-    """The annotator's colour, fixed by their place among all the project's readers."""
-    return colour(annotators.index(name)) if name in annotators else ANNOTATOR_COLOURS[-1]
 
 
 def _nan_to_none(z: np.ndarray) -> list:

@@ -2,13 +2,13 @@
 remote archives, and the log of de-identification trace-back views (issue 9).
 
 Revision ID: 0004
-Revises: 0008 (re-chained after main's 0008; was 0003)
+Revises: 0007 (re-chained after main's 0008 and 0007; was 0003)
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0004'
-down_revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
