@@ -140,7 +140,7 @@ def test_models_match_the_migrations(tmp_path):
 def test_accounts_security_revision_keeps_every_row(tmp_path):
     """0004 (issue 9) adds tables only; users, projects and the ledger stay intact."""
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    upgrade(engine, "0003")
+    upgrade(engine, "0007")  # the revision 0004 follows (re-chained at merges)
     with session(engine) as s:
         create_user(s, None, "admin", "long enough password")
         admin = get_user(s, "admin")
@@ -165,7 +165,7 @@ def test_accounts_security_revision_keeps_every_row(tmp_path):
     assert before.ok and after.ok and after.entries == before.entries
     from alembic import command
 
-    command.downgrade(alembic_config(engine), "0003")
+    command.downgrade(alembic_config(engine), "0007")
     assert "remote_archive" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert len(conn.execute(text("select * from user_account")).all()) == 2
