@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(PY) -m markit_core demo
+	$(PY) -m markit_core demo --if-empty
 
 run: demo
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from markit_core.access import Action, can
 from markit_core.errors import MarkitError
 from markit_core.projects import list_projects
 from ui.session import close_run_sessions, current_user, db, show_error, sign_out
+from ui.text import plain
 
-st.set_page_config(page_title="MarkIt", page_icon=":material/radiology:", layout="wide")
+# a file in the repository, served by this server: an emoji or :material: icon would make
+# the browser fetch the favicon from a CDN
+FAVICON = Path(__file__).parent / "ui" / "static" / "favicon.png"
+st.set_page_config(page_title="MarkIt", page_icon=str(FAVICON), layout="wide")
 
 # (file, title, icon, actions of which the user must hold one in some project; () = everyone)
 PAGES: tuple[tuple[str, str, str, tuple[Action, ...]], ...] = (
@@ -34,8 +40,17 @@ with db() as s:
             for f, t, i, acts in PAGES
             if not acts or allowed.intersection(acts)
         ]
+        pages.append(st.Page("pages/account.py", title="My account", icon=":material/person:"))
+        if user.is_admin:
+            pages.append(
+                st.Page(
+                    "pages/site_admin.py",
+                    title="Site admin",
+                    icon=":material/admin_panel_settings:",
+                )
+            )
         st.sidebar.caption(
-            f"Signed in as **{user.display_name or user.username}**"
+            f"Signed in as **{plain(user.display_name or user.username)}**"
             + (" (demo account)" if user.is_demo else "")
         )
         if st.sidebar.button("Log out", key="logout", icon=":material/logout:"):

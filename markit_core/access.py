@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlmodel import Session, select
 
 from markit_core.errors import NotFoundError, PermissionDenied
-from markit_core.models import Membership, Project, Role, User
+from markit_core.models import Annotation, Membership, Project, Role, User
 
 
 class Action(StrEnum):
@@ -32,6 +32,7 @@ class Action(StrEnum):
     REVIEW = "review"  # review heatmaps, adjudication
     REWARDS = "rewards"  # run and see reward distributions
     USE_AI = "use_ai"  # request AI suggestions
+    AUDIT_IDENTITY = "audit_identity"  # list who looked at trace-back data (owners)
 
 
 _ALL = frozenset(Action)
@@ -115,6 +116,63 @@ def require(session: Session, user: User, project_id: int, action: Action) -> Pr
             f"{project.name!r} (roles: {held})"
         )
     return project
+
+
+# Who may grant (and revoke) which role: managers handle the readers, owners (and site
+# administrators) everything. Nobody grants a role to themselves (see ``check_grant``).
+GRANTABLE_BY: dict[Role, frozenset[Role]] = {
+    Role.OWNER: frozenset(Role),
+    Role.MANAGER: frozenset({Role.ANNOTATOR, Role.REVIEWER}),
+}
+
+
+def check_grant(
+    session: Session,
+    actor: User,
+    project_id: int,
+    target: User,
+    role: Role,
+    *,
+    revoke: bool = False,
+) -> None:
+    """Raise ``PermissionDenied`` unless ``actor`` may grant (or revoke) ``role`` for ``target``.
+
+    Managers grant and revoke annotator and reviewer only; owner, manager and
+    data-owner are granted by an owner or a site administrator; nobody grants
+    a role to themselves (a site administrator included). Giving up one of
+    one's own roles is allowed (the last owner stays protected by the caller).
+    """
+    if actor.id == target.id:
+        if revoke:
+            return
+        raise PermissionDenied("nobody may grant themselves a role; ask an owner")
+    if actor.is_admin and actor.is_active:
+        return
+    held = roles_of(session, actor, project_id)
+    if not any(role in GRANTABLE_BY.get(r, ()) for r in held):
+        manager_may = role in GRANTABLE_BY[Role.MANAGER]
+        who = "an owner or a manager" if manager_may else "an owner or a site administrator"
+        raise PermissionDenied(f"only {who} may grant or revoke the {role.value} role")
+
+
+def reads_blind(session: Session, user: User, project_id: int) -> bool:
+    """Whether ``user`` annotates in the project: holds the annotator role (whatever else
+    they hold) or has submitted a reading there.
+
+    Such a user reads independently: no read path shows them another reader's
+    answers or regions on a case they have not read themselves. Owners,
+    managers and reviewers who do not annotate are unaffected.
+    """
+    if Role.ANNOTATOR in roles_of(session, user, project_id):
+        return True
+    return (
+        session.exec(
+            select(Annotation.id).where(
+                Annotation.project_id == project_id, Annotation.annotator_id == user.id
+            )
+        ).first()
+        is not None
+    )
 
 
 def require_admin(user: User, what: str) -> None:

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from markit_core.errors import MarkitError, NotFoundError, ValidationError
 
@@ -25,6 +26,9 @@ COMMANDS: dict[str, str] = {
     "stats": "projects",
     "export": "projects",
     "demo": "demo",
+    "remove-demo": "demo",
+    "users": "users",
+    "archive": "archives",
     "ledger": "ledger",
     "ingest": "imaging",
     "dicomweb-import": "imaging",
@@ -34,9 +38,32 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class MarkitParser(argparse.ArgumentParser):
+    """An argparse parser that never matches abbreviations and never echoes arguments.
+
+    Prefix matching would let ``--password X`` match ``--password-stdin`` and
+    print ``X`` in the error; subparsers inherit this class, so every command
+    and subcommand is covered.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            # the values may be secrets: name the options only
+            words = message.split(":", 1)[1].split()
+            options = sorted({w.split("=", 1)[0] for w in words if w.startswith("-")})
+            message = "unrecognized arguments" + (
+                f" (options: {', '.join(options)}; values not shown)" if options else ""
+            )
+        super().error(message)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command, or only with the module that defines ``command``."""
-    parser = argparse.ArgumentParser(
+    parser = MarkitParser(
         prog="python -m markit_core",
         description="MarkIt command line. Honours MARKIT_DATABASE_URL and MARKIT_DATA_DIR.",
     )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +34,11 @@ class Settings(BaseSettings):
     max_decoded_mb: int = 1024
     max_upload_files: int = 10000
     demo_password: str = "markit-demo"
+    # seed the demo even into a database that already has accounts (``make run``)
+    demo: bool = False
+    # who may create projects: site administrators only, or every logged-in account
+    project_creators: Literal["admins", "everyone"] = "admins"
+    min_password_length: int = Field(default=8, ge=8, le=128)
 
     @cached_property
     def resolved_database_url(self) -> str:

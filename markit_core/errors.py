@@ -47,6 +47,12 @@ class AccountLocked(AuthenticationError):
     default_message = "account locked after too many failed logins; try again later"
 
 
+class PasswordChangeRequired(AuthenticationError):
+    """The password was right but is a one-time password: the user must choose a new one."""
+
+    default_message = "your password was reset by an administrator; choose a new password"
+
+
 class SessionExpired(AuthenticationError):
     """The idle timeout has passed; the user must log in again."""
 

@@ -325,6 +325,77 @@ class ExportRecord(SQLModel, table=True):
     content_sha256: str = Field(max_length=64)
 
 
+# --- issue 9: accounts and security ------------------------------------------
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed-login counter per username, updated atomically before a password is checked.
+
+    ``failures`` counts failed (and in-flight) checks since ``window_start``; a
+    conditional ``UPDATE ... WHERE failures < limit`` reserves a check, so
+    concurrent guesses can never check more passwords than the limit.
+    """
+
+    __tablename__ = "login_throttle"
+
+    username: str = Field(primary_key=True, max_length=64)
+    window_start: datetime = Field(default_factory=utcnow)
+    failures: int = 0
+
+
+class PasswordReset(SQLModel, table=True):
+    """An administrator reset this account's password: the user must choose a new one at login.
+
+    A row of its own (not a column of ``user_account``) so that the upgrade adds
+    a table and never rewrites the accounts table.
+    """
+
+    __tablename__ = "password_reset"
+
+    user_id: int = Field(primary_key=True, foreign_key="user_account.id")
+    at: datetime = Field(default_factory=utcnow)
+    by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class RemoteArchive(SQLModel, table=True):
+    """A DICOMweb or DIMSE archive registered by a site administrator.
+
+    Data owners import from a registered archive by name; they never type an
+    address. ``secret`` (password or bearer token) is stored to be used, never
+    shown back in full.
+    """
+
+    __tablename__ = "remote_archive"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+    kind: str = Field(max_length=16)  # dicomweb | dimse
+    url: str = Field(default="", max_length=1000)
+    host: str = Field(default="", max_length=255)
+    port: int = 0
+    called_aet: str = Field(default="", max_length=16)
+    calling_aet: str = Field(default="", max_length=16)
+    auth: str = Field(default="none", max_length=16)  # none | basic | token
+    username: str = Field(default="", max_length=255)
+    secret: str = Field(default="", max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class IdentityView(SQLModel, table=True):
+    """One look at de-identification trace-back data: who saw which identity, when."""
+
+    __tablename__ = "identity_view"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id")
+    case_id: int | None = Field(default=None, foreign_key="case.id")
+    what: str = Field(max_length=32)  # case | mapping | search
+    detail: str = Field(default="", max_length=255)
+    at: datetime = Field(default_factory=utcnow)
+
+
 # --- issue 11: export audit (the owner's signing key, signed ledger tree heads) ---
 
 

@@ -13,8 +13,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from markit_core import ledger
-from markit_core.access import Action, require, roles_of
+from markit_core.access import Action, check_grant, require, roles_of
 from markit_core.accounts import get_user
+from markit_core.config import Settings, load_settings
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from markit_core.models import Membership, Project, Role, User
@@ -84,17 +85,31 @@ def create_project(
     description: str = "",
     owner: User | None = None,
     is_demo: bool = False,
+    settings: Settings | None = None,
 ) -> ProjectInfo:
-    """Create a private project; ``owner`` (default: the actor) becomes its owner."""
+    """Create a private project; ``owner`` (default: the actor) becomes its owner.
+
+    ``settings.project_creators`` (``MARKIT_PROJECT_CREATORS``; default
+    ``admins``) says whether only site administrators or every account may
+    create projects; without ``settings`` the environment's setting applies.
+    A name already used by any project is refused with the same message
+    whether or not the actor can see that project.
+    """
     clean = clean_name(name, "project name")
     desc = clean_name(description, "project description", max_len=2000, allow_empty=True)
     if not actor.is_active:
         raise PermissionDenied(f"user {actor.username!r} is deactivated")
+    creators = (settings or load_settings()).project_creators
+    if creators == "admins" and not actor.is_admin:
+        raise PermissionDenied(
+            "only a site administrator may create projects on this server "
+            "(MARKIT_PROJECT_CREATORS=admins)"
+        )
     if owner is not None and owner.id != actor.id and not actor.is_admin:
         raise PermissionDenied("only an administrator may create a project for another user")
     taken = session.exec(select(Project).where(func.lower(Project.name) == clean.lower())).first()
     if taken is not None:
-        raise ValidationError(f"a project named {taken.name!r} already exists")
+        raise ValidationError(f"the project name {clean!r} is not available; choose another name")
     project = Project(name=clean, description=desc, created_by=actor.id, is_demo=is_demo)
     session.add(project)
     session.flush()
@@ -177,11 +192,6 @@ def list_members(session: Session, actor: User, project_id: int) -> list[MemberI
     ]
 
 
-def _check_owner_rule(actor_roles: set[Role], actor: User, role: Role, verb: str) -> None:
-    if role is Role.OWNER and not actor.is_admin and Role.OWNER not in actor_roles:
-        raise PermissionDenied(f"only an owner may {verb} the owner role")
-
-
 @rolls_back
 def grant_role(
     session: Session, actor: User, project_id: int, username: str, role: str | Role
@@ -189,8 +199,8 @@ def grant_role(
     """Give ``username`` a role; returns False if they already had it (nothing changes)."""
     require(session, actor, project_id, Action.MANAGE_MEMBERS)
     r = _parse_role(role)
-    _check_owner_rule(roles_of(session, actor, project_id), actor, r, "grant")
     target = get_user(session, username)
+    check_grant(session, actor, project_id, target, r)
     if not target.is_active:
         raise ValidationError(f"user {username!r} is deactivated")
     exists = session.exec(
@@ -217,8 +227,8 @@ def revoke_role(
     """Take a role away; refuses to remove the project's last owner."""
     require(session, actor, project_id, Action.MANAGE_MEMBERS)
     r = _parse_role(role)
-    _check_owner_rule(roles_of(session, actor, project_id), actor, r, "revoke")
     target = get_user(session, username)
+    check_grant(session, actor, project_id, target, r, revoke=True)
     member = session.exec(
         select(Membership).where(
             Membership.project_id == project_id,

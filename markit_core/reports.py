@@ -316,7 +316,10 @@ def reports_for_case(session: Session, actor: User, case_id: int) -> list[Report
     case = session.get(Case, case_id)
     if case is None:
         raise NotFoundError(f"case {case_id} not found")
-    require(session, actor, case.project_id, Action.VIEW)
+    try:
+        require(session, actor, case.project_id, Action.VIEW)
+    except NotFoundError:  # same message as for a case that does not exist
+        raise NotFoundError(f"case {case_id} not found") from None
     rows = session.exec(
         select(Report)
         .where(Report.case_id == case_id)

@@ -9,8 +9,6 @@ markit_core.annotation.submit.submit.
 
 from __future__ import annotations
 
-from html import escape
-
 import streamlit as st
 
 from markit_core.access import Action
@@ -38,6 +36,7 @@ from ui.labels_panel import labels_panel
 from ui.resources import get_settings
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
 from ui.style import annotator_color
+from ui.text import plain
 from ui.widgets import project_picker
 
 TOOLS = {"rect": "Rectangle", "freedraw": "Free-hand", "polygon": "Polygon"}
@@ -141,7 +140,7 @@ prev_id, next_id = queue.previous(case_id), queue.next_after(case_id)
 head = st.columns([6, 1.2, 1.2], vertical_alignment="bottom")
 head[0].progress(
     queue.done_count / queue.total,
-    text=f"**{project.name}** · {queue.done_count} / {queue.total} cases done · "
+    text=f"**{plain(project.name)}** · {queue.done_count} / {queue.total} cases done · "
     f"case {position} of {queue.total} (#{case_id}, "
     f"{'annotated' if case_id in queue.done else 'not yet annotated'})",
 )
@@ -218,7 +217,7 @@ with left:
     )
     tools.container(key="roi_swatch", width="content").markdown(
         f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
-        f"<em>{escape(names.get(roi_label, '—'))}</em>",
+        f"<em>{plain(names.get(roi_label, '—'))}</em>",
         unsafe_allow_html=True,
     )
     # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
@@ -249,7 +248,7 @@ with left:
         )
         replace_frame_regions(draft, view.frame, parsed.regions)
         for note in parsed.skipped:
-            st.caption(f"Ignored {note}.")
+            st.caption(f"Ignored {plain(note)}.")
     try:  # regions drawn (or changed elsewhere) since the last run: keep the server's copy current
         state.sync(s, user, draft)
     except MarkitError as e:
@@ -262,7 +261,7 @@ with left:
             row = st.container(horizontal=True, vertical_alignment="center")
             row.markdown(
                 f"<span style='color:{colors.get(region.label_id, '#999')}'>■</span> "
-                f"<b>{escape(names.get(region.label_id, '?'))}</b> — {region.shape}, "
+                f"<b>{plain(names.get(region.label_id, '?'))}</b> — {plain(region.shape)}, "
                 f"{len(region.points)} points, "
                 f"x {min(xs):.0f}–{max(xs):.0f}, y {min(ys):.0f}–{max(ys):.0f}"
                 + (f", frame {region.frame + 1}" if decoded.n_frames > 1 else ""),
@@ -301,7 +300,7 @@ with right:
             st.dataframe(rows, hide_index=True, key="others_table")
             st.markdown(
                 " · ".join(
-                    f"<span style='color:{c}'>■</span> {escape(a)}" for a, c in other_color.items()
+                    f"<span style='color:{c}'>■</span> {plain(a)}" for a, c in other_color.items()
                 ),
                 unsafe_allow_html=True,
             )
@@ -324,7 +323,7 @@ with right:
         case.n_frames > 1 and f"{case.n_frames} frames",
         meta.get("pixel_spacing") and "spacing {:.3g}×{:.3g} mm".format(*meta["pixel_spacing"]),
     ]
-    st.caption(" · ".join(str(f) for f in facts if f))
+    st.caption(" · ".join(plain(f) for f in facts if f))  # DICOM fields come from the upload
 
 state.keyboard_shortcuts(
     {

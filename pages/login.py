@@ -1,13 +1,60 @@
-"""Login page: username and password, with lock-out handled by markit_core."""
+"""Login page: username and password, with lock-out handled by markit_core.
+
+After an administrator's reset the login asks for a new password before
+letting the user in (``markit_core.accounts.login`` refuses to go further).
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from markit_core.accounts import login
-from markit_core.errors import MarkitError
+from markit_core.errors import MarkitError, PasswordChangeRequired
 from ui.resources import get_settings
 from ui.session import NOTICE_KEY, db, show_error, sign_in
+from ui.text import plain
+
+CHANGE_KEY = "login_must_change"  # username whose one-time password was accepted
+
+
+def _change_form(username: str) -> None:
+    st.info(
+        f"{plain(username)}: your password was reset by an administrator. "
+        "Enter the one-time password and choose a new one."
+    )
+    with st.form("login_change_form"):
+        once = st.text_input(
+            "One-time password", type="password", key="login_once", autocomplete="off"
+        )
+        new = st.text_input(
+            "New password", type="password", key="login_new", autocomplete="new-password"
+        )
+        again = st.text_input(
+            "Repeat the new password",
+            type="password",
+            key="login_new_again",
+            autocomplete="new-password",
+        )
+        submitted = st.form_submit_button(
+            "Set password and log in", type="primary", key="login_change_submit"
+        )
+    if st.button("Back", key="login_change_back"):
+        st.session_state.pop(CHANGE_KEY, None)
+        st.rerun()
+    if submitted:
+        if new != again:
+            st.error("The new passwords do not match.")
+            return
+        try:
+            with db() as s:
+                info = login(s, get_settings(), username, once, new_password=new)
+        except MarkitError as e:
+            show_error(e)
+        else:
+            st.session_state.pop(CHANGE_KEY, None)
+            sign_in(info.id)
+            st.rerun()
+
 
 _, middle, _ = st.columns([1, 2, 1])
 with middle:
@@ -15,7 +62,12 @@ with middle:
     st.caption("Collaborative annotation of medical images")
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
-        st.info(notice)
+        st.info(plain(notice))
+
+    pending = st.session_state.get(CHANGE_KEY)
+    if pending:
+        _change_form(pending)
+        st.stop()
 
     with st.form("login_form"):
         username = st.text_input("Username", key="login_username", autocomplete="username")
@@ -30,6 +82,9 @@ with middle:
         try:
             with db() as s:
                 info = login(s, get_settings(), username, password)
+        except PasswordChangeRequired:
+            st.session_state[CHANGE_KEY] = username.strip()
+            st.rerun()
         except MarkitError as e:
             show_error(e)
         else:

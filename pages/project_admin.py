@@ -13,6 +13,7 @@ from markit_core.annotation.queue import assign_cases, parse_case_ids
 from markit_core.annotation.summary import project_summary
 from markit_core.errors import MarkitError
 from markit_core.export.csv_export import export_annotations_csv
+from markit_core.imaging.trace import identity_views
 from markit_core.labels import list_labels, save_label_set
 from markit_core.models import LabelKind, Role
 from markit_core.projects import (
@@ -23,7 +24,9 @@ from markit_core.projects import (
     update_settings,
 )
 from ui.export_panel import export_section
+from ui.resources import get_settings
 from ui.session import current_user, db, flash, show_error, show_flash
+from ui.text import plain
 from ui.widgets import project_picker
 
 ROLE_NAMES = {r.value: r.value.replace("_", " ") for r in Role}
@@ -36,29 +39,43 @@ if user is None:
     st.stop()
 show_flash()
 
-with (
-    st.expander("New project", icon=":material/add:"),
-    st.form("new_project", clear_on_submit=True),
-):
-    name = st.text_input("Project name", key="new_project_name")
-    description = st.text_area("Description", key="new_project_description")
-    if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
-        try:
-            info = create_project(s, user, name, description=description)
-        except MarkitError as e:
-            show_error(e)
-        else:
-            st.session_state["project_id"] = info.id
-            st.success(f"Created project {info.name!r}; you are its owner.")
+
+def _new_project_form() -> None:
+    with (
+        st.expander("New project", icon=":material/add:"),
+        st.form("new_project", clear_on_submit=True),
+    ):
+        name = st.text_input("Project name", key="new_project_name")
+        description = st.text_area("Description", key="new_project_description")
+        if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
+            try:
+                info = create_project(
+                    s, user, name, description=description, settings=get_settings()
+                )
+            except MarkitError as e:
+                show_error(e)
+            else:
+                st.session_state["project_id"] = info.id
+                st.success(f"Created project '{plain(info.name)}'; you are its owner.")
+
+
+# MARKIT_PROJECT_CREATORS: the core refuses anyway; the form is offered only where it can work
+may_create = user.is_admin or get_settings().project_creators == "everyone"
+if may_create:
+    _new_project_form()
 
 project = project_picker(s, user)
 if project is None:
-    st.info("You are not in any project yet. Create one above, or ask a project owner to add you.")
+    st.info(
+        "You are not in any project yet. "
+        + ("Create one above, or ask" if may_create else "Ask")
+        + " a project owner to add you."
+    )
     st.stop()
 
-st.subheader(project.name)
+st.subheader(plain(project.name))
 if project.description:
-    st.caption(project.description)
+    st.caption(plain(project.description))
 st.caption("Your roles: " + (", ".join(ROLE_NAMES[r] for r in project.my_roles) or "administrator"))
 
 tabs = st.tabs(["Labels", "Members", "Settings", "Statistics", "Activity"])
@@ -204,7 +221,7 @@ with tabs[2]:
                 except MarkitError as e:
                     show_error(e)
                 else:
-                    st.success(f"{new} case(s) newly assigned to {who}.")
+                    st.success(f"{new} case(s) newly assigned to {plain(who)}.")
     else:
         st.info("Only owners and managers can change project settings.")
 
@@ -259,7 +276,7 @@ def show_verification(result: ledger.VerifyResult, scope: str) -> None:
             f"{result.records_checked} records re-digested."
         )
     else:
-        st.error(f"Ledger broken — {result.problem}")
+        st.error(f"Ledger broken — {plain(result.problem)}")
 
 
 with tabs[4]:
@@ -290,4 +307,15 @@ with tabs[4]:
         )
     else:
         st.info("Your roles do not include the activity log.")
+    if can(s, user, project.id, Action.AUDIT_IDENTITY):
+        st.markdown("**Who looked at patient identities** (de-identification trace-back)")
+        st.dataframe(
+            pd.DataFrame(
+                [vars(v) for v in identity_views(s, user, project.id)],
+                columns=["at", "username", "what", "case_id", "detail"],
+            ),
+            hide_index=True,
+            width="stretch",
+            key="identity_views_table",
+        )
 s.close()

@@ -25,6 +25,7 @@ from ui.review_charts import (
 )
 from ui.session import flash, show_error
 from ui.style import TRUTH_RULE_NAMES, annotator_color
+from ui.text import plain
 from ui.widgets import page_start
 
 
@@ -36,7 +37,7 @@ def heatmaps_tab(s, user, project_id: int, truth: str) -> None:
     label = st.selectbox("Label", labels, key="review_label")
     m = review.label_matrix(s, user, project_id, label, truth=truth)
     if not m.case_ids:
-        st.info(f"No answers to {label!r} yet.")
+        st.info(f"No answers to {plain(label)} yet.")
     else:
         if len(m.case_ids) > MAX_HEATMAP_CASES:
             st.caption(
@@ -150,7 +151,7 @@ def readers_of(s, user, project_id: int, d: review.Disagreement) -> None:
         picture = review.case_picture(s, get_settings(), user, project_id, d.case_id)
     except MarkitError as e:
         picture = None
-        st.warning(f"Image not available: {e}")
+        st.warning(f"Image not available: {plain(e)}")
     readers = list(d.regions) or list(d.answers)
     # st.columns needs at least one column; with no readers it stays empty
     for col, name in zip(st.columns(max(len(readers), 1)), readers, strict=False):
@@ -162,7 +163,7 @@ def readers_of(s, user, project_id: int, d: review.Disagreement) -> None:
                 else ("present" if answer[0] else "absent")
                 + ("" if answer[1] is None else f" · {answer[1]} %")
             )
-            st.markdown(f"**{name}**: {text}")
+            st.markdown(f"**{plain(name)}**: {text}")
             if picture is not None:
                 st.plotly_chart(
                     case_figure(
@@ -181,8 +182,8 @@ def adjudication_form(s, user, project_id: int, d: review.Disagreement) -> None:
     if d.adjudication:
         a = d.adjudication
         st.info(
-            f"Adjudicated {'present' if a.value else 'absent'} by {a.reviewer} at {a.at}"
-            + (f": {a.note}" if a.note else "")
+            f"Adjudicated {'present' if a.value else 'absent'} by {plain(a.reviewer)} at {a.at}"
+            + (f": {plain(a.note)}" if a.note else "")
         )
     with st.form("adjudicate_form"):
         default = d.adjudication.value if d.adjudication else d.consensus

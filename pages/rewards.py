@@ -25,6 +25,7 @@ from ui.reward_panels import (
 )
 from ui.session import show_error
 from ui.style import TRUTH_RULE_NAMES
+from ui.text import plain
 from ui.widgets import page_start
 
 RUN_KEY = "rw_run_pick"
@@ -167,7 +168,8 @@ def show_times(run: RunResult) -> None:
 def show_run(record: reward_runs.RunRecord) -> None:
     run = run_result(record)
     st.caption(
-        f"Run {run.id} by {run.run_by} at {run.at} · budget {run.budget:g} {run.currency} · "
+        f"Run {run.id} by {plain(run.run_by)} at {run.at} · budget {run.budget:g} "
+        f"{plain(run.currency)} · "
         f"truth {TRUTH_RULE_NAMES.get(run.truth, run.truth)} · kappa threshold "
         f"{run.kappa_threshold:g} · {run.answers} answers · input "
         f"SHA-256 {run.input_sha256[:12]}…"

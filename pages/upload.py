@@ -10,11 +10,13 @@ import streamlit as st
 from markit_core.access import Action, can
 from markit_core.errors import MarkitError
 from markit_core.imaging.ingest import IngestReport, ingest
+from markit_core.imaging.remote_archives import list_archives
 from markit_core.imaging.remote_import import import_studies, search_studies
 from markit_core.imaging.trace import mapping_table
 from markit_core.reports import import_reports
 from ui.resources import get_settings
 from ui.session import show_error
+from ui.text import plain
 from ui.widgets import page_start
 
 RASTER_AND_DICOM = ["dcm", "dicom", "zip", "png", "jpg", "jpeg", "tif", "tiff", "bmp"]
@@ -34,22 +36,28 @@ def _progress_bar(label: str) -> Callable[[int, int, str], None]:
     return update
 
 
-def _import_remote(source, study_uids: list[str]) -> None:
-    """Retrieve studies from a remote source into the project, with progress and outcomes."""
+def _import_remote(archive_id: int, study_uids: list[str]) -> None:
+    """Retrieve studies from a registered archive into the project, with progress and outcomes."""
     try:
         result = import_studies(
-            s, get_settings(), user, project.id, source, study_uids, _progress_bar("Retrieving...")
+            s,
+            get_settings(),
+            user,
+            project.id,
+            archive_id,
+            study_uids,
+            _progress_bar("Retrieving..."),
         )
     except MarkitError as e:
         show_error(e)
         return
     for failed in result.failed_studies:
-        st.error(f"{failed.study_uid}: {failed.reason}")
+        st.error(f"{plain(failed.study_uid)}: {plain(failed.reason)}")
     _show_report(result.files)
 
 
 def _show_report(report: IngestReport) -> None:
-    (st.success if report.ingested else st.warning)(report.summary())
+    (st.success if report.ingested else st.warning)(plain(report.summary()))
     rows = [
         {"file": o.name, "result": o.status, "detail": o.reason or o.warning, "case": o.case_id}
         for o in report.outcomes
@@ -84,91 +92,72 @@ with files_tab:
         else:
             _show_report(report)
 
+
+def _archive_picker(kind: str, key: str) -> int | None:
+    """A registered archive of ``kind``, by name; data owners never type an address."""
+    archives = [a for a in list_archives(s, user) if a.kind == kind]
+    if not archives:
+        st.info(
+            "No archive of this kind is registered. A site administrator registers "
+            "archives on the Site admin page (or `python -m markit_core archive add`)."
+        )
+        return None
+    by_id = {a.id: a for a in archives}
+    return st.selectbox("Archive", list(by_id), key=key, format_func=lambda i: by_id[i].name)
+
+
 with web_tab:
-    with st.form("dicomweb_form"):
-        url = st.text_input("DICOMweb URL", key="dw_url", placeholder="https://archive/dicom-web")
-        auth = st.radio(
-            "Authentication",
-            ["none", "user/password", "bearer token"],
-            horizontal=True,
-            key="dw_auth",
-        )
-        c1, c2 = st.columns(2)
-        username = c1.text_input("User", key="dw_user")
-        secret = c2.text_input("Password or token", type="password", key="dw_secret")
-        f1, f2, f3 = st.columns(3)
-        patient = f1.text_input("PatientID", key="dw_patient")
-        date = f2.text_input("StudyDate (YYYYMMDD or range)", key="dw_date")
-        modality = f3.text_input("ModalitiesInStudy", key="dw_modality")
-        searched = st.form_submit_button("Search", type="primary", key="dw_search")
-
-    def _source():
-        from markit_core.imaging.sources.dicomweb import DicomWebSource
-
-        kw = (
-            {"username": username, "password": secret}
-            if auth == "user/password"
-            else {"token": secret}
-            if auth == "bearer token"
-            else {}
-        )
-        return DicomWebSource(url.strip(), **kw)
-
-    if searched:
-        filters = {
-            k: v.strip()
-            for k, v in (
-                ("PatientID", patient),
-                ("StudyDate", date),
-                ("ModalitiesInStudy", modality),
-            )
-            if v.strip()
-        }
-        try:
-            st.session_state[SEARCH_KEY] = [
-                vars(r) for r in search_studies(s, user, project.id, _source(), **filters)
-            ]
-        except MarkitError as e:
-            show_error(e)
-    found = st.session_state.get(SEARCH_KEY) or []
-    if found:
-        picked = st.dataframe(
-            pd.DataFrame(found),
-            key="dw_results",
-            hide_index=True,
-            on_select="rerun",
-            selection_mode="multi-row",
-            width="stretch",
-        )
-        chosen = [found[i]["study_uid"] for i in picked.selection.rows]
-        if st.button(
-            f"Import {len(chosen)} selected studies", key="dw_import", disabled=not chosen
-        ):
+    archive = _archive_picker("dicomweb", "dw_archive")
+    if archive is not None:
+        with st.form("dicomweb_form"):
+            f1, f2, f3 = st.columns(3)
+            patient = f1.text_input("PatientID", key="dw_patient")
+            date = f2.text_input("StudyDate (YYYYMMDD or range)", key="dw_date")
+            modality = f3.text_input("ModalitiesInStudy", key="dw_modality")
+            searched = st.form_submit_button("Search", type="primary", key="dw_search")
+        if searched:
+            filters = {
+                k: v.strip()
+                for k, v in (
+                    ("PatientID", patient),
+                    ("StudyDate", date),
+                    ("ModalitiesInStudy", modality),
+                )
+                if v.strip()
+            }
             try:
-                source = _source()
+                st.session_state[SEARCH_KEY] = (
+                    archive,
+                    [vars(r) for r in search_studies(s, user, project.id, archive, **filters)],
+                )
             except MarkitError as e:
                 show_error(e)
-            else:
-                _import_remote(source, chosen)
+        searched_in, found = st.session_state.get(SEARCH_KEY) or (None, [])
+        if found and searched_in == archive:
+            picked = st.dataframe(
+                pd.DataFrame(found),
+                key="dw_results",
+                hide_index=True,
+                on_select="rerun",
+                selection_mode="multi-row",
+                width="stretch",
+            )
+            chosen = [found[i]["study_uid"] for i in picked.selection.rows]
+            if st.button(
+                f"Import {len(chosen)} selected studies", key="dw_import", disabled=not chosen
+            ):
+                _import_remote(archive, chosen)
 
 with pacs_tab:
-    with st.form("dimse_form"):
-        c1, c2, c3, c4 = st.columns([3, 1, 2, 2])
-        host = c1.text_input("Host", key="pacs_host")
-        port = c2.number_input("Port", 1, 65535, 104, key="pacs_port")
-        called = c3.text_input("Called AE title", key="pacs_called")
-        calling = c4.text_input("Our AE title", "MARKIT", key="pacs_calling")
-        uids = st.text_area("Study Instance UIDs (one per line)", key="pacs_uids")
-        pulled = st.form_submit_button("Import (C-FIND + C-GET)", type="primary", key="pacs_import")
-    if pulled:
-        from markit_core.imaging.sources.dimse import DimseSource
-
-        try:
-            source = DimseSource(host.strip(), int(port), called.strip(), calling.strip())
-        except MarkitError as e:
-            show_error(e)
-        else:
-            _import_remote(source, uids.split())
+    pacs = _archive_picker("dimse", "pacs_archive")
+    if pacs is not None:
+        with st.form("dimse_form"):
+            uids = st.text_area("Study Instance UIDs (one per line)", key="pacs_uids")
+            pulled = st.form_submit_button(
+                "Import (C-FIND + C-GET)", type="primary", key="pacs_import"
+            )
+        if pulled:
+            _import_remote(pacs, uids.split())
 
 with reports_tab:
     st.caption(
@@ -197,14 +186,18 @@ with trace_tab:
     if can(s, user, project.id, Action.TRACE_IDENTITY):
         st.caption(
             "Original identifiers and their pseudonyms in this project. Annotators never "
-            "see this table."
+            "see this table; every time it is shown is logged, and owners see who looked."
         )
-        st.dataframe(
-            pd.DataFrame([vars(r) for r in mapping_table(s, user, project.id)]),
-            hide_index=True,
-            width="stretch",
-            key="trace_table",
-        )
+        if st.button("Show original identifiers", key="trace_show", icon=":material/visibility:"):
+            st.dataframe(
+                pd.DataFrame(
+                    [vars(r) for r in mapping_table(s, user, project.id)],
+                    columns=["kind", "original", "pseudonym"],
+                ),
+                hide_index=True,
+                width="stretch",
+                key="trace_table",
+            )
     else:
         st.info("Only data owners and owners can trace cases back to their origin.")
 s.close()

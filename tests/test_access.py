@@ -14,7 +14,7 @@ from markit_core.config import Settings
 from markit_core.errors import NotFoundError, PermissionDenied
 from markit_core.export.csv_export import export_annotations_csv
 from markit_core.imaging.ingest import ingest
-from markit_core.imaging.trace import mapping_table
+from markit_core.imaging.trace import identity_views, mapping_table
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Role
 from markit_core.projects import grant_role, list_projects, update_settings
@@ -39,6 +39,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.REVIEW: {O, M, R},
     Action.REWARDS: {O, M},
     Action.USE_AI: {O, M, A, R},
+    Action.AUDIT_IDENTITY: {O},
 }
 
 _counter = itertools.count()
@@ -66,6 +67,7 @@ def _probe(action: Action, settings: Settings):
         Action.ANNOTATE: lambda s, u, pid: build_queue(s, u, pid),
         Action.REVIEW: lambda s, u, pid: annotator_agreement(s, u, pid),
         Action.REWARDS: lambda s, u, pid: list_runs(s, u, pid),
+        Action.AUDIT_IDENTITY: lambda s, u, pid: identity_views(s, u, pid),
     }
     # USE_AI guards the AI-assist services, which do not exist yet: checked on access itself.
     return probes.get(action, lambda s, u, pid: require(s, u, pid, action))

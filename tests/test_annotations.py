@@ -260,7 +260,11 @@ def test_reviewers_see_readings_but_annotating_owners_read_independently(session
     assert [r.annotator for r in others_readings(session, get_user(session, "rev"), pid, cid)] == [
         "ann2"
     ]
-    assert others_readings(session, owner, pid, cid) == []  # the owner may annotate: no peeking
+    # an owner who does not annotate is unaffected (issue 9); holding the annotator role, or
+    # having read anything in the project, makes them read independently
+    assert [r.annotator for r in others_readings(session, owner, pid, cid)] == ["ann2"]
+    grant_role(session, get_user(session, "root"), pid, owner.username, Role.ANNOTATOR)
+    assert others_readings(session, owner, pid, cid) == []
 
 
 def test_whole_second_timings_still_verify(session, world):

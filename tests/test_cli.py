@@ -60,9 +60,12 @@ def test_errors_are_one_line_and_exit_2(env, monkeypatch, capsys):
     assert "unknown user 'ghost'" in capsys.readouterr().err
     assert main(["create-project", " "]) == 2
     assert "project name is empty" in capsys.readouterr().err
+    assert main(["create-project", "P", "--as", "alice"]) == 1  # MARKIT_PROJECT_CREATORS=admins
+    assert "only a site administrator may create projects" in capsys.readouterr().err
+    monkeypatch.setenv("MARKIT_PROJECT_CREATORS", "everyone")
     assert main(["create-project", "P", "--as", "alice"]) == 0
     assert main(["create-project", "p", "--as", "alice"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert "is not available" in capsys.readouterr().err
     assert main(["create-project", "Q", "--as", "alice", "--owner", "boss"]) == 1
     assert "only an administrator" in capsys.readouterr().err
     assert _create_user(monkeypatch, "bob", "--as", "alice") == 1

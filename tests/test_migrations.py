@@ -137,6 +137,41 @@ def test_models_match_the_migrations(tmp_path):
     engine.dispose()
 
 
+def test_accounts_security_revision_keeps_every_row(tmp_path):
+    """0004 (issue 9) adds tables only; users, projects and the ledger stay intact."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(engine, "0007")  # the revision 0004 follows (re-chained at merges)
+    with session(engine) as s:
+        create_user(s, None, "admin", "long enough password")
+        admin = get_user(s, "admin")
+        create_user(s, admin, "alice", "long enough password")
+        create_project(s, admin, "Kept")
+        before = ledger.integrity(s)
+    with engine.connect() as conn:
+        users_before = conn.execute(
+            text("select id, username, password_hash from user_account")
+        ).all()
+    upgrade(engine, "0004")
+    tables = set(inspect(engine).get_table_names())
+    assert {"login_throttle", "remote_archive", "identity_view", "password_reset"} <= tables
+    with engine.connect() as conn:
+        assert conn.execute(text("select id, username, password_hash from user_account")).all() == (
+            users_before
+        )
+        assert conn.execute(text("select count(*) from password_reset")).scalar() == 0
+        assert conn.execute(text("select name from project")).all() == [("Kept",)]
+    with session(engine) as s:
+        after = ledger.integrity(s)
+    assert before.ok and after.ok and after.entries == before.entries
+    from alembic import command
+
+    command.downgrade(alembic_config(engine), "0007")
+    assert "remote_archive" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert len(conn.execute(text("select * from user_account")).all()) == 2
+    engine.dispose()
+
+
 def test_merkle_migration_backfills_leaf_hashes_and_keeps_rows(tmp_path):
     """0007 adds a leaf hash to every existing ledger entry without changing any row."""
     from markit_core.audit.tree import ledger_tree

@@ -27,7 +27,8 @@ def _open(username: str):
     return at
 
 
-def test_create_project_from_the_page(session, app_env):
+def test_create_project_from_the_page(session, app_env, monkeypatch):
+    monkeypatch.setenv("MARKIT_PROJECT_CREATORS", "everyone")  # default: administrators only
     at = _open("owner")
     assert "not in any project" in at.info[0].value
     at.text_input(key="new_project_name").input("Pneumothorax pilot")
@@ -42,7 +43,14 @@ def test_create_project_from_the_page(session, app_env):
     )
     at.text_input(key="new_project_name").input("pneumothorax PILOT")
     at.button(key="new_project_submit").click().run()
-    assert "already exists" in at.error[0].value
+    assert "is not available" in at.error[0].value
+
+
+def test_new_project_form_only_where_the_site_allows_it(session, app_env, monkeypatch):
+    monkeypatch.delenv("MARKIT_PROJECT_CREATORS", raising=False)
+    at = _open("owner")
+    assert not [t for t in at.text_input if t.key == "new_project_name"]
+    assert "Ask a project owner" in at.info[0].value
 
 
 def test_label_editor_saves_and_rejects_bad_rows(session, app_env, make_project):

@@ -35,17 +35,17 @@ def _snapshot(session) -> tuple:
     [
         ("", "empty"),
         ("   ", "empty"),
-        ("Chest", "already exists"),
-        ("chest", "already exists"),
+        ("Chest", "is not available"),
+        ("chest", "is not available"),
         ("bad\x07name", "control character"),
         ("tab\tname", "control character"),
         ("x" * 101, "longer"),
     ],
 )
-def test_bad_project_names_change_nothing(session, owner, project, name, message):
+def test_bad_project_names_change_nothing(session, admin, owner, project, name, message):
     before = _snapshot(session)
     with pytest.raises(ValidationError, match=message):
-        create_project(session, owner, name)
+        create_project(session, admin, name)
     assert _snapshot(session) == before
 
 
@@ -100,8 +100,10 @@ def test_roles_grant_revoke_and_last_owner(session, owner, project, make_user):
     grant_role(session, mgr, project.id, "ann", Role.REVIEWER)
     members = {m.username: m.roles for m in list_members(session, owner, project.id)}
     assert members["ann"] == ("annotator", "reviewer")
-    with pytest.raises(PermissionDenied, match="only an owner"):
+    with pytest.raises(PermissionDenied, match="grant themselves"):
         grant_role(session, mgr, project.id, "mgr", Role.OWNER)
+    with pytest.raises(PermissionDenied, match="only an owner"):
+        grant_role(session, mgr, project.id, "ann", Role.OWNER)
     before = _snapshot(session)
     with pytest.raises(ConflictError, match="last owner"):
         revoke_role(session, owner, project.id, "owner", Role.OWNER)

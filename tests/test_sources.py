@@ -84,7 +84,7 @@ class _Flaky:
 
 
 def test_import_studies_goes_through_ingest_and_drops_failed_studies(
-    session, settings, folder, imaging: ImagingProject
+    session, settings, folder, imaging: ImagingProject, admin
 ):
     local = LocalFolderSource(folder)
     studies = [StudySummary.from_json(s) for s in local.search_for_studies()]
@@ -92,10 +92,13 @@ def test_import_studies_goes_through_ingest_and_drops_failed_studies(
     study_b = next(s.study_uid for s in studies if s.n_instances == 1)
     source = _Flaky(local, bad_study=study_a)
     calls = []
+    # ad-hoc sources (not a registered archive) are for site administrators only (issue 9)
+    with pytest.raises(PermissionDenied, match="registered archive"):
+        import_studies(session, settings, imaging.dataowner, imaging.project_id, source, [study_a])
     report = import_studies(
         session,
         settings,
-        imaging.dataowner,
+        admin,
         imaging.project_id,
         source,
         [study_a, study_b],
@@ -110,13 +113,13 @@ def test_import_studies_goes_through_ingest_and_drops_failed_studies(
     assert study_b not in cases[0].original_name  # names carry pseudonyms only
     assert calls[0] == (0, 2, f"retrieving study {study_a}") and calls[-1] == (2, 2, "")
 
-    again = import_studies(
-        session, settings, imaging.dataowner, imaging.project_id, local, [study_a, study_b]
-    )
+    again = import_studies(session, settings, admin, imaging.project_id, local, [study_a, study_b])
     assert [o.status for o in again.files.outcomes] == ["ingested", "ingested", "duplicate"]
     with pytest.raises(PermissionDenied):
         search_studies(session, imaging.annotator, imaging.project_id, local)
-    assert len(search_studies(session, imaging.dataowner, imaging.project_id, local)) == 2
+    with pytest.raises(PermissionDenied):
+        search_studies(session, imaging.dataowner, imaging.project_id, local)
+    assert len(search_studies(session, admin, imaging.project_id, local)) == 2
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -227,7 +230,7 @@ def test_dicomweb_credentials_in_the_url_are_used_and_never_shown(http_server):
 
 
 def test_imported_cases_do_not_carry_url_credentials(
-    session, settings, folder, imaging: ImagingProject
+    session, settings, folder, imaging: ImagingProject, admin
 ):
     local = LocalFolderSource(folder)
     remote = DicomWebSource("https://markit:s3cret@pacs.example.org/dicom-web")
@@ -239,9 +242,7 @@ def test_imported_cases_do_not_carry_url_credentials(
             return local.retrieve_study(study_uid)
 
     study = StudySummary.from_json(local.search_for_studies(limit=1)[0]).study_uid
-    report = import_studies(
-        session, settings, imaging.dataowner, imaging.project_id, _Remote(), [study]
-    )
+    report = import_studies(session, settings, admin, imaging.project_id, _Remote(), [study])
     assert report.files.ingested
     for origin in session.exec(select(CaseOrigin)).all():
         assert origin.source.startswith("dicomweb https://pacs.example.org/dicom-web: ")
@@ -249,7 +250,7 @@ def test_imported_cases_do_not_carry_url_credentials(
 
 
 def test_failed_retrievals_are_logged_without_the_study_uid(
-    session, settings, folder, caplog, imaging: ImagingProject
+    session, settings, folder, caplog, imaging: ImagingProject, admin
 ):
     local = LocalFolderSource(folder)
     uids = [StudySummary.from_json(s).study_uid for s in local.search_for_studies()]
@@ -261,9 +262,7 @@ def test_failed_retrievals_are_logged_without_the_study_uid(
             raise RuntimeError(f"library bug while reading {study_uid}")
 
     with caplog.at_level(logging.DEBUG, logger="markit_core"):
-        report = import_studies(
-            session, settings, imaging.dataowner, imaging.project_id, _Buggy(), uids
-        )
+        report = import_studies(session, settings, admin, imaging.project_id, _Buggy(), uids)
     assert [s.ok for s in report.studies] == [False, False]
     assert uids[0] in report.studies[0].reason  # the data owner's report still says which
     logged = [r for r in caplog.records if r.name == "markit_core.imaging.remote_import"]

@@ -15,6 +15,7 @@ from markit_core.annotation.editing import apply_key, display_order
 from markit_core.annotation.submit import CONFIDENCE_GRADES
 from markit_core.labels import LabelInfo
 from ui import annotate_state as state
+from ui.text import plain
 
 
 def _answer_key(case_id: int, label_id: int) -> str:
@@ -67,12 +68,12 @@ def labels_panel(
     ordered = display_order(binary)
     ids = [lb.id for lb in ordered]
     draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
-    current = f" · keys act on *{ordered[draft.cursor].name}*" if ordered else ""
+    current = f" · keys act on *{plain(ordered[draft.cursor].name)}*" if ordered else ""
     st.markdown(f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}")
     if not binary:
         st.caption("This project has no present/absent labels; draw regions on the image.")
     for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
-        st.caption(group or "Other")
+        st.caption(plain(group) if group else "Other")
         for index, lb in items:
             answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
             if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
@@ -83,10 +84,11 @@ def labels_panel(
                 gap="small",
                 key=f"row_{case_id}_{lb.id}",
             )
-            name = f":blue-background[**{lb.name}**]" if index == draft.cursor else f"**{lb.name}**"
+            shown = plain(lb.name)  # user text: never markdown
+            name = f":blue-background[**{shown}**]" if index == draft.cursor else f"**{shown}**"
             row.markdown(name, width=140)
             row.segmented_control(
-                lb.name,
+                shown,
                 ["absent", "present"],
                 key=answer_key,
                 label_visibility="collapsed",
@@ -95,7 +97,7 @@ def labels_panel(
                 args=(draft, lb.id, answer_key),
             )
             row.select_slider(
-                f"{lb.name} confidence",
+                f"{shown} confidence",
                 CONFIDENCE_GRADES,
                 key=grade_key,
                 label_visibility="collapsed",

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from markit_core.review import views as review
+from ui.text import plain_all, plain_html
 
 MAX_HEATMAP_CASES = 400  # one row per case: more would not be readable anyway
 # answer heatmap: -1 absent ... +1 present, |z| grows with confidence (0.5 at 0 %, 1 at 100 %)
@@ -59,8 +60,8 @@ def answer_heatmap(m: review.LabelMatrix) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=_nan_to_none(z),
-            x=list(m.annotators),
-            y=list(m.case_names),
+            x=plain_all(m.annotators),
+            y=plain_all(m.case_names),
             zmin=-1,
             zmax=1,
             colorscale=ANSWER_SCALE,
@@ -77,7 +78,7 @@ def answer_heatmap(m: review.LabelMatrix) -> go.Figure:
         )
     )
     fig.update_layout(
-        title=f"{m.label}: answers (colour depth = confidence)",
+        title=f"{plain_html(m.label)}: answers (colour depth = confidence)",
         height=max(300, 22 * len(m.case_ids) + 120),
         yaxis={"autorange": "reversed"},
     )
@@ -90,8 +91,8 @@ def kappa_heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=_nan_to_none(z),
-            x=x,
-            y=y,
+            x=plain_all(x),
+            y=plain_all(y),
             zmin=-1,
             zmax=1,
             colorscale="RdBu",
@@ -105,7 +106,7 @@ def kappa_heatmap(
         )
     )
     fig.update_layout(
-        title=title, height=max(280, 40 * len(y) + 140), yaxis={"autorange": "reversed"}
+        title=plain_html(title), height=max(280, 40 * len(y) + 140), yaxis={"autorange": "reversed"}
     )
     return fig
 

@@ -1,4 +1,7 @@
-"""Plotly figures of the rewards page: rewards, per-label contributions, time box plots."""
+"""Plotly figures of the rewards page: rewards, per-label contributions, time box plots.
+
+Annotator and label names, the currency and the run's rule titles reach Plotly,
+which reads HTML-like tags in text: they go through ``ui.text.plain_html``."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import plotly.graph_objects as go
 
 from markit_core.rewards.run_result import RunResult
 from ui.style import annotator_color, colour
+from ui.text import plain_all, plain_html
 
 
 def _given(x: float | None, default: float) -> float:
@@ -18,11 +22,13 @@ def rewards_bar(res: dict, unit: str) -> go.Figure:
     names = list(paid)
     y = [paid[a] for a in names]
     bar = go.Bar(
-        x=names,
+        x=plain_all(names),
         y=y,
         text=[f"{paid[a]:.{res.get('decimals', 2)}f}" for a in names],
         customdata=[res["scores"][a] for a in names],
-        hovertemplate="%{x}: %{y:.2f} " + unit + "<br>score S %{customdata:.4f}<extra></extra>",
+        hovertemplate="%{x}: %{y:.2f} "
+        + plain_html(unit)
+        + "<br>score S %{customdata:.4f}<extra></extra>",
     )
     ci = res.get("reward_ci")
     title = "Rewards"
@@ -37,7 +43,7 @@ def rewards_bar(res: dict, unit: str) -> go.Figure:
         )
         title = "Rewards with 95 % bootstrap intervals"
     fig = go.Figure(bar)
-    fig.update_layout(title=title, yaxis_title=unit or "reward", height=360)
+    fig.update_layout(title=title, yaxis_title=plain_html(unit) or "reward", height=360)
     return fig
 
 
@@ -47,12 +53,19 @@ def rule_comparison_bar(res: dict, unit: str) -> go.Figure:
     rules = {r: o for r, o in (res.get("rule_comparison") or {}).items() if o["rewards"]}
     fig = go.Figure(
         [
-            go.Bar(name=o["title"], x=names, y=[o["rewards"][a] for a in names])
+            go.Bar(
+                name=plain_html(o["title"]),
+                x=plain_all(names),
+                y=[o["rewards"][a] for a in names],
+            )
             for o in rules.values()
         ]
     )
     fig.update_layout(
-        barmode="group", title="Rewards by truth rule", yaxis_title=unit or "reward", height=360
+        barmode="group",
+        title="Rewards by truth rule",
+        yaxis_title=plain_html(unit) or "reward",
+        height=360,
     )
     return fig
 
@@ -65,7 +78,7 @@ def exclusion_kappa_chart(res: dict) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=kappa,
-            y=names,
+            y=plain_all(names),
             mode="markers",
             error_x=go.scatter.ErrorX(
                 type="data",
@@ -91,7 +104,7 @@ def time_ci_chart(res: dict) -> go.Figure:
     rows = [table["by_label"][lab] for lab in labels]
     fig = go.Figure(
         go.Bar(
-            x=labels,
+            x=plain_all(labels),
             y=[t["mean"] for t in rows],
             error_y=go.bar.ErrorY(type="data", array=[_given(t["half_width"], 0.0) for t in rows]),
         )
@@ -111,8 +124,8 @@ def contributions_bar(run: RunResult) -> go.Figure:
     fig = go.Figure(
         [
             go.Bar(
-                name=lab,
-                x=names,
+                name=plain_html(lab),
+                x=plain_all(names),
                 y=[run.contributions[a][lab] for a in names],
                 marker_color=colour(k),
             )
@@ -140,8 +153,8 @@ def time_boxes(run: RunResult) -> go.Figure:
         stat = [boxes[lab][name] for lab in have]
         fig.add_trace(
             go.Box(
-                name=name,
-                x=have,
+                name=plain_html(name),
+                x=plain_all(have),
                 q1=[b["q1"] for b in stat],
                 median=[b["median"] for b in stat],
                 q3=[b["q3"] for b in stat],

@@ -12,6 +12,7 @@ from markit_core.db import session as new_session
 from markit_core.errors import MarkitError, SessionExpired
 from markit_core.models import User, utcnow
 from ui.resources import get_engine, get_settings
+from ui.text import plain
 
 USER_KEY = "user_id"
 ACTIVITY_KEY = "last_activity"
@@ -78,7 +79,7 @@ def current_user(s: Session) -> User | None:
 
 def show_error(e: MarkitError) -> None:
     """The page-edge rendering of an expected error."""
-    st.error(str(e), icon=":material/error:")
+    st.error(plain(e), icon=":material/error:")  # messages quote user text: never markup
 
 
 FLASH_KEY = "flash_message"
@@ -93,4 +94,4 @@ def show_flash() -> None:
     """Show (once) the message kept by ``flash``."""
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
-        st.success(message, icon=":material/check_circle:")
+        st.success(plain(message), icon=":material/check_circle:")

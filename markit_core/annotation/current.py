@@ -67,3 +67,29 @@ def current_answers(session: Session, project_id: int) -> list[CurrentAnswer]:
         CurrentAnswer(case_id, label, user, v.value, v.confidence, v.seconds)
         for case_id, label, user, v in rows
     ]
+
+
+def cases_read_by(session: Session, project_id: int, user_id: int) -> set[int]:
+    """Cases of the project on which ``user_id`` has a current (submitted, not deleted) reading."""
+    ids = current_annotation_ids(project_id).subquery()
+    rows = session.exec(
+        select(Annotation.case_id).where(
+            Annotation.id.in_(select(ids.c.id)),  # type: ignore[union-attr]
+            Annotation.annotator_id == user_id,
+        )
+    ).all()
+    return set(rows)
+
+
+def visible_cases(session: Session, viewer: object, project_id: int) -> set[int] | None:
+    """Cases whose readings ``viewer`` may see: None (all) unless they annotate in the project.
+
+    A user holding the annotator role reads independently, whatever other roles
+    they hold, so every read path limits them to the cases they have read.
+    """
+    from markit_core.access import reads_blind
+    from markit_core.models import User
+
+    if not isinstance(viewer, User) or not reads_blind(session, viewer, project_id):
+        return None
+    return cases_read_by(session, project_id, viewer.id or 0)

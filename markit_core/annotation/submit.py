@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from markit_core import ledger
-from markit_core.access import Action, can, require
+from markit_core.access import Action, can, reads_blind, require
 from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.annotation.timing import Timing, check_timing
 from markit_core.db import require_id, rolls_back
@@ -378,15 +378,15 @@ def my_reading(session: Session, actor: User, project_id: int, case_id: int) -> 
 def others_readings(session: Session, actor: User, project_id: int, case_id: int) -> list[Reading]:
     """Other annotators' current readings.
 
-    Anyone who may annotate in the project (owners included) reads
-    independently: they see the others only after submitting their own
-    reading, and only when the project allows it. Reviewers and managers who
-    do not annotate see them always.
+    Anyone holding the annotator role in the project (whatever else they
+    hold) reads independently: they see the others only after submitting
+    their own reading, and only when the project allows it. Reviewers, owners
+    and managers who do not annotate see them always.
     """
     project = require(session, actor, project_id, Action.VIEW)
     case_in_project(session, project_id, case_id)
     rows = _latest_rows(session, case_id)
-    reads_independently = can(session, actor, project_id, Action.ANNOTATE) or not can(
+    reads_independently = reads_blind(session, actor, project_id) or not can(
         session, actor, project_id, Action.REVIEW
     )
     if reads_independently:

@@ -11,14 +11,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from markit_core.commands.common import actor, add_actor_option, db_session
 from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.imaging.ingest import IngestReport, ingest
-from markit_core.imaging.remote_import import ImportReport, import_studies
-from markit_core.imaging.sources.base import ImageSource, json_value
+from markit_core.imaging.remote_import import (
+    ImportReport,
+    import_studies,
+    resolve_source,
+    search_studies,
+)
+from markit_core.imaging.sources.base import ImageSource
 from markit_core.projects import find_project
 from markit_core.reports import import_reports
 
@@ -47,7 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "MARKIT_DICOMWEB_PASSWORD (keeps it out of the process list).",
     )
     p.add_argument("--project", required=True, metavar="NAME")
-    p.add_argument("--url", required=True)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--archive", metavar="NAME", help="a registered archive (see `archive list`)"
+    )
+    where.add_argument("--url", help="any DICOMweb URL (site administrators only)")
     p.add_argument("--study", action="append", default=[], metavar="UID")
     auth = p.add_mutually_exclusive_group()
     auth.add_argument("--token", metavar="T")
@@ -64,9 +74,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "or C-MOVE. Without --study every study found is imported.",
     )
     p.add_argument("--project", required=True, metavar="NAME")
-    p.add_argument("--host", required=True)
-    p.add_argument("--port", required=True, type=int)
-    p.add_argument("--called-aet", required=True, metavar="AET")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument(
+        "--archive", metavar="NAME", help="a registered archive (see `archive list`)"
+    )
+    where.add_argument("--host", help="any PACS host (site administrators only)")
+    p.add_argument("--port", type=int)
+    p.add_argument("--called-aet", metavar="AET")
     p.add_argument("--calling-aet", default="MARKIT", metavar="AET")
     p.add_argument("--study", action="append", default=[], metavar="UID")
     p.add_argument("--move", action="store_true", help="use C-MOVE instead of C-GET")
@@ -119,15 +133,21 @@ def run_ingest(args: argparse.Namespace) -> int:
     return _exit_code(report)
 
 
-def _run_remote(args: argparse.Namespace, source: ImageSource) -> int:
+def _run_remote(args: argparse.Namespace, make_source: Callable[[], ImageSource]) -> int:
+    from markit_core.imaging.remote_archives import archive_id
+
     with db_session() as (s, settings):
         by = actor(s, args)
         project = find_project(s, by, args.project)
+        # a registered archive for anyone; a typed address only for administrators
+        source: ImageSource | int = (
+            archive_id(s, args.archive) if args.archive else resolve_source(s, by, make_source())
+        )
         uids = list(args.study)
         if not uids:
-            uids = [json_value(item, "StudyInstanceUID") for item in source.search_for_studies()]
-            uids = [u for u in uids if u]
-            print(f"found {len(uids)} studies on {source.description}")
+            found = search_studies(s, by, project.id or 0, source, limit=None)
+            uids = [st.study_uid for st in found if st.study_uid]
+            print(f"found {len(uids)} studies on {args.archive or args.url or args.host}")
         if not uids:
             print("nothing to import")
             return 1
@@ -140,6 +160,14 @@ def _run_remote(args: argparse.Namespace, source: ImageSource) -> int:
 
 
 def run_dicomweb(args: argparse.Namespace) -> int:
+    if args.archive:
+        if args.token or args.user or args.password:
+            raise ValidationError("a registered archive brings its own credentials")
+        return _run_remote(args, lambda: None)  # type: ignore[arg-type,return-value]
+    return _run_remote(args, lambda: _dicomweb_source(args))
+
+
+def _dicomweb_source(args: argparse.Namespace) -> ImageSource:
     from urllib.parse import urlsplit
 
     from markit_core.imaging.sources.dicomweb import DicomWebSource
@@ -155,29 +183,34 @@ def run_dicomweb(args: argparse.Namespace) -> int:
         raise ValidationError("--password needs --user")
     if args.user and password is None:
         raise ValidationError("--user needs --password (or MARKIT_DICOMWEB_PASSWORD)")
-    source = DicomWebSource(
+    return DicomWebSource(
         args.url,
         token=token,
         username=args.user,
         password=password,
         timeout=(min(10.0, args.timeout), args.timeout),
     )
-    return _run_remote(args, source)
 
 
 def run_dimse(args: argparse.Namespace) -> int:
     from markit_core.imaging.sources.dimse import DimseSource
 
-    source = DimseSource(
-        args.host,
-        args.port,
-        args.called_aet,
-        args.calling_aet,
-        retrieve="move" if args.move else "get",
-        move_address=("127.0.0.1", args.move_port),
-        timeout=args.timeout,
+    if args.archive:
+        return _run_remote(args, lambda: None)  # type: ignore[arg-type,return-value]
+    if args.port is None or not args.called_aet:
+        raise ValidationError("--host needs --port and --called-aet")
+    return _run_remote(
+        args,
+        lambda: DimseSource(
+            args.host,
+            args.port,
+            args.called_aet,
+            args.calling_aet,
+            retrieve="move" if args.move else "get",
+            move_address=("127.0.0.1", args.move_port),
+            timeout=args.timeout,
+        ),
     )
-    return _run_remote(args, source)
 
 
 def run_reports(args: argparse.Namespace) -> int:

@@ -172,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or args_list[0] != "rewards":
         args_list.insert(0, "rewards")
-    parser = argparse.ArgumentParser(prog="markit")
+    from markit_core.cli import MarkitParser
+
+    parser = MarkitParser(prog="markit")
     subparsers = parser.add_subparsers(dest="command", required=True)
     register(subparsers)
     try:

@@ -183,7 +183,7 @@ def _write_manifest(out_dir: Path, images: list[DemoImage], *, seed: int, size: 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: generate a demo set into a folder."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("-n", type=int, default=24, help="number of images (default 24)")
     parser.add_argument("--seed", type=int, default=7)

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.annotation.current import current_answers
+from markit_core.annotation.current import current_answers, visible_cases
 from markit_core.db import require_id, rolls_back
 from markit_core.export.spreadsheet import csv_writer
 from markit_core.models import ExportRecord, User
@@ -24,9 +24,16 @@ CSV_COLUMNS = ("case_id", "label", "annotator", "value", "confidence", "seconds"
 
 @rolls_back
 def export_annotations_csv(session: Session, actor: User, project_id: int) -> str:
-    """Current binary answers as CSV text; records the export in the ledger."""
+    """Current binary answers as CSV text; records the export in the ledger.
+
+    An exporter who also annotates in the project gets only the cases they
+    have read themselves (independent reading holds in exports too).
+    """
     require(session, actor, project_id, Action.EXPORT)
-    readings = current_answers(session, project_id)
+    only = visible_cases(session, actor, project_id)
+    readings = [
+        r for r in current_answers(session, project_id) if only is None or r.case_id in only
+    ]
     buf = io.StringIO()
     writer = csv_writer(buf)  # label and user names are neutralised against formulas
     writer.writerow(CSV_COLUMNS)

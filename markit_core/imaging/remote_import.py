@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
-from markit_core.access import Action, require
+from markit_core.access import Action, require, require_admin
 from markit_core.config import Settings
 from markit_core.errors import SourceError
 from markit_core.imaging.ingest import IngestReport, ProgressFn, error_locations, ingest
 from markit_core.imaging.sources.base import ImageSource, StudySummary, dataset_bytes
 from markit_core.models import User
 
-__all__ = ["ImportReport", "StudyOutcome", "import_studies", "search_studies"]
+__all__ = ["ImportReport", "StudyOutcome", "import_studies", "resolve_source", "search_studies"]
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,26 @@ class ImportReport:
         )
 
 
+def resolve_source(session: Session, actor: User, source: ImageSource | int) -> ImageSource:
+    """The source to use: a registered archive (by id) for anyone, an ad-hoc source for admins.
+
+    Data owners import only from archives a site administrator registered
+    (:mod:`markit_core.imaging.remote_archives`), so they cannot make the
+    server contact an address of their choosing.
+    """
+    if isinstance(source, int):
+        from markit_core.imaging.remote_archives import archive_source
+
+        return archive_source(session, source)
+    require_admin(actor, "import from an address that is not a registered archive")
+    return source
+
+
 def search_studies(
     session: Session,
     actor: User,
     project_id: int,
-    source: ImageSource,
+    source: ImageSource | int,
     limit: int | None = 100,
     **filters: str,
 ) -> list[StudySummary]:
@@ -87,17 +102,18 @@ def search_studies(
     Raises
     ------
     PermissionDenied, NotFoundError
-        The actor may not upload to the project.
+        The actor may not upload to the project, or is not a site
+        administrator and ``source`` is not a registered archive's id.
     SourceError
         The archive failed (down, slow, credentials, not DICOM).
     ValidationError
         A filter is not a DICOM keyword.
     """
     require(session, actor, project_id, Action.UPLOAD)
-    return [
-        StudySummary.from_json(item)
-        for item in source.search_for_studies(limit=limit, offset=None, **filters)
-    ]
+    found = resolve_source(session, actor, source).search_for_studies(
+        limit=limit, offset=None, **filters
+    )
+    return [StudySummary.from_json(item) for item in found]
 
 
 def import_studies(
@@ -105,7 +121,7 @@ def import_studies(
     settings: Settings,
     actor: User,
     project_id: int,
-    source: ImageSource,
+    source: ImageSource | int,
     study_uids: Sequence[str],
     progress: ProgressFn | None = None,
 ) -> ImportReport:
@@ -115,7 +131,8 @@ def import_studies(
     ----------
     session, settings, actor, project_id
         As for :func:`~markit_core.imaging.ingest.ingest` (needs ``Action.UPLOAD``).
-    source : ImageSource
+    source : ImageSource | int
+        The id of a registered archive, or (site administrators only) any
         DICOMweb, DIMSE or local-folder source.
     study_uids : Sequence[str]
         Studies to import (e.g. picked from :func:`search_studies`).
@@ -129,6 +146,7 @@ def import_studies(
         Which studies were retrieved, and the outcome of every retrieved file.
     """
     require(session, actor, project_id, Action.UPLOAD)
+    source = resolve_source(session, actor, source)
     report = ImportReport()
     uids = list(dict.fromkeys(u.strip() for u in study_uids if u and u.strip()))
     total = len(uids)

@@ -6,7 +6,9 @@ pseudonyms are derived, and a ``UidMap`` of every original -> pseudonym pair
 seen so far. The pairs let a data owner trace a case back to the hospital's
 identifiers and let imported reports match on original accession numbers and
 study UIDs. Annotators never see any of it: every read here requires
-``Action.TRACE_IDENTITY``.
+``Action.TRACE_IDENTITY``, and every read is an ``IdentityView`` row with its
+ledger entry (who saw which case's identity, when), which owners list with
+:func:`identity_views`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
+from markit_core.db import rolls_back
 from markit_core.errors import NotFoundError
-from markit_core.models import Case, CaseOrigin, UidMap, User
+from markit_core.models import Case, CaseOrigin, IdentityView, UidMap, User
 
 SALT_KIND = "salt"
 _SALT_KEY = "project"
@@ -43,6 +46,17 @@ class CaseTrace:
     pseudonym_study_uid: str
     pseudonym_sop_uid: str
     pseudonym_accession: str
+
+
+@dataclass(frozen=True)
+class IdentityViewInfo:
+    """One logged look at trace-back data."""
+
+    at: str
+    username: str
+    what: str
+    case_id: int | None
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -149,7 +163,11 @@ def trace_case(session: Session, actor: User, case_id: int) -> CaseTrace:
     case = session.get(Case, case_id)
     if case is None:
         raise NotFoundError(f"case {case_id} not found")
-    require(session, actor, case.project_id, Action.TRACE_IDENTITY)
+    try:
+        require(session, actor, case.project_id, Action.TRACE_IDENTITY)
+    except NotFoundError:  # same message as for a case that does not exist
+        raise NotFoundError(f"case {case_id} not found") from None
+    _log_view(session, actor, case.project_id, "case", case_id=case_id)
     origin = session.exec(select(CaseOrigin).where(CaseOrigin.case_id == case_id)).first()
     o = origin or CaseOrigin(case_id=case_id, project_id=case.project_id)
     return CaseTrace(
@@ -173,14 +191,18 @@ def mapping_table(
 ) -> list[MappingRow]:
     """The project's original -> pseudonym pairs (requires ``TRACE_IDENTITY``).
 
-    The salt itself is never returned.
+    The salt itself is never returned. The look is logged (``identity.view``).
     """
     require(session, actor, project_id, Action.TRACE_IDENTITY)
     stmt = select(UidMap).where(UidMap.project_id == project_id, UidMap.kind != SALT_KIND)
     if kind:
         stmt = stmt.where(UidMap.kind == kind)
     rows = session.exec(stmt.order_by(UidMap.kind, UidMap.original)).all()
-    return [MappingRow(r.kind, r.original, r.pseudonym) for r in rows]
+    result = [MappingRow(r.kind, r.original, r.pseudonym) for r in rows]
+    _log_view(
+        session, actor, project_id, "mapping", detail=f"{len(result)} pairs, kind {kind or 'all'}"
+    )
+    return result
 
 
 def find_by_original(session: Session, actor: User, project_id: int, original: str) -> list[int]:
@@ -193,6 +215,7 @@ def find_by_original(session: Session, actor: User, project_id: int, original: s
     value = (original or "").strip()
     if not value:
         return []
+    _log_view(session, actor, project_id, "search", detail=f"{len(value)}-character identifier")
     rows = session.exec(
         select(CaseOrigin.case_id)
         .where(
@@ -205,3 +228,50 @@ def find_by_original(session: Session, actor: User, project_id: int, original: s
         .order_by(col(CaseOrigin.case_id))
     ).all()
     return list(rows)
+
+
+@rolls_back
+def _log_view(
+    session: Session,
+    actor: User,
+    project_id: int,
+    what: str,
+    *,
+    case_id: int | None = None,
+    detail: str = "",
+) -> None:
+    """Record (and commit, with its ledger entry) one look at trace-back data.
+
+    Committed before the data is returned: a look that cannot be logged is not shown.
+    """
+    row = IdentityView(
+        project_id=project_id, user_id=actor.id or 0, case_id=case_id, what=what, detail=detail
+    )
+    session.add(row)
+    session.flush()
+    ledger.append(session, actor=actor, project_id=project_id, action="identity.view", record=row)
+    session.commit()
+
+
+def identity_views(
+    session: Session, actor: User, project_id: int, limit: int = 500
+) -> list[IdentityViewInfo]:
+    """Who looked at the project's trace-back data, newest first (owners and site admins).
+
+    Raises
+    ------
+    PermissionDenied
+        The actor is not an owner of the project (data owners cannot audit themselves).
+    """
+    require(session, actor, project_id, Action.AUDIT_IDENTITY)
+    rows = session.exec(
+        select(IdentityView, User.username)
+        .join(User, col(User.id) == col(IdentityView.user_id))
+        .where(IdentityView.project_id == project_id)
+        .order_by(IdentityView.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    ).all()
+    return [
+        IdentityViewInfo(v.at.isoformat(timespec="seconds"), name, v.what, v.case_id, v.detail)
+        for v, name in rows
+    ]

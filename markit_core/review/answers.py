@@ -34,11 +34,11 @@ from sqlmodel import Session, col, select
 
 from markit_core.agreement.measures import MISSING
 from markit_core.agreement.truth import dense_truth, normalise_truth
-from markit_core.annotation.current import current_answers
+from markit_core.annotation.current import current_answers, visible_cases
 from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.labels import active_binary_labels
-from markit_core.models import Adjudication, Case, LedgerHead
+from markit_core.models import Adjudication, Case, LedgerHead, User
 
 __all__ = ["AiReference", "ProjectAnswers", "case_name", "load_ai_reference", "load_answers"]
 
@@ -128,24 +128,31 @@ def case_name(case: Case) -> str:
     return f"#{case.id} {base}".strip()
 
 
-def load_answers(session: Session, project_id: int) -> ProjectAnswers:
+def load_answers(session: Session, project_id: int, viewer: User | None = None) -> ProjectAnswers:
     """Dense current answers of a project (a query helper: callers check permissions).
 
-    Memoised on the session for as long as the ledger head does not move: every
-    change to answers, labels or adjudications appends to the ledger, so a page
-    drawing four figures from one session loads the answers once.
+    With a ``viewer`` who holds the annotator role in the project, only the
+    cases they have read themselves are included (independent reading: they
+    never see others' answers on a case before reading it). Memoised on the
+    session for as long as the ledger head does not move: every change to
+    answers, labels or adjudications appends to the ledger, so a page drawing
+    four figures from one session loads the answers once.
     """
+    only = None if viewer is None else visible_cases(session, viewer, project_id)
     head = session.exec(select(LedgerHead.seq)).first()
-    key = ("review_answers", project_id, head)
+    scope = None if only is None else frozenset(only)
+    key = ("review_answers", project_id, head, scope)
     memo = session.info.get(key)
     if memo is None:
-        for old in [k for k in session.info if k[:2] == key[:2]]:  # answers of an older head
-            del session.info[old]
-        memo = session.info[key] = _load_answers(session, project_id)
+        for old in [k for k in session.info if k[:2] == key[:2] and k[2] != head]:
+            del session.info[old]  # answers of an older head
+        memo = session.info[key] = _load_answers(session, project_id, scope)
     return memo
 
 
-def _load_answers(session: Session, project_id: int) -> ProjectAnswers:
+def _load_answers(
+    session: Session, project_id: int, only: frozenset[int] | None = None
+) -> ProjectAnswers:
     labels = active_binary_labels(session, project_id)
     names = tuple(lb.name for lb in labels)
     frame = pd.DataFrame(
@@ -153,6 +160,8 @@ def _load_answers(session: Session, project_id: int) -> ProjectAnswers:
         columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
     )
     frame = frame[frame["value"].notna() & frame["label"].isin(names)]
+    if only is not None:
+        frame = frame[frame["case_id"].isin(list(only))]
     case_ids = np.unique(frame["case_id"].to_numpy(dtype=np.int64))
     annotators = tuple(sorted(frame["annotator"].unique()))
     j = np.searchsorted(case_ids, frame["case_id"].to_numpy(dtype=np.int64))

@@ -65,7 +65,7 @@ def calibration(
                 "calibration is shown only in projects that show other annotators' "
                 "answers after submission (pilot / training projects)"
             )
-    ans = load_answers(session, project_id)
+    ans = load_answers(session, project_id, actor)
     if target not in ans.annotators:
         return Calibration(
             target,

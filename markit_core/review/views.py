@@ -72,7 +72,7 @@ def reviewable(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(active present/absent labels, annotators with at least one answer): the page's choices."""
     require(session, actor, project_id, Action.REVIEW)
-    ans = load_answers(session, project_id)
+    ans = load_answers(session, project_id, actor)
     return ans.labels, ans.annotators
 
 
@@ -103,7 +103,7 @@ def label_matrix(
     project's unread cases do not bury the figure.
     """
     require(session, actor, project_id, Action.REVIEW)
-    ans = load_answers(session, project_id)
+    ans = load_answers(session, project_id, actor)
     k = ans.label_index(label)
     rows = (ans.values[k] != MISSING).any(axis=0)
     return LabelMatrix(
@@ -153,7 +153,7 @@ def reliability(
 ) -> Reliability:
     """Each annotator's Cohen's kappa per label against the consensus and, if any, the AI."""
     require(session, actor, project_id, Action.REVIEW)
-    ans = load_answers(session, project_id)
+    ans = load_answers(session, project_id, actor)
     kappa, count = _kappas(ans.values, ans.consensus(truth))
     ai_ref = ans.ai_matrix(ai if ai is not None else load_ai_reference(session, project_id))
     kappa_ai, count_ai = _kappas(ans.values, ai_ref) if ai_ref is not None else (None, None)
@@ -180,7 +180,7 @@ def annotator_agreement(
     first ("do these two read alike?"); per label shows where they differ.
     """
     require(session, actor, project_id, Action.REVIEW)
-    ans = load_answers(session, project_id)
+    ans = load_answers(session, project_id, actor)
     if label is None:
         # (labels, annotators, cases) -> (annotators, labels * cases); explicit size so that a
         # project without answers gives an empty matrix instead of a reshape error
@@ -262,7 +262,7 @@ def disagreements(
 ) -> list[Disagreement]:
     """Every (case, label) whose current readers do not all agree, ordered by case then label."""
     require(session, actor, project_id, Action.REVIEW)
-    ans = load_answers(session, project_id)
+    ans = load_answers(session, project_id, actor)
     n_true = (ans.values == 1).sum(axis=1)
     n_false = (ans.values == 0).sum(axis=1)
     split = (n_true > 0) & (n_false > 0)

@@ -31,8 +31,10 @@ from pydicom.data import get_testdata_file
 from sqlmodel import select
 
 from markit_core import cli
-from markit_core.errors import SourceError
+from markit_core.accounts import get_user
+from markit_core.errors import PermissionDenied, SourceError
 from markit_core.imaging.decode import decode_any
+from markit_core.imaging.remote_archives import add_archive, list_archives
 from markit_core.imaging.remote_import import import_studies, search_studies
 from markit_core.imaging.sources.dicomweb import DicomWebSource
 from markit_core.imaging.sources.dimse import DimseSource
@@ -167,14 +169,30 @@ def _assert_imported_equal_originals(session, settings, project_id: int, server:
         assert b"Quixote" not in stored
 
 
+def _register(session, **fields) -> int:
+    """Register an archive as the site administrator (data owners pick registered ones only)."""
+    return add_archive(session, get_user(session, "root"), **fields).id
+
+
 def test_dicomweb_search_and_import(session, settings, imaging: ImagingProject, orthanc: Orthanc):
     source = DicomWebSource(orthanc.url, username=USER, password=PASSWORD, timeout=(5, 30))
-    studies = search_studies(session, imaging.dataowner, imaging.project_id, source, limit=None)
+    with pytest.raises(PermissionDenied, match="registered archive"):  # no typed addresses
+        search_studies(session, imaging.dataowner, imaging.project_id, source)
+    archive = _register(
+        session,
+        name="Orthanc",
+        kind="dicomweb",
+        url=orthanc.url,
+        auth="basic",
+        username=USER,
+        secret=PASSWORD,
+    )
+    studies = search_studies(session, imaging.dataowner, imaging.project_id, archive, limit=None)
     expected_studies = {
         str(pydicom.dcmread(io.BytesIO(d)).StudyInstanceUID) for d in orthanc.originals.values()
     }
     assert {s.study_uid for s in studies} == expected_studies
-    mr = search_studies(session, imaging.dataowner, imaging.project_id, source, PatientID="4MR*")
+    mr = search_studies(session, imaging.dataowner, imaging.project_id, archive, PatientID="4MR*")
     assert [s.patient_name for s in mr] == ["CompressedSamples^MR1"]
     assert len(source.search_for_studies(ModalitiesInStudy="CT")) == 1
     rgb = next(s for s in studies if s.n_instances == 2)
@@ -187,7 +205,7 @@ def test_dicomweb_search_and_import(session, settings, imaging: ImagingProject, 
         settings,
         imaging.dataowner,
         imaging.project_id,
-        source,
+        archive,
         [s.study_uid for s in studies],
         progress=lambda *a: progress.append(a),
     )
@@ -200,7 +218,7 @@ def test_dicomweb_search_and_import(session, settings, imaging: ImagingProject, 
     assert origin.source.startswith(f"dicomweb {orthanc.url}: ")
 
     again = import_studies(
-        session, settings, imaging.dataowner, imaging.project_id, source, [rgb.study_uid]
+        session, settings, imaging.dataowner, imaging.project_id, archive, [rgb.study_uid]
     )
     assert [o.status for o in again.files.outcomes] == ["duplicate", "duplicate"]
 
@@ -211,9 +229,14 @@ def test_dicomweb_credentials_in_the_url(
     plain = f"127.0.0.1:{orthanc.http_port}/dicom-web"
     source = DicomWebSource(f"http://{USER}:{PASSWORD}@{plain}", timeout=(5, 30))
     assert source.description == f"dicomweb http://{plain}"
-    mr = search_studies(session, imaging.dataowner, imaging.project_id, source, PatientID="4MR*")
+    archive = _register(
+        session, name="In URL", kind="dicomweb", url=f"http://{USER}:{PASSWORD}@{plain}"
+    )
+    listed = list_archives(session, imaging.dataowner)
+    assert PASSWORD not in repr(listed) and listed[0].address == f"http://{plain}"
+    mr = search_studies(session, imaging.dataowner, imaging.project_id, archive, PatientID="4MR*")
     report = import_studies(
-        session, settings, imaging.dataowner, imaging.project_id, source, [mr[0].study_uid]
+        session, settings, imaging.dataowner, imaging.project_id, archive, [mr[0].study_uid]
     )
     assert len(report.files.ingested) == 1
     origin = session.exec(select(CaseOrigin)).one()
@@ -231,10 +254,19 @@ def test_dimse_find_and_get(session, settings, imaging: ImagingProject, orthanc:
         {str(pydicom.dcmread(io.BytesIO(d)).StudyInstanceUID) for d in orthanc.originals.values()}
     )
     assert len(source.search_for_studies(PatientID="4MR1")) == 1
+    pacs = _register(
+        session,
+        name="PACS",
+        kind="dimse",
+        host="127.0.0.1",
+        port=orthanc.dicom_port,
+        called_aet="ORTHANC",
+        calling_aet="MARKIT",
+    )
     uids = [
-        s.study_uid for s in search_studies(session, imaging.dataowner, imaging.project_id, source)
+        s.study_uid for s in search_studies(session, imaging.dataowner, imaging.project_id, pacs)
     ]
-    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, source, uids)
+    report = import_studies(session, settings, imaging.dataowner, imaging.project_id, pacs, uids)
     assert not report.failed_studies, report.failed_studies
     _assert_imported_equal_originals(session, settings, imaging.project_id, orthanc)
     transfer = {session.get(Case, o.case_id).meta["transfer_syntax"] for o in report.files.ingested}
@@ -255,7 +287,11 @@ def test_dimse_move(session, settings, make_project, imaging: ImagingProject, or
     )
     uid = next(sop for sop, d in orthanc.originals.items() if b"Quixote" in d)
     study = str(pydicom.dcmread(io.BytesIO(orthanc.originals[uid])).StudyInstanceUID)
-    report = import_studies(session, settings, imaging.dataowner, project.id, source, [study])
+    # C-MOVE needs a listening port on this server: a typed source, for administrators only
+    with pytest.raises(PermissionDenied):
+        import_studies(session, settings, imaging.dataowner, project.id, source, [study])
+    admin = get_user(session, "root")
+    report = import_studies(session, settings, admin, project.id, source, [study])
     assert not report.failed_studies and len(report.files.ingested) == 1
 
 
@@ -301,6 +337,38 @@ def test_dicomweb_import_command(orthanc: Orthanc, tmp_path, monkeypatch, capsys
     )
     out = capsys.readouterr().out
     assert f"{len(orthanc.originals)} ingested" in out
+    # a data owner names a registered archive; a typed --url is for administrators only
+    monkeypatch.setattr("sys.stdin", io.StringIO("keeper's password\n"))
+    assert cli.main(["create-user", "keeper", "--password-stdin"]) == 0
+    assert cli.main(["create-project", "Kept", "--owner", "boss"]) == 0
+    from markit_core.commands.common import db_session
+    from markit_core.models import Role as _Role
+    from markit_core.projects import find_project, grant_role
+
+    with db_session() as (s, _):
+        boss = get_user(s, "boss")
+        grant_role(s, boss, find_project(s, boss, "Kept").id, "keeper", _Role.DATA_OWNER)
+    capsys.readouterr()
+    assert (
+        cli.main(["dicomweb-import", "--project", "Kept", "--url", orthanc.url, "--as", "keeper"])
+        == 1
+    )
+    assert "registered archive" in capsys.readouterr().err
+    monkeypatch.setenv("MARKIT_ARCHIVE_SECRET", PASSWORD)
+    assert (
+        cli.main(
+            ["archive", "add", "Orthanc", "--kind", "dicomweb", "--url", orthanc.url]
+            + ["--auth", "basic", "--user", USER]
+        )
+        == 0
+    )
+    assert cli.main(["archive", "list"]) == 0
+    assert PASSWORD not in capsys.readouterr().out
+    assert (
+        cli.main(["dicomweb-import", "--project", "Kept", "--archive", "Orthanc", "--as", "keeper"])
+        == 0
+    )
+    assert f"{len(orthanc.originals)} ingested" in capsys.readouterr().out
     assert (
         cli.main(
             [
@@ -328,15 +396,31 @@ def test_upload_page_searches_and_imports_from_orthanc(
     from tests.conftest import PASSWORD as USER_PASSWORD
 
     point_app_at(settings, monkeypatch)
+    _register(
+        session,
+        name="Orthanc",
+        kind="dicomweb",
+        url=orthanc.url,
+        auth="basic",
+        username=USER,
+        secret=PASSWORD,
+    )
+    wrong = _register(
+        session,
+        name="Orthanc, wrong password",
+        kind="dicomweb",
+        url=orthanc.url,
+        auth="basic",
+        username=USER,
+        secret="wrong-password",
+    )
     at = open_page(log_in(fresh_app(timeout=120), "dataowner", USER_PASSWORD), "upload")
-    at.text_input(key="dw_url").input(orthanc.url)
-    at.radio(key="dw_auth").set_value("user/password")
-    at.text_input(key="dw_user").input(USER)
-    at.text_input(key="dw_secret").input(PASSWORD)
+    assert at.selectbox(key="dw_archive").options == ["Orthanc", "Orthanc, wrong password"]
+    assert at.selectbox(key="dw_archive").value != wrong  # the first one (by name) is picked
     at.text_input(key="dw_modality").input("CT")
     at.button(key="dw_search").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
-    results = at.session_state["remote_search_results"]
+    results = at.session_state["remote_search_results"][1]
     assert len(results) == 1 and results[0]["modalities"] == "CT"
     # pick the study in the results table, then import it
     at.session_state["dw_results"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
@@ -346,6 +430,7 @@ def test_upload_page_searches_and_imports_from_orthanc(
     assert "1 ingested" in at.success[0].value
     cases = session.exec(select(Case).where(Case.project_id == imaging.project_id)).all()
     assert [c.modality for c in cases] == ["CT"]
-    at.text_input(key="dw_secret").input("wrong-password")
+    at.selectbox(key="dw_archive").set_value(wrong).run()
+    at.text_input(key="dw_modality").input("CT")
     at.button(key="dw_search").click().run()
     assert "credentials" in at.error[0].value.lower() or "401" in at.error[0].value

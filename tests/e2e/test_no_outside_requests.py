@@ -1,0 +1,137 @@
+"""Browser end-to-end: the app makes no request to any host but its own server (issue 9).
+
+Starts ``streamlit run app.py`` on a demo database (seeded with ``python -m
+markit_core demo`` in the test's tmp dir) whose project also has a label
+named like a markdown image pointing at an outside URL. Headless Chromium
+logs in as the demo administrator and opens every page; every request the
+browser makes (documents, scripts, fonts, the favicon, images, websockets) is
+recorded, and any host other than 127.0.0.1 / localhost fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlmodel import select
+
+from markit_core.accounts import get_user
+from markit_core.config import Settings
+from markit_core.db import open_database
+from markit_core.db import session as new_session
+from markit_core.demo.seed import DEMO_PROJECT
+from markit_core.labels import add_labels
+from markit_core.models import Project
+from tests.e2e.test_annotate_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, settle
+from tests.servers import free_port, missing, stop, wait_for_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+OWN_HOSTS = {"127.0.0.1", "localhost"}
+HOSTILE_LABEL = "![x](http://example.invalid/a.png)"
+PAGES = ("Annotate", "Review", "Upload", "AI assist", "Rewards", "Projects", "My account")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A demo data dir with a hostile label, and a Streamlit server on it; yields the URL."""
+    if not CHROMIUM.exists():
+        missing("Chromium (/usr/bin/chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing("Playwright's Python package (requirements-dev.txt)")
+    data = tmp_path / "data"
+    env = {**os.environ, "MARKIT_DATA_DIR": str(data)}
+    env.pop("MARKIT_DATABASE_URL", None)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "markit_core", "demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    engine = open_database(Settings(data_dir=data))
+    with new_session(engine) as s:
+        project = s.exec(select(Project).where(Project.name == DEMO_PROJECT)).one()
+        add_labels(s, get_user(s, "admin"), project.id or 0, [(HOSTILE_LABEL, "<img src=x>")])
+    engine.dispose()
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+        log.close()
+
+
+def test_every_page_requests_only_its_own_server(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    requests: list[str] = []
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("websocket", lambda ws: requests.append(ws.url))
+        try:
+            page.goto(server, timeout=60_000)
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password", exact=True).fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.get_by_role("link", name="Site admin").wait_for()
+            settle(page)
+            for i, name in enumerate((*PAGES, "Site admin")):
+                page.get_by_role("link", name=name, exact=True).click()
+                page.get_by_role("heading").first.wait_for()
+                settle(page)
+                page.wait_for_timeout(1000)  # late images, fonts and icons
+                page.screenshot(path=shots / f"{i}-{name.replace(' ', '_')}.png")
+            labels = page.get_by_text("Site administration")
+            assert labels.count() >= 1
+        finally:
+            browser.close()
+    assert requests, "the browser recorded no request at all"
+    schemes = {urlsplit(u).scheme for u in requests}
+    outside = sorted(
+        {u for u in requests if urlsplit(u).scheme not in ("data", "blob")}
+        - {u for u in requests if urlsplit(u).hostname in OWN_HOSTS}
+    )
+    assert outside == [], f"requests to other hosts: {outside[:20]}"
+    assert schemes <= {"http", "ws", "data", "blob"}, schemes
+    assert not any("example.invalid" in u for u in requests)
