@@ -17,6 +17,9 @@ from markit_core.imaging.store import ImageStore
 from markit_core.operations import backup, check_restored, restore
 from tests.backup_helpers import Writer, case_files, count_cases, ingest_pngs, writes_going_on
 
+# restores into SQLite targets; tests/integration/test_backup_postgres.py covers PostgreSQL
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def populated(session, settings, imaging):
