@@ -22,6 +22,7 @@ from markit_core.projects import (
     revoke_role,
     update_settings,
 )
+from ui.export_panel import export_section
 from ui.session import current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
 
@@ -248,6 +249,7 @@ with tabs[3]:
             st.caption(
                 "Recorded in the activity ledger. The file feeds `python -m markit_core rewards`."
             )
+        export_section(s, user, project.id, project.name)
 
 
 def show_verification(result: ledger.VerifyResult, scope: str) -> None:

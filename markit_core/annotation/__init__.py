@@ -11,10 +11,17 @@ from markit_core.annotation.current import (
 from markit_core.annotation.drafts import (
     DEFAULT_GRADE,
     Draft,
+    DraftAnswer,
     discard_draft,
     load_draft,
     new_token,
     save_draft,
+)
+from markit_core.annotation.editing import (
+    KEY_ACTIONS,
+    apply_key,
+    display_order,
+    replace_frame_regions,
 )
 from markit_core.annotation.progress import (
     AnnotatorProgress,
@@ -29,7 +36,6 @@ from markit_core.annotation.queue import (
 )
 from markit_core.annotation.regions import (
     LABEL_PALETTE,
-    OTHER_PALETTE,
     CanvasRegions,
     draw_regions,
     drawing_to_regions,
@@ -63,6 +69,10 @@ from markit_core.annotation.timing import (
 )
 
 __all__ = [
+    "KEY_ACTIONS",
+    "apply_key",
+    "display_order",
+    "replace_frame_regions",
     "CONFIDENCE_GRADES",
     "ROI_SHAPES",
     "Answer",
@@ -85,6 +95,7 @@ __all__ = [
     "DEFAULT_GRADE",
     "new_token",
     "Draft",
+    "DraftAnswer",
     "save_draft",
     "load_draft",
     "discard_draft",
@@ -92,7 +103,6 @@ __all__ = [
     "Timing",
     "compute_timing",
     "LABEL_PALETTE",
-    "OTHER_PALETTE",
     "CanvasRegions",
     "draw_regions",
     "drawing_to_regions",
