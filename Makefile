@@ -43,7 +43,8 @@ lint: install-dev
 test: install-dev lint
 	$(PY) -m pytest
 
-# the core tests again, on a real PostgreSQL started by the tests (one server, a database per test)
+# the core tests again, on a real PostgreSQL started by the tests (one server, a database per test);
+# not part of `make test` yet: its CI time has not been measured on an idle machine
 test-postgres: install-dev
 	$(PY) -m pytest --backend postgres tests/test_*.py
 
