@@ -126,8 +126,8 @@ def test_label_with_answers_is_archived_not_deleted(session, owner, project):
             'insert into "case" (project_id, content_hash, stored_path, kind, original_name, '
             "study_uid, series_uid, sop_uid, accession, modality, view_position, rows, cols, "
             "n_frames, burned_in_warning, meta, created_at) values "
-            f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, false, '{{}}', "
-            "'2026-01-01 00:00:00')"
+            f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, false, "
+            "'{}', '2026-01-01 00:00:00')"
         )
     )
     session.exec(
