@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "dimse-import": "imaging",
     "import-reports": "imaging",
     "rewards": "rewards",
+    "backup": "backup",
+    "restore": "backup",
 }
 
 

@@ -51,9 +51,12 @@ def open_page(at: AppTest, page: str) -> AppTest:
 
 
 def point_app_at(settings, monkeypatch) -> None:
-    """Make the app under test use ``settings``' data dir (and its SQLite file)."""
+    """Make the app under test use ``settings``' data dir and database (SQLite or PostgreSQL)."""
     monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
+    if settings.database_url:
+        monkeypatch.setenv("MARKIT_DATABASE_URL", settings.database_url)
+    else:
+        monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
 
 
 def plotly_figures(at: AppTest) -> dict[str, dict]:

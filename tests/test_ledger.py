@@ -14,6 +14,7 @@ from sqlalchemy import text
 from markit_core import ledger
 from markit_core.labels import CHEST_XRAY_LABELS, add_labels, list_labels
 from markit_core.models import LedgerEntry, Role
+from tests.conftest import database_env
 
 
 @pytest.fixture
@@ -136,8 +137,9 @@ def _owner(session):
 
 
 def _cli(settings, *args) -> subprocess.CompletedProcess:
-    env = os.environ | {"MARKIT_DATA_DIR": str(settings.data_dir)}
+    env = dict(os.environ)
     env.pop("MARKIT_DATABASE_URL", None)
+    env |= database_env(settings)
     return subprocess.run(
         [sys.executable, "-m", "markit_core", *args],
         capture_output=True,

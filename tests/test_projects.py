@@ -128,8 +128,8 @@ def test_label_with_answers_is_archived_not_deleted(session, owner, project):
             'insert into "case" (project_id, content_hash, stored_path, kind, original_name, '
             "study_uid, series_uid, sop_uid, accession, modality, view_position, rows, cols, "
             "n_frames, burned_in_warning, meta, created_at) values "
-            f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, 0, '{{}}', "
-            "'2026-01-01 00:00:00')"
+            f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, false, "
+            "'{}', '2026-01-01 00:00:00')"
         )
     )
     session.exec(
@@ -137,13 +137,13 @@ def test_label_with_answers_is_archived_not_deleted(session, owner, project):
             "insert into annotation (project_id, case_id, annotator_id, version, deleted, "
             "submit_token, submitted_at, total_seconds, active_seconds, idle_seconds) "
             f"values ({project.id}, 1, "
-            f"{owner.id}, 1, 0, 't', '2026-01-01 00:00:00', 1, 1, 0)"
+            f"{owner.id}, 1, false, 't', '2026-01-01 00:00:00', 1, 1, 0)"
         )
     )
     session.exec(
         text(
             "insert into annotation_value (annotation_id, label_id, value) "
-            f"values (1, {label.id}, 1)"
+            f"values (1, {label.id}, true)"
         )
     )
     session.commit()
@@ -182,7 +182,7 @@ def test_label_names_can_be_swapped(session, owner, project):
 def test_rename_onto_an_archived_label_is_refused(session, owner, project):
     add_labels(session, owner, project.id, [("pneumonia", "Lung"), ("consolidation", "Lung")])
     pneumonia, consolidation = list_labels(session, owner, project.id)
-    session.exec(text(f"update label_def set archived = 1 where id = {pneumonia.id}"))
+    session.exec(text(f"update label_def set archived = true where id = {pneumonia.id}"))
     session.commit()
     before = _snapshot(session)
     with pytest.raises(ValidationError, match="archived label"):

@@ -2,7 +2,7 @@
 remote archives, and the log of de-identification trace-back views (issue 9).
 
 Revision ID: 0004
-Revises: 0007 (re-chained after main's 0008 and 0007; was 0003)
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
