@@ -121,3 +121,53 @@ def test_models_match_the_migrations(tmp_path):
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     engine.dispose()
+
+
+AI_TABLES = {
+    "ai_settings",
+    "model_version",
+    "active_model",
+    "ai_prediction",
+    "ai_run",
+    "training_run",
+    "annotation_exposure",
+    "ai_label",
+    "case_priority",
+}
+
+
+def test_ai_tables_added_with_readings_and_ledger_kept(tmp_path):
+    """0006 adds the AI tables only: readings stored before keep their rows and digests."""
+    from alembic import command
+
+    from markit_core.annotation.submit import Answer, submit
+    from markit_core.models import Case
+    from markit_core.projects import grant_role
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0003")
+    assert not AI_TABLES & set(inspect(engine).get_table_names())
+    with session(engine) as s:
+        create_user(s, None, "admin", "long enough password")
+        admin = get_user(s, "admin")
+        create_user(s, admin, "reader", "long enough password")
+        project = create_project(s, admin, "P")
+        grant_role(s, admin, project.id, "reader", "annotator")
+        add_labels(s, admin, project.id, CHEST_XRAY_LABELS[:2])
+        label_id = s.exec(text("select id from label_def limit 1")).scalar_one()
+        s.add(Case(project_id=project.id, content_hash="a" * 64, stored_path="aa/a", rows=8, cols=8))
+        s.commit()
+        reader = get_user(s, "reader")
+        submit(s, reader, project.id, 1, answers={label_id: Answer(True, 80)}, token="tok-1")
+        before = ledger.verify(s)
+    upgrade(engine, "0006")
+    assert AI_TABLES <= set(inspect(engine).get_table_names())
+    with session(engine) as s:
+        after = ledger.verify(s)
+        rows = s.exec(text("select value, confidence from annotation_value")).all()
+    assert before.ok and after.ok and after.entries == before.entries
+    assert [tuple(r) for r in rows] == [(1, 80)]
+    command.downgrade(alembic_config(engine), "0003")
+    assert not AI_TABLES & set(inspect(engine).get_table_names())
+    assert "annotation_value" in inspect(engine).get_table_names()
+    engine.dispose()
