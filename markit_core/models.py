@@ -382,7 +382,7 @@ class ActiveModel(SQLModel, table=True):
 
 
 class AiPrediction(SQLModel, table=True):
-    """A model version's outputs for one case: ``outputs`` is {model label: probability or value}."""
+    """One model version's outputs for a case: ``outputs`` is {model label: score}."""
 
     __tablename__ = "ai_prediction"
     __table_args__ = (UniqueConstraint("case_id", "model_name", "version"),)
