@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_archive_mb: int = 2048
     max_upload_files: int = 10000
     demo_password: str = "markit-demo"
+    weights_dir: Path | None = None  # MARKIT_WEIGHTS_DIR: external model weights (issue 10)
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         """Derived files that can be rebuilt (thumbnails, model outputs)."""
         return self.data_dir / "cache"
+
+    @property
+    def resolved_weights_dir(self) -> Path:
+        """Where an administrator copies external weights (default ``data_dir/weights``)."""
+        return self.weights_dir if self.weights_dir is not None else self.data_dir / "weights"
 
     def ensure_dirs(self) -> None:
         """Create the data, store and cache folders if missing."""
