@@ -66,6 +66,11 @@ class ModelInfo:
         For regression outputs (e.g. ``"years"``); empty otherwise.
     card : str
         Path of the model card (relative to the repository), empty if none.
+    task : str
+        Which of the paper's tasks: ``pathologies``, ``view``, ``sex`` or ``age``
+        (a project's active model is chosen per task).
+    modalities : tuple[str, ...]
+        Modalities the model was made for; other cases get a warning.
     """
 
     name: str
@@ -76,6 +81,8 @@ class ModelInfo:
     description: str = ""
     units: str = ""
     card: str = ""
+    task: str = ""
+    modalities: tuple[str, ...] = ("CR", "DX")
 
     @property
     def key(self) -> str:

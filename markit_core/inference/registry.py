@@ -187,27 +187,28 @@ def _builtin_entries() -> list[ModelEntry]:
 
     demo_input = InputSpec(size=(128, 128), channels=1, normalisation=Normalisation.UNIT)
     demo = [
-        ("demo-pathologies", TaskType.MULTILABEL, DEMO_LABELS, "", "7 demo findings"),
-        ("demo-view", TaskType.BINARY, ("AP",), "", "view position: P(AP) vs PA"),
-        ("demo-sex", TaskType.BINARY, ("female",), "", "patient sex: P(female)"),
-        ("demo-age", TaskType.REGRESSION, ("age",), "years", "patient age"),
+        ("pathologies", TaskType.MULTILABEL, DEMO_LABELS, "", "7 demo findings"),
+        ("view", TaskType.BINARY, ("AP",), "", "view position: P(AP) vs PA"),
+        ("sex", TaskType.BINARY, ("female",), "", "patient sex: P(female)"),
+        ("age", TaskType.REGRESSION, ("age",), "years", "patient age"),
     ]
     entries = [
         ModelEntry(
             ModelInfo(
-                name,
+                f"demo-{task}",
                 "1",
-                task,
+                task_type,
                 tuple(labels),
                 demo_input,
                 f"MarkIt demo CNN ({desc}), trained on synthetic images",
                 units,
-                f"models/{name}-1.md",
+                f"models/demo-{task}-1.md",
+                task=task,
             ),
             _project_cnn_loader,
-            weights_file=f"{name}-1.pt",
+            weights_file=f"demo-{task}-1.pt",
         )
-        for name, task, labels, units, desc in demo
+        for task, task_type, labels, units, desc in demo
     ]
     xrv_input = InputSpec(size=(224, 224), channels=1, normalisation=Normalisation.XRV)
     for weights, filename in XRV_WEIGHTS.items():
@@ -220,6 +221,7 @@ def _builtin_entries() -> list[ModelEntry]:
             f"torchxrayvision DenseNet-121 ({weights} weights; copy {filename} "
             "into MARKIT_WEIGHTS_DIR)",
             card="models/xrv-densenet121.md",
+            task="pathologies",
         )
         entries.append(ModelEntry(info, _xrv_loader, external_weights=True, weights_file=filename))
     return entries
