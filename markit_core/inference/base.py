@@ -159,8 +159,13 @@ class TrainTask(Protocol):
         epochs: int,
         seed: int,
         progress: Progress | None = None,
+        val: TrainingData | None = None,
     ) -> TrainResult:
-        """Train, write the weights under ``out_dir`` and return metrics."""
+        """Train, write the weights under ``out_dir`` and return metrics.
+
+        With ``val``, metrics include ``val_auc`` (classification) or ``val_mae``
+        (regression) per epoch; ``progress`` may raise to cancel the run.
+        """
         ...
 
 
