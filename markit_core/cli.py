@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "dimse-import": "imaging",
     "import-reports": "imaging",
     "rewards": "rewards",
+    "train": "ai",
+    "active-learning": "ai",
 }
 
 

@@ -133,24 +133,31 @@ def run_progress(project_id: int) -> None:
         user = current_user(s2)
         if user is None:
             return
-        status = project_run.latest_run(s2, user, project_id)
-        if status is None:
-            st.caption("No run yet.")
-            return
-        st.progress(
-            status.fraction,
-            text=f"Run {status.run_id} · {status.model_key} · {status.status} · "
-            f"{status.done} / {status.total} cases"
-            + (f" · {status.failed} unreadable" if status.failed else ""),
+        try:
+            run_status_panel(s2, user, project_id)
+        except MarkitError as e:
+            show_error(e)
+
+
+def run_status_panel(s2, user, project_id: int) -> None:
+    status = project_run.latest_run(s2, user, project_id)
+    if status is None:
+        st.caption("No run yet.")
+        return
+    st.progress(
+        status.fraction,
+        text=f"Run {status.run_id} · {status.model_key} · {status.status} · "
+        f"{status.done} / {status.total} cases"
+        + (f" · {status.failed} unreadable" if status.failed else ""),
+    )
+    if status.error:
+        st.caption(f"Last problem: {status.error}")
+    if status.status in project_run.ACTIVE and st.button("Cancel run", key="ai_run_cancel"):
+        project_run.cancel_run(s2, user, project_id, status.run_id)
+    if status.resumable and st.button("Resume run", key="ai_run_resume"):
+        project_run.resume_run(
+            s2, user, get_settings(), project_id, status.run_id, load=ai_ui.load_model
         )
-        if status.error:
-            st.caption(f"Last problem: {status.error}")
-        if status.status in project_run.ACTIVE and st.button("Cancel run", key="ai_run_cancel"):
-            project_run.cancel_run(s2, user, project_id, status.run_id)
-        if status.resumable and st.button("Resume run", key="ai_run_resume"):
-            project_run.resume_run(
-                s2, user, get_settings(), project_id, status.run_id, load=ai_ui.load_model
-            )
 
 
 def run_section(s, user, project_id: int, choice: service.ModelChoice) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -26,6 +27,9 @@ from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.labels import active_labels
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
+
+if TYPE_CHECKING:
+    from markit_core.inference.prelabels import Exposure
 
 CONFIDENCE_GRADES = (0, 20, 40, 60, 80, 100)
 ROI_SHAPES = ("rect", "path", "polygon")
@@ -129,12 +133,14 @@ def submit(
     regions: Sequence[RegionInput] = (),
     timing: Timing | None = None,
     token: str,
+    exposure: Mapping[int, Exposure] | None = None,
 ) -> SubmitResult:
     """Store a new version of ``actor``'s reading of a case, in one transaction with its ledger entry.
 
     Raises ``ValidationError`` (nothing stored) for a label not in the
     project, a grade outside the six values, a region outside the image or
-    with too few points, or a case from another project.
+    with too few points, or a case from another project. ``exposure`` records, per label,
+    whether an AI suggestion was visible (``markit_core.inference.prelabels``).
     """
     require(session, actor, project_id, Action.ANNOTATE)
     earlier = _earlier(session, actor, case_id, token)
@@ -194,6 +200,16 @@ def submit(
             action="annotation.submit" if version == 1 else "annotation.edit",
             record=row,
         )
+        if exposure:
+            from markit_core.inference.prelabels import record_exposure
+
+            record_exposure(
+                session,
+                actor,
+                project_id,
+                row.id or 0,
+                {k: exposure[k] for k in answers if k in exposure},
+            )
         session.commit()
     except IntegrityError as e:
         session.rollback()

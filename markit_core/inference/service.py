@@ -50,7 +50,7 @@ __all__ = [
 Loader = Callable[[str, str, Settings], InferTask]
 """``load(name, version, settings) -> InferTask`` (the UI passes a cached one)."""
 
-SUPPORTED_MODALITIES = ("", "CR", "DX", "OT")  # chest radiographs; "" and OT: raster uploads
+_RASTER_MODALITIES = ("", "OT")  # raster uploads carry no modality
 _TASK_SUFFIXES = ("pathologies", "view", "sex", "age")
 
 
@@ -215,14 +215,15 @@ def _case(session: Session, project_id: int, case_id: int) -> Case:
     return case
 
 
-def modality_warnings(case: Case) -> tuple[str, ...]:
-    """A warning when the case is not a chest radiograph the models were made for."""
+def modality_warnings(case: Case, info: ModelInfo) -> tuple[str, ...]:
+    """A warning when the case is not of a modality the model was made for (not a refusal)."""
     modality = (case.modality or "").upper()
-    if modality in SUPPORTED_MODALITIES:
+    made_for = tuple(getattr(info, "modalities", ("CR", "DX")))
+    if modality in (*made_for, *_RASTER_MODALITIES):
         return ()
     return (
-        f"case {case.id} is modality {modality}, not a radiograph (CR/DX): the models were "
-        "trained on chest X-rays, so their output may mean nothing here",
+        f"case {case.id} is modality {modality}, but {info.key} was made for "
+        f"{'/'.join(made_for)}: its output may mean nothing here",
     )
 
 
@@ -271,7 +272,7 @@ def predict_case(
     register_trained_versions(session, project_id)
     info = _resolve(model_name, version)
     case = _case(session, project_id, case_id)
-    warnings = modality_warnings(case)
+    warnings = modality_warnings(case, info)
     stored = stored_prediction(session, case_id, info.name, info.version)
     if stored is not None:
         return CasePrediction(case_id, info, stored.outputs, True, warnings)
@@ -318,7 +319,7 @@ def explain_case(
             f"its labels: {', '.join(info.labels)}"
         )
     case = _case(session, project_id, case_id)
-    warnings = modality_warnings(case)
+    warnings = modality_warnings(case, info)
     cams = {lb: load_cam(settings, case_id, info.name, info.version, lb) for lb in labels}
     missing = [lb for lb, cam in cams.items() if cam is None]
     stored = stored_prediction(session, case_id, info.name, info.version)

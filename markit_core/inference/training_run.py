@@ -238,6 +238,8 @@ def _trained_info(run: TrainingRun) -> ModelInfo:
         tuple(run.params["labels"]),
         base.input,
         f"MarkIt CNN trained from project {run.project_id}'s annotations (run {run.id})",
+        task=run.task,
+        modalities=base.modalities,
     )
 
 
@@ -357,6 +359,8 @@ def registry_entry(row: ModelVersion, settings: Settings | None = None) -> regis
         tuple(row.labels),
         base.input,
         f"trained from project {row.project_id}'s annotations",
+        task=row.task,
+        modalities=base.modalities,
     )
     data_dir = (settings or load_settings()).data_dir
     path, digest = data_dir / row.weights_path, row.weights_sha256
