@@ -33,6 +33,7 @@ from markit_core.annotation.submit import (
 from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo, list_labels
 from markit_core.reports import report_for_case
+from ui import ai as ai_ui
 from ui import annotate_state as state
 from ui import viewer
 from ui.resources import get_settings
@@ -119,9 +120,18 @@ def display_order(labels: list[LabelInfo]) -> list[LabelInfo]:
     return sorted(labels, key=lambda lb: rank[lb.group])
 
 
-def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[LabelInfo]) -> None:
+def labels_panel(
+    user_id: int, project_id: int, case_id: int, binary: list[LabelInfo], suggestions=None
+) -> None:
     """One row per present/absent label (grouped), the submit buttons and the keyboard bar."""
     draft = state.get_draft(user_id, project_id, case_id, lambda: None)
+
+    def _take_ai(label_id: int, value: bool) -> None:  # one-click accept of a pre-label
+        draft.set_value(label_id, value)
+        _mirror(draft, case_id, label_id)
+        ai_ui.mark_accepted(case_id, label_id)
+        state.persist(draft)
+
     ordered = display_order(binary)
     ids = [lb.id for lb in ordered]
     draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
@@ -161,6 +171,8 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
                 on_change=_on_grade,
                 args=(draft, lb.id, grade_key),
             )
+            if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
+                ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, _take_ai)
     status = (
         f"Saved as version {draft.version}"
         if draft.unchanged()
@@ -198,10 +210,10 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
         ):
             bar.button(label, key=key, on_click=_on_key, args=(draft, ids, action, arg))
     if do_submit or do_next:
-        _submit(draft, go_next=do_next)
+        _submit(draft, go_next=do_next, suggestions=suggestions)
 
 
-def _submit(draft: state.Draft, *, go_next: bool) -> None:
+def _submit(draft: state.Draft, *, go_next: bool, suggestions=None) -> None:
     """Store the draft (idempotent by its token) and start a new attempt."""
     with db() as s:
         user = current_user(s)
@@ -228,6 +240,7 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
                     regions=draft.regions,
                     timing=timing,
                     token=draft.token,
+                    exposure=ai_ui.exposure_for(suggestions, draft.case_id, draft.answered()),
                 )
                 discard_draft(s, user, draft.project_id, draft.case_id)
             except MarkitError as e:
@@ -346,6 +359,10 @@ if others and st.session_state.get("show_others_rois", True):
         for g in r.regions
     ]
 background, mapping = viewer.render_current(case.stored_path, view, overlays)
+suggestions = ai_ui.annotate_suggestions(s, user, project.id, case_id, case_id in queue.done)
+heat = ai_ui.annotate_heatmap(s, user, project.id, case_id, suggestions)
+if heat is not None:  # Grad-CAM overlay, aligned to the view (zoom, pan) by its mapping
+    background = ai_ui.with_heatmap(background, mapping, get_settings(), *heat)
 
 body = st.container(horizontal=True, gap="medium")
 left = body.container(width=mapping.size[0] + 4)
@@ -371,7 +388,7 @@ with left:
         unsafe_allow_html=True,
     )
     # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
-    shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays))
+    shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays), heat)
     canvas_key = (
         f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
         f"{hash(shown) & 0xFFFFFFFF:x}"
@@ -439,7 +456,7 @@ with left:
             )
 
 with right:
-    labels_panel(user.id, project.id, case_id, binary)
+    labels_panel(user.id, project.id, case_id, binary, suggestions)
     if others:
         with st.expander(
             f"Other annotators ({len(others)})", expanded=True, icon=":material/group:"

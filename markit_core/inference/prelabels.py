@@ -127,6 +127,7 @@ class Suggestions:
     threshold: float
     visible: bool  # whether the mode lets the reader see them now
     one_click_accept: bool
+    mode: str = "hidden"
 
     def suggested(self, label_id: int) -> bool:
         return self.scores[label_id] >= self.threshold
@@ -192,6 +193,7 @@ def suggestions_for(
         options.threshold,
         visible,
         options.one_click_accept and options.prelabel_mode == "before",
+        options.prelabel_mode,
     )
 
 
