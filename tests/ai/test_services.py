@@ -41,7 +41,7 @@ def test_explain_returns_maps_at_the_model_input_and_caches_them(
     assert set(out.cams) == set(LABELS)
     for cam in out.cams.values():
         assert cam.shape == tiny_model.input.size
-        assert cam.dtype == np.float32 and 0.0 <= cam.min() and cam.max() <= 1.0
+        assert cam.dtype == np.float32 and cam.min() >= 0.0 and cam.max() <= 1.0
     assert load_cam(settings, w.cases[1], MODEL, "1", LABELS[0]) is not None
     direct = service.predict_case(session, w.owner, settings, w.project_id, w.cases[1], MODEL)
     assert direct.cached and direct.outputs == pytest.approx(out.outputs, abs=1e-5)
