@@ -330,7 +330,7 @@ def _register(s: Session, settings: Settings, run: TrainingRun, actor: User, inf
         task=run.task,
         labels=list(info.labels),
         metrics={k: float(v) for k, v in result.metrics.items()},
-        weights_path=str(final.relative_to(settings.data_dir)),
+        weights_path=str(final.resolve()),  # a file MarkIt wrote under its data dir
         weights_sha256=sha256_of(final),
         training_run_id=run.id,
         created_by=actor.id,
@@ -363,7 +363,7 @@ def registry_entry(row: ModelVersion, settings: Settings | None = None) -> regis
         modalities=base.modalities,
     )
     data_dir = (settings or load_settings()).data_dir
-    path, digest = data_dir / row.weights_path, row.weights_sha256
+    path, digest = data_dir / row.weights_path, row.weights_sha256  # absolute paths stay as is
 
     def load(info: ModelInfo, _weights_dir: Path, device: str):
         if path.exists() and sha256_of(path) != digest:

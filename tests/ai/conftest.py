@@ -95,3 +95,14 @@ def tiny_model(tmp_path):
     )
     yield info
     registry.unregister(MODEL, "1")
+
+
+@pytest.fixture(autouse=True)
+def _forget_trained_versions():
+    """Versions trained in one test's database must not stay registered for the next."""
+    before = {(e.name, e.version) for e in registry.list_models()}
+    yield
+    for e in registry.list_models():
+        if (e.name, e.version) not in before:
+            registry.unregister(e.name, e.version)
+    registry.clear_cache()
