@@ -122,10 +122,10 @@ def test_cancelled_training_registers_nothing(session, settings, ai_world):
 
 
 def test_cli_refuses_below_the_minimum(session, settings, ai_world, monkeypatch, capsys):
-    w = ai_world
+    _read_all(session, ai_world)
     monkeypatch.setenv("MARKIT_DATA_DIR", str(settings.data_dir))
     monkeypatch.delenv("MARKIT_DATABASE_URL", raising=False)
     code = main(["train", "--project", "Chest AI", "--epochs", "1", "--as", "manager"])
     assert code == 2
-    assert "training needs at least 20" in capsys.readouterr().err
+    assert "only 6 case(s)" in capsys.readouterr().err
     assert main(["train", "--project", "Nope"]) == 2
