@@ -168,11 +168,11 @@ def _version_key(version: str) -> tuple:
 
 
 def _project_cnn_loader(info: ModelInfo, _weights_dir: Path, device: str) -> InferTask:
+    from markit_core.inference import weights
     from markit_core.inference.cnn import load_project_cnn
-    from markit_core.inference.weights import CHECKSUMS_FILE
 
     path = REPO_MODELS_DIR / f"{info.name}-{info.version}.pt"
-    return load_project_cnn(info, path, device, checksums=CHECKSUMS_FILE)
+    return load_project_cnn(info, path, device, checksums=weights.CHECKSUMS_FILE)
 
 
 def _xrv_loader(info: ModelInfo, weights_dir: Path, device: str) -> InferTask:

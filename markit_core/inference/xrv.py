@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from markit_core.inference import weights as _weights
 from markit_core.inference.base import ModelInfo
 from markit_core.inference.catalog import XRV_LABELS, XRV_WEIGHTS
 from markit_core.inference.errors import WeightsError
 from markit_core.inference.torch_task import TorchTask
 from markit_core.inference.weights import (
-    CHECKSUMS_FILE,
     apply_state_dict,
     load_pickled_model_state,
     load_state_dict_file,
@@ -67,7 +67,7 @@ def load_xrv_densenet(
     weights_dir: Path,
     device: str = "cpu",
     *,
-    checksums: Path = CHECKSUMS_FILE,
+    checksums: Path | None = None,
 ) -> TorchTask:
     """Build the DenseNet and fill it from ``weights_dir`` (see the module docstring).
 
@@ -77,6 +77,7 @@ def load_xrv_densenet(
         Neither file present (the message names both and the directory), a corrupt
         file, a checksum not listed or not matching, or weights of another network.
     """
+    checksums = checksums or _weights.CHECKSUMS_FILE
     filename = XRV_WEIGHTS.get(weights_name(info))
     if filename is None:
         raise WeightsError(f"{info.name}: unknown torchxrayvision weights {weights_name(info)!r}")
@@ -99,13 +100,13 @@ def load_xrv_densenet(
     return TorchTask(info, model.features, _DenseNetHead(model.classifier), activation, device)
 
 
-def convert_to_state_dict(path: Path, *, checksums: Path = CHECKSUMS_FILE) -> Path:
+def convert_to_state_dict(path: Path, *, checksums: Path | None = None) -> Path:
     """Turn a checked, pickled torchxrayvision file into ``<file>.state.pt`` (a plain state dict).
 
     After conversion the pickle is no longer needed and can be removed; the state dict
     is read with ``weights_only=True``.
     """
-    state = load_pickled_model_state(path, checksums)
+    state = load_pickled_model_state(path, checksums or _weights.CHECKSUMS_FILE)
     state = {k: v for k, v in state.items() if k != "op_threshs"}
     apply_state_dict(build_densenet(), state, path, ARCH)
     out = path.with_name(path.name + ".state.pt")
