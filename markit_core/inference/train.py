@@ -82,7 +82,7 @@ def train_cnn(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         metrics = {"loss": total / len(x)}
         if val is not None:
             metrics.update(evaluate(info, model, val))
