@@ -1,14 +1,19 @@
 """Train the four shipped demo models on synthetic chest radiographs (CPU, fixed seed).
 
-``python models/train_demo_models.py [--train 1600] [--val 400] [--epochs 12] [--seed 0]``
+``python models/train_demo_models.py [--train 2000] [--val 400] [--epochs 14]
+[--finetune-epochs 12] [--seed 0] [--cache DIR] [--skip-joint]``
 
-One small CNN backbone is trained jointly on all four of the paper's tasks (7 demo
-findings, view AP/PA, sex, age); it is then split into four self-contained models
-(same backbone weights, each with its own output layer), written as plain state
-dicts ``models/demo-<task>-1.pt`` with their SHA-256 in ``models/weights.sha256``
-and a model card ``models/demo-<task>-1.md`` each. Training images are drawn by the
-demo generator at 256 px from seeds that the demo sets never use, and go through the
-same preprocessing as stored cases. Takes a few minutes on one or two cores.
+Stage 1 trains one small CNN backbone jointly on all four of the paper's tasks (7 demo
+findings, view AP/PA, sex, age) and splits it into self-contained models (same
+backbone, each with its own output rows): these are the view, sex and age models.
+Stage 2 fine-tunes a copy of that backbone on the 7 findings alone: the pathology
+model. Weights are plain state dicts ``models/demo-<task>-1.pt`` with their SHA-256
+in ``models/weights.sha256`` and a model card ``models/demo-<task>-1.md`` (+ .json)
+each. Training images are drawn by the demo generator at 256 px from seeds the demo
+sets never use, and go through the same preprocessing as stored cases.
+``--skip-joint`` rebuilds the stage-1 model from the shipped view/sex/age/pathology
+files instead of training it again (they hold its rows). About 20-25 minutes on a
+busy 2-core machine (single torch thread, two drawing processes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import math
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -43,37 +49,74 @@ PREVALENCE = 0.3
 DATA_SEED_BASE = 10_000  # demo sets use seeds < 1000
 
 
-def synthetic_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """``n`` preprocessed images (N, 1, 128, 128), targets (N, 10) and the truth records."""
+def _draw(seed: int, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
     spec = registry.entry("demo-pathologies").info.input
-    images = np.empty((n, 1, *spec.size), dtype=np.float32)
-    targets = np.empty((n, 10), dtype=np.float32)
-    records = []
-    for i in range(n):
-        rng = np.random.default_rng([DATA_SEED_BASE + seed, i])
-        truth = {label: bool(rng.random() < PREVALENCE) for label in DEMO_LABELS}
-        pixels, boxes, subject = make_chest(truth, rng, DRAW_SIZE)
-        images[i] = preprocess_array(pixels, spec)
-        targets[i, :7] = [truth[label] for label in DEMO_LABELS]
-        targets[i, 7:] = [subject.view == "AP", subject.sex == "F", subject.age]
-        records.append({"truth": truth, "boxes": boxes, "subject": subject})
+    rng = np.random.default_rng([DATA_SEED_BASE + seed, i])
+    truth = {label: bool(rng.random() < PREVALENCE) for label in DEMO_LABELS}
+    pixels, boxes, subject = make_chest(truth, rng, DRAW_SIZE)
+    target = [truth[label] for label in DEMO_LABELS]
+    target += [subject.view == "AP", subject.sex == "F", subject.age]
+    record = {"truth": truth, "boxes": boxes}
+    return preprocess_array(pixels, spec), np.asarray(target, np.float32), record
+
+
+def synthetic_set(
+    n: int, seed: int, cache: Path | None = None, workers: int = 2
+) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """``n`` preprocessed images (N, 1, 128, 128), targets (N, 10) and the truth records."""
+    cached = cache / f"synthetic-{seed}-{n}.npz" if cache else None
+    if cached is not None and cached.is_file():
+        data = np.load(cached, allow_pickle=False)
+        records = json.loads(str(data["records"]))
+        return data["images"], data["targets"], records
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        drawn = list(pool.map(_draw, [seed] * n, range(n), chunksize=32))
+    images = np.stack([d[0] for d in drawn])
+    targets = np.stack([d[1] for d in drawn])
+    records = [d[2] for d in drawn]
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cached, images=images, targets=targets, records=json.dumps(records))
     return images, targets, records
 
 
 def train_joint(
     x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, lr: float = 4e-3
 ) -> tuple[ChestCNN, float, float, list[float]]:
-    """Train one 10-output CNN: logistic loss on 9 binary outputs, Huber on standardised age."""
+    """Stage 1: one 10-output CNN, logistic loss on 9 binary outputs, Huber on standardised age."""
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
     model = ChestCNN(10)
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    yt = torch.as_tensor(y)
     age_mean, age_std = float(yt[:, 9].mean()), float(yt[:, 9].std())
     target = yt.clone()
     target[:, 9] = (yt[:, 9] - age_mean) / age_std
     bce, huber = nn.BCEWithLogitsLoss(), nn.HuberLoss(delta=1.0)
+
+    def loss_fn(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return bce(out[:, :9], t[:, :9]) + huber(out[:, 9], t[:, 9])
+
+    losses = _fit(model, x, target, loss_fn, epochs=epochs, seed=seed, lr=lr, batch=32)
+    return model, age_mean, age_std, losses
+
+
+def finetune_pathologies(
+    start: ChestCNN, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, lr: float = 2e-3
+) -> tuple[ChestCNN, list[float]]:
+    """Stage 2: the stage-1 backbone and pathology rows, trained further on the 7 findings."""
+    model = ChestCNN(7)
+    model.load_state_dict(start.state_dict())
+    target = torch.as_tensor(y[:, :7])
+    losses = _fit(
+        model, x, target, nn.BCEWithLogitsLoss(), epochs=epochs, seed=seed + 1, lr=lr, batch=16
+    )
+    return model, losses
+
+
+def _fit(model, x, target, loss_fn, *, epochs: int, seed: int, lr: float, batch: int):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    xt = torch.as_tensor(x)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    batch = 32
     steps = epochs * math.ceil(len(xt) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     losses = []
@@ -82,8 +125,7 @@ def train_joint(
         order, total, start_t = torch.randperm(len(xt), generator=gen), 0.0, time.time()
         for start in range(0, len(xt), batch):
             idx = order[start : start + batch]
-            out = model(_shift(xt[idx], 3, gen))
-            loss = bce(out[:, :9], target[idx, :9]) + huber(out[:, 9], target[idx, 9])
+            loss = loss_fn(model(_shift(xt[idx], 3, gen)), target[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -92,7 +134,24 @@ def train_joint(
         losses.append(total / len(xt))
         print(f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  ({time.time() - start_t:.0f} s)")
     model.eval()
-    return model, age_mean, age_std, losses
+    return losses
+
+
+def rebuild_joint(models_dir: Path) -> tuple[ChestCNN, float, float]:
+    """The stage-1 model from the shipped split files (they share its backbone)."""
+    joint = ChestCNN(10)
+    state = {k: v.clone() for k, v in joint.state_dict().items()}
+    parts = {
+        task: torch.load(models_dir / f"demo-{task}-1.pt", weights_only=True) for task in TASKS
+    }
+    for key in state:
+        if not key.startswith(("head.3.", "out_")):  # the backbone, identical in every part
+            state[key] = parts["view"][key].clone()
+    for name in ("head.3.weight", "head.3.bias"):
+        state[name] = torch.cat([parts[task][name] for task in TASKS])
+    joint.load_state_dict(state)
+    age = parts["age"]
+    return joint.eval(), float(age["out_mean"][0]), float(age["out_std"][0])
 
 
 def split_task(joint: ChestCNN, task: str, age_mean: float, age_std: float) -> ChestCNN:
@@ -131,21 +190,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--val", type=int, default=400)
     parser.add_argument("--epochs", type=int, default=14)
+    parser.add_argument("--finetune-epochs", type=int, default=12)
+    parser.add_argument("--cache", type=Path, default=None, help="keep drawn images here")
+    parser.add_argument("--skip-joint", action="store_true", help="rebuild stage 1 from files")
+    parser.add_argument(
+        "--stage1-dir", type=Path, default=None, help="stage-1 files for --skip-joint"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     parser.add_argument("--out", type=Path, default=ROOT / "models")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    x_tr, y_tr, _ = synthetic_set(args.train, seed=args.seed)
-    x_va, y_va, rec_va = synthetic_set(args.val, seed=args.seed + 1)
+    x_tr, y_tr, _ = synthetic_set(args.train, seed=args.seed, cache=args.cache)
+    x_va, y_va, rec_va = synthetic_set(args.val, seed=args.seed + 1, cache=args.cache)
     print(f"drew {args.train} + {args.val} images in {time.time() - t0:.0f} s")
-    joint, age_mean, age_std, losses = train_joint(x_tr, y_tr, epochs=args.epochs, seed=args.seed)
+    if args.skip_joint:
+        stage1 = args.stage1_dir or args.out
+        joint, age_mean, age_std = rebuild_joint(stage1)
+        losses = json.loads((stage1 / "demo-view-1.json").read_text())["losses"]
+    else:
+        joint, age_mean, age_std, losses = train_joint(
+            x_tr, y_tr, epochs=args.epochs, seed=args.seed
+        )
+    models = {task: split_task(joint, task, age_mean, age_std) for task in TASKS}
+    models["pathologies"], ft_losses = finetune_pathologies(
+        models["pathologies"], x_tr, y_tr, epochs=args.finetune_epochs, seed=args.seed
+    )
     sums = []
     for task in TASKS:
         info = registry.entry(f"demo-{task}").info
-        model = split_task(joint, task, age_mean, age_std)
-        path = save_weights(model, args.out / f"{info.name}-{info.version}.pt")
+        path = save_weights(models[task], args.out / f"{info.name}-{info.version}.pt")
         loaded = load_project_cnn(info, path)
         outputs = np.concatenate([loaded(x_va[i : i + 64]) for i in range(0, len(x_va), 64)])
         truth = y_va[:, SLICES[task]]
@@ -160,14 +235,16 @@ def main(argv: list[str] | None = None) -> int:
                 loaded, x_va, rec_va
             )
         print(task, json.dumps({k: round(v, 4) for k, v in metrics.items()}))
-        _write_card(args, info, metrics, losses)
+        _write_card(args, info, metrics, losses, ft_losses if task == "pathologies" else [])
         sums.append(f"{sha256_of(path)}  {path.name}")
     _write_checksums(args.out / "weights.sha256", sums)
     print(f"done in {time.time() - t0:.0f} s")
     return 0
 
 
-def _write_card(args, info, metrics: dict[str, float], losses: list[float]) -> None:
+def _write_card(
+    args, info, metrics: dict[str, float], losses: list[float], ft: list[float]
+) -> None:
     labels = ", ".join(info.labels)
     lines = [
         f"# {info.name} version {info.version}",
@@ -176,8 +253,10 @@ def _write_card(args, info, metrics: dict[str, float], losses: list[float]) -> N
         + (f" ({info.units})" if info.units else " (probabilities)"),
         "- Architecture: MarkIt ChestCNN (markit_core/inference/cnn.py): 4 conv blocks "
         "(8-16-32-48 channels, to a 16x16 map), global average pooling, one linear layer. "
-        "The backbone is trained jointly for the four demo tasks and shared by the four "
-        "demo models; each model keeps only its own output rows.",
+        "Stage 1 trains the backbone jointly for the four demo tasks (the view, sex and age "
+        "models share it and keep their own output rows); stage 2 fine-tunes a copy on the "
+        "7 findings alone for the pathology model"
+        + (f" ({len(ft)} epochs, max lr 2e-3, batch 16, final loss {ft[-1]:.4f})." if ft else "."),
         "- Input: 1 x 128 x 128 float32 in [0, 1] (1 = dense/white), "
         "markit_core/inference/preprocess.py: Bits Stored scaling, MONOCHROME1 inverted, "
         "bilinear stretch of the whole image.",
@@ -195,7 +274,15 @@ def _write_card(args, info, metrics: dict[str, float], losses: list[float]) -> N
         "",
     ]
     (args.out / f"{info.name}-{info.version}.md").write_text("\n".join(lines))
-    card_json = {"model": info.key, "metrics": metrics, "seed": args.seed, "epochs": args.epochs}
+    card_json = {
+        "model": info.key,
+        "metrics": metrics,
+        "seed": args.seed,
+        "epochs": args.epochs,
+        "finetune_epochs": len(ft),
+        "losses": losses,
+        "finetune_losses": ft,
+    }
     (args.out / f"{info.name}-{info.version}.json").write_text(json.dumps(card_json, indent=1))
 
 

@@ -19,6 +19,9 @@ from markit_core.inference.base import (
     TrainTask,
 )
 from markit_core.inference.errors import InferenceInputError, ModelNotFound, WeightsError
+from markit_core.inference.label_map import map_outputs, read_label_map
+from markit_core.inference.overlay import cam_overlay, composite, full_image_mapping
+from markit_core.inference.preprocess import preprocess, preprocess_case
 from markit_core.inference.registry import (
     ModelEntry,
     clear_cache,
@@ -55,4 +58,11 @@ __all__ = [
     "MaxClassLikelihood",
     "Entropy",
     "max_class_likelihood",
+    "preprocess",
+    "preprocess_case",
+    "cam_overlay",
+    "composite",
+    "full_image_mapping",
+    "read_label_map",
+    "map_outputs",
 ]
