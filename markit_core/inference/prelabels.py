@@ -141,15 +141,16 @@ def label_scores(
     """Model outputs keyed by project label id: names matched case-insensitively.
 
     ``mapping`` maps a model label to a project label name (e.g. ``Effusion`` →
-    ``pleural effusion``) where the names differ.
+    ``pleural effusion``) where the names differ; a project label fed by several model labels
+    takes the highest score.
     """
     by_name = {name.casefold(): lid for lid, name in labels.items()}
     out: dict[int, float] = {}
     for model_label, score in outputs.items():
         target = (mapping or {}).get(model_label, model_label)
         lid = by_name.get(str(target).casefold())
-        if lid is not None:
-            out[lid] = float(score)
+        if lid is not None:  # several model labels feeding one project label: the highest
+            out[lid] = max(float(score), out.get(lid, float("-inf")))
     return out
 
 
@@ -198,12 +199,15 @@ def suggestions_for(
 
 
 def _label_map(model_name: str) -> dict[str, str]:
-    """The editable model-label -> project-label table, where the inference code has one."""
-    try:
-        from markit_core.inference.labelmap import label_map  # type: ignore[import-not-found]
-    except ImportError:
-        return {}
-    return dict(label_map(model_name))
+    """The editable model-label -> project-label table of a model (``models/label_maps/``).
+
+    torchxrayvision models use ``xrv-to-demo.json``; MarkIt's own models need none (their
+    labels are the project's). Names not in a table still match case-insensitively.
+    """
+    from markit_core.inference.label_map import LABEL_MAPS_DIR, read_label_map
+
+    path = LABEL_MAPS_DIR / ("xrv-to-demo.json" if model_name.startswith("xrv-") else "")
+    return read_label_map(path) if path.is_file() else {}
 
 
 # -- exposure recorded with each answer ------------------------------------------------------

@@ -188,3 +188,14 @@ def test_stored_predictions_are_the_ai_reference(session, settings, ai_world, ti
     rel = reliability(session, w.reviewer, w.project_id)
     assert rel.kappa_vs_ai is not None and rel.items_vs_ai is not None
     assert int(rel.items_vs_ai[list(rel.labels).index("effusion"), 0]) == 3
+
+
+def test_xrv_outputs_reach_the_demo_labels_through_the_editable_table():
+    from markit_core.inference.prelabels import _label_map
+
+    table = _label_map("xrv-densenet121-all")
+    assert table["Effusion"] == "pleural effusion"
+    labels = {1: "pleural effusion", 2: "pneumonia"}
+    out = label_scores({"Effusion": 0.7, "Pneumonia": 0.2, "Consolidation": 0.6}, labels, table)
+    assert out == {1: 0.7, 2: 0.6}
+    assert _label_map("demo-pathologies") == {}
