@@ -173,12 +173,16 @@ def generate_demo_set(
         pixels, boxes, subject = make_chest(truth, rng, size)
         patient = with_subject(fake_identity(rng, seed, index), subject.sex, subject.age)
         view = subject.view
+        subject_truth = (subject.sex, subject.age)
         stem = f"demo_{seed}_{index:03d}"
-        who = {"sex": subject.sex, "age": subject.age}
         if index % 4 == 3:
             path = out_dir / f"{stem}.png"
             Image.fromarray((pixels * 255.0 + 0.5).astype(np.uint8)).save(path, compress_level=1)
-            images.append(DemoImage(path, "png", truth, boxes, patient, view, "MONOCHROME2", **who))
+            images.append(
+                DemoImage(
+                    path, "png", truth, boxes, patient, view, "MONOCHROME2", {}, *subject_truth
+                )
+            )
             continue
         photometric = "MONOCHROME1" if index % 3 == 1 else "MONOCHROME2"
         ds = build_dicom(
@@ -194,7 +198,7 @@ def generate_demo_set(
             k: str(ds[k].value) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
         }
         images.append(
-            DemoImage(path, "dicom", truth, boxes, patient, view, photometric, uids, **who)
+            DemoImage(path, "dicom", truth, boxes, patient, view, photometric, uids, *subject_truth)
         )
     _write_manifest(out_dir, images, seed=seed, size=size)
     return images

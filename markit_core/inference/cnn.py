@@ -8,6 +8,7 @@ About 35 k parameters, 0.15 MB of weights per model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,6 +35,9 @@ def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 class ChestCNN(nn.Module):
     """The project CNN: ``features`` (to 1/8 resolution) and ``head`` (pool + linear)."""
 
+    out_mean: torch.Tensor
+    out_std: torch.Tensor
+
     def __init__(self, n_outputs: int, widths: tuple[int, ...] = WIDTHS) -> None:
         super().__init__()
         w = widths
@@ -51,7 +55,7 @@ class ChestCNN(nn.Module):
         return self.head(self.features(x))
 
 
-def activation_for(info: ModelInfo, model: ChestCNN):
+def activation_for(info: ModelInfo, model: ChestCNN) -> Callable[[torch.Tensor], torch.Tensor]:
     """Logits -> outputs: sigmoid, or de-standardised values for regression."""
     if info.task_type is TaskType.REGRESSION:
         mean, std = model.out_mean.clone(), model.out_std.clone()

@@ -17,8 +17,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from pytorch_grad_cam import GradCAM
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from pytorch_grad_cam import GradCAM  # type: ignore[import-untyped]
+from pytorch_grad_cam.utils.model_targets import (  # type: ignore[import-untyped]
+    ClassifierOutputTarget,
+)
 from torch import nn
 
 from markit_core.inference.base import ModelInfo

@@ -18,7 +18,9 @@ for view) whose constructors download weights; MarkIt does not wrap them yet
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,9 +52,9 @@ class _DenseNetHead(nn.Module):
         return self.classifier(out)
 
 
-def build_densenet() -> nn.Module:
+def build_densenet() -> Any:
     """torchxrayvision's DenseNet-121 with random weights (no download)."""
-    import torchxrayvision as xrv
+    import torchxrayvision as xrv  # type: ignore[import-untyped]
 
     return xrv.models.DenseNet(weights=None, num_classes=len(XRV_LABELS), op_threshs=None)
 
@@ -116,7 +118,7 @@ def convert_to_state_dict(path: Path, *, checksums: Path | None = None) -> Path:
     return out
 
 
-def _activation(name: str):
+def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     import torchxrayvision as xrv
 
     threshs = xrv.models.model_urls.get(name, {}).get("op_threshs")
