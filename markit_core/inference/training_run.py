@@ -23,7 +23,6 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.agreement.measures import MISSING
 from markit_core.agreement.truth import normalise_truth
 from markit_core.config import Settings
 from markit_core.db import rolls_back
@@ -31,6 +30,13 @@ from markit_core.db import session as new_session
 from markit_core.errors import ConflictError, MarkitError, NotFoundError, ValidationError
 from markit_core.inference import registry
 from markit_core.inference.base import ModelInfo, TaskType, TrainingData
+from markit_core.inference.training_data import (
+    TRAINABLE,
+    VAL_SHARE,
+    PreparedData,
+    prepare_training,
+    stratified_split,
+)
 from markit_core.models import Case, ModelVersion, TrainingRun, User, utcnow
 
 __all__ = [
@@ -44,10 +50,9 @@ __all__ = [
     "start_training",
     "stratified_split",
     "wait_for_training",
+    "PreparedData",
 ]
 
-TRAINABLE = {"pathologies": "demo-pathologies"}  # task -> base model whose architecture is used
-VAL_SHARE = 0.25
 MAX_EPOCHS = 500
 
 _threads: dict[int, threading.Thread] = {}
@@ -75,71 +80,6 @@ class TrainingStatus:
     @property
     def fraction(self) -> float:
         return self.epoch / self.epochs if self.epochs else 0.0
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    labels: tuple[str, ...]
-    case_ids: tuple[int, ...]
-    targets: np.ndarray  # (N, L) float32 0/1
-    train_idx: np.ndarray
-    val_idx: np.ndarray
-
-
-def stratified_split(targets: np.ndarray, seed: int, val_share: float = VAL_SHARE):
-    """Train / validation row indices, stratified on each row's rarest positive label.
-
-    Deterministic for a given ``seed``; every stratum with two or more rows puts at least
-    one in each part.
-    """
-    n, n_labels = targets.shape
-    prevalence = targets.mean(axis=0) if n else np.zeros(n_labels)
-    order = np.argsort(prevalence, kind="stable")
-    strata = np.full(n, -1)
-    for k in order[::-1]:  # rarest last, so it wins
-        strata[targets[:, k] > 0.5] = k
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for s in np.unique(strata):
-        rows = np.flatnonzero(strata == s)
-        rows = rows[rng.permutation(rows.size)]
-        n_val = int(round(rows.size * val_share))
-        n_val = min(max(n_val, 1 if rows.size >= 2 else 0), rows.size - 1 if rows.size > 1 else 0)
-        val.extend(rows[:n_val])
-        train.extend(rows[n_val:])
-    return np.sort(np.asarray(train, dtype=int)), np.sort(np.asarray(val, dtype=int))
-
-
-def prepare_training(
-    session: Session, project_id: int, task: str, *, truth: str, seed: int, minimum: int
-) -> PreparedData:
-    """Labels for every fully answered case and the fixed split; refuses below ``minimum``."""
-    from markit_core.review.answers import load_answers
-
-    if task not in TRAINABLE:
-        raise ValidationError(
-            f"cannot train task {task!r} from annotations; trainable: {', '.join(TRAINABLE)}"
-        )
-    answers = load_answers(session, project_id)
-    consensus = answers.consensus(normalise_truth(truth))  # (K, J), adjudication first
-    if not answers.labels:
-        raise ValidationError("the project has no present/absent labels to train on")
-    complete = (consensus != MISSING).all(axis=0)
-    n = int(complete.sum())
-    if n < minimum:
-        raise ValidationError(
-            f"only {n} case(s) have an answer for every label ({', '.join(answers.labels)}); "
-            f"training needs at least {minimum} (set the minimum on the AI-assist page)"
-        )
-    targets = consensus[:, complete].T.astype(np.float32)
-    train_idx, val_idx = stratified_split(targets, seed)
-    return PreparedData(
-        answers.labels,
-        tuple(int(c) for c in answers.case_ids[complete]),
-        targets,
-        train_idx,
-        val_idx,
-    )
 
 
 def _status(run: TrainingRun, session: Session) -> TrainingStatus:
