@@ -34,7 +34,7 @@ from tests.e2e.test_annotate_browser import (  # noqa: F401 - the demo_server fi
     PASSWORD,
     ROOT,
     _state,
-    demo_server,  # noqa: F811
+    demo_server,
     settle,
 )
 
@@ -58,7 +58,7 @@ def _turn_ai_on(settings) -> None:
 
 
 @pytest.mark.timeout(1200)  # the first AI call imports torch and grad-cam in the server
-def test_annotator_sees_the_grad_cam_overlay_and_changes_its_opacity(demo_server, tmp_path):
+def test_annotator_sees_the_grad_cam_overlay_and_changes_its_opacity(demo_server, tmp_path):  # noqa: F811, E501
     from playwright.sync_api import expect, sync_playwright
 
     url, settings = demo_server
