@@ -1,6 +1,6 @@
 """Build review / reward test data through the real services.
 
-The readings are REWARD_MATH.md's worked example (annotators A, B, C; two
+The readings are the worked example of docs/reward-math.md (annotators A, B, C; two
 labels; four images; mean times 5 s and 10 s; rewards 50 / 25 / 25), stored
 as real versioned annotations with ``annotations.submit``. Case rows point
 at real PNGs in the image store, so the review page can show them.
@@ -18,6 +18,7 @@ from sqlmodel import Session
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.imaging.store import ImageStore
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Case, Role, User
@@ -70,7 +71,7 @@ def add_cases(
         )
         session.add(case)
         session.commit()
-        ids.append(case.id or 0)
+        ids.append(require_id(case))
     return ids
 
 

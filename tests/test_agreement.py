@@ -28,7 +28,7 @@ from markit_core.errors import ValidationError
 
 NAN = np.nan
 
-# REWARD_MATH.md worked example, both labels as 8 items, raters A, B, C.
+# The worked example of docs/reward-math.md, both labels as 8 items, raters A, B, C.
 WORKED = np.array(
     [
         # effusion 1..4   pneumothorax 1..4

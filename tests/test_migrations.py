@@ -75,10 +75,10 @@ def test_upgrade_keeps_a_verifying_ledger(tmp_path):
         admin = get_user(s, "admin")
         project = create_project(s, admin, "P")
         add_labels(s, admin, project.id, CHEST_XRAY_LABELS)
-        before = ledger.verify(s)
+        before = ledger.integrity(s)
     upgrade(engine)
     with session(engine) as s:
-        after = ledger.verify(s)
+        after = ledger.integrity(s)
     assert before.ok and after.ok and after.entries == before.entries
     engine.dispose()
 
@@ -171,4 +171,31 @@ def test_ai_tables_added_with_readings_and_ledger_kept(tmp_path):
     command.downgrade(alembic_config(engine), "0003")
     assert not AI_TABLES & set(inspect(engine).get_table_names())
     assert "annotation_value" in inspect(engine).get_table_names()
+
+
+def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into project (name, description, required_annotators, "
+                "show_others_after_submit, is_demo, created_at) values "
+                "('Legacy', 'kept', 2, 0, 0, '2025-01-01 10:00:00')"
+            )
+        )
+    assert "reward_settings" not in inspect(engine).get_table_names()
+    upgrade(engine, "0008")
+    assert current_revision(engine) == "0008"
+    with engine.begin() as conn:
+        assert conn.execute(text("select name, required_annotators from project")).all() == [
+            ("Legacy", 2)
+        ]
+        conn.execute(
+            text(
+                "insert into reward_settings (project_id, trust_level, min_positives, "
+                "trusted_ai_only) values (1, 0.5, 8, 1)"
+            )
+        )
+        assert conn.execute(text("select trust_level from reward_settings")).all() == [(0.5,)]
     engine.dispose()

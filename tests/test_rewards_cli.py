@@ -18,7 +18,7 @@ from markit_core.rewards.csv_input import load_ai_reference, load_annotations, l
 
 REPO = Path(__file__).resolve().parents[1]
 
-# REWARD_MATH.md worked example.
+# The worked example of docs/reward-math.md.
 PATTERNS = {
     "effusion": ["TTT", "TTF", "FFF", "FTF"],
     "pneumothorax": ["FFF", "TFT", "FFF", "FFT"],
@@ -38,7 +38,7 @@ def annotations_csv(tmp_path: Path, seconds: bool = False) -> Path:
     n = 0
     for label, images in PATTERNS.items():
         for j, pattern in enumerate(images):
-            for a, ch in zip("ABC", pattern):
+            for a, ch in zip("ABC", pattern, strict=True):
                 word = WORDS[ch == "T"][n % 4]  # every accepted spelling is used
                 n += 1
                 row = f"img{j + 1},{label},{a},{word}"
@@ -179,7 +179,7 @@ MALFORMED: list[tuple[str, str, int, str]] = [
     ("AI", "case_id,label,ai_probability,ai_value\nc1,x,0.3,true\n", 1, "both"),
     ("AI", "case_id,label,ai_probability\nc1,x,0.3\nc2,x,1.5\n", 3, "ai_probability 1.5"),
     ("AI", "case_id,label,ai_probability\nc1,x,0.3\nc2,x,high\n", 3, "not a number"),
-    ("AI", "case_id,label,ai_probability\nc1,x,0.3\nc2,x,\n", 3, "empty ai_probability"),
+    # A blank ai_probability is "no AI reference for this item" (issue 14), not an error.
     ("AI", "case_id,label,ai_value\nc1,x,true\nc2,x,perhaps\n", 3, "unknown ai_value"),
     ("AI", "case_id,label,ai_value\nc1,x,true\nc1,x,false\n", 3, "duplicate"),
     ("T", "label,mean_seconds\nx,4\ny,5\n", 3, "label 'y' does not occur"),
@@ -359,7 +359,7 @@ def test_large_random_file_round_trip(tmp_path: Path, capsys: pytest.CaptureFixt
     value = np.where(rng.random(case.size) < 0.85, truth[case, label], ~truth[case, label])
     lines = [A_HEAD] + [
         f"case{c},lab{k},ann{i},{'true' if v else 'false'}"
-        for c, k, i, v in zip(case, label, ann, value)
+        for c, k, i, v in zip(case, label, ann, value, strict=True)
     ]
     a = write(tmp_path / "A.csv", "\n".join(lines) + "\n")
     out = run_json(capsys, "--annotations", str(a))
@@ -367,4 +367,4 @@ def test_large_random_file_round_trip(tmp_path: Path, capsys: pytest.CaptureFixt
         [f"case{c}" for c in case], [f"lab{k}" for k in label], [f"ann{i}" for i in ann], value
     )
     direct = compute_rewards(table)
-    assert out["rewards"] == pytest.approx(dict(zip(table.annotators, direct.rewards)))
+    assert out["rewards"] == pytest.approx(dict(zip(table.annotators, direct.rewards, strict=True)))

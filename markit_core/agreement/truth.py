@@ -1,13 +1,16 @@
 """Truth rules: how the readers' answers of one item become one answer.
 
 Review (consensus, heatmaps) and rewards (Algorithm 1's reference) both use
-these, so the two never disagree on what "the consensus" means.
+these, so the two apply the same rule. Review also lets a reviewer's
+adjudication override the rule for a disputed item; reward runs use the
+readers' answers alone, as the paper's Algorithm 1 does.
 
 * ``majority``: the share of True votes is above one half (a tie is False,
   as in the paper's Algorithm 1);
 * ``dawid_skene``: the Dawid–Skene estimate, which lets careful readers
   outvote careless ones;
-* an adjudication, where a reviewer recorded one, overrides either rule.
+* in review, an adjudication, where a reviewer recorded one, overrides
+  either rule.
 """
 
 from __future__ import annotations

@@ -3,14 +3,14 @@
 New tables only: readings keep their rows and their ledger digests unchanged.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0008 (re-chained after merging main, which added 0008 on 0003)
 """
 import sqlalchemy as sa
 from alembic import op
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
