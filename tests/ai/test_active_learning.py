@@ -71,7 +71,7 @@ def test_queue_is_ordered_most_uncertain_first(session, settings, ai_world, tiny
     assert list(queue.case_ids[: len(unread)]) == expected
     assert queue.case_ids[-1] == w.cases[0]  # read before: not scored, after the scored ones
     assert len(session.exec(select(CasePriority)).all()) == len(unread)
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok
 
 
 def test_accepted_ai_labels_never_mix_with_human_readings(session, settings, ai_world, tiny_model):
@@ -104,7 +104,7 @@ def test_accepted_ai_labels_never_mix_with_human_readings(session, settings, ai_
     again = score_unread(session, w.manager, settings, w.project_id, threshold=t, accept=True)
     assert again.accepted == 0  # already stored, not duplicated
     assert len(session.exec(select(AiLabel)).all()) == result.accepted
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok
 
 
 def test_cli(session, settings, ai_world, tiny_model, monkeypatch, capsys):

@@ -40,7 +40,7 @@ def test_settings_are_validated_and_ledgered(session, ai_world):
     with pytest.raises(PermissionDenied):
         update_ai_options(session, w.annotator, w.project_id, prelabel_mode="after")
     assert ai_options(session, w.project_id).prelabel_mode == "before"
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok
 
 
 def test_label_scores_match_names_and_mapping():
@@ -95,7 +95,7 @@ def test_submit_records_exposure_in_its_transaction(session, settings, ai_world,
     assert rows[eff].annotation_id == result.annotation_id
     assert rows[eff].suggestion_visible and rows[eff].accepted and rows[eff].score == 0.91
     assert not rows[ptx].accepted and rows[ptx].version == "1"
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok
     with pytest.raises(ValidationError, match="exposure mode"):
         submit(
             session,

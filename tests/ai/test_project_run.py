@@ -29,10 +29,10 @@ def test_run_predicts_every_case_in_batches(session, settings, ai_world, tiny_mo
     status = project_run.run_status(session, w.manager, w.project_id, run_id)
     assert (status.status, status.done, status.total) == ("done", 6, 6)
     assert _predicted(session) == sorted(w.cases)
-    actions = [e["action"] for e in ledger.recent(session, w.project_id, limit=200)]
+    actions = [e["action"] for e in ledger.recent(session, w.owner, w.project_id, limit=200)]
     assert actions.count("ai.predict") == 6
     assert actions.count("ai.run.progress") >= 3  # running + two batches of 4 and 2
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok
 
 
 def test_interrupted_run_resumes_without_redoing_cases(session, settings, ai_world, tiny_model):

@@ -26,9 +26,11 @@ def test_predict_stores_once_with_a_ledger_entry(session, settings, ai_world, ti
     assert again.cached and again.outputs == pytest.approx(first.outputs)
     rows = session.exec(select(AiPrediction)).all()
     assert len(rows) == 1 and rows[0].version == "1"
-    entries = [e for e in ledger.recent(session, w.project_id) if e["action"] == "ai.predict"]
+    entries = [
+        e for e in ledger.recent(session, w.owner, w.project_id) if e["action"] == "ai.predict"
+    ]
     assert len(entries) == 1
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok
 
 
 def test_explain_returns_maps_at_the_model_input_and_caches_them(
@@ -125,4 +127,4 @@ def test_active_model_per_task(session, settings, ai_world, tiny_model):
     choices = {c.info.key: c for c in service.model_choices(session, w.manager, w.project_id)}
     assert choices[f"{MODEL}@1"].active
     assert choices["xrv-densenet121-all@1"].external_weights
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok

@@ -104,7 +104,7 @@ def test_training_registers_a_version_with_metrics(session, settings, ai_world):
     )
     assert set(out.outputs) == {"effusion", "pneumothorax"}
     assert service.set_active_model(session, w.manager, w.project_id, mv.model_name, mv.version)
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, w.owner, w.project_id).ok
 
 
 def test_cancelled_training_registers_nothing(session, settings, ai_world):
