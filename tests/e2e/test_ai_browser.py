@@ -57,6 +57,18 @@ def _turn_ai_on(settings) -> None:
         engine.dispose()
 
 
+def _changed_canvas(page, before: bytes, path, seconds: int = 90) -> bytes:
+    """The canvas once it shows something other than ``before`` (it repaints after a rerun)."""
+    shot = before
+    for _ in range(seconds):
+        settle(page)
+        shot = page.locator("canvas").first.screenshot(path=path)
+        if shot != before:
+            break
+        page.wait_for_timeout(1000)
+    return shot
+
+
 @pytest.mark.timeout(1200)  # the first AI call imports torch and grad-cam in the server
 def test_annotator_sees_the_grad_cam_overlay_and_changes_its_opacity(demo_server, tmp_path):  # noqa: F811, E501
     from playwright.sync_api import expect, sync_playwright
@@ -90,20 +102,15 @@ def test_annotator_sees_the_grad_cam_overlay_and_changes_its_opacity(demo_server
             expect(slider).to_be_disabled()
             page.locator(".st-key-ai_show_heatmap").get_by_text("Show Grad-CAM overlay").click()
             expect(slider).to_be_enabled()
-            settle(page)
-            page.wait_for_timeout(1000)  # the canvas repaints its new background
-            settle(page)
-            low = page.locator("canvas").first.screenshot(path=shots / "2-overlay-50.png")
+            low = _changed_canvas(page, plain, shots / "2-overlay-50.png")
             assert low != plain, "the Grad-CAM overlay did not change the image"
 
             slider.focus()
             for _ in range(8):  # 0.50 -> 0.90 in steps of 0.05
                 page.keyboard.press("ArrowRight")
             expect(slider).to_have_attribute("aria-valuetext", "0.90")
-            settle(page)
-            page.wait_for_timeout(1000)
-            settle(page)
-            high = page.locator("canvas").first.screenshot(path=shots / "3-overlay-90.png")
+            slider.blur()  # commit the value
+            high = _changed_canvas(page, low, shots / "3-overlay-90.png")
             assert high != low, "changing the opacity did not change the overlay"
 
             page.locator(f".st-key-lab_{case_id}_{pneumonia}").get_by_role(
