@@ -37,6 +37,8 @@ COMMANDS: dict[str, str] = {
     "rewards": "rewards",
     "backup": "backup",
     "restore": "backup",
+    "train": "ai",
+    "active-learning": "ai",
 }
 
 

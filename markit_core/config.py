@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     # who may create projects: site administrators only, or every logged-in account
     project_creators: Literal["admins", "everyone"] = "admins"
     min_password_length: int = Field(default=8, ge=8, le=128)
+    weights_dir: Path | None = None  # MARKIT_WEIGHTS_DIR: external model weights (issue 10)
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         """Derived files that can be rebuilt (thumbnails, model outputs)."""
         return self.data_dir / "cache"
+
+    @property
+    def resolved_weights_dir(self) -> Path:
+        """Where an administrator copies external weights (default ``data_dir/weights``)."""
+        return self.weights_dir if self.weights_dir is not None else self.data_dir / "weights"
 
     def ensure_dirs(self) -> None:
         """Create the data, store and cache folders if missing."""

@@ -396,6 +396,175 @@ class IdentityView(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+# --- issue 10: AI assist ---
+# Exposure and AI labels live in their own tables, not as new columns of ``annotation`` /
+# ``annotation_value``: those rows are digested by the ledger, and a new column would change
+# the digest of every reading logged before the upgrade.
+
+
+class AiSettings(SQLModel, table=True):
+    """Per-project AI options: pre-label mode, who may use AI, training minimum."""
+
+    __tablename__ = "ai_settings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", unique=True)
+    prelabel_mode: str = Field(default="hidden", max_length=16)  # hidden | after | before
+    one_click_accept: bool = False
+    annotators_may_use: bool = True
+    threshold: float = 0.5
+    min_training_cases: int = 20
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class ModelVersion(SQLModel, table=True):
+    """A model version MarkIt trained from a project's annotations (shipped models need none)."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (UniqueConstraint("model_name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    model_name: str = Field(max_length=100)
+    version: str = Field(max_length=64)
+    task: str = Field(max_length=32)
+    labels: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    metrics: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    weights_path: str = Field(max_length=255)
+    weights_sha256: str = Field(max_length=64)
+    training_run_id: int | None = Field(default=None, foreign_key="training_run.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+
+
+class ActiveModel(SQLModel, table=True):
+    """The model version a project uses for one task (AI reference, pre-labels, queue order)."""
+
+    __tablename__ = "active_model"
+    __table_args__ = (UniqueConstraint("project_id", "task"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    task: str = Field(max_length=32)
+    model_name: str = Field(max_length=100)
+    version: str = Field(max_length=64)
+    set_by: int | None = Field(default=None, foreign_key="user_account.id")
+    set_at: datetime = Field(default_factory=utcnow)
+
+
+class AiPrediction(SQLModel, table=True):
+    """One model version's outputs for a case: ``outputs`` is {model label: score}."""
+
+    __tablename__ = "ai_prediction"
+    __table_args__ = (UniqueConstraint("case_id", "model_name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    model_name: str = Field(max_length=100)
+    version: str = Field(max_length=64)
+    outputs: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    run_id: int | None = Field(default=None, foreign_key="ai_run.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AiRun(SQLModel, table=True):
+    """A background run of one model over a whole project; progress kept here for polling."""
+
+    __tablename__ = "ai_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    model_name: str = Field(max_length=100)
+    version: str = Field(max_length=64)
+    status: str = Field(default="queued", max_length=16)
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    batch_size: int = 16
+    cancel_requested: bool = False
+    error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    started_by: int = Field(foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class TrainingRun(SQLModel, table=True):
+    """Training a model from a project's annotations; per-epoch history kept for polling."""
+
+    __tablename__ = "training_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    task: str = Field(max_length=32)
+    status: str = Field(default="queued", max_length=16)
+    epochs: int = 1
+    epoch: int = 0
+    history: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    params: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    metrics: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    cancel_requested: bool = False
+    error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    started_by: int = Field(foreign_key="user_account.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class AnnotationExposure(SQLModel, table=True):
+    """What AI suggestion a reader saw while answering one label (the anchoring measure)."""
+
+    __tablename__ = "annotation_exposure"
+    __table_args__ = (UniqueConstraint("annotation_id", "label_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    annotation_id: int = Field(foreign_key="annotation.id", index=True)
+    label_id: int = Field(foreign_key="label_def.id")
+    suggestion_visible: bool = False
+    mode: str = Field(default="hidden", max_length=16)
+    model_name: str = Field(default="", max_length=100)
+    version: str = Field(default="", max_length=64)
+    score: float | None = None
+    accepted: bool = False  # the one-click accept was used
+
+
+class AiLabel(SQLModel, table=True):
+    """An answer accepted from a confident model: source AI, never a human reading."""
+
+    __tablename__ = "ai_label"
+    __table_args__ = (UniqueConstraint("case_id", "label_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    label_id: int = Field(foreign_key="label_def.id")
+    value: bool
+    score: float
+    source: str = Field(default="ai", max_length=8)
+    model_name: str = Field(max_length=100)
+    version: str = Field(max_length=64)
+    threshold: float
+    accepted_by: int = Field(foreign_key="user_account.id")
+    at: datetime = Field(default_factory=utcnow)
+
+
+class CasePriority(SQLModel, table=True):
+    """A case's place in every annotator's queue: most uncertain first (active learning)."""
+
+    __tablename__ = "case_priority"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    case_id: int = Field(foreign_key="case.id", unique=True)
+    uncertainty: float
+    method: str = Field(default="max_likelihood", max_length=16)
+    model_name: str = Field(max_length=100)
+    version: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
 # --- issue 11: export audit (the owner's signing key, signed ledger tree heads) ---
 
 

@@ -30,6 +30,7 @@ from markit_core.annotation.submit import (
 from markit_core.errors import MarkitError
 from markit_core.labels import list_labels
 from markit_core.reports import report_for_case
+from ui import ai as ai_ui
 from ui import annotate_state as state
 from ui import viewer
 from ui.labels_panel import labels_panel
@@ -51,7 +52,7 @@ def _delete_region(draft: state.Draft, index: int) -> None:
         state.persist(draft)
 
 
-def _submit(draft: state.Draft, *, go_next: bool) -> None:
+def _submit(draft: state.Draft, *, go_next: bool, suggestions=None) -> None:
     """Store the draft (idempotent by its token) and start a new attempt."""
     with db() as s:
         user = current_user(s)
@@ -78,6 +79,7 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
                     regions=draft.regions,
                     timing=timing,
                     token=draft.token,
+                    exposure=ai_ui.exposure_for(suggestions, draft.case_id, draft.answered()),
                 )
                 discard_draft(s, user, draft.project_id, draft.case_id)
             except MarkitError as e:
@@ -196,6 +198,10 @@ if others and st.session_state.get("show_others_rois", True):
         for g in r.regions
     ]
 background, mapping = viewer.render_current(case.stored_path, view, overlays)
+suggestions = ai_ui.annotate_suggestions(s, user, project.id, case_id, case_id in queue.done)
+heat = ai_ui.annotate_heatmap(s, user, project.id, case_id, suggestions)
+if heat is not None:  # Grad-CAM overlay, aligned to the view (zoom, pan) by its mapping
+    background = ai_ui.with_heatmap(background, mapping, get_settings(), *heat)
 
 body = st.container(horizontal=True, gap="medium")
 left = body.container(width=mapping.size[0] + 4)
@@ -221,7 +227,7 @@ with left:
         unsafe_allow_html=True,
     )
     # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
-    shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays))
+    shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays), heat)
     canvas_key = (
         f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
         f"{hash(shown) & 0xFFFFFFFF:x}"
@@ -276,9 +282,9 @@ with left:
             )
 
 with right:
-    request = labels_panel(user.id, project.id, case_id, binary)
+    request = labels_panel(user.id, project.id, case_id, binary, suggestions)
     if request is not None:
-        _submit(request[0], go_next=request[1])
+        _submit(request[0], go_next=request[1], suggestions=suggestions)
     if others:
         with st.expander(
             f"Other annotators ({len(others)})", expanded=True, icon=":material/group:"

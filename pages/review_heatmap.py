@@ -262,6 +262,40 @@ def calibration_section(s, user, project_id: int, reviewer: bool) -> None:
         )
 
 
+def ai_influence_tab(s, user, project_id: int) -> None:
+    """Anchoring: readings made with the AI suggestion visible vs without (issue 10)."""
+    from markit_core.inference.prelabels import exposure_report
+
+    rows = exposure_report(s, user, project_id)
+    if not any(r.n_with for r in rows):
+        st.info(
+            "No reading was made with an AI suggestion visible yet (pre-labels are set on "
+            "the AI-assist page)."
+        )
+    st.caption(
+        "Per label: readings with / without the suggestion visible; how often the answer "
+        "equals the suggestion or was taken with one click; how often an answer given blind "
+        "was changed once the suggestion was seen; agreement and Cohen's kappa with the AI."
+    )
+    st.dataframe(
+        pd.DataFrame([vars(r) for r in rows]),
+        hide_index=True,
+        key="review_ai_influence",
+        column_config={
+            c: st.column_config.NumberColumn(c, format="%.2f")
+            for c in (
+                "acceptance_rate",
+                "one_click_rate",
+                "change_rate",
+                "agree_with",
+                "agree_without",
+                "kappa_with",
+                "kappa_without",
+            )
+        },
+    )
+
+
 s, user, project = page_start("Review", Action.VIEW, "You are not in any project yet.")
 try:
     if can(s, user, project.id, Action.REVIEW):
@@ -271,13 +305,15 @@ try:
             key="review_truth",
             format_func=TRUTH_RULE_NAMES.get,
         )
-        tabs = st.tabs(["Heatmaps", "Disagreements", "Calibration"])
+        tabs = st.tabs(["Heatmaps", "Disagreements", "Calibration", "AI influence"])
         with tabs[0]:
             heatmaps_tab(s, user, project.id, truth)
         with tabs[1]:
             disagreements_tab(s, user, project.id, truth)
         with tabs[2]:
             calibration_section(s, user, project.id, reviewer=True)
+        with tabs[3]:
+            ai_influence_tab(s, user, project.id)
     elif can(s, user, project.id, Action.ANNOTATE):
         st.subheader("Calibration: your answers next to the other readers'")
         if project.show_others_after_submit:

@@ -122,7 +122,11 @@ def show_quality_control(run: RunResult) -> None:
             "No exclusions: every annotator agrees with the AI above the threshold on every label."
         )
     else:
-        st.info("No AI reference in this project, so quality control excluded nobody.")
+        st.info(
+            "No AI reference in this project, so quality control excluded nobody. Choose an "
+            "active pathology model and run it over the project on the AI-assist page: its "
+            "stored predictions become the reference."
+        )
     g = run.agreement
     c = st.columns(4)
     c[0].metric("Items (all readers)", g.items)

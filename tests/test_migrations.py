@@ -210,6 +210,64 @@ def _entry(row) -> dict:
     return entry
 
 
+AI_TABLES = {
+    "ai_settings",
+    "model_version",
+    "active_model",
+    "ai_prediction",
+    "ai_run",
+    "training_run",
+    "annotation_exposure",
+    "ai_label",
+    "case_priority",
+}
+
+
+def test_ai_tables_added_with_readings_and_ledger_kept(tmp_path):
+    """0006 adds the AI tables only: readings stored before keep their rows and digests."""
+    from alembic import command
+
+    from markit_core.models import Annotation, AnnotationValue, Case
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0008")  # the revision before 0006 in the chain
+    assert not AI_TABLES & set(inspect(engine).get_table_names())
+    with session(engine) as s:
+        create_user(s, None, "admin", "long enough password")
+        admin = get_user(s, "admin")
+        project = create_project(s, admin, "P")
+        add_labels(s, admin, project.id, CHEST_XRAY_LABELS[:2])
+        label_id = s.exec(text("select id from label_def limit 1")).scalar_one()
+        case = Case(project_id=project.id, content_hash="a" * 64, stored_path="a", rows=8, cols=8)
+        s.add(case)
+        s.flush()
+        # a reading as the old release stored it: the annotation, its value, its ledger entry
+        reading = Annotation(
+            project_id=project.id, case_id=case.id, annotator_id=admin.id, submit_token="t-1"
+        )
+        s.add(reading)
+        s.flush()
+        s.add(
+            AnnotationValue(annotation_id=reading.id, label_id=label_id, value=True, confidence=80)
+        )
+        ledger.append(
+            s, actor=admin, project_id=project.id, action="annotation.submit", record=reading
+        )
+        s.commit()
+        before = ledger.verify(s, admin)
+    upgrade(engine, "0006")
+    assert set(inspect(engine).get_table_names()) >= AI_TABLES
+    with session(engine) as s:
+        after = ledger.verify(s, get_user(s, "admin"))
+        rows = s.exec(text("select value, confidence from annotation_value")).all()
+    assert before.ok and after.ok and after.entries == before.entries
+    assert [tuple(r) for r in rows] == [(1, 80)]
+    command.downgrade(alembic_config(engine), "0008")
+    assert not AI_TABLES & set(inspect(engine).get_table_names())
+    assert "annotation_value" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
 def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0003")

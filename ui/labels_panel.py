@@ -7,6 +7,7 @@ them, and their callbacks write each change to the draft before the page runs.
 from __future__ import annotations
 
 from itertools import groupby
+from typing import Any
 
 import streamlit as st
 
@@ -14,6 +15,7 @@ from markit_core.annotation.drafts import Draft
 from markit_core.annotation.editing import apply_key, display_order
 from markit_core.annotation.submit import CONFIDENCE_GRADES
 from markit_core.labels import LabelInfo
+from ui import ai as ai_ui
 from ui import annotate_state as state
 from ui.text import plain
 
@@ -58,13 +60,26 @@ def _on_key(draft: Draft, label_ids: list[int], action: str, arg: int = 0) -> No
 
 
 def labels_panel(
-    user_id: int, project_id: int, case_id: int, binary: list[LabelInfo]
+    user_id: int,
+    project_id: int,
+    case_id: int,
+    binary: list[LabelInfo],
+    suggestions: Any = None,
 ) -> tuple[Draft, bool] | None:
     """One row per present/absent label (grouped), the submit buttons and the keyboard bar.
 
-    Returns (the draft, go to the next case) when a submit button was pressed.
+    ``suggestions`` (``ui.ai``) adds the AI's score beside each label it covers, with
+    the one-click accept where the project allows it. Returns (the draft, go to the
+    next case) when a submit button was pressed.
     """
     draft = state.get_draft(user_id, project_id, case_id, lambda: None)
+
+    def _take_ai(label_id: int, value: bool) -> None:  # one-click accept of a pre-label
+        draft.set_value(label_id, value)
+        _mirror(draft, case_id, label_id)
+        ai_ui.mark_accepted(case_id, label_id)
+        state.persist(draft)
+
     ordered = display_order(binary)
     ids = [lb.id for lb in ordered]
     draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
@@ -105,6 +120,8 @@ def labels_panel(
                 on_change=_on_grade,
                 args=(draft, lb.id, grade_key),
             )
+            if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
+                ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, _take_ai)
     status = (
         f"Saved as version {draft.version}"
         if draft.unchanged()

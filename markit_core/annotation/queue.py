@@ -21,7 +21,7 @@ from markit_core.accounts import get_user
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
-from markit_core.models import Annotation, Assignment, Case, User
+from markit_core.models import Annotation, Assignment, Case, CasePriority, User
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,20 @@ def _readings_per_case(session: Session, project_id: int) -> dict[int, set[int]]
     return per_case
 
 
+def _by_priority(session: Session, project_id: int, case_ids: list[int]) -> list[int]:
+    """Most uncertain first where active learning scored the cases (issue 10), else by id."""
+    score = dict(
+        session.exec(
+            select(CasePriority.case_id, CasePriority.uncertainty).where(
+                CasePriority.project_id == project_id
+            )
+        ).all()
+    )
+    if not score:
+        return case_ids
+    return sorted(case_ids, key=lambda c: (c not in score, -score.get(c, 0.0), c))
+
+
 def build_queue(session: Session, actor: User, project_id: int) -> Queue:
     """The queue of ``actor`` in the project (requires the annotate permission)."""
     project = require(session, actor, project_id, Action.ANNOTATE)
@@ -84,6 +98,7 @@ def build_queue(session: Session, actor: User, project_id: int) -> Queue:
             select(Case.id).where(Case.project_id == project_id).order_by(col(Case.id))
         ).all()
         candidates = [cid for cid in ids if cid is not None]  # a primary key: never None
+    candidates = _by_priority(session, project_id, candidates)
     per_case = _readings_per_case(session, project_id)
     done = {cid for cid in candidates if actor.id in per_case.get(cid, ())}
     needed = project.required_annotators  # 0: no cap, every annotator reads every case

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,9 @@ from markit_core.models import (
     Roi,
     User,
 )
+
+if TYPE_CHECKING:
+    from markit_core.inference.prelabels import Exposure
 
 CONFIDENCE_GRADES = (0, 20, 40, 60, 80, 100)
 ROI_SHAPES = ("rect", "path", "polygon")
@@ -170,12 +173,14 @@ def submit(
     regions: Sequence[RegionInput] = (),
     timing: Timing | None = None,
     token: str,
+    exposure: Mapping[int, Exposure] | None = None,
 ) -> SubmitResult:
     """Store a new version of ``actor``'s reading of a case and its ledger entry in one transaction.
 
     Raises ``ValidationError`` (nothing stored) for a label not in the
     project, a grade outside the six values, a region outside the image or
-    with too few points, or a case from another project.
+    with too few points, or a case from another project. ``exposure`` records, per label,
+    whether an AI suggestion was visible (``markit_core.inference.prelabels``).
     """
     project = require(session, actor, project_id, Action.ANNOTATE)
     earlier = _earlier(session, actor, case_id, token)
@@ -220,6 +225,16 @@ def submit(
             action="annotation.submit" if version == 1 else "annotation.edit",
             record=row,
         )
+        if exposure:
+            from markit_core.inference.prelabels import record_exposure
+
+            record_exposure(
+                session,
+                actor,
+                project_id,
+                row.id or 0,
+                {k: exposure[k] for k in answers if k in exposure},
+            )
         session.commit()
     except IntegrityError as e:
         session.rollback()

@@ -4,7 +4,11 @@ reports, and the seeding that `make run` uses on an empty database."""
 from __future__ import annotations
 
 from markit_core.demo.anatomy import (
+    AGE_RANGE,
+    Subject,
     draw_chest,
+    draw_subject_chest,
+    sample_subject,
 )
 from markit_core.demo.answers import (
     READERS,
@@ -16,12 +20,15 @@ from markit_core.demo.dicom import (
     BITS_STORED,
     DX_FOR_PRESENTATION,
     PatientIdentity,
+    age_at,
     build_dicom,
     fake_identity,
+    with_subject,
 )
 from markit_core.demo.generator import (
     DemoImage,
     generate_demo_set,
+    make_chest,
     make_chest_array,
     sample_truth,
 )
@@ -45,6 +52,13 @@ __all__ = [
     "sample_truth",
     "generate_demo_set",
     "draw_chest",
+    "draw_subject_chest",
+    "Subject",
+    "AGE_RANGE",
+    "sample_subject",
+    "make_chest",
+    "age_at",
+    "with_subject",
     "DX_FOR_PRESENTATION",
     "BITS_STORED",
     "PatientIdentity",

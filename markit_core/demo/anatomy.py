@@ -4,24 +4,78 @@ Coordinates are normalised (0..1 across the image); brightness is 0 = air/black,
 1 = dense/white. All random draws for the anatomy and the noise happen before any
 finding is drawn, and each finding draws only when it is present, so two truths
 that differ in one label give images that differ only inside that label's box.
+
+The patient (:class:`Subject`: sex, age, view) leaves learnable signs, drawn as
+anatomy (before any finding, so lesion boxes are unaffected):
+
+- view: AP magnifies the heart (x1.15 wide), projects the clavicles higher and
+  more horizontal, and leaves the scapulae over the upper lateral lung fields;
+- sex: breast soft-tissue shadows over the lower zones (female), a slightly wider
+  thorax (male);
+- age: bone density falls linearly with age (ribs and clavicles fade), and the
+  aortic knob calcifies (a bright arc growing with age).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 Box = tuple[int, int, int, int]
 _BOX_THRESHOLD = 0.03
+AGE_RANGE = (20, 85)  # inclusive, years
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is imaged, and how: the ground truth of the sex, age and view models."""
+
+    sex: str  # "F" or "M"
+    age: int  # years, within AGE_RANGE
+    view: str  # "PA" or "AP"
+
+    def __post_init__(self) -> None:
+        if self.sex not in ("F", "M") or self.view not in ("PA", "AP"):
+            raise ValueError(f"subject needs sex F/M and view PA/AP, got {self}")
+        if not AGE_RANGE[0] <= self.age <= AGE_RANGE[1]:
+            raise ValueError(f"subject age {self.age} outside {AGE_RANGE}")
+
+
+def sample_subject(rng: np.random.Generator) -> Subject:
+    """Half female, ages uniform over :data:`AGE_RANGE`, about a third AP."""
+    sex = "F" if rng.random() < 0.5 else "M"
+    age = int(rng.integers(AGE_RANGE[0], AGE_RANGE[1] + 1))
+    view = "AP" if rng.random() < 0.35 else "PA"
+    return Subject(sex, age, view)
 
 
 def draw_chest(
-    truth: dict[str, bool], rng: np.random.Generator, rows: int, cols: int
+    truth: dict[str, bool],
+    rng: np.random.Generator,
+    rows: int,
+    cols: int,
+    subject: Subject | None = None,
 ) -> tuple[np.ndarray, dict[str, Box]]:
     """Return (brightness float32 in [0, 1], boxes of positive labels)."""
+    img, boxes, _ = draw_subject_chest(truth, rng, rows, cols, subject)
+    return img, boxes
+
+
+def draw_subject_chest(
+    truth: dict[str, bool],
+    rng: np.random.Generator,
+    rows: int,
+    cols: int,
+    subject: Subject | None = None,
+) -> tuple[np.ndarray, dict[str, Box], Subject]:
+    """Like :func:`draw_chest`, also returning the subject (drawn from ``rng`` if None)."""
+    if subject is None:
+        subject = sample_subject(rng)
     xg = ((np.arange(cols, dtype=np.float32) + 0.5) / cols)[None, :]
     yg = ((np.arange(rows, dtype=np.float32) + 0.5) / rows)[:, None]
-    g = _Geometry(rng)
+    g = _Geometry(rng, subject)
     body = _ellipse(xg, yg, 0.5, 0.6, 0.47, 0.64, 0.03)
     mediastinum = _sigmoid((0.075 - np.abs(xg - 0.5)) / 0.01) * _sigmoid((0.62 - yg) / 0.02)
     heart = g.heart_mask(xg, yg, bool(truth["cardiomegaly"]))
@@ -35,6 +89,7 @@ def draw_chest(
     img -= 0.30 * lung
     img += vessels
     img += _ribs(xg, yg, g) * body
+    img += _subject_signs(xg, yg, g, subject) * body
     img = np.maximum(img, 0.62 * heart + img * (1.0 - heart))
     img += 0.03 * _smooth_noise(rng, rows, cols, max(rows, cols) / 4.0)
     noise = 0.012 * rng.standard_normal((rows, cols), dtype=np.float32)
@@ -67,22 +122,33 @@ def draw_chest(
             boxes[label] = _bbox(np.abs(img - before) > _BOX_THRESHOLD)
     img += noise
     np.clip(img, 0.0, 1.0, out=img)
-    return img.astype(np.float32, copy=False), boxes
+    return img.astype(np.float32, copy=False), boxes, subject
 
 
 class _Geometry:
     """Per-image jittered anatomy: lungs, domes, heart."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, subject: Subject | None = None) -> None:
         j = rng.normal
-        self.cx = (0.5 - 0.19 + j(0, 0.006), 0.5 + 0.19 + j(0, 0.006))
+        wide = 1.04 if subject is not None and subject.sex == "M" else 1.0
+        magnify = 1.15 if subject is not None and subject.view == "AP" else 1.0
+        self.cx = (0.5 - 0.19 * wide + j(0, 0.006), 0.5 + 0.19 * wide + j(0, 0.006))
         self.cy = 0.46 + j(0, 0.01)
-        self.rx = (0.158 + j(0, 0.005), 0.152 + j(0, 0.005))
+        self.rx = (0.158 * wide + j(0, 0.005), 0.152 * wide + j(0, 0.005))
         self.ry = 0.30 + j(0, 0.01)
         self.dome = (0.72 + j(0, 0.01), 0.75 + j(0, 0.01))  # patient right is higher
         self.heart_c = (0.535 + j(0, 0.006), 0.665 + j(0, 0.008))
-        self.heart_rx = (0.135 + j(0, 0.006), 0.215 + j(0, 0.008))  # normal, enlarged
-        self.heart_ry = 0.115 + j(0, 0.005)
+        self.heart_rx = (  # normal, enlarged
+            0.135 * magnify + j(0, 0.006),
+            0.215 * magnify + j(0, 0.008),
+        )
+        self.heart_ry = 0.115 * (1.0 + (magnify - 1.0) / 2) + j(0, 0.005)
+        self.bone = 1.0
+        self.clavicle_shift = 0.0
+        if subject is not None:
+            # bone density: 1.25 at 20 years down to 0.35 at 85
+            self.bone = 1.25 - 0.9 * (subject.age - AGE_RANGE[0]) / (AGE_RANGE[1] - AGE_RANGE[0])
+            self.clavicle_shift = 0.04 if subject.view == "AP" else 0.0
 
     def dome_line(self, xg: np.ndarray) -> np.ndarray:
         left = xg < 0.5
@@ -215,11 +281,29 @@ def _ribs(xg: np.ndarray, yg: np.ndarray, g: _Geometry) -> np.ndarray:
     for k in range(9):
         y0 = 0.16 + k * 0.064 * g.ry / 0.30
         out += np.exp(-(((yg - y0 - curve) / 0.010) ** 2))
-    for sign in (-1, 1):  # clavicles
+    for sign in (-1, 1):  # clavicles (AP: higher and more horizontal)
         t = np.clip((xg - 0.5) * sign / 0.3, 0, 1)
-        yc = 0.17 - 0.06 * t
+        yc = 0.17 - g.clavicle_shift - (0.06 - g.clavicle_shift) * t
         out += 1.2 * np.exp(-(((yg - yc) / 0.011) ** 2)) * (t > 0.15) * (t < 0.95)
-    return 0.07 * out * within
+    return 0.07 * g.bone * out * within
+
+
+def _subject_signs(xg: np.ndarray, yg: np.ndarray, g: _Geometry, subject: Subject) -> np.ndarray:
+    """Scapulae (AP), breast shadows (female) and aortic knob calcification (age)."""
+    out = np.zeros((yg.shape[0], xg.shape[1]), dtype=np.float32)
+    if subject.view == "AP":  # scapulae over the upper lateral lung fields
+        for side in (0, 1):
+            sx = g.cx[side] + (0.55 if side else -0.55) * g.rx[side]
+            out += 0.07 * g.bone * _ellipse(xg, yg, sx, 0.33, 0.075, 0.14, 0.01)
+    if subject.sex == "F":  # breast shadows with a sharp lower edge
+        for side in (0, 1):
+            bx = g.cx[side] + (0.25 if side else -0.25) * g.rx[side]
+            shadow = _ellipse(xg, yg, bx, 0.66, 0.15, 0.11, 0.02)
+            out += 0.08 * shadow * _sigmoid((yg - 0.56) / 0.03)
+    ageing = (subject.age - AGE_RANGE[0]) / (AGE_RANGE[1] - AGE_RANGE[0])
+    r = np.sqrt(((xg - 0.56) / 0.035) ** 2 + ((yg - 0.30) / 0.03) ** 2)
+    out += 0.22 * ageing * np.exp(-(((r - 1.0) / 0.18) ** 2)) * (yg < 0.31)  # knob rim
+    return out
 
 
 def _bbox(mask: np.ndarray) -> Box:

@@ -8,7 +8,7 @@ so they are real-looking and reproducible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -103,6 +103,24 @@ def _set_identity(ds: Dataset, patient: PatientIdentity) -> None:
     ds.PatientID = patient.patient_id
     ds.PatientBirthDate = patient.birth_date
     ds.PatientSex = patient.sex
+    ds.PatientAge = f"{age_at(patient.birth_date, patient.study_date):03d}Y"
+
+
+def age_at(birth_date: str, study_date: str) -> int:
+    """Whole years between two ``YYYYMMDD`` dates."""
+    (by, bm, bd), (sy, sm, sd) = (
+        (int(x[:4]), int(x[4:6]), int(x[6:8])) for x in (birth_date, study_date)
+    )
+    return sy - by - (1 if (bm, bd) > (sm, sd) else 0)
+
+
+def with_subject(identity: PatientIdentity, sex: str, age: int) -> PatientIdentity:
+    """The identity with the drawn sex and a birth date giving ``age`` at the study date."""
+    month_day = identity.birth_date[4:]
+    year = int(identity.study_date[:4]) - age
+    if month_day > identity.study_date[4:]:
+        year -= 1  # birthday still to come in the study year
+    return replace(identity, sex=sex, birth_date=f"{year:04d}{month_day}")
 
 
 def build_dicom(

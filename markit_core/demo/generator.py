@@ -13,6 +13,10 @@ demo labels has a visible, learnable sign whose bounding box is recorded:
 - pulmonary edema: bilateral perihilar (bat-wing) haze;
 - atelectasis: a dense plate-like band in a lower zone.
 
+Each image also has a subject (sex, age, view position) that leaves learnable
+signs (see :mod:`markit_core.demo.anatomy`); the DICOM tags (PatientSex,
+PatientBirthDate / PatientAge, ViewPosition) and the manifest carry it.
+
 DICOMs are 16-bit (12 bits stored) DX "For Presentation", MONOCHROME1 and
 MONOCHROME2 mixed, with PA/AP view, a window from the data, rescale tags and a
 fake patient identity (to exercise de-identification). Every fourth image is an
@@ -30,7 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from markit_core.demo.dicom import PatientIdentity, build_dicom, fake_identity
+from markit_core.demo.anatomy import Subject, draw_subject_chest
+from markit_core.demo.dicom import PatientIdentity, build_dicom, fake_identity, with_subject
 
 DEMO_LABELS: tuple[str, ...] = (
     "interstitial lung disease",
@@ -65,6 +70,12 @@ class DemoImage:
         ``"PA"`` or ``"AP"``.
     photometric : str
         ``MONOCHROME1``/``MONOCHROME2`` for DICOM, ``MONOCHROME2`` for PNG.
+    uids : dict[str, str]
+        Study/series/instance UIDs (DICOM only).
+    sex : str
+        ``F`` or ``M`` (drawn into the image; also ``patient.sex``).
+    age : int
+        Age in years at the study date (drawn into the image).
     """
 
     path: Path
@@ -75,6 +86,8 @@ class DemoImage:
     view_position: str
     photometric: str
     uids: dict[str, str] = field(default_factory=dict)
+    sex: str = ""
+    age: int = 0
 
 
 def make_chest_array(
@@ -97,13 +110,27 @@ def make_chest_array(
         Brightness image, float32 in [0, 1] (1 = dense/white, MONOCHROME2
         sense), and the lesion box of each positive label in image pixels.
     """
+    image, boxes, _ = make_chest(truth, rng, size)
+    return image, boxes
+
+
+def make_chest(
+    truth: dict[str, bool],
+    rng: np.random.Generator,
+    size: int | tuple[int, int] = 512,
+    subject: Subject | None = None,
+) -> tuple[np.ndarray, dict[str, Box], Subject]:
+    """Like :func:`make_chest_array`, also returning the subject (sex, age, view).
+
+    With ``subject=None`` the subject is drawn from ``rng`` first, exactly as
+    :func:`make_chest_array` does, so both give the same pixels for the same ``rng``.
+    """
     rows, cols = (size, size) if isinstance(size, int) else size
     unknown = set(truth) - set(DEMO_LABELS)
     if unknown:
         raise ValueError(f"unknown demo labels: {sorted(unknown)}")
-    from markit_core.demo.anatomy import draw_chest
-
-    return draw_chest({k: bool(truth.get(k)) for k in DEMO_LABELS}, rng, rows, cols)
+    full = {k: bool(truth.get(k)) for k in DEMO_LABELS}
+    return draw_subject_chest(full, rng, rows, cols, subject)
 
 
 def sample_truth(rng: np.random.Generator, index: int) -> dict[str, bool]:
@@ -143,14 +170,19 @@ def generate_demo_set(
     for index in range(n):
         rng = np.random.default_rng([seed, index])
         truth = sample_truth(rng, index)
-        pixels, boxes = make_chest_array(truth, rng, size)
-        patient = fake_identity(rng, seed, index)
-        view = "AP" if rng.random() < 0.35 else "PA"
+        pixels, boxes, subject = make_chest(truth, rng, size)
+        patient = with_subject(fake_identity(rng, seed, index), subject.sex, subject.age)
+        view = subject.view
+        subject_truth = (subject.sex, subject.age)
         stem = f"demo_{seed}_{index:03d}"
         if index % 4 == 3:
             path = out_dir / f"{stem}.png"
             Image.fromarray((pixels * 255.0 + 0.5).astype(np.uint8)).save(path, compress_level=1)
-            images.append(DemoImage(path, "png", truth, boxes, patient, view, "MONOCHROME2"))
+            images.append(
+                DemoImage(
+                    path, "png", truth, boxes, patient, view, "MONOCHROME2", {}, *subject_truth
+                )
+            )
             continue
         photometric = "MONOCHROME1" if index % 3 == 1 else "MONOCHROME2"
         ds = build_dicom(
@@ -165,7 +197,9 @@ def generate_demo_set(
         uids = {
             k: str(ds[k].value) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
         }
-        images.append(DemoImage(path, "dicom", truth, boxes, patient, view, photometric, uids))
+        images.append(
+            DemoImage(path, "dicom", truth, boxes, patient, view, photometric, uids, *subject_truth)
+        )
     _write_manifest(out_dir, images, seed=seed, size=size)
     return images
 

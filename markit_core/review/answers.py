@@ -17,10 +17,10 @@ readers outvote careless ones.
 
 AI reference
 ------------
-There is no stored AI answer yet. Functions that can compare with an AI take
-an optional ``ai`` mapping ``{(case_id, label name): bool}``; when it is not
-given they ask :func:`load_ai_reference`, the single hook to fill in when the
-AI issue stores predictions.
+Functions that can compare with an AI take an optional ``ai`` mapping
+``{(case_id, label name): bool}``; when it is not given they ask
+:func:`load_ai_reference`: the stored predictions of the project's active
+pathology model (AI-assist page), thresholded at the project's threshold.
 """
 
 from __future__ import annotations
@@ -48,10 +48,13 @@ AiReference = Mapping[tuple[int, str], bool]
 def load_ai_reference(session: Session, project_id: int) -> AiReference | None:
     """The AI's answer per (case id, label name), or None when the project has none.
 
-    Hook for the AI issue: no table stores AI predictions yet, so this
-    returns None and every "vs AI" figure is left out.
+    Read from the stored predictions of the project's active pathology model
+    (:func:`markit_core.inference.store.ai_reference`); without one every
+    "vs AI" figure is left out.
     """
-    return None
+    from markit_core.inference.store import ai_reference
+
+    return ai_reference(session, project_id)
 
 
 @dataclass(frozen=True, eq=False)

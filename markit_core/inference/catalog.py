@@ -1,0 +1,34 @@
+"""Names of the external models MarkIt knows (no torch import: the registry lists them)."""
+
+from __future__ import annotations
+
+XRV_LABELS: tuple[str, ...] = (
+    "Atelectasis",
+    "Consolidation",
+    "Infiltration",
+    "Pneumothorax",
+    "Edema",
+    "Emphysema",
+    "Fibrosis",
+    "Effusion",
+    "Pneumonia",
+    "Pleural_Thickening",
+    "Cardiomegaly",
+    "Nodule",
+    "Mass",
+    "Hernia",
+    "Lung Lesion",
+    "Fracture",
+    "Lung Opacity",
+    "Enlarged Cardiomediastinum",
+)
+_STEM = "densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt"
+XRV_WEIGHTS: dict[str, str] = {  # weights name -> file name torchxrayvision publishes
+    "all": f"nih-pc-chex-mimic_ch-google-openi-kaggle-{_STEM}",
+    "nih": f"nih-{_STEM}",
+    "pc": f"pc-{_STEM}",
+    "chex": f"chex-{_STEM}",
+    "rsna": f"kaggle-{_STEM}",
+    "mimic_nb": f"mimic_nb-{_STEM}",
+    "mimic_ch": f"mimic_ch-{_STEM}",
+}
