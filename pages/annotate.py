@@ -34,7 +34,7 @@ from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo, list_labels
 from markit_core.reports import report_for_case
 from ui import annotate_state as state
-from ui import viewer
+from ui import reading, viewer
 from ui.resources import get_settings
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
@@ -336,8 +336,13 @@ try:
 except MarkitError as e:
     show_error(e)
     st.stop()
+client = reading.client_side()
 viewer.prepare_view(case_id, decoded)
-view = viewer.view_controls(case.stored_path, decoded, draft.touch)
+if client:
+    size = reading.client_size()
+    view = reading.view_state(reading.reported_view(user.id, case_id), decoded, size)
+else:
+    view = viewer.view_controls(case.stored_path, decoded, draft.touch)
 overlays = []
 if others and st.session_state.get("show_others_rois", True):
     overlays = [
@@ -345,15 +350,27 @@ if others and st.session_state.get("show_others_rois", True):
         for r in others
         for g in r.regions
     ]
-background, mapping = viewer.render_current(case.stored_path, view, overlays)
+tool_names = {reading.VIEW_TOOL: "View", **TOOLS} if client else TOOLS
+if st.session_state.get("roi_mode") not in tool_names:
+    st.session_state["roi_mode"] = next(iter(tool_names))
+viewing = client and st.session_state["roi_mode"] == reading.VIEW_TOOL
+background, mapping = (
+    (b"", None) if viewing else viewer.render_current(case.stored_path, view, overlays)
+)
 
 body = st.container(horizontal=True, gap="medium")
-left = body.container(width=mapping.size[0] + 4)
+left = body.container(width=(size + 4) if client else mapping.size[0] + 4)
 right = body.container(width="stretch")
 with left:
     tools = st.container(horizontal=True, vertical_alignment="bottom")
     mode = tools.segmented_control(
-        "Draw", list(TOOLS), key="roi_mode", default="rect", format_func=TOOLS.get, required=True
+        "Tool",
+        list(tool_names),
+        key="roi_mode",
+        format_func=tool_names.get,
+        required=True,
+        help="View: drag for window/level, wheel to zoom, shift-drag to pan, keys 1-5 "
+        "presets over the image. A drawing tool opens the canvas on the same view.",
     )
     label_ids = [lb.id for lb in labels]
     if st.session_state.get("roi_label") not in label_ids:
@@ -370,27 +387,39 @@ with left:
         f"<em>{escape(names.get(roi_label, '—'))}</em>",
         unsafe_allow_html=True,
     )
-    # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
-    shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays))
-    canvas_key = (
-        f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
-        f"{hash(shown) & 0xFFFFFFFF:x}"
-    )
-    init = st.session_state.get(CANVAS_INIT_KEY)
-    if not init or init[0] != canvas_key:
-        init = (
-            canvas_key,
-            regions_to_drawing(draft.regions, mapping, colors=colors, frame=view.frame),
+    if viewing:
+        reading.show_reader(
+            user.id,
+            case_id,
+            case.stored_path,
+            decoded,
+            size=size,
+            regions=reading.region_dicts(draft.regions, colors, overlays),
+            touch=draft.touch,
         )
-        st.session_state[CANVAS_INIT_KEY] = init
-    drawing = viewer.roi_canvas(
-        background,
-        mapping,
-        init[1],
-        key=canvas_key,
-        mode=mode,
-        color=colors.get(roi_label, "#ffffff"),
-    )
+        drawing = None
+    else:
+        # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
+        shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays))
+        canvas_key = (
+            f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
+            f"{hash(shown) & 0xFFFFFFFF:x}"
+        )
+        init = st.session_state.get(CANVAS_INIT_KEY)
+        if not init or init[0] != canvas_key:
+            init = (
+                canvas_key,
+                regions_to_drawing(draft.regions, mapping, colors=colors, frame=view.frame),
+            )
+            st.session_state[CANVAS_INIT_KEY] = init
+        drawing = viewer.roi_canvas(
+            background,
+            mapping,
+            init[1],
+            key=canvas_key,
+            mode=mode,
+            color=colors.get(roi_label, "#ffffff"),
+        )
     draft.displayed()
     if drawing is not None:
         parsed = drawing_to_regions(
@@ -416,7 +445,10 @@ with left:
         state.sync(s, user, draft)
     except MarkitError as e:
         show_error(e)
-    st.container(key="view_caption").caption(viewer.view_caption(view, mapping, decoded.n_frames))
+    if mapping is not None:
+        st.container(key="view_caption").caption(
+            viewer.view_caption(view, mapping, decoded.n_frames)
+        )
     if draft.regions:
         st.markdown("**Regions** (in image pixels; drawn in the label's colour)")
         for i, region in enumerate(draft.regions):
@@ -500,4 +532,6 @@ state.keyboard_shortcuts(
         "b": "prev_case",
     }
 )
+if client and next_id is not None and next_id != case_id:  # after everything shown: prefetch
+    reading.prefetch(next_id, case_in_project(s, project.id, next_id).stored_path)
 s.close()
