@@ -100,6 +100,13 @@ def _on_key(draft: state.Draft, label_ids: list[int], action: str, arg: int = 0)
     state.persist(draft)  # a cursor move changes no content: nothing is written
 
 
+def _clear_answer(draft: state.Draft, label_id: int) -> None:
+    """The explicit way back to "not answered" (a second click on an answer keeps it)."""
+    draft.set_value(label_id, None)
+    _mirror(draft, draft.case_id, label_id)
+    state.persist(draft)
+
+
 def _delete_region(draft: state.Draft, index: int) -> None:
     if 0 <= index < len(draft.regions):
         region = draft.regions.pop(index)
@@ -149,9 +156,15 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
                 key=answer_key,
                 label_visibility="collapsed",
                 format_func=str.capitalize,
+                required=True,  # clicking the chosen answer again keeps it (Clear clears)
                 on_change=_on_answer,
                 args=(draft, lb.id, answer_key),
             )
+            if draft.value(lb.id) is None:  # no grade is suggested before an answer
+                row.caption("confidence: answer first", width=160)
+                continue
+            if grade_key not in st.session_state:  # the slider was hidden until now
+                st.session_state[grade_key] = draft.grade(lb.id)
             row.select_slider(
                 f"{lb.name} confidence",
                 CONFIDENCE_GRADES,
@@ -161,10 +174,18 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
                 on_change=_on_grade,
                 args=(draft, lb.id, grade_key),
             )
+            row.button(
+                "",
+                key=f"clr_{case_id}_{lb.id}",
+                icon=":material/close:",
+                help=f"Clear the answer for {lb.name}",
+                on_click=_clear_answer,
+                args=(draft, lb.id),
+            )
     status = (
         f"Saved as version {draft.version}"
         if draft.unchanged()
-        else "Unsaved changes"
+        else "Draft saved · not yet submitted"
         if not draft.empty()
         else "Nothing entered yet"
     )
@@ -185,8 +206,8 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
         width="stretch",
         help="Store it and open the next unannotated case (d)",
     )
-    with st.expander("Keyboard", icon=":material/keyboard:"):
-        st.markdown("\n".join(f"- `{k}` — {what}" for k, what in state.KEY_HELP))
+    with st.container(border=True, key="keyboard_help"):
+        st.caption("**Keyboard** · " + " · ".join(f"`{k}` {what}" for k, what in state.KEY_HELP))
         bar = st.container(horizontal=True, gap="small")
         for key, label, action, arg in (
             ("kb_up", "↑ label", "move", -1),
