@@ -15,6 +15,7 @@ import streamlit as st
 
 from markit_core.access import Action
 from markit_core.annotation.drafts import discard_draft, load_draft
+from markit_core.annotation.navigation import case_list, neighbours
 from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.annotation.regions import (
     OTHER_PALETTE,
@@ -35,6 +36,7 @@ from markit_core.labels import LabelInfo, list_labels
 from markit_core.reports import report_for_case
 from ui import annotate_state as state
 from ui import reading, viewer
+from ui.case_list import case_list_panel
 from ui.resources import get_settings
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
 from ui.widgets import project_picker
@@ -307,15 +309,20 @@ draft = state.get_draft(
 st.html("<style>[data-testid='stMainBlockContainer']{padding:2.5rem 1.5rem 2rem 1.5rem}</style>")
 show_flash()
 position = queue.case_ids.index(case_id) + 1
-prev_id, next_id = queue.previous(case_id), queue.next_after(case_id)
-head = st.columns([6, 1.2, 1.2], vertical_alignment="bottom")
+entries = case_list(s, user, project.id)
+prev_id, following = neighbours(entries, case_id)
+next_id = queue.next_after(case_id)  # None: every case is done
+next_target = next_id if next_id not in (None, case_id) else following
+head = st.columns([6, 1.4, 1.2, 1.2], vertical_alignment="bottom")
 head[0].progress(
     queue.done_count / queue.total,
     text=f"**{project.name}** · {queue.done_count} / {queue.total} cases done · "
     f"case {position} of {queue.total} (#{case_id}, "
     f"{'annotated' if case_id in queue.done else 'not yet annotated'})",
 )
-head[1].button(
+with head[1]:
+    case_list_panel(entries, case_id, lambda cid: state.go_to_case(user.id, project.id, cid))
+head[2].button(
     "Previous",
     key="prev_case",
     icon=":material/arrow_back:",
@@ -323,21 +330,22 @@ head[1].button(
     on_click=state.go_to_case,
     args=(user.id, project.id, prev_id),
     disabled=prev_id is None,
-    help="Previous case in the queue (b)",
+    help="Previous case in the list (b)",
 )
-head[2].button(
+head[3].button(
     "Next",
     key="next_case",
     icon=":material/arrow_forward:",
     width="stretch",
     on_click=state.go_to_case,
-    args=(user.id, project.id, next_id),
-    disabled=next_id is None or next_id == case_id,
-    help="Next unannotated case (n)",
+    args=(user.id, project.id, next_target),
+    disabled=next_target is None,
+    help="Next unannotated case; once all are done, the next in the list (n)",
 )
 if next_id is None:
     st.success(
-        "Every case in your queue is annotated. You can revisit and edit any of them.",
+        "Every case in your queue is annotated. Revisit and edit any of them with "
+        "Previous / Next or the case list.",
         icon=":material/task_alt:",
     )
 if draft.submit_pending and not draft.unchanged():
@@ -553,6 +561,6 @@ state.keyboard_shortcuts(
         "b": "prev_case",
     }
 )
-if client and next_id is not None and next_id != case_id:  # after everything shown: prefetch
-    reading.prefetch(next_id, case_in_project(s, project.id, next_id).stored_path)
+if client and next_target is not None:  # after everything else is shown: prefetch
+    reading.prefetch(next_target, case_in_project(s, project.id, next_target).stored_path)
 s.close()

@@ -446,3 +446,38 @@ def test_drawing_tool_opens_on_the_view_the_browser_reported(env):
     assert _caption(at, "Window") == (
         "Window L 100 / W 50 · zoom 5.00× (pixels 20–180, 0–160) · inverted · 320×240 px"
     )
+
+
+def test_finished_queue_then_jump_to_an_earlier_case_and_edit_it(session, env):
+    c, lab = env["cases"], env["labels"]
+    for i, cid in enumerate(c):
+        submit(
+            session,
+            env["ann1"],
+            env["project"],
+            cid,
+            answers={lab["pneumonia"]: Answer(False, 100)},
+            token=f"all-{i}",
+        )
+    at = _open("ann1")
+    assert "3 / 3 cases done" in _progress(at)
+    assert any("Every case in your queue is annotated" in m.value for m in at.success)
+    # Next is not stuck once everything is done: it walks the whole list
+    assert not at.button(key="next_case").disabled
+    at.button(key="next_case").click().run()
+    assert f"case 2 of 3 (#{c[1]}" in _progress(at)
+    jump = at.selectbox(key="case_jump")
+    assert jump.options == [
+        f"{i}. #{cid} {_name(session, cid)} — ● submitted" for i, cid in enumerate(c, start=1)
+    ]
+    jump.select(c[0]).run()
+    assert f"case 1 of 3 (#{c[0]}" in _progress(at)
+    _answer(at, c[0], lab["pneumonia"], "present", 60)
+    at.button(key="submit").click().run()
+    assert "as version 2" in at.success[0].value
+    assert not at.exception, at.exception
+
+
+def _name(session, case_id: int) -> str:
+    case = session.get(Case, case_id)
+    return (case.original_name or "").rsplit("/", 1)[-1]

@@ -16,6 +16,7 @@ from markit_core.annotation.drafts import (
     new_token,
     save_draft,
 )
+from markit_core.annotation.navigation import STATUSES, CaseEntry, case_list, neighbours
 from markit_core.annotation.progress import (
     AnnotatorProgress,
     project_progress,
@@ -78,6 +79,10 @@ __all__ = [
     "current_annotation_ids",
     "current_answers",
     "Queue",
+    "STATUSES",
+    "CaseEntry",
+    "case_list",
+    "neighbours",
     "build_queue",
     "case_in_project",
     "assign_cases",
