@@ -322,3 +322,25 @@ class ExportRecord(SQLModel, table=True):
     format: str = Field(max_length=16)
     rows: int = 0
     content_sha256: str = Field(max_length=64)
+
+
+# --- issue 12: login sessions (a reload or a second tab stays logged in) ---
+
+
+class LoginSession(SQLModel, table=True):
+    """A server-side login session carried by a browser cookie (``markit_core.sessions``).
+
+    Only the SHA-256 of the random token is stored, so a copy of the database
+    cannot be used to log in. A session ends at ``expires_at``, after the idle
+    timeout since ``last_seen``, or when ``revoked_at`` is set (logout, deactivation).
+    """
+
+    __tablename__ = "login_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from markit_core.accounts import login
+from markit_core.accounts import get_user, login
 from markit_core.errors import MarkitError
 from ui.resources import get_settings
-from ui.session import NOTICE_KEY, db, show_error, sign_in
+from ui.session import NOTICE_KEY, db, show_error, start_login
 
 _, middle, _ = st.columns([1, 2, 1])
 with middle:
@@ -30,8 +30,8 @@ with middle:
         try:
             with db() as s:
                 info = login(s, get_settings(), username, password)
+                start_login(s, get_user(s, info.username))
         except MarkitError as e:
             show_error(e)
         else:
-            sign_in(info.id)
             st.rerun()
