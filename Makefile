@@ -1,5 +1,6 @@
 # MarkIt: `make run` starts the app on the embedded default (SQLite, local store,
-# demo data); `make test` runs the whole suite. Both set up .venv first.
+# demo data); `make test` runs the lint, format and type checks, then the whole suite.
+# All set up .venv first.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -7,7 +8,7 @@ UV     := $(VENV)/bin/uv
 HOST   ?= 127.0.0.1  # `make run HOST=0.0.0.0` to serve the lab network
 PORT   ?= 8501
 
-.PHONY: run test install install-dev demo bench clean-data
+.PHONY: run test lint install install-dev demo bench clean-data
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,13 @@ demo: install
 run: demo
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-test: install-dev
+# ruff (lint + format check) over the tree, mypy over the core (config in pyproject.toml)
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy markit_core
+
+test: install-dev lint
 	$(PY) -m pytest
 
 bench: install-dev

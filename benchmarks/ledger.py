@@ -72,7 +72,7 @@ def main() -> None:
                 ledger.append(s, actor=None, project_id=None, action="login.failed", record=attempt)
                 s.commit()
             append_s = time.perf_counter() - t0
-            assert ledger.verify(s).ok
+            assert ledger.integrity(s).ok
         engine.dispose()
         appends_per_s = TIMED_APPENDS / append_s
         print(
@@ -85,7 +85,7 @@ def main() -> None:
             _bulk_chain(s, VERIFY_ENTRIES)
         with session(engine) as s:
             t0 = time.perf_counter()
-            result = ledger.verify(s)
+            result = ledger.integrity(s)
             verify_s = time.perf_counter() - t0
         engine.dispose()
         assert result.ok and result.entries == VERIFY_ENTRIES, result

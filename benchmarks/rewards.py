@@ -178,7 +178,7 @@ def main() -> int:
         t0 = time.perf_counter()
         baseline = pandas_rewards(*frames)
         pandas_seconds = time.perf_counter() - t0
-        ours = dict(zip(result.annotators, result.rewards))
+        ours = dict(zip(result.annotators, result.rewards, strict=True))
         assert baseline.keys() == ours.keys()
         for a in ours:
             assert abs(baseline[a] - ours[a]) < 1e-6 * BUDGET, (a, baseline[a], ours[a])
@@ -194,7 +194,8 @@ def main() -> int:
         tuned_seconds = time.perf_counter() - t0
         assert all(abs(tuned[a] - ours[a]) < 1e-6 * BUDGET for a in ours)
         print(
-            f"(b') the same loop with np.where instead of the row-wise apply: {tuned_seconds:.2f} s "
+            "(b') the same loop with np.where instead of the row-wise apply: "
+            f"{tuned_seconds:.2f} s "
             f"-> ratio {tuned_seconds / seconds:.1f}x"
         )
 

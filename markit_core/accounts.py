@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import require_admin
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import (
     AccountLocked,
     AuthenticationError,
@@ -56,7 +56,11 @@ class UserInfo:
 
 def _info(user: User) -> UserInfo:
     return UserInfo(
-        user.id or 0, user.username, user.display_name or user.username, user.is_admin, user.is_demo
+        require_id(user),
+        user.username,
+        user.display_name or user.username,
+        user.is_admin,
+        user.is_demo,
     )
 
 
@@ -98,7 +102,7 @@ def user_by_id(session: Session, user_id: int) -> User:
 def first_admin(session: Session) -> User:
     """The oldest active admin, used by the CLI when no ``--as`` is given."""
     user = session.exec(
-        select(User).where(User.is_admin, User.is_active).order_by(User.id)  # type: ignore[arg-type]
+        select(User).where(col(User.is_admin), col(User.is_active)).order_by(col(User.id))
     ).first()
     if user is None:
         raise NotFoundError(
@@ -201,7 +205,7 @@ def login(
 
 
 def check_idle(last_activity: datetime, settings: Settings, now: datetime | None = None) -> None:
-    """Raise ``SessionExpired`` when more than the idle timeout has passed since ``last_activity``."""
+    """Raise ``SessionExpired`` when the idle timeout has passed since ``last_activity``."""
     now = now or utcnow()
     if now - last_activity > timedelta(minutes=settings.session_timeout_minutes):
         raise SessionExpired()

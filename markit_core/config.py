@@ -56,4 +56,6 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides taking precedence."""
     clean = {k: v for k, v in overrides.items() if v is not None}
+    # values are validated (and coerced) by pydantic at run time; Settings(**...) also reads
+    # the environment, which model_validate would skip
     return Settings(**clean)  # type: ignore[arg-type]

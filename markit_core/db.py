@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -24,6 +24,11 @@ from markit_core.config import Settings
 _MIGRATIONS = Path(__file__).parent / "migrations"
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int | None: ...
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI hook
@@ -101,3 +106,35 @@ def rolls_back(fn: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+class MissingIdError(RuntimeError):
+    """A row was used as a foreign key before the database gave it an id (a bug, not input)."""
+
+
+def require_id(row: _Row) -> int:
+    """The primary key of a stored row; raise ``MissingIdError`` if it has none yet.
+
+    Used instead of ``row.id or 0``: a row that was never flushed must not
+    silently become foreign key 0.
+
+    Parameters
+    ----------
+    row
+        Any table row (``User``, ``Project``, ``Case`` ...).
+
+    Returns
+    -------
+    int
+        ``row.id``.
+
+    Raises
+    ------
+    MissingIdError
+        When ``row.id`` is None (the row was not added and flushed).
+    """
+    if row.id is None:
+        raise MissingIdError(
+            f"{type(row).__name__} has no id yet: add and flush it before using it as a reference"
+        )
+    return row.id

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, SupportsInt
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, AnnotationValue, LabelDef, LabelKind, Roi, User
 from markit_core.validation import clean_name
@@ -59,7 +59,7 @@ class LabelChanges:
 
 
 def _info(label: LabelDef) -> LabelInfo:
-    return LabelInfo(label.id or 0, label.name, label.group, label.kind, label.order)
+    return LabelInfo(require_id(label), label.name, label.group, label.kind, label.order)
 
 
 def list_labels(session: Session, actor: User, project_id: int) -> list[LabelInfo]:
@@ -69,14 +69,26 @@ def list_labels(session: Session, actor: User, project_id: int) -> list[LabelInf
 
 
 def active_labels(session: Session, project_id: int) -> list[LabelDef]:
-    """The project's non-archived label rows in display order (no permission check: a query helper)."""
+    """The project's non-archived label rows in display order.
+
+    No permission check: a query helper for callers that already checked.
+    """
     return list(
         session.exec(
             select(LabelDef)
-            .where(LabelDef.project_id == project_id, LabelDef.archived == False)  # noqa: E712
-            .order_by(LabelDef.order, LabelDef.name)
+            .where(LabelDef.project_id == project_id, col(LabelDef.archived).is_(False))
+            .order_by(col(LabelDef.order), col(LabelDef.name))
         )
     )
+
+
+def active_binary_labels(session: Session, project_id: int) -> list[LabelDef]:
+    """The project's non-archived present/absent labels in display order.
+
+    The one query behind review, rewards and the demo answers (no permission
+    check: callers already checked).
+    """
+    return [lb for lb in active_labels(session, project_id) if lb.kind == LabelKind.BINARY.value]
 
 
 def _parse_kind(value: object, where: str) -> str:
@@ -90,8 +102,10 @@ def _parse_kind(value: object, where: str) -> str:
 def _parse_order(value: object, where: str, default: int) -> int:
     if value is None or (isinstance(value, float) and value != value) or value == "":
         return default
+    if not isinstance(value, (str, SupportsInt)):
+        raise ValidationError(f"{where}: order {value!r} is not a whole number")
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         raise ValidationError(f"{where}: order {value!r} is not a whole number") from None
 
@@ -128,12 +142,12 @@ def _validate(rows: Iterable[Mapping[str, Any]], existing_ids: set[int]) -> list
 
 
 def _in_use(session: Session, label_id: int) -> bool:
-    for table, col in (
+    for table, column in (
         (AnnotationValue, AnnotationValue.label_id),
         (Roi, Roi.label_id),
         (Adjudication, Adjudication.label_id),
     ):
-        if session.exec(select(func.count()).select_from(table).where(col == label_id)).one():
+        if session.exec(select(func.count()).select_from(table).where(column == label_id)).one():
             return True
     return False
 
@@ -144,14 +158,16 @@ def save_label_set(
 ) -> LabelChanges:
     """Replace the project's label set with ``rows`` (dicts: id?, name, group, kind, order)."""
     require(session, actor, project_id, Action.EDIT_LABELS)
-    current = {lb.id: lb for lb in active_labels(session, project_id)}
+    current = {require_id(lb): lb for lb in active_labels(session, project_id)}
     wanted = _validate(rows, set(current))
     archived_names = {
         lb.name.casefold(): lb
         for lb in session.exec(
-            select(LabelDef).where(LabelDef.project_id == project_id, LabelDef.archived == True)
+            select(LabelDef).where(
+                LabelDef.project_id == project_id, col(LabelDef.archived).is_(True)
+            )
         )
-    }  # noqa: E712
+    }
     for n, w in enumerate(wanted, start=1):
         if (
             w["id"] is not None
@@ -174,7 +190,7 @@ def _apply(
     session: Session,
     actor: User,
     project_id: int,
-    current: dict[int | None, LabelDef],
+    current: dict[int, LabelDef],
     wanted: list[dict[str, Any]],
     archived_names: dict[str, LabelDef],
 ) -> LabelChanges:
@@ -184,7 +200,7 @@ def _apply(
     for label_id, label in current.items():
         if label_id in keep:
             continue
-        if _in_use(session, label_id or 0):
+        if _in_use(session, require_id(label)):
             label.archived = True
             session.add(label)
             ledger.append(

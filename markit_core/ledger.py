@@ -12,22 +12,29 @@ record, the previous entry's hash and its own hash, so
 
 Records with child rows (an annotation with its values and ROIs) are digested
 together with their children, so editing a child is caught too.
+
+Reading the ledger is permission-checked like everything else: ``recent`` and
+``verify`` of one project are for those who may see its statistics; the whole
+ledger (every project, and entries of no project) is for site administrators.
+``integrity`` is the unchecked computation behind ``verify`` (for migrations,
+tests and benchmarks, which have no acting user).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from markit_core import models
-from markit_core.models import LedgerEntry, LedgerHead, utcnow
+from markit_core.access import Action, require, require_admin
+from markit_core.models import LedgerEntry, LedgerHead, User, utcnow
 
 GENESIS = "0" * 64
 
@@ -95,7 +102,7 @@ def _as_stored(column: Any, value: Any) -> Any:
 
 def row_dict(obj: SQLModel) -> dict[str, Any]:
     """Column values of an ORM object, keyed by column name, typed as stored."""
-    table = obj.__table__  # type: ignore[attr-defined]
+    table = obj.__table__  # type: ignore[attr-defined]  # set by SQLModel for table=True
     return {c.name: _as_stored(c, getattr(obj, c.key)) for c in table.columns}
 
 
@@ -106,7 +113,7 @@ def _pk_name(table: Table) -> str:
 def digest_row(
     record_type: str,
     row: Mapping[str, Any],
-    children: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    children: Mapping[str, Sequence[Mapping[Any, Any]]] | None = None,
 ) -> str:
     """SHA-256 of a record (and its child rows) in canonical form."""
     body: dict[str, Any] = {"table": record_type, "row": row}
@@ -136,6 +143,7 @@ def entry_hash(fields: Mapping[str, Any]) -> str:
     return _sha256(_CANONICAL.encode([fields[k] for k in _ENTRY_FIELDS]))
 
 
+# SQLModel's metaclass sets __table__ on table=True models; its stubs do not declare it
 _ENTRIES: Table = LedgerEntry.__table__  # type: ignore[attr-defined]
 _HEAD: Table = LedgerHead.__table__  # type: ignore[attr-defined]
 # Built once: constructing statements per call costs more than executing them.
@@ -165,7 +173,7 @@ def append(
     expects it to be absent.
     """
     session.flush()
-    table = record.__table__  # type: ignore[attr-defined]
+    table = record.__table__  # type: ignore[attr-defined]  # set by SQLModel for table=True
     record_type = table.name
     row = row_dict(record)
     record_id = row[_pk_name(table)]
@@ -226,7 +234,7 @@ class VerifyResult:
         return self.problem is None
 
 
-def _chain_problems(entries: list[Mapping[str, Any]], head: Any) -> Iterable[Problem]:
+def _chain_problems(entries: Sequence[Mapping[str, Any]], head: Any) -> Iterable[Problem]:
     prev_hash, expected_seq = GENESIS, 1
     for e in entries:
         seq = e["seq"]
@@ -263,65 +271,81 @@ def _chain_problems(entries: list[Mapping[str, Any]], head: Any) -> Iterable[Pro
         )
 
 
-def _record_problems(
-    session: Session, entries: list[Mapping[str, Any]]
-) -> tuple[int, list[Problem]]:
+def _latest_entries(
+    entries: Sequence[Mapping[str, Any]], project_id: int | None
+) -> dict[str, list[Mapping[str, Any]]]:
+    """The newest entry of each logged record, grouped by record type.
+
+    With ``project_id``, only records whose newest entry belongs to that project
+    (the newest entry decides, whichever project wrote the earlier ones).
+    """
     latest: dict[tuple[str, str], Mapping[str, Any]] = {}
     for e in entries:
         latest[(e["record_type"], e["record_id"])] = e
     by_type: dict[str, list[Mapping[str, Any]]] = {}
     for (rtype, _), e in latest.items():
-        by_type.setdefault(rtype, []).append(e)
+        if project_id is None or e["project_id"] == project_id:
+            by_type.setdefault(rtype, []).append(e)
+    return by_type
 
+
+def _stored_rows(session: Session, rtype: str) -> dict[str, dict[str, Any]]:
+    table = _table(rtype)
+    pk = table.c[_pk_name(table)]
+    names = [c.name for c in table.columns]
+    return {
+        str(r[pk.name]): r
+        for r in (dict(zip(names, t, strict=True)) for t in session.execute(select(table)).all())
+    }
+
+
+def _stored_children(session: Session, rtype: str) -> dict[str, dict[str, list[Mapping[Any, Any]]]]:
+    # SQLAlchemy row mappings (keyed by column name) are digested as they come
+    children: dict[str, dict[str, list[Mapping[Any, Any]]]] = {}
+    for child, fk in _CHILDREN.get(rtype, ()):
+        grouped: dict[str, list[Mapping[Any, Any]]] = {}
+        for r in session.execute(select(_table(child))).mappings():
+            grouped.setdefault(str(r[fk]), []).append(r)
+        children[child] = grouped
+    return children
+
+
+def _record_problem(
+    rtype: str,
+    e: Mapping[str, Any],
+    row: Mapping[str, Any] | None,
+    children: Mapping[str, Mapping[str, Sequence[Mapping[Any, Any]]]],
+) -> Problem | None:
+    record = f"{rtype} {e['record_id']}"
+    if e["removed"]:
+        if row is not None:
+            return Problem(e["seq"], "record changed", f"{record} was logged as removed but exists")
+        return None
+    if row is None:
+        return Problem(e["seq"], "record changed", f"{record} was deleted after it was logged")
+    kids = {name: g.get(e["record_id"], []) for name, g in children.items()} or None
+    if digest_row(rtype, row, kids) != e["record_digest"]:
+        return Problem(e["seq"], "record changed", f"{record} changed after it was logged")
+    return None
+
+
+def _record_problems(
+    session: Session, entries: Sequence[Mapping[str, Any]], project_id: int | None = None
+) -> tuple[int, list[Problem]]:
+    """Re-digest each logged record against its newest entry; (records checked, problems)."""
+    by_type = _latest_entries(entries, project_id)
     problems: list[Problem] = []
     for rtype, ents in by_type.items():
         if rtype not in SQLModel.metadata.tables:
             problems.extend(Problem(e["seq"], "unknown record type", rtype) for e in ents)
             continue
-        table = _table(rtype)
-        pk = table.c[_pk_name(table)]
-        names = [c.name for c in table.columns]
-        rows = {
-            str(r[pk.name]): r
-            for r in (dict(zip(names, t)) for t in session.execute(select(table)).all())
-        }
-        children: dict[str, dict[str, list[dict]]] = {}
-        for child, fk in _CHILDREN.get(rtype, ()):
-            grouped: dict[str, list[dict]] = {}
-            for r in session.execute(select(_table(child))).mappings():
-                grouped.setdefault(str(r[fk]), []).append(r)
-            children[child] = grouped
+        rows = _stored_rows(session, rtype)
+        children = _stored_children(session, rtype)
         for e in ents:
-            row = rows.get(e["record_id"])
-            if e["removed"]:
-                if row is not None:
-                    problems.append(
-                        Problem(
-                            e["seq"],
-                            "record changed",
-                            f"{rtype} {e['record_id']} was logged as removed but exists",
-                        )
-                    )
-                continue
-            if row is None:
-                problems.append(
-                    Problem(
-                        e["seq"],
-                        "record changed",
-                        f"{rtype} {e['record_id']} was deleted after it was logged",
-                    )
-                )
-                continue
-            kids = {name: g.get(e["record_id"], []) for name, g in children.items()} or None
-            if digest_row(rtype, row, kids) != e["record_digest"]:
-                problems.append(
-                    Problem(
-                        e["seq"],
-                        "record changed",
-                        f"{rtype} {e['record_id']} changed after it was logged",
-                    )
-                )
-    return len(latest), problems
+            problem = _record_problem(rtype, e, rows.get(e["record_id"]), children)
+            if problem is not None:
+                problems.append(problem)
+    return sum(len(ents) for ents in by_type.values()), problems
 
 
 def _load_entries(session: Session) -> list[dict[str, Any]]:
@@ -335,7 +359,7 @@ def _load_entries(session: Session) -> list[dict[str, Any]]:
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(f"SELECT {', '.join(columns)} FROM ledger_entry ORDER BY seq")
-        entries = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        entries = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     finally:
         cursor.close()
     for e in entries:
@@ -343,25 +367,83 @@ def _load_entries(session: Session) -> list[dict[str, Any]]:
     return entries
 
 
-def verify(session: Session) -> VerifyResult:
-    """Recompute the chain and re-digest every record the ledger refers to.
+def verify(session: Session, actor: User, project_id: int | None = None) -> VerifyResult:
+    """Recompute the chain and re-digest the records the ledger refers to.
 
-    Returns the first broken entry (lowest sequence number) and why, or ok.
+    Parameters
+    ----------
+    session
+        An open session.
+    actor
+        The acting user.
+    project_id
+        Check this project's records (``actor`` needs its statistics
+        permission), or None for the whole database (site administrators
+        only). The hash chain is one for all projects and is always checked
+        whole; its problems name only sequence numbers.
+
+    Returns
+    -------
+    VerifyResult
+        The first broken entry (lowest sequence number) and why, or ok.
+
+    Raises
+    ------
+    NotFoundError, PermissionDenied
+        ``actor`` may not verify the project (or the whole database).
+    """
+    if project_id is None:
+        require_admin(actor, "verify the whole activity ledger")
+    else:
+        require(session, actor, project_id, Action.STATS)
+    return integrity(session, project_id)
+
+
+def integrity(session: Session, project_id: int | None = None) -> VerifyResult:
+    """``verify`` without the permission check, for callers with no acting user.
+
+    Migrations, tests and benchmarks use it; services and pages call
+    :func:`verify`.
     """
     entries = _load_entries(session)
-    head = session.execute(select(LedgerHead.seq, LedgerHead.entry_hash)).first()
+    head = session.execute(select(col(LedgerHead.seq), col(LedgerHead.entry_hash))).first()
     problems = list(_chain_problems(entries, head))
-    checked, rec_problems = _record_problems(session, entries)
+    checked, rec_problems = _record_problems(session, entries, project_id)
     problems.extend(rec_problems)
     first = min(problems, key=lambda p: p.seq) if problems else None
-    return VerifyResult(entries=len(entries), records_checked=checked, problem=first)
+    counted = len(entries)
+    if project_id is not None:
+        counted = sum(1 for e in entries if e["project_id"] == project_id)
+    return VerifyResult(entries=counted, records_checked=checked, problem=first)
 
 
 def recent(
-    session: Session, project_id: int | None = None, limit: int = 50
+    session: Session, actor: User, project_id: int | None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """Newest entries first, as plain dicts (for the admin page)."""
-    stmt = select(LedgerEntry).order_by(LedgerEntry.seq.desc()).limit(limit)  # type: ignore[attr-defined]
-    if project_id is not None:
-        stmt = stmt.where(LedgerEntry.project_id == project_id)
+    """Newest entries first, as plain dicts (the activity view).
+
+    Parameters
+    ----------
+    session
+        An open session.
+    actor
+        The acting user.
+    project_id
+        The project whose entries to show (``actor`` needs its statistics
+        permission), or None for every entry of the database, projects or not
+        (site administrators only).
+    limit
+        At most this many entries.
+
+    Raises
+    ------
+    NotFoundError, PermissionDenied
+        ``actor`` may not see the project's activity (or the whole ledger).
+    """
+    stmt = select(LedgerEntry).order_by(col(LedgerEntry.seq).desc()).limit(limit)
+    if project_id is None:
+        require_admin(actor, "see the activity of every project")
+    else:
+        require(session, actor, project_id, Action.STATS)
+        stmt = stmt.where(col(LedgerEntry.project_id) == project_id)
     return [row_dict(e) for e in session.execute(stmt).scalars()]

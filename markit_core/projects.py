@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require, roles_of
 from markit_core.accounts import get_user
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from markit_core.models import Membership, Project, Role, User
 from markit_core.validation import clean_name
@@ -43,9 +43,9 @@ class MemberInfo:
 
 
 def _info(session: Session, project: Project, viewer: User) -> ProjectInfo:
-    roles = tuple(sorted(r.value for r in roles_of(session, viewer, project.id or 0)))
+    roles = tuple(sorted(r.value for r in roles_of(session, viewer, require_id(project))))
     return ProjectInfo(
-        project.id or 0,
+        require_id(project),
         project.name,
         project.description,
         project.required_annotators,
@@ -69,7 +69,7 @@ def find_project(session: Session, actor: User, name: str) -> Project:
     if project is None:
         raise NotFoundError(f"project {name!r} not found")
     try:
-        require(session, actor, project.id or 0, Action.VIEW)
+        require(session, actor, require_id(project), Action.VIEW)
     except NotFoundError:
         raise NotFoundError(f"project {name!r} not found") from None
     return project
@@ -102,7 +102,7 @@ def create_project(
         session, actor=actor, project_id=project.id, action="project.create", record=project
     )
     member = Membership(
-        project_id=project.id or 0, user_id=(owner or actor).id or 0, role=Role.OWNER.value
+        project_id=require_id(project), user_id=require_id(owner or actor), role=Role.OWNER.value
     )
     session.add(member)
     session.flush()
@@ -116,7 +116,7 @@ def list_projects(session: Session, actor: User) -> list[ProjectInfo]:
     stmt = select(Project).order_by(Project.name)
     if not actor.is_admin:
         mine = select(Membership.project_id).where(Membership.user_id == actor.id)
-        stmt = stmt.where(Project.id.in_(mine))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Project.id).in_(mine))
     return [_info(session, p, actor) for p in session.exec(stmt)]
 
 
@@ -164,15 +164,15 @@ def list_members(session: Session, actor: User, project_id: int) -> list[MemberI
     require(session, actor, project_id, Action.VIEW)
     rows = session.exec(
         select(User, Membership.role)
-        .join(Membership, Membership.user_id == User.id)
+        .join(Membership, col(Membership.user_id) == User.id)
         .where(Membership.project_id == project_id)
         .order_by(User.username)
     ).all()
     grouped: dict[int, tuple[User, list[str]]] = {}
     for user, role in rows:
-        grouped.setdefault(user.id or 0, (user, []))[1].append(role)
+        grouped.setdefault(require_id(user), (user, []))[1].append(role)
     return [
-        MemberInfo(u.id or 0, u.username, u.display_name or u.username, tuple(sorted(rs)))
+        MemberInfo(require_id(u), u.username, u.display_name or u.username, tuple(sorted(rs)))
         for u, rs in grouped.values()
     ]
 
@@ -202,7 +202,7 @@ def grant_role(
     ).first()
     if exists is not None:
         return False
-    member = Membership(project_id=project_id, user_id=target.id or 0, role=r.value)
+    member = Membership(project_id=project_id, user_id=require_id(target), role=r.value)
     session.add(member)
     session.flush()
     ledger.append(session, actor=actor, project_id=project_id, action="role.grant", record=member)

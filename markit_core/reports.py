@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import InputFileError, NotFoundError
 from markit_core.models import Case, CaseOrigin, Report, User
 
@@ -182,9 +182,8 @@ def _match(session: Session, project_id: int, kind: str, key: str) -> tuple[list
         )
 
     def pseudo(column: object) -> list[int]:
-        return list(
-            session.exec(select(Case.id).where(Case.project_id == project_id, column == key)).all()
-        )
+        ids = session.exec(select(Case.id).where(Case.project_id == project_id, column == key))
+        return [cid for cid in ids if cid is not None]  # a primary key: never None
 
     def by_id() -> list[int]:
         if not key.isdigit():
@@ -222,7 +221,7 @@ REDACTED = "[removed]"
 
 
 def redact_identity(text: str, origin: CaseOrigin | None) -> str:
-    """Remove the case's known identifiers (patient name parts, patient ID, accession) from a report.
+    """Remove the case's known identifiers (name parts, patient ID, accession) from a report.
 
     Annotators read reports beside the image, so a report must not undo the
     image's de-identification. Only identifiers the archive gave us for this
@@ -321,9 +320,9 @@ def reports_for_case(session: Session, actor: User, case_id: int) -> list[Report
     rows = session.exec(
         select(Report)
         .where(Report.case_id == case_id)
-        .order_by(Report.created_at.desc(), Report.id.desc())
-    ).all()  # type: ignore[attr-defined]
-    return [ReportInfo(r.id or 0, r.case_id, r.text, r.matched_on, r.created_at) for r in rows]
+        .order_by(col(Report.created_at).desc(), col(Report.id).desc())
+    ).all()
+    return [ReportInfo(require_id(r), r.case_id, r.text, r.matched_on, r.created_at) for r in rows]
 
 
 def report_for_case(session: Session, actor: User, case_id: int) -> ReportInfo | None:

@@ -37,6 +37,7 @@ def clean_username(value: object) -> str:
     text = clean_name(value, "username", max_len=64)
     if not _USERNAME.match(text):
         raise ValidationError(
-            f"username {text!r} may only contain letters, digits, '_', '.', '@' and '-' (2-64 chars)"
+            f"username {text!r} may only contain letters, digits, '_', '.', '@' and '-' "
+            "(2-64 chars)"
         )
     return text

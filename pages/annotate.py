@@ -3,7 +3,8 @@
 Thin: widgets -> markit_core -> render. The draft being edited lives in session
 state (ui.annotate_state) with a copy on the server (markit_core.annotation.drafts), written
 when it changes and discarded after a confirmed submit; the viewer in ui.viewer;
-region conversion in markit_core.annotation.regions; storing in markit_core.annotation.submit.submit.
+region conversion in markit_core.annotation.regions; storing in
+markit_core.annotation.submit.submit.
 """
 
 from __future__ import annotations

@@ -35,18 +35,20 @@ if user is None:
     st.stop()
 show_flash()
 
-with st.expander("New project", icon=":material/add:"):
-    with st.form("new_project", clear_on_submit=True):
-        name = st.text_input("Project name", key="new_project_name")
-        description = st.text_area("Description", key="new_project_description")
-        if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
-            try:
-                info = create_project(s, user, name, description=description)
-            except MarkitError as e:
-                show_error(e)
-            else:
-                st.session_state["project_id"] = info.id
-                st.success(f"Created project {info.name!r}; you are its owner.")
+with (
+    st.expander("New project", icon=":material/add:"),
+    st.form("new_project", clear_on_submit=True),
+):
+    name = st.text_input("Project name", key="new_project_name")
+    description = st.text_area("Description", key="new_project_description")
+    if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
+        try:
+            info = create_project(s, user, name, description=description)
+        except MarkitError as e:
+            show_error(e)
+        else:
+            st.session_state["project_id"] = info.id
+            st.success(f"Created project {info.name!r}; you are its owner.")
 
 project = project_picker(s, user)
 if project is None:
@@ -247,18 +249,34 @@ with tabs[3]:
                 "Recorded in the activity ledger. The file feeds `python -m markit_core rewards`."
             )
 
+
+def show_verification(result: ledger.VerifyResult, scope: str) -> None:
+    if result.ok:
+        st.success(
+            f"Ledger intact: {result.entries} entries{scope}, "
+            f"{result.records_checked} records re-digested."
+        )
+    else:
+        st.error(f"Ledger broken — {result.problem}")
+
+
 with tabs[4]:
     if can(s, user, project.id, Action.STATS):
-        if st.button("Verify the whole ledger", key="verify_ledger", icon=":material/verified:"):
-            result = ledger.verify(s)
-            if result.ok:
-                st.success(
-                    f"Ledger intact: {result.entries} entries, "
-                    f"{result.records_checked} records re-digested."
-                )
-            else:
-                st.error(f"Ledger broken — {result.problem}")
-        entries = ledger.recent(s, project.id, limit=100)
+        if st.button("Verify this project", key="verify_ledger", icon=":material/verified:"):
+            try:
+                show_verification(ledger.verify(s, user, project.id), " of this project")
+            except MarkitError as e:
+                show_error(e)
+        if user.is_admin and st.button(
+            "Verify the whole ledger (all projects)",
+            key="verify_ledger_all",
+            icon=":material/verified_user:",
+        ):
+            try:
+                show_verification(ledger.verify(s, user), "")
+            except MarkitError as e:
+                show_error(e)
+        entries = ledger.recent(s, user, project.id, limit=100)
         st.dataframe(
             pd.DataFrame(
                 entries,

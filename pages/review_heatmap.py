@@ -144,7 +144,8 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
         st.warning(f"Image not available: {e}")
     readers = list(d.regions) or list(d.answers)
     everyone = tuple(sorted(set(readers) | set(d.answers)))
-    for col, name in zip(st.columns(max(len(readers), 1)), readers):
+    # st.columns needs at least one column; with no readers it stays empty
+    for col, name in zip(st.columns(max(len(readers), 1)), readers, strict=False):
         with col:
             answer = d.answers.get(name)
             text = (

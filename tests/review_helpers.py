@@ -18,6 +18,7 @@ from sqlmodel import Session
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.imaging.store import ImageStore
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Case, Role, User
@@ -70,7 +71,7 @@ def add_cases(
         )
         session.add(case)
         session.commit()
-        ids.append(case.id or 0)
+        ids.append(require_id(case))
     return ids
 
 

@@ -21,7 +21,8 @@ from markit_core.projects import grant_role, list_projects, update_settings
 from markit_core.review.views import annotator_agreement
 from markit_core.rewards.runs import list_runs
 
-O, M, D, A, R = Role.OWNER, Role.MANAGER, Role.DATA_OWNER, Role.ANNOTATOR, Role.REVIEWER
+# one letter per role so the matrix below reads as a table
+O, M, D, A, R = Role.OWNER, Role.MANAGER, Role.DATA_OWNER, Role.ANNOTATOR, Role.REVIEWER  # noqa: E741
 
 # The designed matrix, written out independently of access.PERMISSIONS.
 EXPECTED: dict[Action, set[Role]] = {

@@ -1,4 +1,4 @@
-"""Core annotation tests: queue, versioned submits, idempotency, timing, ROI conversion, bad input."""
+"""Core annotation tests: queue, versioned submits, idempotency, timing, ROIs, bad input."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _add_cases(session, project_id: int, n: int, prefix: str = "c") -> list[int]
 
 @pytest.fixture
 def world(session, make_user, make_project):
-    """Owner, three annotators, a chest project with three labels and five cases, and a second project."""
+    """Owner, three annotators, a chest project (three labels, five cases), another project."""
     owner = make_user("owner")
     anns = [make_user(f"ann{i}") for i in (1, 2, 3)]
     project = make_project("Chest", owner, {a.username: [Role.ANNOTATOR] for a in anns})
@@ -211,7 +211,7 @@ def test_edits_add_versions_and_keep_history(session, world):
         .order_by(LedgerEntry.seq)
     ).all()
     assert actions[-3:] == ["annotation.submit", "annotation.edit", "annotation.delete"]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_double_submit_with_one_token_stores_once(session, world):
@@ -230,7 +230,7 @@ def test_double_submit_with_one_token_stores_once(session, world):
     with pytest.raises(ConflictError):
         _submit(session, ann2, world, c0, "same-token", pneumonia=(True, 100))
     assert session.exec(select(func.count()).select_from(Annotation)).one() == 1
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_others_readings_hidden_until_own_submission_and_setting(session, world):
@@ -277,7 +277,7 @@ def test_whole_second_timings_still_verify(session, world):
         token="ints",
         timing=Timing(12, 12, 0, {label: 3}),
     )
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 # -- timing ---------------------------------------------------------------------------------
@@ -560,7 +560,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(session, world):
     ann1 = world["anns"][0]
     pid, cid = world["project"], world["cases"][0]
     before = session.exec(select(func.count()).select_from(LedgerEntry)).one()
-    for n, (what, kwargs, message) in enumerate(_bad_cases(world)):
+    for n, (_what, kwargs, message) in enumerate(_bad_cases(world)):
         with pytest.raises(ValidationError, match=message):
             submit(session, ann1, pid, cid, token=f"bad-{n}", **kwargs)
     with pytest.raises(

@@ -34,7 +34,7 @@ def test_demo_answers_look_like_careful_and_careless_readers(session, settings):
     submits = session.exec(
         select(LedgerEntry).where(LedgerEntry.action == "annotation.submit")
     ).all()
-    assert len(submits) == n and ledger.verify(session).ok
+    assert len(submits) == n and ledger.integrity(session).ok
 
     ann1 = get_user(session, "ann1")
     held = [c.id for c in cases[-HELD_OUT_FOR_ANN1:]]
@@ -81,7 +81,7 @@ def test_demo_answers_look_like_careful_and_careless_readers(session, settings):
     # both pages have real figures: the careless reader is the least reliable and paid least
     pi = get_user(session, "pi")
     rel = review.reliability(session, pi, pid)
-    mean_kappa = dict(zip(rel.annotators, np.nanmean(rel.kappa_vs_consensus, axis=1)))
+    mean_kappa = dict(zip(rel.annotators, np.nanmean(rel.kappa_vs_consensus, axis=1), strict=True))
     assert min(mean_kappa, key=mean_kappa.get) == "ann4"
     assert review.disagreements(session, pi, pid)
     _, result = run_rewards(session, pi, pid, budget=1000, currency="tokens")

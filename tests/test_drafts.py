@@ -123,7 +123,7 @@ def test_save_load_discard_and_no_ledger_entries(session, world):
     assert _count(session, AnnotationDraft) == 1
     assert load_draft(session, ann1, pid, cid).answered() == d.answered()
     assert _count(session, LedgerEntry) == entries  # drafts are scratch, not ledgered
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     discard_draft(session, ann1, pid, cid)
     assert load_draft(session, ann1, pid, cid) is None and _count(session, AnnotationDraft) == 0
     discard_draft(session, ann1, pid, cid)  # discarding nothing is fine

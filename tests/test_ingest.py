@@ -87,7 +87,7 @@ def test_all_pydicom_test_files_in_one_batch(session, settings, imaging: Imaging
         assert (case.rows, case.cols, case.n_frames) == (image.rows, image.cols, image.n_frames)
     multi = session.get(Case, by_name["examples_ybr_color.dcm"].case_id)
     assert multi.n_frames == 30 and multi.modality == "US" and multi.meta["is_color"]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     uploads = session.exec(select(LedgerEntry).where(LedgerEntry.action == "case.upload")).all()
     assert len(uploads) == len(cases)
 
@@ -240,7 +240,7 @@ def test_failed_case_leaves_no_row_and_no_file(
     origins = session.exec(select(CaseOrigin)).all()
     assert sorted(o.case_id for o in origins) == sorted(c.id for c in cases)
     monkeypatch.setattr(ingest_module.ledger, "append", real_append)
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     retry = ingest(session, settings, imaging.dataowner, imaging.project_id, [items[1]])
     assert retry.outcomes[0].status == "ingested"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def _entries(session) -> list[LedgerEntry]:
 
 
 def test_clean_history_verifies(session, history):
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.ok, result.problem
     assert result.entries == len(_entries(session)) >= 12
     assert result.records_checked > 0
@@ -40,7 +41,7 @@ def test_every_entry_links_to_the_previous(session, history):
         text("select seq, prev_hash, entry_hash from ledger_entry order by seq")
     ).all()
     assert rows[0].prev_hash == ledger.GENESIS
-    for before, after in zip(rows, rows[1:]):
+    for before, after in pairwise(rows):
         assert after.prev_hash == before.entry_hash
         assert after.seq == before.seq + 1
 
@@ -48,7 +49,7 @@ def test_every_entry_links_to_the_previous(session, history):
 def test_edited_entry_is_named(session, history):
     session.exec(text("update ledger_entry set action = 'label.delete' where seq = 5"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert not result.ok
     assert result.problem.seq == 5
     assert result.problem.kind == "entry altered"
@@ -57,7 +58,7 @@ def test_edited_entry_is_named(session, history):
 def test_deleted_entry_is_named(session, history):
     session.exec(text("delete from ledger_entry where seq = 6"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert (result.problem.seq, result.problem.kind) == (6, "entry deleted")
 
 
@@ -65,7 +66,7 @@ def test_deleted_newest_entry_is_caught_by_the_head(session, history):
     last = _entries(session)[-1]
     session.exec(text(f"delete from ledger_entry where seq = {last}"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert (result.problem.seq, result.problem.kind) == (last, "entry deleted")
 
 
@@ -77,17 +78,17 @@ def test_swapped_entries_are_named(session, history):
     a = session.exec(text(f"select {cols} from ledger_entry where seq = 7")).one()
     b = session.exec(text(f"select {cols} from ledger_entry where seq = 8")).one()
     names = [c.strip() for c in cols.split(",")]
-    for seq, row in ((7, b), (8, a)):
+    for seq in (7, 8):
         # entry_hash is unique: park it first, then write the swapped content
         session.exec(text(f"update ledger_entry set entry_hash = 'tmp{seq}' where seq = {seq}"))
     for seq, row in ((7, b), (8, a)):
         assigns = ", ".join(f"{n} = :{n}" for n in names)
         session.exec(
             text(f"update ledger_entry set {assigns} where seq = {seq}"),
-            params=dict(zip(names, row)),
+            params=dict(zip(names, row, strict=True)),
         )
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.problem.seq == 7
     assert result.problem.kind == "entries reordered or replaced"
 
@@ -98,7 +99,7 @@ def test_record_edited_in_the_database_is_named(session, history):
     )
     session.exec(text(f"update label_def set name = 'pneumothorax (edited)' where id = {label.id}"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert not result.ok
     assert result.problem.kind == "record changed"
     assert "label_def" in result.problem.detail and str(label.id) in result.problem.detail
@@ -113,7 +114,7 @@ def test_record_edited_in_the_database_is_named(session, history):
 def test_record_deleted_in_the_database_is_named(session, history):
     session.exec(text("delete from membership where role = 'annotator'"))
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.problem.kind == "record changed"
     assert "deleted after it was logged" in result.problem.detail
 
@@ -125,7 +126,7 @@ def test_logged_changes_keep_verifying(session, history):
 
     rows = [vars(lb) | {"name": lb.name.title()} for lb in labels[1:]]
     save_label_set(session, owner, history.id, rows)
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def _owner(session):
@@ -170,10 +171,10 @@ def test_edited_trace_back_of_a_case_is_named(session, settings, imaging):
         [("x.dcm", dicom_bytes(identified_dicom(seed=5)))],
     )
     case_id = report.case_ids[0]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     session.exec(
         text(f"update case_origin set patient_name = 'Someone^Else' where case_id = {case_id}")
     )
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert result.problem.kind == "record changed" and f"case {case_id}" in result.problem.detail

@@ -180,7 +180,7 @@ def test_labels_with_grades_submit_exactly_one_annotation(session, env):
     }
     assert all(v.seconds is not None and v.seconds >= 0 for v in values)
     assert rows[0].total_seconds > 0 and rows[0].total_seconds >= rows[0].active_seconds
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     # the edit of a done case is a new version
     _answer(at, c[0], lab["effusion"], "present", 40)
     at.button(key="submit").click().run()

@@ -90,7 +90,7 @@ def test_members_tab_grants_and_refuses_last_owner_removal(session, app_env, mak
     at.radio(key="role_verb").set_value("revoke")
     at.button(key="role_submit").click().run()
     assert "last owner" in at.error[0].value
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_annotator_sees_read_only_labels_and_no_member_form(session, app_env, make_project):
@@ -136,7 +136,7 @@ def test_assign_cases_progress_and_export(session, settings, monkeypatch):
     at = _demo_app(settings, session)
     assert not at.exception, at.exception
     progress = at.tabs[3].dataframe[0].value
-    assert dict(zip(progress["annotator"], progress["done"])) == {
+    assert dict(zip(progress["annotator"], progress["done"], strict=True)) == {
         "ann1": 22,
         "ann2": 24,
         "ann3": 24,

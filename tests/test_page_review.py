@@ -107,7 +107,7 @@ def test_disagreement_shows_image_and_rois_and_adjudication_is_stored(
         "small effusion on the left",
     )
     assert any("Final answer" in s.value for s in at.success)
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     # the adjudication is now the consensus shown in the heatmap hover data
     hover = plotly_figures(at)["heatmap_cases"]["data"][0]["customdata"]
     assert hover[3][0] == "present (adjudicated)"

@@ -48,7 +48,7 @@ def test_a_run_from_the_page_is_stored_and_drawn(session, app_env, make_user, ma
     assert session.exec(
         select(LedgerEntry).where(LedgerEntry.action == "rewards.run")
     ).one().record_id == str(run.id)
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
     figs = plotly_figures(at)
     bar = figs["rw_bar"]["data"][0]

@@ -84,7 +84,7 @@ def test_label_set_editing(session, owner, project):
     after = {lb.name: lb for lb in list_labels(session, owner, project.id)}
     assert after["pleural effusion"].group == "Pleural space"
     assert after["nodule"].kind == "roi"
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_roles_grant_revoke_and_last_owner(session, owner, project, make_user):
@@ -115,7 +115,7 @@ def test_roles_grant_revoke_and_last_owner(session, owner, project, make_user):
     grant_role(session, owner, project.id, "mgr", Role.OWNER)
     revoke_role(session, owner, project.id, "owner", Role.OWNER)  # no longer the last one
     revoke_role(session, mgr, project.id, "ann", Role.REVIEWER)
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_label_with_answers_is_archived_not_deleted(session, owner, project):
@@ -123,23 +123,25 @@ def test_label_with_answers_is_archived_not_deleted(session, owner, project):
     label = list_labels(session, owner, project.id)[0]
     session.exec(
         text(
-            'insert into "case" (project_id, content_hash, stored_path, kind, original_name, study_uid, '
-            "series_uid, sop_uid, accession, modality, view_position, rows, cols, n_frames, "
-            "burned_in_warning, meta, created_at) values "
+            'insert into "case" (project_id, content_hash, stored_path, kind, original_name, '
+            "study_uid, series_uid, sop_uid, accession, modality, view_position, rows, cols, "
+            "n_frames, burned_in_warning, meta, created_at) values "
             f"({project.id}, 'h', 'p', 'dicom', '', '', '', '', '', '', '', 1, 1, 1, 0, '{{}}', "
             "'2026-01-01 00:00:00')"
         )
     )
     session.exec(
         text(
-            f"insert into annotation (project_id, case_id, annotator_id, version, deleted, submit_token, "
-            f"submitted_at, total_seconds, active_seconds, idle_seconds) values ({project.id}, 1, "
+            "insert into annotation (project_id, case_id, annotator_id, version, deleted, "
+            "submit_token, submitted_at, total_seconds, active_seconds, idle_seconds) "
+            f"values ({project.id}, 1, "
             f"{owner.id}, 1, 0, 't', '2026-01-01 00:00:00', 1, 1, 0)"
         )
     )
     session.exec(
         text(
-            f"insert into annotation_value (annotation_id, label_id, value) values (1, {label.id}, 1)"
+            "insert into annotation_value (annotation_id, label_id, value) "
+            f"values (1, {label.id}, 1)"
         )
     )
     session.commit()
@@ -161,7 +163,7 @@ def test_refused_settings_change_leaves_nothing_behind(session, owner, project, 
     grant_role(session, owner, project.id, "later", Role.ANNOTATOR)  # commits the session
     desc = session.exec(text(f"select description from project where id = {project.id}")).one()[0]
     assert desc != "CHANGED"
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_label_names_can_be_swapped(session, owner, project):
@@ -172,7 +174,7 @@ def test_label_names_can_be_swapped(session, owner, project):
     assert set(changes.updated) == {"effusion", "pneumothorax"}
     after = {lb.id: lb.name for lb in list_labels(session, owner, project.id)}
     assert after == {a.id: "pneumothorax", b.id: "effusion"}
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_rename_onto_an_archived_label_is_refused(session, owner, project):

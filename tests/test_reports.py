@@ -81,7 +81,7 @@ def test_match_on_original_accession_study_uid_and_case_id(session, imaging, cas
     assert [r.text for r in reports_for_case(session, imaging.annotator, b.id)][0] == "By case id"
     entries = session.exec(select(LedgerEntry).where(LedgerEntry.action == "report.import")).all()
     assert len(entries) == session.exec(select(Report)).all().__len__() == 7
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_generic_key_column_and_reimport_is_idempotent(session, imaging, cases):
@@ -148,7 +148,8 @@ def test_known_identifiers_are_removed_from_report_text(session, imaging, cases)
     b = cases["b"]
     text = (
         "accession,report\n"
-        'ACC-B,"Patient QUIXOTE, Alonso (MRN-55501234), acc ACC-B: no effusion. Quixotic sign absent."\n'
+        'ACC-B,"Patient QUIXOTE, Alonso (MRN-55501234), acc ACC-B: no effusion. '
+        'Quixotic sign absent."\n'
     )
     _import(session, imaging, text)
     stored = report_for_case(session, imaging.annotator, b.id).text

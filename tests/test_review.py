@@ -52,7 +52,7 @@ def test_reliability_matches_hand_and_sklearn(session, ex):
     assert rel.kappa_vs_ai is None
     # an AI reference (the hook's mapping): kappa per annotator equals sklearn's
     ai_eff = [True, False, False, True]
-    ai = {(c, "effusion"): v for c, v in zip(ex.cases, ai_eff)}
+    ai = {(c, "effusion"): v for c, v in zip(ex.cases, ai_eff, strict=True)}
     rel = review.reliability(session, ex.owner, ex.project.id, ai=ai)
     answers = _answers("effusion")
     for i in range(3):
@@ -159,12 +159,12 @@ def test_adjudication_is_stored_ledgered_and_becomes_consensus(session, ex):
         select(LedgerEntry.action).where(LedgerEntry.record_type == "adjudication")
     ).all()
     assert actions == ["review.adjudicate", "review.adjudicate"]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
     # editing the stored decision behind MarkIt's back is caught
     rows[0].value = True
     session.add(rows[0])
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert not result.ok and result.problem.kind == "record changed"
 
 

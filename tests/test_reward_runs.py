@@ -34,7 +34,7 @@ def test_worked_example_pays_50_25_25_and_is_stored(session, ex):
     run_id, result = reward_runs.run_rewards(
         session, ex.owner, ex.project.id, budget=100, currency="tokens"
     )
-    assert dict(zip(result.annotators, result.rewards)) == pytest.approx(
+    assert dict(zip(result.annotators, result.rewards, strict=True)) == pytest.approx(
         {"ann_a": 50.0, "ann_b": 25.0, "ann_c": 25.0}
     )
     np.testing.assert_allclose(result.scores, [3.0, 1.5, 1.5])
@@ -58,7 +58,7 @@ def test_worked_example_pays_50_25_25_and_is_stored(session, ex):
     assert [(e.record_type, e.record_id, e.actor) for e in entries] == [
         ("reward_run", str(run_id), "pi")
     ]
-    assert ledger.verify(session).ok
+    assert ledger.integrity(session).ok
 
 
 def test_a_stored_payout_cannot_be_edited_unnoticed(session, ex):
@@ -67,7 +67,7 @@ def test_a_stored_payout_cannot_be_edited_unnoticed(session, ex):
     row.result = {**row.result, "rewards": {"ann_a": 0.0, "ann_b": 50.0, "ann_c": 50.0}}
     session.add(row)
     session.commit()
-    result = ledger.verify(session)
+    result = ledger.integrity(session)
     assert not result.ok and result.problem.kind == "record changed"
 
 

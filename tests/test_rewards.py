@@ -22,10 +22,10 @@ def table_from(answers: dict[str, list[str]], annotators: str = "ABC") -> Annota
     rows = []
     for label, images in answers.items():
         for j, pattern in enumerate(images):
-            for a, ch in zip(annotators, pattern):
+            for a, ch in zip(annotators, pattern, strict=True):
                 if ch != "-":
                     rows.append((f"img{j + 1}", label, a, ch == "T"))
-    cases, labels, anns, values = zip(*rows)
+    cases, labels, anns, values = zip(*rows, strict=True)
     return AnnotationTable.from_columns(cases, labels, anns, values)
 
 

@@ -38,7 +38,7 @@ def annotations_csv(tmp_path: Path, seconds: bool = False) -> Path:
     n = 0
     for label, images in PATTERNS.items():
         for j, pattern in enumerate(images):
-            for a, ch in zip("ABC", pattern):
+            for a, ch in zip("ABC", pattern, strict=True):
                 word = WORDS[ch == "T"][n % 4]  # every accepted spelling is used
                 n += 1
                 row = f"img{j + 1},{label},{a},{word}"
@@ -359,7 +359,7 @@ def test_large_random_file_round_trip(tmp_path: Path, capsys: pytest.CaptureFixt
     value = np.where(rng.random(case.size) < 0.85, truth[case, label], ~truth[case, label])
     lines = [A_HEAD] + [
         f"case{c},lab{k},ann{i},{'true' if v else 'false'}"
-        for c, k, i, v in zip(case, label, ann, value)
+        for c, k, i, v in zip(case, label, ann, value, strict=True)
     ]
     a = write(tmp_path / "A.csv", "\n".join(lines) + "\n")
     out = run_json(capsys, "--annotations", str(a))
@@ -367,4 +367,4 @@ def test_large_random_file_round_trip(tmp_path: Path, capsys: pytest.CaptureFixt
         [f"case{c}" for c in case], [f"lab{k}" for k in label], [f"ann{i}" for i in ann], value
     )
     direct = compute_rewards(table)
-    assert out["rewards"] == pytest.approx(dict(zip(table.annotators, direct.rewards)))
+    assert out["rewards"] == pytest.approx(dict(zip(table.annotators, direct.rewards, strict=True)))

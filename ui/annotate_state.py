@@ -125,7 +125,7 @@ def drop_draft(draft: Draft) -> None:
 
 
 def current_case(user_id: int, project_id: int, queue: Queue) -> int:
-    """The case the user is on; the first unannotated one when none is chosen (or it left the queue)."""
+    """The case the user is on: the first unannotated one if none is chosen (or it left)."""
     cases = st.session_state.setdefault(CASE_KEY, {})
     chosen = cases.get((user_id, project_id))
     if chosen not in queue.case_ids:
@@ -180,7 +180,8 @@ _LISTENER = """
   document.addEventListener('keydown', (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
     const t = e.target;
-    const typing = t && (t.isContentEditable || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' ||
+    const typing = t && (t.isContentEditable || t.tagName === 'TEXTAREA' ||
+      t.tagName === 'SELECT' ||
       (t.tagName === 'INPUT' && !['range', 'checkbox', 'radio', 'button'].includes(t.type)));
     if (typing) return;
     const name = (w.__markitKeys || {})[e.key.length === 1 ? e.key.toLowerCase() : e.key];

@@ -53,14 +53,14 @@ def answer_heatmap(m: review.LabelMatrix) -> go.Figure:
                 if v < 0
                 else ("present" if v else "absent") + ("" if np.isnan(c) else f" ({c:.0f} %)")
             )
-            for v, c in zip(vr, cr)
+            for v, c in zip(vr, cr, strict=True)
         ]
-        for vr, cr in zip(m.values, m.confidence)
+        for vr, cr in zip(m.values, m.confidence, strict=True)
     ]
     cons = ["present" if c == 1 else "absent" for c in m.consensus]
     custom = [
         [f"{cn}{' (adjudicated)' if adj else ''}"] * len(m.annotators)
-        for cn, adj in zip(cons, m.adjudicated)
+        for cn, adj in zip(cons, m.adjudicated, strict=True)
     ]
     fig = go.Figure(
         go.Heatmap(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.models import Annotation, AnnotationValue, LabelDef, User
 
@@ -32,18 +32,18 @@ def current_annotation_ids(project_id: int):
     latest = (
         select(Annotation.case_id, Annotation.annotator_id, func.max(Annotation.version).label("v"))
         .where(Annotation.project_id == project_id)
-        .group_by(Annotation.case_id, Annotation.annotator_id)
+        .group_by(col(Annotation.case_id), col(Annotation.annotator_id))
         .subquery()
     )
     return (
         select(Annotation.id)
         .join(
             latest,
-            (Annotation.case_id == latest.c.case_id)
-            & (Annotation.annotator_id == latest.c.annotator_id)
-            & (Annotation.version == latest.c.v),
+            (col(Annotation.case_id) == latest.c.case_id)
+            & (col(Annotation.annotator_id) == latest.c.annotator_id)
+            & (col(Annotation.version) == latest.c.v),
         )
-        .where(Annotation.deleted == False)  # noqa: E712 - SQL comparison
+        .where(col(Annotation.deleted).is_(False))
     )
 
 
@@ -54,18 +54,16 @@ def current_answers(session: Session, project_id: int) -> list[CurrentAnswer]:
     """
     ids = current_annotation_ids(project_id).subquery()
     rows = session.exec(
-        select(
-            Annotation.case_id,
-            LabelDef.name,
-            User.username,
-            AnnotationValue.value,
-            AnnotationValue.confidence,
-            AnnotationValue.seconds,
+        select(Annotation.case_id, LabelDef.name, User.username, AnnotationValue)
+        .join(AnnotationValue, col(AnnotationValue.annotation_id) == Annotation.id)
+        .join(LabelDef, col(LabelDef.id) == AnnotationValue.label_id)
+        .join(User, col(User.id) == Annotation.annotator_id)
+        .where(col(Annotation.id).in_(select(ids.c.id)))
+        .order_by(
+            col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
         )
-        .join(AnnotationValue, AnnotationValue.annotation_id == Annotation.id)
-        .join(LabelDef, LabelDef.id == AnnotationValue.label_id)
-        .join(User, User.id == Annotation.annotator_id)
-        .where(Annotation.id.in_(select(ids.c.id)))  # type: ignore[union-attr]
-        .order_by(Annotation.case_id, LabelDef.order, LabelDef.name, User.username)
     ).all()
-    return [CurrentAnswer(*r) for r in rows]
+    return [
+        CurrentAnswer(case_id, label, user, v.value, v.confidence, v.seconds)
+        for case_id, label, user, v in rows
+    ]

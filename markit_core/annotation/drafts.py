@@ -33,7 +33,7 @@ from markit_core.annotation.queue import case_in_project
 from markit_core.annotation.regions import same_regions
 from markit_core.annotation.submit import Answer, RegionInput
 from markit_core.annotation.timing import Interaction, Timing, compute_timing
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.labels import active_labels
 from markit_core.models import AnnotationDraft, User, utcnow
@@ -260,7 +260,10 @@ def save_draft(session: Session, actor: User, project_id: int, case_id: int, dra
         row = _row(session, actor, case_id)
         if row is None:
             row = AnnotationDraft(
-                project_id=project_id, case_id=case_id, annotator_id=actor.id or 0, payload=payload
+                project_id=project_id,
+                case_id=case_id,
+                annotator_id=require_id(actor),
+                payload=payload,
             )
         else:
             row.payload, row.project_id, row.updated_at = payload, project_id, utcnow()

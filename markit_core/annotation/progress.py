@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_annotation_ids
+from markit_core.db import require_id
 from markit_core.models import Annotation, Assignment, Case, Membership, Role, User
 
 
@@ -35,7 +36,7 @@ def project_progress(session: Session, actor: User, project_id: int) -> list[Ann
     ).one()
     annotators = session.exec(
         select(User)
-        .join(Membership, Membership.user_id == User.id)
+        .join(Membership, col(Membership.user_id) == User.id)
         .where(Membership.project_id == project_id, Membership.role == Role.ANNOTATOR.value)
         .order_by(User.username)
     ).all()
@@ -43,17 +44,19 @@ def project_progress(session: Session, actor: User, project_id: int) -> list[Ann
         session.exec(
             select(Assignment.user_id, func.count())
             .where(Assignment.project_id == project_id)
-            .group_by(Assignment.user_id)
+            .group_by(col(Assignment.user_id))
         ).all()
     )
     done = dict(
         session.exec(
             select(Annotation.annotator_id, func.count())
-            .where(Annotation.id.in_(current_annotation_ids(project_id)))  # type: ignore[union-attr]
-            .group_by(Annotation.annotator_id)
+            .where(col(Annotation.id).in_(current_annotation_ids(project_id)))
+            .group_by(col(Annotation.annotator_id))
         ).all()
     )
     return [
-        AnnotatorProgress(u.username, done.get(u.id, 0), assigned.get(u.id, n_cases))
+        AnnotatorProgress(
+            u.username, done.get(require_id(u), 0), assigned.get(require_id(u), n_cases)
+        )
         for u in annotators
     ]

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.accounts import get_user
 from markit_core.annotation.current import current_annotation_ids
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Annotation, Assignment, Case, User
 
@@ -60,9 +60,9 @@ class Queue:
 def _readings_per_case(session: Session, project_id: int) -> dict[int, set[int]]:
     rows = session.exec(
         select(Annotation.case_id, Annotation.annotator_id).where(
-            Annotation.id.in_(current_annotation_ids(project_id))
+            col(Annotation.id).in_(current_annotation_ids(project_id))
         )
-    ).all()  # type: ignore[union-attr]
+    ).all()
     per_case: dict[int, set[int]] = {}
     for case_id, annotator_id in rows:
         per_case.setdefault(case_id, set()).add(annotator_id)
@@ -80,11 +80,10 @@ def build_queue(session: Session, actor: User, project_id: int) -> Queue:
     if assigned:
         candidates = sorted(set(assigned))
     else:
-        candidates = list(
-            session.exec(
-                select(Case.id).where(Case.project_id == project_id).order_by(Case.id)
-            ).all()
-        )
+        ids = session.exec(
+            select(Case.id).where(Case.project_id == project_id).order_by(col(Case.id))
+        ).all()
+        candidates = [cid for cid in ids if cid is not None]  # a primary key: never None
     per_case = _readings_per_case(session, project_id)
     done = {cid for cid in candidates if actor.id in per_case.get(cid, ())}
     needed = project.required_annotators  # 0: no cap, every annotator reads every case
@@ -129,7 +128,7 @@ def assign_cases(
     for cid in wanted:
         if cid in have:
             continue
-        row = Assignment(project_id=project_id, case_id=cid, user_id=target.id or 0)
+        row = Assignment(project_id=project_id, case_id=cid, user_id=require_id(target))
         session.add(row)
         session.flush()
         ledger.append(session, actor=actor, project_id=project_id, action="case.assign", record=row)

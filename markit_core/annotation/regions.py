@@ -391,7 +391,7 @@ def _same(a: RegionInput, b: RegionInput, tolerance: float) -> bool:
     return all(
         abs(float(pa[0]) - float(pb[0])) <= tolerance
         and abs(float(pa[1]) - float(pb[1])) <= tolerance
-        for pa, pb in zip(a.points, b.points)
+        for pa, pb in zip(a.points, b.points, strict=True)
     )
 
 
@@ -400,7 +400,9 @@ def same_regions(
 ) -> bool:
     """Whether two region lists are the same, point by point within ``tolerance`` image pixels."""
     left, right = list(a), list(b)
-    return len(left) == len(right) and all(_same(x, y, tolerance) for x, y in zip(left, right))
+    return len(left) == len(right) and all(
+        _same(x, y, tolerance) for x, y in zip(left, right, strict=True)
+    )
 
 
 def draw_regions(

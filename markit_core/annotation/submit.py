@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.annotation.timing import Timing
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.labels import active_labels
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
@@ -69,7 +69,7 @@ class Reading:
 
 
 def _labels(session: Session, project_id: int) -> dict[int, LabelDef]:
-    return {lb.id or 0: lb for lb in active_labels(session, project_id)}
+    return {require_id(lb): lb for lb in active_labels(session, project_id)}
 
 
 def _check_answers(answers: Mapping[int, Answer], labels: dict[int, LabelDef]) -> None:
@@ -130,7 +130,7 @@ def submit(
     timing: Timing | None = None,
     token: str,
 ) -> SubmitResult:
-    """Store a new version of ``actor``'s reading of a case, in one transaction with its ledger entry.
+    """Store a new version of ``actor``'s reading of a case and its ledger entry in one transaction.
 
     Raises ``ValidationError`` (nothing stored) for a label not in the
     project, a grade outside the six values, a region outside the image or
@@ -139,7 +139,7 @@ def submit(
     require(session, actor, project_id, Action.ANNOTATE)
     earlier = _earlier(session, actor, case_id, token)
     if earlier is not None:
-        return SubmitResult(earlier.id or 0, earlier.version, duplicate=True)
+        return SubmitResult(require_id(earlier), earlier.version, duplicate=True)
     case = case_in_project(session, project_id, case_id)
     if case_id not in build_queue(session, actor, project_id).case_ids:
         raise PermissionDenied(
@@ -156,7 +156,7 @@ def submit(
     row = Annotation(
         project_id=project_id,
         case_id=case_id,
-        annotator_id=actor.id or 0,
+        annotator_id=require_id(actor),
         version=version,
         submit_token=token,
         total_seconds=timing.total_seconds,
@@ -169,17 +169,17 @@ def submit(
         for label_id, answer in answers.items():
             session.add(
                 AnnotationValue(
-                    annotation_id=row.id or 0,
+                    annotation_id=require_id(row),
                     label_id=label_id,
                     value=answer.value,
                     confidence=answer.confidence,
                     seconds=timing.label_seconds.get(label_id),
                 )
             )
-        for region, pts in zip(regions, points):
+        for region, pts in zip(regions, points, strict=True):
             session.add(
                 Roi(
-                    annotation_id=row.id or 0,
+                    annotation_id=require_id(row),
                     label_id=region.label_id,
                     shape=region.shape,
                     frame=region.frame,
@@ -201,7 +201,7 @@ def submit(
             "this reading was saved from another window at the same moment; "
             "reload the case and submit again"
         ) from e
-    return SubmitResult(row.id or 0, version)
+    return SubmitResult(require_id(row), version)
 
 
 def _earlier(session: Session, actor: User, case_id: int, token: str) -> Annotation | None:
@@ -241,7 +241,7 @@ def delete_reading(
     row = Annotation(
         project_id=project_id,
         case_id=case_id,
-        annotator_id=actor.id or 0,
+        annotator_id=require_id(actor),
         version=current.version + 1,
         deleted=True,
         submit_token=token,
@@ -259,7 +259,7 @@ def _reading(session: Session, row: Annotation, username: str) -> Reading:
     values = session.exec(
         select(AnnotationValue).where(AnnotationValue.annotation_id == row.id)
     ).all()
-    rois = session.exec(select(Roi).where(Roi.annotation_id == row.id).order_by(Roi.id)).all()
+    rois = session.exec(select(Roi).where(Roi.annotation_id == row.id).order_by(col(Roi.id))).all()
     return Reading(
         annotator=username,
         version=row.version,
@@ -278,10 +278,10 @@ def _reading(session: Session, row: Annotation, username: str) -> Reading:
 def _latest_rows(session: Session, case_id: int) -> list[tuple[Annotation, str]]:
     rows = session.exec(
         select(Annotation, User.username)
-        .join(User, User.id == Annotation.annotator_id)
+        .join(User, col(User.id) == Annotation.annotator_id)
         .where(Annotation.case_id == case_id)
-        .order_by(Annotation.annotator_id, Annotation.version.desc())
-    ).all()  # type: ignore[attr-defined]
+        .order_by(col(Annotation.annotator_id), col(Annotation.version).desc())
+    ).all()
     latest: dict[int, tuple[Annotation, str]] = {}
     for row, username in rows:
         latest.setdefault(row.annotator_id, (row, username))
@@ -323,11 +323,14 @@ def others_readings(session: Session, actor: User, project_id: int, case_id: int
 def history(
     session: Session, actor: User, project_id: int, case_id: int
 ) -> list[tuple[int, bool, str]]:
-    """Every version of ``actor``'s reading of the case: (version, deleted, ISO time), oldest first."""
+    """Every version of ``actor``'s reading of the case, oldest first.
+
+    Returns (version, deleted, ISO time) tuples.
+    """
     require(session, actor, project_id, Action.ANNOTATE)
     rows = session.exec(
         select(Annotation)
         .where(Annotation.case_id == case_id, Annotation.annotator_id == actor.id)
-        .order_by(Annotation.version)
+        .order_by(col(Annotation.version))
     ).all()
     return [(r.version, r.deleted, r.submitted_at.isoformat(timespec="seconds")) for r in rows]

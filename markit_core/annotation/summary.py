@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_annotation_ids
@@ -35,9 +35,9 @@ def project_summary(session: Session, actor: User, project_id: int) -> ProjectSu
     project = require(session, actor, project_id, Action.STATS)
     current = (
         select(Annotation.case_id)
-        .where(Annotation.id.in_(current_annotation_ids(project_id)))
+        .where(col(Annotation.id).in_(current_annotation_ids(project_id)))
         .subquery()
-    )  # type: ignore[union-attr]
+    )
     n_annotations = session.exec(select(func.count()).select_from(current)).one()
     n_annotated = session.exec(select(func.count(func.distinct(current.c.case_id)))).one()
     n_cases = session.exec(
@@ -46,8 +46,8 @@ def project_summary(session: Session, actor: User, project_id: int) -> ProjectSu
     n_labels = session.exec(
         select(func.count())
         .select_from(LabelDef)
-        .where(LabelDef.project_id == project_id, LabelDef.archived == False)
-    ).one()  # noqa: E712
+        .where(LabelDef.project_id == project_id, col(LabelDef.archived).is_(False))
+    ).one()
     by_role = dict.fromkeys((r.value for r in Role), 0)
     for role, n in session.exec(
         select(Membership.role, func.count())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from markit_core.errors import ValidationError
 
@@ -57,7 +58,7 @@ def compute_timing(
         if not 0 <= e.at <= submitted_at:
             raise ValidationError(f"interaction at {e.at} s lies outside 0..{submitted_at} s")
     marks = [0.0, *(e.at for e in events), submitted_at]
-    idle = sum(max(0.0, b - a - idle_threshold) for a, b in zip(marks, marks[1:]))
+    idle = sum(max(0.0, b - a - idle_threshold) for a, b in pairwise(marks))
     last_change: dict[int, float] = {}
     for e in events:
         if e.label_id is not None:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from markit_core.commands.common import actor, add_actor_option, db_session
+from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.imaging.ingest import IngestReport, ingest
 from markit_core.imaging.remote_import import ImportReport, import_studies
@@ -112,7 +113,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     with db_session() as (s, settings):
         by = actor(s, args)
         project = find_project(s, by, args.project)
-        report = ingest(s, settings, by, project.id or 0, [(p, Path(p)) for p in args.paths])
+        report = ingest(s, settings, by, require_id(project), [(p, Path(p)) for p in args.paths])
     _print_files(report, args.verbose)
     print(report.summary())
     return _exit_code(report)
@@ -130,7 +131,7 @@ def _run_remote(args: argparse.Namespace, source: ImageSource) -> int:
         if not uids:
             print("nothing to import")
             return 1
-        result: ImportReport = import_studies(s, settings, by, project.id or 0, source, uids)
+        result: ImportReport = import_studies(s, settings, by, require_id(project), source, uids)
     for study in result.failed_studies:
         print(f"failed: study {study.study_uid}: {study.reason}")
     _print_files(result.files)
@@ -186,7 +187,7 @@ def run_reports(args: argparse.Namespace) -> int:
     with db_session() as (s, _settings):
         by = actor(s, args)
         project = find_project(s, by, args.project)
-        result = import_reports(s, by, project.id or 0, path, name=path.name)
+        result = import_reports(s, by, require_id(project), path, name=path.name)
     for row in result.unmatched:
         print(f"unmatched: row {row.row}: {row.key}", file=sys.stdout)
     print(result.summary())

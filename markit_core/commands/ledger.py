@@ -1,4 +1,8 @@
-"""``ledger verify``: recompute the activity chain and re-digest its records."""
+"""``ledger verify``: recompute the activity chain and re-digest its records.
+
+Acts as ``--as`` (default: the first administrator): the whole database needs a
+site administrator, ``--project`` the project's statistics permission.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import argparse
 import json
 
 from markit_core import ledger
-from markit_core.commands.common import db_session
+from markit_core.commands.common import actor, add_actor_option, db_session
+from markit_core.db import require_id
+from markit_core.projects import find_project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,13 +24,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Exit 0 when the chain and every logged record hold; otherwise "
         "exit 1 naming the first broken entry and why.",
     )
+    v.add_argument(
+        "--project", metavar="NAME", help="re-digest only this project's records (default: all)"
+    )
     v.add_argument("--json", action="store_true")
+    add_actor_option(v)
     v.set_defaults(func=run_verify)
 
 
 def run_verify(args: argparse.Namespace) -> int:
     with db_session() as (s, _):
-        result = ledger.verify(s)
+        by = actor(s, args)
+        project_id = require_id(find_project(s, by, args.project)) if args.project else None
+        result = ledger.verify(s, by, project_id)
     if args.json:
         print(
             json.dumps(

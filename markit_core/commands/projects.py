@@ -9,6 +9,7 @@ from pathlib import Path
 from markit_core.accounts import get_user
 from markit_core.annotation.summary import project_summary
 from markit_core.commands.common import actor, add_actor_option, db_session
+from markit_core.db import require_id
 from markit_core.projects import create_project, find_project
 
 
@@ -52,7 +53,7 @@ def run_export(args: argparse.Namespace) -> int:
     with db_session() as (s, _):
         by = actor(s, args)
         project = find_project(s, by, args.project)
-        text = export_annotations_csv(s, by, project.id or 0)
+        text = export_annotations_csv(s, by, require_id(project))
     if args.out:
         args.out.write_text(text, encoding="utf-8")
         print(f"wrote {text.count(chr(10)) - 1} answers to {args.out}")
@@ -74,7 +75,7 @@ def run_stats(args: argparse.Namespace) -> int:
     with db_session() as (s, _):
         by = actor(s, args)
         project = find_project(s, by, args.project)
-        stats = project_summary(s, by, project.id or 0)
+        stats = project_summary(s, by, require_id(project))
     if args.json:
         print(json.dumps(stats.as_dict(), indent=2))
     else:

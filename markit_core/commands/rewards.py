@@ -29,7 +29,7 @@ __all__ = ["main", "register", "run"]
 PROG = "markit rewards"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``rewards`` subcommand to a ``markit`` argument parser."""
     parser = subparsers.add_parser(
         "rewards",

@@ -30,13 +30,15 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import object_session
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.demo.generator import sample_truth
-from markit_core.models import Annotation, Case, CaseOrigin, LabelDef, LabelKind, Project, User
+from markit_core.labels import active_binary_labels
+from markit_core.models import Annotation, Case, CaseOrigin, Project, User
 
 __all__ = ["READERS", "Reader", "demo_truth", "seed_demo_answers"]
 
@@ -101,9 +103,9 @@ def _uploaded_names(cases: list[Case]) -> dict[int, str]:
         for start in range(0, len(ids), 500):  # stay under SQL parameter limits
             rows = session.exec(
                 select(CaseOrigin.case_id, CaseOrigin.source).where(
-                    CaseOrigin.case_id.in_(ids[start : start + 500])
+                    col(CaseOrigin.case_id).in_(ids[start : start + 500])
                 )
-            )  # type: ignore[attr-defined]
+            )
             for case_id, source in rows:
                 # "upload: demo_images/demo_1_3.png" -> "demo_1_3.png"
                 out[int(case_id)] = (source or "").rsplit("/", 1)[-1].rsplit(": ", 1)[-1]
@@ -126,20 +128,20 @@ def demo_truth(settings: Settings, cases: list[Case]) -> dict[int, Truth]:
     out: dict[int, Truth] = {}
     uploaded = _uploaded_names(cases)
     for case in cases:
-        base = uploaded.get(case.id or 0, "")
+        base = uploaded.get(require_id(case), "")
         m = _NAME_RE.fullmatch(base)
         if m is None:
             continue
         seed, index = int(m.group(1)), int(m.group(2))
         entry = manifest.get(base)
         if entry is not None:
-            out[case.id or 0] = Truth(
+            out[require_id(case)] = Truth(
                 {k: bool(v) for k, v in entry["labels"].items()},
                 {k: tuple(v) for k, v in entry.get("boxes", {}).items()},
                 index,
             )
             continue
-        out[case.id or 0] = Truth(
+        out[require_id(case)] = Truth(
             sample_truth(np.random.default_rng([seed, index]), index), {}, index
         )
     return out
@@ -198,21 +200,11 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
     project = session.get(Project, project_id)
     if project is None:
         return 0
-    cases = list(session.exec(select(Case).where(Case.project_id == project_id).order_by(Case.id)))
+    in_project = select(Case).where(Case.project_id == project_id)
+    cases = list(session.exec(in_project.order_by(col(Case.id))))
     truths = demo_truth(settings, cases)
-    labels = {
-        lb.name: lb.id or 0
-        for lb in session.exec(
-            select(LabelDef)
-            .where(
-                LabelDef.project_id == project_id,
-                LabelDef.archived.is_(False),
-                LabelDef.kind == LabelKind.BINARY.value,
-            )
-            .order_by(LabelDef.order, LabelDef.name)
-        )
-    }
-    demo_cases = [c for c in cases if (c.id or 0) in truths]
+    labels = {lb.name: require_id(lb) for lb in active_binary_labels(session, project_id)}
+    demo_cases = [c for c in cases if require_id(c) in truths]
     held_out = {c.id for c in demo_cases[-HELD_OUT_FOR_ANN1:]}
     readers_of: dict[int, set[int]] = {}
     for case_id, annotator_id in session.exec(
@@ -227,7 +219,7 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
         if user is None:
             continue
         for case in demo_cases:
-            cid = case.id or 0
+            cid = require_id(case)
             done = readers_of.setdefault(cid, set())
             if user.id in done:
                 continue
@@ -246,6 +238,6 @@ def seed_demo_answers(session: Session, settings: Settings, project_id: int) -> 
                 timing=timing,
                 token=f"demo-answer-{cid}-{user.id}",
             )
-            done.add(user.id or 0)
+            done.add(require_id(user))
             submitted += 1
     return submitted

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
 # Digital X-Ray Image Storage - For Presentation
-DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
+DX_FOR_PRESENTATION = UID("1.2.840.10008.5.1.4.1.1.1.1")
 BITS_STORED = 12
 
 _GIVEN = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.config import Settings
 from markit_core.demo.answers import Truth, demo_truth
@@ -42,7 +42,8 @@ def report_text(truth: Truth, view: str) -> str:
 
 def seed_demo_reports(session: Session, settings: Settings, uploader: User, project_id: int) -> str:
     """Import one report per demo case (idempotent: an identical report is not added twice)."""
-    cases = list(session.exec(select(Case).where(Case.project_id == project_id).order_by(Case.id)))
+    in_project = select(Case).where(Case.project_id == project_id)
+    cases = list(session.exec(in_project.order_by(col(Case.id))))
     truth = demo_truth(settings, cases)
     if not truth:
         return "demo reports: no demo cases to report on"

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from markit_core.accounts import create_user, has_users
+from markit_core.accounts import create_user, get_user, has_users
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.demo.answers import seed_demo_answers
 from markit_core.demo.reports import seed_demo_reports
 from markit_core.labels import CHEST_XRAY_LABELS, add_labels
@@ -70,7 +71,8 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
     admin = _user(session, DEMO_ADMIN)
     if admin is None:
         if has_users(session):
-            admin = session.exec(select(User).where(User.is_admin).order_by(User.id)).first()  # type: ignore[arg-type]
+            admins = select(User).where(col(User.is_admin)).order_by(col(User.id))
+            admin = session.exec(admins).first()
         if admin is None or not has_users(session):
             create_user(
                 session,
@@ -118,7 +120,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
             show_others_after_submit=True,
         )
     else:
-        project_id = project.id or 0
+        project_id = require_id(project)
     for username, (_display, roles) in DEMO_USERS.items():
         for role in roles:
             grant_role(session, admin, project_id, username, role)
@@ -127,7 +129,7 @@ def seed_demo(session: Session, settings: Settings) -> DemoResult:
     )
     result.notes.append(seed_demo_images(session, settings, project_id))
     result.notes.append(
-        seed_demo_reports(session, settings, _user(session, "dataowner"), project_id)
+        seed_demo_reports(session, settings, get_user(session, "dataowner"), project_id)
     )
     answered = seed_demo_answers(session, settings, project_id)
     result.notes.append(

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_answers
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.models import ExportRecord, User
 
 CSV_COLUMNS = ("case_id", "label", "annotator", "value", "confidence", "seconds")
@@ -46,7 +46,7 @@ def export_annotations_csv(session: Session, actor: User, project_id: int) -> st
     text = buf.getvalue()
     record = ExportRecord(
         project_id=project_id,
-        user_id=actor.id or 0,
+        user_id=require_id(actor),
         format="csv",
         rows=text.count("\n") - 1,
         content_sha256=hashlib.sha256(text.encode()).hexdigest(),

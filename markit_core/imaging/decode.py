@@ -238,7 +238,7 @@ def _with_transfer_syntax(ds: Dataset, name: str) -> tuple[Dataset, UID]:
     tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
     if tsyntax:
         return ds, UID(str(tsyntax))
-    elem = ds["PixelData"] if "PixelData" in ds else None
+    elem = ds.data_element("PixelData")  # the element (not its value), or None
     if elem is not None and elem.is_undefined_length:
         raise ImageError(
             f"{name}: broken image: no Transfer Syntax UID in the file meta and the "
@@ -281,7 +281,8 @@ def _decode_pixels(ds: Dataset, tsyntax: UID, name: str) -> tuple[np.ndarray, di
             "it (install the matching pylibjpeg plugin)"
         )
     try:
-        arr, meta = decoder.as_array(ds, as_rgb=True)
+        # pydicom 3.0 annotates **kwargs as DecodeOptions (the TypedDict itself, not Unpack)
+        arr, meta = decoder.as_array(ds, as_rgb=True)  # type: ignore[arg-type]
     except _DECODE_ERRORS as e:
         reason = _first_line(e)
         note = _truncation_note(ds)

@@ -27,6 +27,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -36,6 +37,7 @@ from sqlmodel import Session, select
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.errors import ImageError, InputFileError
 from markit_core.imaging.decode import PIXEL_KEYWORDS, decode_any, is_dicom
 from markit_core.imaging.decoded import DecodedImage
@@ -155,7 +157,7 @@ def pixel_digest(image: DecodedImage) -> str:
     """
     frames = image.frames
     h = hashlib.sha256(f"{image.photometric}|{frames.shape}|{frames.dtype.str}|".encode())
-    h.update(memoryview(frames if frames.flags.c_contiguous else frames.copy()).cast("B"))
+    h.update(np.ascontiguousarray(frames).data.cast("B"))
     return h.hexdigest()
 
 
@@ -384,7 +386,7 @@ class _Context:
             origin.sop_uid = o.sop_uid[:255]
         self.session.add(case)
         self.session.flush()
-        origin.case_id = case.id or 0
+        origin.case_id = require_id(case)
         self.session.add(origin)
         if deid is not None:
             record_pairs(self.session, self.project_id, deid.pairs)

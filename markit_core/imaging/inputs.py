@@ -97,7 +97,7 @@ class Expansion:
             if is_zip(data[:4]):
                 self._add_archive(name, data)
             else:
-                self.entries.append(Entry(name, load=lambda d=data: d))
+                self.entries.append(Entry(name, load=_returns(data)))
             return
         path = Path(source)
         if path.is_dir():
@@ -190,3 +190,8 @@ def strip_name(message: str, name: str) -> str:
     """``message`` without a leading ``"<name>: "`` (report lines already name the file)."""
     prefix = f"{name}: "
     return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def _returns(data: bytes) -> Callable[[], bytes]:
+    """A loader for bytes that are already in memory."""
+    return lambda: data

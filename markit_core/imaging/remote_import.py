@@ -95,7 +95,8 @@ def search_studies(
     """
     require(session, actor, project_id, Action.UPLOAD)
     return [
-        StudySummary.from_json(item) for item in source.search_for_studies(limit=limit, **filters)
+        StudySummary.from_json(item)
+        for item in source.search_for_studies(limit=limit, offset=None, **filters)
     ]
 
 

@@ -123,10 +123,7 @@ class ImageStore:
 
     def remove(self, relpath: str) -> None:
         """Delete a stored file (used only to undo a write whose case row failed)."""
-        try:
-            self.path_of(relpath).unlink()
-        except FileNotFoundError:
-            pass
+        self.path_of(relpath).unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
@@ -100,9 +100,11 @@ def known_pairs(
         chunk = wanted[start : start + 500]
         rows = session.exec(
             select(UidMap.original, UidMap.pseudonym).where(
-                UidMap.project_id == project_id, UidMap.kind == kind, UidMap.original.in_(chunk)
+                UidMap.project_id == project_id,
+                UidMap.kind == kind,
+                col(UidMap.original).in_(chunk),
             )
-        ).all()  # type: ignore[attr-defined]
+        ).all()
         result.update(dict(rows))
     return result
 
@@ -200,6 +202,6 @@ def find_by_original(session: Session, actor: User, project_id: int, original: s
             | (CaseOrigin.study_uid == value)
             | (CaseOrigin.sop_uid == value),
         )
-        .order_by(CaseOrigin.case_id)
+        .order_by(col(CaseOrigin.case_id))
     ).all()
     return list(rows)

@@ -113,10 +113,8 @@ def window_for_preset(decoded: DecodedImage, preset: str, frame: int = 0) -> tup
     lo, hi = _percentiles(pixels)
     span = max(hi - lo, 1.0)
     c_frac, w_frac = RELATIVE_PRESETS[key]
-    if decoded.invert_for_display:  # MONOCHROME1: high values are shown dark
-        center = hi - c_frac * span
-    else:
-        center = lo + c_frac * span
+    # MONOCHROME1: high values are shown dark
+    center = hi - c_frac * span if decoded.invert_for_display else lo + c_frac * span
     return center, max(w_frac * span, 1.0)
 
 

@@ -1,7 +1,7 @@
 """Alembic environment: runs against the engine passed in by ``markit_core.db``."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlmodel import SQLModel
 
 import markit_core.models  # noqa: F401 - registers the tables on SQLModel.metadata
@@ -10,10 +10,21 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _engine() -> Engine:
+    engine = config.attributes.get("engine")
+    if engine is not None:
+        return engine
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError(
+            "alembic: no engine was passed in and sqlalchemy.url is not set "
+            "(run migrations through markit_core.db.upgrade)"
+        )
+    return create_engine(url)
+
+
 def run_migrations_online() -> None:
-    engine = config.attributes.get("engine") or create_engine(
-        config.get_main_option("sqlalchemy.url")
-    )
+    engine = _engine()
     with engine.begin() as connection:
         context.configure(
             connection=connection,

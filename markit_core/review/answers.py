@@ -30,13 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core.agreement.measures import MISSING
 from markit_core.agreement.truth import dense_truth, normalise_truth
 from markit_core.annotation.current import current_answers
+from markit_core.db import require_id
 from markit_core.errors import ValidationError
-from markit_core.models import Adjudication, Case, LabelDef, LabelKind, LedgerHead
+from markit_core.labels import active_binary_labels
+from markit_core.models import Adjudication, Case, LedgerHead
 
 __all__ = ["AiReference", "ProjectAnswers", "case_name", "load_ai_reference", "load_answers"]
 
@@ -90,7 +92,7 @@ class ProjectAnswers:
             raise ValidationError(
                 f"label {label!r} is not an active present/absent label of this project"
             )
-        return keys.index(label)  # type: ignore[arg-type]
+        return keys.index(label)
 
     def consensus(self, truth: str = "majority") -> np.ndarray:
         """(K, J) int8: adjudication where present, else the truth rule; -1 where nobody answered.
@@ -113,20 +115,6 @@ class ProjectAnswers:
             if label in self.labels and int(case_id) in pos:
                 out[self.labels.index(label), pos[int(case_id)]] = int(bool(value))
         return out
-
-
-def _labels(session: Session, project_id: int) -> list[LabelDef]:
-    return list(
-        session.exec(
-            select(LabelDef)
-            .where(
-                LabelDef.project_id == project_id,
-                LabelDef.archived.is_(False),
-                LabelDef.kind == LabelKind.BINARY.value,
-            )
-            .order_by(LabelDef.order, LabelDef.name)
-        )
-    )
 
 
 def case_name(case: Case) -> str:
@@ -158,7 +146,7 @@ def load_answers(session: Session, project_id: int) -> ProjectAnswers:
 
 
 def _load_answers(session: Session, project_id: int) -> ProjectAnswers:
-    labels = _labels(session, project_id)
+    labels = active_binary_labels(session, project_id)
     names = tuple(lb.name for lb in labels)
     frame = pd.DataFrame(
         current_answers(session, project_id),
@@ -185,13 +173,14 @@ def _load_answers(session: Session, project_id: int) -> ProjectAnswers:
         jj = int(np.searchsorted(case_ids, case_id))
         if label_id in label_pos and jj < len(case_ids) and case_ids[jj] == case_id:
             adjudicated[label_pos[label_id], jj] = int(value)
-    cases = {c.id: c for c in session.exec(select(Case).where(Case.id.in_(case_ids.tolist())))}  # type: ignore[union-attr]
+    in_table = select(Case).where(col(Case.id).in_(case_ids.tolist()))
+    cases = {c.id: c for c in session.exec(in_table)}
     return ProjectAnswers(
         case_ids,
         tuple(case_name(cases[int(c)]) for c in case_ids),
         annotators,
         names,
-        tuple(lb.id or 0 for lb in labels),
+        tuple(require_id(lb) for lb in labels),
         values,
         confidence,
         adjudicated,

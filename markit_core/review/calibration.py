@@ -107,7 +107,7 @@ def calibration(
                 bool(mine[k, j]),
                 bool(ref[k, j]),
             )
-            for k, j in zip(ks, js)
+            for k, j in zip(ks, js, strict=True)
         )
     )
     total = int(items.sum())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
@@ -24,7 +24,7 @@ from markit_core.agreement.measures import MISSING, cohen_kappa_vs_reference, pa
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.annotation.queue import case_in_project
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Adjudication, Annotation, LabelDef, LabelKind, Roi, User, utcnow
 from markit_core.review.answers import (
@@ -108,7 +108,7 @@ def label_matrix(
     return LabelMatrix(
         ans.labels[k],
         tuple(int(c) for c in ans.case_ids[rows]),
-        tuple(n for n, r in zip(ans.case_names, rows) if r),
+        tuple(n for n, r in zip(ans.case_names, rows, strict=True) if r),
         ans.annotators,
         ans.values[k][:, rows].T.copy(),
         ans.confidence[k][:, rows].T.copy(),
@@ -246,26 +246,25 @@ def _regions(
 ) -> dict[tuple[int, str], list[RegionView]]:
     ids = current_annotation_ids(project_id).subquery()
     rows = session.exec(
-        select(Annotation.case_id, User.username, LabelDef.name, Roi.shape, Roi.points, Roi.frame)
-        .join(Roi, Roi.annotation_id == Annotation.id)
-        .join(User, User.id == Annotation.annotator_id)
-        .join(LabelDef, LabelDef.id == Roi.label_id)
-        .where(Annotation.id.in_(select(ids.c.id)), Annotation.case_id.in_(case_ids))  # type: ignore[union-attr]
-        .order_by(Roi.id)
+        select(Annotation.case_id, User.username, LabelDef.name, Roi)
+        .join(Roi, col(Roi.annotation_id) == Annotation.id)
+        .join(User, col(User.id) == Annotation.annotator_id)
+        .join(LabelDef, col(LabelDef.id) == Roi.label_id)
+        .where(col(Annotation.id).in_(select(ids.c.id)), col(Annotation.case_id).in_(case_ids))
+        .order_by(col(Roi.id))
     ).all()
     out: dict[tuple[int, str], list[RegionView]] = {}
-    for case_id, user, label, shape, points, frame in rows:
-        out.setdefault((case_id, user), []).append(
-            RegionView(label, shape, tuple((float(x), float(y)) for x, y in points), frame)
-        )
+    for case_id, user, label, roi in rows:
+        points = tuple((float(x), float(y)) for x, y in roi.points)
+        out.setdefault((case_id, user), []).append(RegionView(label, roi.shape, points, roi.frame))
     return out
 
 
 def _adjudications(session: Session, project_id: int) -> dict[tuple[int, int], AdjudicationView]:
     rows = session.exec(
         select(Adjudication, User.username, LabelDef.name)
-        .join(User, User.id == Adjudication.reviewer_id)
-        .join(LabelDef, LabelDef.id == Adjudication.label_id)
+        .join(User, col(User.id) == Adjudication.reviewer_id)
+        .join(LabelDef, col(LabelDef.id) == Adjudication.label_id)
         .where(Adjudication.project_id == project_id)
     ).all()
     return {
@@ -305,7 +304,7 @@ def disagreements(
     case_ids = [int(ans.case_ids[j]) for j in js]
     regions = _regions(session, project_id, sorted(set(case_ids)))
     out = []
-    for k, j, case_id in zip(ks, js, case_ids):
+    for k, j, case_id in zip(ks, js, case_ids, strict=True):
         who = np.nonzero(ans.values[k, :, j] != MISSING)[0]
         conf = ans.confidence[k, :, j]
         out.append(
@@ -374,11 +373,16 @@ def adjudicate(
             case_id=case_id,
             label_id=label_id,
             value=bool(value),
-            reviewer_id=actor.id or 0,
+            reviewer_id=require_id(actor),
             note=note,
         )
     else:
-        row.value, row.reviewer_id, row.note, row.at = bool(value), actor.id or 0, note, utcnow()
+        row.value, row.reviewer_id, row.note, row.at = (
+            bool(value),
+            require_id(actor),
+            note,
+            utcnow(),
+        )
     session.add(row)
     session.flush()
     ledger.append(

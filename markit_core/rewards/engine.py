@@ -308,7 +308,7 @@ def compute_rewards(
     scores = contributions.sum(axis=1)
     paid = np.maximum(scores, 0.0)
     if not (paid > 0).any():
-        by_name = {a: float(x) for a, x in zip(table.annotators, scores)}
+        by_name = {a: float(x) for a, x in zip(table.annotators, scores, strict=True)}
         listing = ", ".join(f"{a}={x:.4g}" for a, x in list(by_name.items())[:10])
         more = ", ..." if len(by_name) > 10 else ""
         raise NoPositiveScoresError(
@@ -326,7 +326,7 @@ def compute_rewards(
             Exclusion(
                 table.annotators[i], table.labels[k], float(kappa_ai[i, k]), int(shared[i, k])
             )
-            for i, k in zip(*np.nonzero(excluded))
+            for i, k in zip(*np.nonzero(excluded), strict=True)
         )
         if kappa_ai is not None
         else ()

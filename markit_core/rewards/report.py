@@ -57,9 +57,9 @@ def result_to_dict(result: RewardResult) -> dict[str, Any]:
             "kappa_threshold": result.kappa_threshold,
             "truth": result.truth_rule,
         },
-        "rewards": {a: float(x) for a, x in zip(ann, result.rewards)},
-        "scores": {a: float(x) for a, x in zip(ann, result.scores)},
-        "paid_scores": {a: float(x) for a, x in zip(ann, result.paid_scores)},
+        "rewards": {a: float(x) for a, x in zip(ann, result.rewards, strict=True)},
+        "scores": {a: float(x) for a, x in zip(ann, result.scores, strict=True)},
+        "paid_scores": {a: float(x) for a, x in zip(ann, result.paid_scores, strict=True)},
         "excluded": [
             {
                 "annotator": e.annotator,
@@ -70,7 +70,9 @@ def result_to_dict(result: RewardResult) -> dict[str, Any]:
             for e in result.exclusions
         ],
         "agreement": result.agreement.to_dict(),
-        "agreement_by_label": {lab: s.to_dict() for lab, s in zip(labs, result.agreement_by_label)},
+        "agreement_by_label": {
+            lab: s.to_dict() for lab, s in zip(labs, result.agreement_by_label, strict=True)
+        },
         "labels": {
             lab: {
                 "T": float(result.task_value[k]),
@@ -101,7 +103,7 @@ def format_table(result: RewardResult, currency: str = "") -> str:
     unit = f" {currency}" if currency else ""
     width = max([len("annotator")] + [len(a) for a in result.annotators])
     lines = [f"{'annotator':<{width}}  {'reward' + unit:>14}  {'score S':>10}"]
-    for a, r, s in zip(result.annotators, result.rewards, result.scores):
+    for a, r, s in zip(result.annotators, result.rewards, result.scores, strict=True):
         lines.append(f"{a:<{width}}  {r:>14.2f}  {s:>10.4f}")
     lines.append(f"budget {result.budget:g}{unit}, truth rule {result.truth_rule}")
     lwidth = max([len("label")] + [len(k) for k in result.labels])

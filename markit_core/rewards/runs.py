@@ -22,14 +22,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_answers
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError, ValidationError
-from markit_core.models import LabelDef, LabelKind, RewardRun, User
+from markit_core.labels import active_binary_labels
+from markit_core.models import RewardRun, User
 from markit_core.review.answers import AiReference, load_ai_reference
 from markit_core.rewards.engine import RewardResult, compute_rewards
 from markit_core.rewards.report import result_to_dict
@@ -52,13 +53,7 @@ _CURRENCY_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
 
 def _answers_frame(session: Session, project_id: int) -> pd.DataFrame:
     """Current answers to active binary labels, sorted (case, label, annotator)."""
-    labels = session.exec(
-        select(LabelDef.name).where(
-            LabelDef.project_id == project_id,
-            LabelDef.archived.is_(False),
-            LabelDef.kind == LabelKind.BINARY.value,
-        )
-    ).all()
+    labels = [lb.name for lb in active_binary_labels(session, project_id)]
     frame = pd.DataFrame(
         current_answers(session, project_id),
         columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
@@ -118,9 +113,11 @@ def time_boxes(table: AnnotationTable) -> dict[str, dict[str, dict[str, float | 
     secs = table.seconds[ok]
     order = np.lexsort((secs, group))
     group, secs = group[order], secs[order]
+    if not group.size:
+        return {}
     bounds = np.flatnonzero(np.diff(group)) + 1
     out: dict[str, dict[str, dict[str, float | int]]] = {}
-    for g, x in zip(group[np.r_[0, bounds]] if group.size else [], np.split(secs, bounds)):
+    for g, x in zip(group[np.r_[0, bounds]], np.split(secs, bounds), strict=True):
         q1, med, q3 = np.percentile(x, [25, 50, 75])
         iqr = q3 - q1
         inside = x[(x >= q1 - 1.5 * iqr) & (x <= q3 + 1.5 * iqr)]
@@ -235,13 +232,13 @@ def run_rewards(
     stored = result_to_dict(result)
     stored["time_boxes"] = time_boxes(table)
     run = RewardRun(
-        project_id=project_id, run_by=actor.id or 0, params=params, result=_finite(stored)
+        project_id=project_id, run_by=require_id(actor), params=params, result=_finite(stored)
     )
     session.add(run)
     session.flush()
     ledger.append(session, actor=actor, project_id=project_id, action="rewards.run", record=run)
     session.commit()
-    return run.id or 0, result
+    return require_id(run), result
 
 
 @dataclass(frozen=True)
@@ -280,13 +277,13 @@ def list_runs(session: Session, actor: User, project_id: int) -> list[RunSummary
     require(session, actor, project_id, Action.REWARDS)
     rows = session.exec(
         select(RewardRun, User.username)
-        .join(User, User.id == RewardRun.run_by)
+        .join(User, col(User.id) == RewardRun.run_by)
         .where(RewardRun.project_id == project_id)
-        .order_by(RewardRun.id.desc())
-    ).all()  # type: ignore[union-attr]
+        .order_by(col(RewardRun.id).desc())
+    ).all()
     return [
         RunSummary(
-            r.id or 0,
+            require_id(r),
             r.at.isoformat(timespec="seconds"),
             name,
             float(r.params.get("budget", 0.0)),
@@ -308,7 +305,7 @@ def get_run(session: Session, actor: User, project_id: int, run_id: int) -> RunR
         raise NotFoundError(f"reward run {run_id} not found in this project")
     user = session.get(User, row.run_by)
     return RunRecord(
-        row.id or 0,
+        require_id(row),
         row.project_id,
         row.at.isoformat(timespec="seconds"),
         user.username if user else "",

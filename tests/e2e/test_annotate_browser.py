@@ -269,7 +269,7 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
                 DRAW_TO[0] * case.cols,
                 DRAW_TO[1] * case.rows,
             )
-            for got, want in zip((rx0, ry0, rx1, ry1), expected):
+            for got, want in zip((rx0, ry0, rx1, ry1), expected, strict=True):
                 assert abs(got - want) <= 6, ((rx0, ry0, rx1, ry1), expected)
     finally:
         engine.dispose()

@@ -106,10 +106,10 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
         "ConcurrentJobs": 2,
     }
     (root / "orthanc.json").write_text(json.dumps(config))
-    log = open(root / "orthanc.log", "wb")
-    proc = subprocess.Popen(
-        [binary, str(root / "orthanc.json")], cwd=root, stdout=log, stderr=subprocess.STDOUT
-    )
+    with open(root / "orthanc.log", "wb") as log:  # the child keeps its own copy of the handle
+        proc = subprocess.Popen(
+            [binary, str(root / "orthanc.json")], cwd=root, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         _wait_ready(proc, http_port, dicom_port, root / "orthanc.log")
         originals = {}
@@ -129,7 +129,6 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
         yield Orthanc(http_port, dicom_port, move_port, originals)
     finally:
         stop(proc)
-        log.close()
 
 
 def _wait_ready(proc: subprocess.Popen, http_port: int, dicom_port: int, log: Path) -> None:

@@ -76,11 +76,11 @@ def test_services_and_ledger_on_postgres(pg_engine, tmp_path):
             revoke_role(s, admin, project.id, "admin", Role.OWNER)
         assert login(s, settings, "ann", "a long password").username == "ann"
         assert len(list_labels(s, admin, project.id)) == 7
-        result = ledger.verify(s)
+        result = ledger.integrity(s)
         assert result.ok, result.problem
         s.execute(text("update label_def set \"group\" = 'X' where name = 'cardiomegaly'"))
         s.commit()
-        broken = ledger.verify(s)
+        broken = ledger.integrity(s)
         assert broken.problem.kind == "record changed"
 
 

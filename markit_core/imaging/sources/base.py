@@ -194,7 +194,10 @@ def query_dataset(level: str, fields: tuple[str, ...], filters: Mapping[str, str
     ds = Dataset()
     ds.QueryRetrieveLevel = level
     for kw in fields:
-        setattr(ds, kw, "" if dictionary_VR(tag_for_keyword(kw)) != "SQ" else [])
+        tag = tag_for_keyword(kw)
+        if tag is None:
+            raise ValidationError(f"query field {kw!r} is not a DICOM keyword")
+        setattr(ds, kw, "" if dictionary_VR(tag) != "SQ" else [])
     for kw, value in filters.items():
         setattr(ds, kw, value)
     return ds

@@ -11,6 +11,7 @@ down, too slow, refused the credentials, or sent something that is not DICOM.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
@@ -188,7 +189,7 @@ class DicomWebSource:
         seen: set[str] = set()
         start = offset or 0
         for _page in range(_MAX_PAGES):
-            page = self._call(what, lambda s=start: fetch(_PAGE, s))
+            page = self._call(what, functools.partial(fetch, _PAGE, start))
             fresh = [item for item in page if json_value(item, key) not in seen]
             seen.update(json_value(item, key) for item in fresh)
             results.extend(fresh)

@@ -38,15 +38,7 @@ from pydicom.uid import (
     RLELossless,
 )
 from pynetdicom import AE, AllStoragePresentationContexts, build_role, evt
-from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelFind as _FIND,
-)
-from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelGet as _GET,
-)
-from pynetdicom.sop_class import (
-    StudyRootQueryRetrieveInformationModelMove as _MOVE,
-)
+from pynetdicom.sop_class import uid_to_sop_class
 
 from markit_core.errors import SourceError, ValidationError
 from markit_core.imaging.sources.base import STUDY_FIELDS, check_filters, json_value, query_dataset
@@ -69,7 +61,15 @@ TRANSFER_SYNTAXES = [
     RLELossless,
 ]
 #: Storage classes offered when the PACS does not say which ones a study holds.
-_FALLBACK_CLASSES = [cx.abstract_syntax for cx in AllStoragePresentationContexts][:120]
+# Study Root Query/Retrieve Information Model FIND, MOVE, GET (PS3.4 C.6.2). pynetdicom makes
+# its SOP class names at import time, where a type checker cannot see them; the UIDs can.
+_FIND = uid_to_sop_class("1.2.840.10008.5.1.4.1.2.2.1")
+_MOVE = uid_to_sop_class("1.2.840.10008.5.1.4.1.2.2.2")
+_GET = uid_to_sop_class("1.2.840.10008.5.1.4.1.2.2.3")
+_STORAGE_CLASSES: list[str] = [
+    cx.abstract_syntax for cx in AllStoragePresentationContexts if cx.abstract_syntax
+]
+_FALLBACK_CLASSES = _STORAGE_CLASSES[:120]
 _SERIES_FIELDS = (
     "SeriesInstanceUID",
     "Modality",
@@ -310,8 +310,8 @@ class DimseSource:
 
     def _move(self, ident: Dataset, on_store: Any, what: str) -> None:
         scp = self._ae()
-        for cx in AllStoragePresentationContexts:
-            scp.add_supported_context(cx.abstract_syntax, TRANSFER_SYNTAXES)
+        for uid in _STORAGE_CLASSES:
+            scp.add_supported_context(uid, TRANSFER_SYNTAXES)
         try:
             server = scp.start_server(
                 self.move_address, block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
@@ -322,6 +322,8 @@ class DimseSource:
                 f"{self.move_address[0]}:{self.move_address[1]} for C-MOVE "
                 f"({e.strerror or e})"
             ) from e
+        if server is None:  # only a blocking server returns nothing
+            raise SourceError(f"cannot retrieve {what}: the C-MOVE listener did not start")
         try:
             ae = self._ae()
             ae.add_requested_context(_MOVE)
