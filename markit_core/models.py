@@ -344,3 +344,14 @@ class LoginSession(SQLModel, table=True):
     last_seen: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: datetime | None = None
+
+
+class ProjectReadingOptions(SQLModel, table=True):
+    """How readers see a project's cases (a row of its own, so project rows and their
+    ledger digests stay as they were). No row: the defaults (report shown)."""
+
+    __tablename__ = "project_reading_options"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", unique=True, index=True)
+    show_report: bool = True  # False: blinded reading, readers never see the report

@@ -34,6 +34,7 @@ from markit_core.annotation.submit import (
 )
 from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo, list_labels
+from markit_core.reading_options import show_report
 from markit_core.reports import report_for_case
 from ui import annotate_state as state
 from ui import reading, viewer
@@ -194,20 +195,28 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
     )
     st.caption(f"{status} · {len(draft.regions)} region(s)")
     c1, c2 = st.columns(2)
-    do_submit = c1.button(
+    # callbacks: the submit runs before the script, so one run shows the result (or the
+    # next case) instead of a run that submits and a second one that shows it
+    c1.button(
         "Submit",
         key="submit",
         type="primary",
         icon=":material/check:",
         width="stretch",
         help="Store this reading (s)",
+        on_click=_submit,
+        args=(draft,),
+        kwargs={"go_next": False},
     )
-    do_next = c2.button(
+    c2.button(
         "Submit & next",
         key="submit_next",
         icon=":material/skip_next:",
         width="stretch",
         help="Store it and open the next unannotated case (d)",
+        on_click=_submit,
+        args=(draft,),
+        kwargs={"go_next": True},
     )
     with st.container(border=True, key="keyboard_help"):
         st.caption("**Keyboard** · " + " · ".join(f"`{k}` {what}" for k, what in state.KEY_HELP))
@@ -221,8 +230,6 @@ def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[Label
             ("kb_rest", "Rest absent", "rest_absent", 0),
         ):
             bar.button(label, key=key, on_click=_on_key, args=(draft, ids, action, arg))
-    if do_submit or do_next:
-        _submit(draft, go_next=do_next)
 
 
 def _submit(draft: state.Draft, *, go_next: bool) -> None:
@@ -230,7 +237,7 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
     with db() as s:
         user = current_user(s)
         if user is None:  # session expired: the login page comes up; the draft stays
-            st.rerun()
+            return
         if draft.empty():
             st.info(
                 "Nothing to submit yet: answer a label or draw a region.", icon=":material/info:"
@@ -269,7 +276,6 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
             queue = build_queue(s, user, draft.project_id)
             state.go_to_case(draft.user_id, draft.project_id, queue.next_after(draft.case_id))
     flash(message)
-    st.rerun()
 
 
 # -- page -----------------------------------------------------------------------------
@@ -501,6 +507,17 @@ with left:
             )
 
 with right:
+    # the report first, in a box of its own height: visible without scrolling
+    if show_report(s, user, project.id):
+        report = report_for_case(s, user, case_id)
+        with st.container(border=True, height=170 if report else "content", key="report_box"):
+            st.markdown("**Radiology report**")
+            if report is None:
+                st.caption("No report matched to this case.")
+            else:
+                st.text(report.text)
+    else:
+        st.caption("Blinded reading: this project does not show the report to readers.")
     labels_panel(user.id, project.id, case_id, binary)
     if others:
         with st.expander(
@@ -529,13 +546,6 @@ with right:
             )
     elif project.show_others_after_submit and case_id not in queue.done:
         st.caption("Other annotators' answers appear here after you submit yours.")
-    report = report_for_case(s, user, case_id)
-    with st.container(border=True):
-        st.markdown("**Radiology report**")
-        if report is None:
-            st.caption("No report matched to this case.")
-        else:
-            st.text(report.text)
     meta = case.meta or {}
     facts = [
         f"case #{case.id}",

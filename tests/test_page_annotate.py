@@ -481,3 +481,14 @@ def test_finished_queue_then_jump_to_an_earlier_case_and_edit_it(session, env):
 def _name(session, case_id: int) -> str:
     case = session.get(Case, case_id)
     return (case.original_name or "").rsplit("/", 1)[-1]
+
+
+def test_blinded_reading_hides_the_report(session, env):
+    from markit_core.reading_options import set_show_report
+
+    at = _open("ann1")
+    assert any("Radiology report" in m.value for m in at.markdown)
+    set_show_report(session, env["owner"], env["project"], False)
+    at.run()
+    assert not any("Radiology report" in m.value for m in at.markdown)
+    assert any(c.value.startswith("Blinded reading") for c in at.caption)

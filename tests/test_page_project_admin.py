@@ -43,6 +43,11 @@ def test_create_project_from_the_page(session, app_env):
     at.text_input(key="new_project_name").input("pneumothorax PILOT")
     at.button(key="new_project_submit").click().run()
     assert "already exists" in at.error[0].value
+    # a second new project becomes the current one too (the picker had a value already)
+    at.text_input(key="new_project_name").input("Second study")
+    at.button(key="new_project_submit").click().run()
+    picker = at.sidebar.selectbox(key="project_picker")
+    assert picker.format_func(picker.value) == "Second study"
 
 
 def test_label_editor_saves_and_rejects_bad_rows(session, app_env, make_project):

@@ -18,7 +18,7 @@ from markit_core.sessions import (
 )
 
 
-def test_a_token_resumes_its_user_and_only_its_hash_is_stored(session, settings, make_user):
+def test_a_token_resumes_its_user_and_only_its_hash_is_stored(session, settings, admin, make_user):
     ann = make_user("ann")
     token = start_session(session, ann)
     (row,) = session.exec(select(LoginSession)).all()
@@ -28,7 +28,7 @@ def test_a_token_resumes_its_user_and_only_its_hash_is_stored(session, settings,
     assert resume_session(session, settings, token + "x") is None
     assert resume_session(session, settings, None) is None
     assert start_session(session, ann) != token  # random per login
-    assert ledger.verify(session).ok
+    assert ledger.verify(session, admin).ok
 
 
 def test_idle_timeout_and_absolute_expiry(session, settings, make_user):
@@ -51,7 +51,7 @@ def test_idle_timeout_and_absolute_expiry(session, settings, make_user):
     assert resume_session(session, settings, fresh, now=t0 + SESSION_LIFETIME) is None
 
 
-def test_logout_and_deactivation_revoke(session, settings, make_user):
+def test_logout_and_deactivation_revoke(session, settings, admin, make_user):
     ann, other = make_user("ann"), make_user("other")
     a1, a2, o1 = (
         start_session(session, ann),
@@ -64,7 +64,7 @@ def test_logout_and_deactivation_revoke(session, settings, make_user):
     assert revoke_user_sessions(session, ann.id) == 1
     assert resume_session(session, settings, a2) is None
     assert resume_session(session, settings, o1).id == other.id
-    assert ledger.verify(session).ok  # sessions change no ledgered record
+    assert ledger.verify(session, admin).ok  # sessions change no ledgered record
     other.is_active = False  # as a deactivation would (issue 9 also revokes the sessions)
     session.add(other)
     session.commit()

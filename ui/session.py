@@ -145,13 +145,21 @@ def show_error(e: MarkitError) -> None:
 FLASH_KEY = "flash_message"
 
 
+FLASH_SECONDS = 8.0  # long enough to read; the reruns of further clicks keep showing it
+
+
 def flash(message: str) -> None:
-    """Keep a success message across the ``st.rerun`` that follows a change."""
-    st.session_state[FLASH_KEY] = message
+    """Keep a success message across the reruns that follow a change."""
+    st.session_state[FLASH_KEY] = (message, utcnow())
 
 
 def show_flash() -> None:
-    """Show (once) the message kept by ``flash``."""
-    message = st.session_state.pop(FLASH_KEY, None)
-    if message:
-        st.success(message, icon=":material/check_circle:")
+    """Show the message kept by ``flash`` for ``FLASH_SECONDS`` (on every run until then)."""
+    kept = st.session_state.get(FLASH_KEY)
+    if not kept:
+        return
+    message, at = kept if isinstance(kept, tuple) else (kept, utcnow())
+    if (utcnow() - at).total_seconds() > FLASH_SECONDS:
+        st.session_state.pop(FLASH_KEY, None)
+        return
+    st.success(message, icon=":material/check_circle:")

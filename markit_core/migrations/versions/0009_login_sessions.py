@@ -1,4 +1,5 @@
-"""Login sessions: a hashed cookie token per browser login, so a reload keeps the login.
+"""Login sessions (a hashed cookie token per browser login, so a reload keeps the login)
+and per-project reading options (blinded reading: hide the report from readers).
 
 Revision ID: 0009
 Revises: 0003
@@ -27,9 +28,21 @@ def upgrade() -> None:
     with op.batch_alter_table('login_session', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_login_session_token_hash'), ['token_hash'], unique=True)
         batch_op.create_index(batch_op.f('ix_login_session_user_id'), ['user_id'], unique=False)
+    op.create_table('project_reading_options',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('show_report', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('project_reading_options', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_project_reading_options_project_id'), ['project_id'], unique=True)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('project_reading_options', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_project_reading_options_project_id'))
+    op.drop_table('project_reading_options')
     with op.batch_alter_table('login_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_session_user_id'))
         batch_op.drop_index(batch_op.f('ix_login_session_token_hash'))

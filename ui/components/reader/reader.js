@@ -54,8 +54,8 @@ function store(bytes) {
   const payload = parsePayload(bytes);
   const id = payload.header.case;
   const old = G.payloads.get(id);
-  if (old && old.pixels.byteLength === payload.pixels.byteLength && old.bytesRef === bytes) return;
-  payload.bytesRef = bytes;
+  // the same case mounted again (current after being prefetched): keep what is painted
+  if (old && old.pixels.byteLength === payload.pixels.byteLength) return;
   G.payloads.delete(id);
   G.payloads.set(id, payload);
   while (G.payloads.size > MAX_PAYLOADS) G.payloads.delete(G.payloads.keys().next().value);
