@@ -159,6 +159,7 @@ def _state(settings: Settings) -> dict:
         engine.dispose()
 
 
+@pytest.mark.timeout(900)  # seeding the demo and reading a whole queue; slow on a shared CPU
 def test_annotator_reads_one_case(demo_server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
