@@ -324,6 +324,21 @@ class ExportRecord(SQLModel, table=True):
     content_sha256: str = Field(max_length=64)
 
 
+# --- issue 14: reward quality-control settings ---------------------------
+
+
+class RewardSettings(SQLModel, table=True):
+    """A project's quality-control settings for reward runs (no row = the defaults)."""
+
+    __tablename__ = "reward_settings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", unique=True, index=True)
+    trust_level: float = 0.4  # warn when the AI's kappa vs consensus is below this
+    min_positives: int = 10  # warn when a label has fewer positive items
+    trusted_ai_only: bool = False  # QC only where the AI is trusted (off = the paper's rule)
+
+
 # --- issue 12: login sessions (a reload or a second tab stays logged in) ---
 
 

@@ -15,6 +15,13 @@ from markit_core.errors import MarkitError
 from markit_core.rewards import runs as reward_runs
 from markit_core.rewards.engine import TRUTH_RULES, NoPositiveScoresError
 from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
+from ui.reward_panels import (
+    intervals_panel,
+    qc_panel,
+    qc_settings_form,
+    rules_panel,
+    time_table_panel,
+)
 from ui.session import show_error
 from ui.style import TRUTH_RULE_NAMES
 from ui.widgets import page_start
@@ -54,6 +61,7 @@ def show_run(run: reward_runs.RunRecord) -> None:
         },
     )
     st.plotly_chart(rewards_bar(res, unit), key="rw_bar", width="stretch")
+    intervals_panel(res)
     st.download_button(
         "Download rewards CSV",
         reward_runs.run_csv(run),
@@ -89,7 +97,9 @@ def show_run(run: reward_runs.RunRecord) -> None:
     )
 
     st.subheader("Quality control")
-    if res["excluded"]:
+    if qc_panel(res):
+        pass  # diagnostics drawn; runs stored before them fall through to the plain list
+    elif res["excluded"]:
         st.dataframe(
             pd.DataFrame(
                 [
@@ -125,6 +135,10 @@ def show_run(run: reward_runs.RunRecord) -> None:
     )
     c[3].metric("Fleiss' kappa", "—" if g["fleiss_kappa"] is None else f"{g['fleiss_kappa']:.3f}")
 
+    if res.get("rule_comparison"):
+        st.subheader("Which rule decides")
+        rules_panel(res, unit)
+
     st.subheader("Time statistics")
     times = res.get("time_stats")
     if not times:
@@ -156,7 +170,11 @@ def show_run(run: reward_runs.RunRecord) -> None:
         key="rw_times",
         column_config={"half_width": st.column_config.NumberColumn("± (95 % CI)")},
     )
-    st.plotly_chart(time_boxes(res), key="rw_box", width="stretch")
+    left, right = st.columns(2)
+    with left:
+        time_table_panel(res)
+    with right:
+        st.plotly_chart(time_boxes(res), key="rw_box", width="stretch")
 
 
 s, user, project = page_start(
@@ -202,6 +220,7 @@ try:
             else:
                 st.session_state[RUN_KEY] = run_id
                 st.success(f"Run {run_id} stored and logged in the ledger.")
+    qc_settings_form(s, user, project.id)
     runs = reward_runs.list_runs(s, user, project.id)
     if not runs:
         st.info("No reward runs yet in this project.")

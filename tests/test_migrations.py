@@ -123,9 +123,37 @@ def test_models_match_the_migrations(tmp_path):
     engine.dispose()
 
 
+def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into project (name, description, required_annotators, "
+                "show_others_after_submit, is_demo, created_at) values "
+                "('Legacy', 'kept', 2, 0, 0, '2025-01-01 10:00:00')"
+            )
+        )
+    assert "reward_settings" not in inspect(engine).get_table_names()
+    upgrade(engine, "0008")
+    assert current_revision(engine) == "0008"
+    with engine.begin() as conn:
+        assert conn.execute(text("select name, required_annotators from project")).all() == [
+            ("Legacy", 2)
+        ]
+        conn.execute(
+            text(
+                "insert into reward_settings (project_id, trust_level, min_positives, "
+                "trusted_ai_only) values (1, 0.5, 8, 1)"
+            )
+        )
+        assert conn.execute(text("select trust_level from reward_settings")).all() == [(0.5,)]
+    engine.dispose()
+
+
 def test_login_sessions_table_added_and_removed(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    upgrade(engine, "0003")
+    upgrade(engine, "0008")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -139,7 +167,7 @@ def test_login_sessions_table_added_and_removed(tmp_path):
     assert "login_session" in inspect(engine).get_table_names()
     from alembic import command
 
-    command.downgrade(alembic_config(engine), "0003")
+    command.downgrade(alembic_config(engine), "0008")
     assert "login_session" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert conn.execute(text("select username from user_account")).all() == [("old",)]

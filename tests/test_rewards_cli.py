@@ -179,7 +179,7 @@ MALFORMED: list[tuple[str, str, int, str]] = [
     ("AI", "case_id,label,ai_probability,ai_value\nc1,x,0.3,true\n", 1, "both"),
     ("AI", "case_id,label,ai_probability\nc1,x,0.3\nc2,x,1.5\n", 3, "ai_probability 1.5"),
     ("AI", "case_id,label,ai_probability\nc1,x,0.3\nc2,x,high\n", 3, "not a number"),
-    ("AI", "case_id,label,ai_probability\nc1,x,0.3\nc2,x,\n", 3, "empty ai_probability"),
+    # A blank ai_probability is "no AI reference for this item" (issue 14), not an error.
     ("AI", "case_id,label,ai_value\nc1,x,true\nc2,x,perhaps\n", 3, "unknown ai_value"),
     ("AI", "case_id,label,ai_value\nc1,x,true\nc1,x,false\n", 3, "duplicate"),
     ("T", "label,mean_seconds\nx,4\ny,5\n", 3, "label 'y' does not occur"),

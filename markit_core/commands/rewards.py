@@ -4,7 +4,9 @@
 
     python -m markit_core rewards --annotations A.csv [--ai AI.csv]
         [--label-times T.csv] [--budget 1000] [--kappa-threshold 0.05]
-        [--truth majority|dawid-skene] [--json]
+        [--truth majority|dawid-skene] [--adjudication ADJ.csv] [--compare-rules]
+        [--bootstrap 1000] [--seed 0] [--trust-level 0.4] [--min-positives 10]
+        [--trusted-ai-only] [--json]
 
 Works on CSV files only (no database). Exit codes: 0 success; 2 malformed
 input or bad option (one line on stderr naming file, line and problem, as
@@ -20,9 +22,15 @@ import sys
 from collections.abc import Sequence
 
 from markit_core.errors import MarkitError, ValidationError
-from markit_core.rewards.csv_input import load_ai_reference, load_annotations, load_label_times
-from markit_core.rewards.engine import compute_rewards
-from markit_core.rewards.report import format_table, result_to_dict
+from markit_core.rewards.analysis import analyse_rewards, format_analysis
+from markit_core.rewards.csv_input import (
+    load_adjudication,
+    load_ai_reference,
+    load_annotations,
+    load_label_times,
+)
+from markit_core.rewards.diagnostics import QcSettings
+from markit_core.rewards.report import format_table
 
 __all__ = ["main", "register", "run"]
 
@@ -69,8 +77,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="majority",
         help="pseudo answer: majority vote (paper) or Dawid-Skene posterior >= 0.5",
     )
+    _register_analysis(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
+
+
+def _register_analysis(parser: argparse.ArgumentParser) -> None:
+    """Options of the diagnostics, bootstrap and rule comparison (issue 14)."""
+    parser.add_argument(
+        "--adjudication",
+        metavar="ADJ.csv",
+        help="case_id,label,value: reviewers' final answers (for --compare-rules)",
+    )
+    parser.add_argument(
+        "--compare-rules",
+        action="store_true",
+        help="also compute the run under majority, Dawid-Skene and adjudication where available",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples over cases for the reward and rank intervals (0 = none)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    parser.add_argument(
+        "--trust-level",
+        type=float,
+        default=0.4,
+        help="warn when the AI's kappa vs the readers' consensus is below this",
+    )
+    parser.add_argument(
+        "--min-positives",
+        type=int,
+        default=10,
+        help="warn when a label has fewer positive items than this",
+    )
+    parser.add_argument(
+        "--trusted-ai-only",
+        action="store_true",
+        help="apply quality control only on labels where the AI is trusted (default: paper's rule)",
+    )
 
 
 def _fail(message: object) -> None:
@@ -84,13 +132,21 @@ def run(args: argparse.Namespace) -> int:
         table = load_annotations(args.annotations)
         ai = load_ai_reference(args.ai, table) if args.ai else None
         times = load_label_times(args.label_times, table) if args.label_times else None
-        result = compute_rewards(
+        adjudicated = load_adjudication(args.adjudication, table) if args.adjudication else None
+        if args.bootstrap < 0:
+            raise ValidationError("--bootstrap must be 0 or more")
+        analysis = analyse_rewards(
             table,
             budget=args.budget,
             ai=ai,
             label_seconds=times,
             kappa_threshold=args.kappa_threshold,
             truth=args.truth,
+            adjudicated=adjudicated,
+            settings=QcSettings(args.trust_level, args.min_positives, args.trusted_ai_only),
+            n_resamples=args.bootstrap,
+            seed=args.seed,
+            compare=args.compare_rules,
         )
     except ValidationError as e:
         _fail(e)
@@ -98,10 +154,11 @@ def run(args: argparse.Namespace) -> int:
     except MarkitError as e:
         _fail(e)
         return 1
+    data = analysis.to_dict()
     if args.json:
-        sys.stdout.write(json.dumps(result_to_dict(result), allow_nan=False) + "\n")
+        sys.stdout.write(json.dumps(data, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(format_table(result) + "\n")
+        sys.stdout.write(format_table(analysis.result) + "\n" + format_analysis(data) + "\n")
     return 0
 
 

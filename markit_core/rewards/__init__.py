@@ -1,21 +1,55 @@
 """The MarkIt reward split: quality control, Algorithm 1 / Eq. 1, its input table,
-CSV input, stored runs and reports, and labelling-time statistics."""
+CSV input, stored runs and reports, and labelling-time statistics; and what a
+PI needs to defend a payout: QC diagnostics, bootstrap intervals, the rule
+comparison (analysis, diagnostics, bootstrap, compare, settings)."""
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from markit_core.rewards.analysis import (
+    RewardAnalysis,
+    analyse_rewards,
+    format_analysis,
+)
+from markit_core.rewards.bootstrap import (
+    BOOTSTRAP_METHOD,
+    BootstrapResult,
+    bootstrap_rewards,
+    case_weights,
+    weighted_rewards,
+)
+from markit_core.rewards.compare import (
+    COMPARED_RULES,
+    RuleOutcome,
+    compare_rules,
+    comparison_to_dict,
+)
 from markit_core.rewards.csv_columns import (
     Columns,
     StringColumn,
     read_columns,
 )
 from markit_core.rewards.csv_input import (
+    load_adjudication,
     load_ai_reference,
     load_annotations,
     load_label_times,
     parse_bool_words,
+)
+from markit_core.rewards.diagnostics import (
+    KAPPA_CI_METHOD,
+    NO_AI_REFERENCE,
+    ExclusionDiagnostics,
+    LabelDiagnostics,
+    QcDiagnostics,
+    QcSettings,
+    gated_ai,
+    kappa_ci,
+    kappa_se,
+    qc_diagnostics,
+    rewards_with_qc,
 )
 from markit_core.rewards.engine import (
     TRUTH_RULES,
@@ -26,9 +60,11 @@ from markit_core.rewards.engine import (
     quality_control,
 )
 from markit_core.rewards.labelling_time import (
+    TIME_CI_METHOD,
     TimeStats,
     group_time_stats,
     t_quantile,
+    time_table,
 )
 from markit_core.rewards.report import (
     format_table,
@@ -51,6 +87,7 @@ if TYPE_CHECKING:
         run_rewards,
         time_boxes,
     )
+    from markit_core.rewards.settings import get_qc_settings, update_qc_settings
 
 # Database-backed parts load on first use: the `rewards` CLI on a CSV needs
 # numpy only, and SQLModel/pandas cost seconds to import.
@@ -63,6 +100,8 @@ _LAZY = {
     "run_csv": "runs",
     "run_rewards": "runs",
     "time_boxes": "runs",
+    "get_qc_settings": "settings",
+    "update_qc_settings": "settings",
 }
 
 
@@ -102,4 +141,32 @@ __all__ = [
     "run_csv",
     "run_rewards",
     "time_boxes",
+    "RewardAnalysis",
+    "analyse_rewards",
+    "format_analysis",
+    "BOOTSTRAP_METHOD",
+    "BootstrapResult",
+    "bootstrap_rewards",
+    "case_weights",
+    "weighted_rewards",
+    "COMPARED_RULES",
+    "RuleOutcome",
+    "compare_rules",
+    "comparison_to_dict",
+    "load_adjudication",
+    "KAPPA_CI_METHOD",
+    "NO_AI_REFERENCE",
+    "ExclusionDiagnostics",
+    "LabelDiagnostics",
+    "QcDiagnostics",
+    "QcSettings",
+    "gated_ai",
+    "kappa_ci",
+    "kappa_se",
+    "qc_diagnostics",
+    "rewards_with_qc",
+    "TIME_CI_METHOD",
+    "time_table",
+    "get_qc_settings",
+    "update_qc_settings",
 ]

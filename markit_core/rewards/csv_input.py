@@ -5,8 +5,12 @@ Formats (header names are case-insensitive; other columns are ignored):
 - annotations: ``case_id,label,annotator,value`` (+ optional ``confidence``
   0..100 and ``seconds``); ``value`` is true/false, 1/0 or yes/no in any case.
 - AI references: ``case_id,label`` and either ``ai_probability`` (0..1,
-  positive when >= 0.5) or ``ai_value`` (as ``value``). References to cases
-  or labels absent from the annotations are ignored.
+  positive when >= 0.5) or ``ai_value`` (as ``value``). A blank cell means
+  "no AI reference for this item" (an AI that covers only some labels or
+  cases); quality control then uses only the items that have one. References
+  to cases or labels absent from the annotations are ignored.
+- adjudications: ``case_id,label,value`` (a reviewer's final answer; blank
+  value = none), for the "adjudication where available" truth rule.
 - label times: ``label,mean_seconds``, one row for every label of the
   annotations and no other label.
 
@@ -27,7 +31,13 @@ from markit_core.errors import InputFileError
 from markit_core.rewards.csv_columns import Columns, StringColumn, read_columns
 from markit_core.rewards.table import AnnotationTable, find_duplicate, index_of
 
-__all__ = ["load_ai_reference", "load_annotations", "load_label_times", "parse_bool_words"]
+__all__ = [
+    "load_adjudication",
+    "load_ai_reference",
+    "load_annotations",
+    "load_label_times",
+    "parse_bool_words",
+]
 
 _WORDS: dict[str, int] = {"true": 1, "1": 1, "yes": 1, "false": 0, "0": 0, "no": 0}
 
@@ -38,15 +48,21 @@ def parse_bool_words(words: np.ndarray) -> np.ndarray:
 
 
 def _booleans(cols: Columns, column: str) -> np.ndarray:
+    return _words(cols, column, blank_ok=False) == 1
+
+
+def _words(cols: Columns, column: str, *, blank_ok: bool) -> np.ndarray:
+    """1 / 0 per row, and -1 (missing) for a blank cell when ``blank_ok``."""
     col = cols.strings[column]
     vals = parse_bool_words(col.uniques)[col.codes]
-    bad = cols.first_row(vals < 0)
+    blank = (col.uniques == "")[col.codes]
+    bad = cols.first_row((vals < 0) & ~(blank & blank_ok))
     if bad is not None:
         word = col.uniques[col.codes[bad]]
         if word == "":
             raise cols.fail(bad, f"empty {column}")
         raise cols.fail(bad, f"unknown {column} {word!r} (use true/false, 1/0 or yes/no)")
-    return vals == 1
+    return vals
 
 
 def _ids(cols: Columns, column: str) -> StringColumn:
@@ -135,12 +151,14 @@ def load_annotations(path: str | Path) -> AnnotationTable:
 def load_ai_reference(path: str | Path, table: AnnotationTable) -> np.ndarray:
     """Read AI references into a dense ``(n_cases, n_labels)`` int8 array (1 / 0 / -1).
 
+    A blank ``ai_probability`` / ``ai_value`` cell leaves that item without
+    a reference (-1), as does an item the file does not list.
+
     Raises
     ------
     InputFileError
         Neither or both of ``ai_probability`` / ``ai_value``, a probability
-        outside 0..1 or empty, an unknown ``ai_value``, or a repeated
-        (case_id, label).
+        outside 0..1, an unknown ``ai_value``, or a repeated (case_id, label).
     """
     cols = read_columns(
         path,
@@ -155,18 +173,43 @@ def load_ai_reference(path: str | Path, table: AnnotationTable) -> np.ndarray:
     case, label = _ids(cols, "case_id"), _ids(cols, "label")
     if has_p:
         prob = cols.numbers["ai_probability"]
-        _check_range(cols, "ai_probability", prob, 0.0, 1.0, required=True)
-        value = prob >= 0.5
+        _check_range(cols, "ai_probability", prob, 0.0, 1.0, required=False)
+        value = np.where(np.isnan(prob), MISSING, prob >= 0.5).astype(np.int8)
     else:
-        value = _booleans(cols, "ai_value")
+        value = _words(cols, "ai_value", blank_ok=True)
     key = case.codes.astype(np.int64) * label.uniques.size + label.codes
     _no_duplicates(cols, key, "AI reference for (case_id, label) =", [case, label])
+    return _dense(table, case, label, value)
+
+
+def _dense(
+    table: AnnotationTable, case: StringColumn, label: StringColumn, value: np.ndarray
+) -> np.ndarray:
+    """(n_cases, n_labels) int8 in the table's codes; unknown cases / labels are ignored."""
     case_pos = index_of(table.cases, case.uniques)[case.codes]
     label_pos = index_of(table.labels, label.uniques)[label.codes]
     known = (case_pos >= 0) & (label_pos >= 0)
     out = np.full((len(table.cases), len(table.labels)), MISSING, dtype=np.int8)
     out[case_pos[known], label_pos[known]] = value[known]
     return out
+
+
+def load_adjudication(path: str | Path, table: AnnotationTable) -> np.ndarray:
+    """Read a reviewer's final answers into a dense ``(n_cases, n_labels)`` int8 array.
+
+    Columns ``case_id,label,value``; a blank value means no adjudication.
+
+    Raises
+    ------
+    InputFileError
+        A missing column, an unknown value or a repeated (case_id, label).
+    """
+    cols = read_columns(path, ("case_id", "label", "value"))
+    case, label = _ids(cols, "case_id"), _ids(cols, "label")
+    value = _words(cols, "value", blank_ok=True)
+    key = case.codes.astype(np.int64) * label.uniques.size + label.codes
+    _no_duplicates(cols, key, "adjudication for (case_id, label) =", [case, label])
+    return _dense(table, case, label, value)
 
 
 def load_label_times(path: str | Path, table: AnnotationTable) -> np.ndarray:

@@ -159,13 +159,13 @@ def _kappa_table(
     return kappa_from_confusion(c[:, 3], c[:, 2], c[:, 1], c[:, 0]), c.sum(axis=1)
 
 
-def _check_ai(ai: np.ndarray, table: AnnotationTable) -> np.ndarray:
+def _check_ai(ai: np.ndarray, table: AnnotationTable, what: str = "AI reference") -> np.ndarray:
     ref = np.asarray(ai)
     shape = (len(table.cases), len(table.labels))
     if ref.shape != shape:
-        raise ValidationError(f"AI reference has shape {ref.shape}, expected {shape}")
+        raise ValidationError(f"{what} has shape {ref.shape}, expected {shape}")
     if ref.size and (ref.min() < MISSING or ref.max() > 1):
-        raise ValidationError("AI reference must be coded 1, 0 or -1 (missing)")
+        raise ValidationError(f"{what} must be coded 1, 0 or -1 (missing)")
     return ref.astype(np.int8)
 
 
@@ -222,6 +222,7 @@ def compute_rewards(
     label_seconds: np.ndarray | None = None,
     kappa_threshold: float = 0.05,
     truth: str = "majority",
+    adjudicated: np.ndarray | None = None,
 ) -> RewardResult:
     """Quality control, Algorithm 1 and Eq. 1 (see ``docs/reward-math.md``).
 
@@ -241,6 +242,12 @@ def compute_rewards(
         A pair is excluded when its kappa vs AI is not greater than this.
     truth : {"majority", "dawid_skene"}
         How the pseudo answer is chosen (module docstring).
+    adjudicated : (J, K) int8, optional
+        A reviewer's final answer (1 / 0 / -1 none); where given it *is* the
+        pseudo answer of an item that has answers left ("adjudication where
+        available", the review pages' consensus), the rule decides elsewhere.
+        Where it overrules the votes, D < 0.5 and the item's signs flip, as
+        for Dawid–Skene (module docstring).
 
     Raises
     ------
@@ -281,6 +288,9 @@ def compute_rewards(
         pseudo = ds.truth & answered
         ds_sens = ds.sensitivity.reshape(n_i, n_k)
         ds_spec = ds.specificity.reshape(n_i, n_k)
+    if adjudicated is not None:
+        adj = _check_ai(adjudicated, table, "adjudication").ravel()
+        pseudo = np.where(adj != MISSING, adj == 1, pseudo) & answered
     majority = np.where(pseudo, n_true, n_false)
     d_scaled = 2.0 * (0.5 - np.divide(majority, n_all, out=np.zeros(n_items), where=answered))
 

@@ -12,7 +12,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["TimeStats", "group_time_stats", "t_quantile"]
+__all__ = ["TIME_CI_METHOD", "TimeStats", "group_time_stats", "t_quantile", "time_table"]
 
 
 def t_quantile(p: float, df: np.ndarray) -> np.ndarray:
@@ -127,3 +127,50 @@ def group_time_stats(
         ci_high=mean + half,
         half_width=half,
     )
+
+
+TIME_CI_METHOD = (
+    "mean ± t(0.975, n-1) · sd / sqrt(n) over the individual answer times "
+    "(Student's t interval; answers treated as independent, as in the paper's table)"
+)
+
+
+def time_table(
+    seconds: np.ndarray,
+    label: np.ndarray,
+    labels: tuple[str, ...],
+    by_label: TimeStats | None = None,
+) -> dict[str, object] | None:
+    """The paper's supplementary time table: per label and overall mean with its 95 % CI.
+
+    ``{"method", "overall": row, "by_label": {label: row}}`` with rows as
+    :meth:`TimeStats.row`; None when no answer is timed. ``by_label`` (the
+    same statistics, e.g. a reward result's ``time_by_label``) saves
+    computing them again.
+    """
+    x = np.asarray(seconds, dtype=np.float64)
+    timed = x[~np.isnan(x)]
+    if timed.size == 0:
+        return None
+    if by_label is None:
+        by_label = group_time_stats(x, label, len(labels))
+    n = timed.size
+    mean = float(timed.mean())
+    half = (
+        float(t_quantile(0.975, np.array([n - 1.0]))[0] * timed.std(ddof=1) / np.sqrt(n))
+        if n >= 2
+        else float("nan")
+    )
+    overall = TimeStats(
+        n=np.array([n]),
+        mean=np.array([mean]),
+        median=np.array([float(np.median(timed))]),
+        ci_low=np.array([mean - half]),
+        ci_high=np.array([mean + half]),
+        half_width=np.array([half]),
+    )
+    return {
+        "method": TIME_CI_METHOD,
+        "overall": overall.row(0),
+        "by_label": {name: by_label.row(k) for k, name in enumerate(labels)},
+    }

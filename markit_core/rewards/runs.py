@@ -30,10 +30,12 @@ from markit_core.annotation.current import current_answers
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError, ValidationError
 from markit_core.labels import active_binary_labels
-from markit_core.models import RewardRun, User
+from markit_core.models import Adjudication, LabelDef, RewardRun, User
 from markit_core.review.answers import AiReference, load_ai_reference
-from markit_core.rewards.engine import RewardResult, compute_rewards
-from markit_core.rewards.report import result_to_dict
+from markit_core.rewards.analysis import analyse_rewards
+from markit_core.rewards.diagnostics import QcSettings
+from markit_core.rewards.engine import RewardResult
+from markit_core.rewards.settings import get_qc_settings
 from markit_core.rewards.table import AnnotationTable
 
 __all__ = [
@@ -160,6 +162,18 @@ def _check_params(budget: float, currency: str, kappa_threshold: float) -> str:
     return currency
 
 
+def _adjudications(session: Session, project_id: int, table: AnnotationTable) -> np.ndarray:
+    """Reviewers' final answers in the table's codes (-1 where none)."""
+    rows = session.exec(
+        select(Adjudication.case_id, LabelDef.name, Adjudication.value)
+        .join(LabelDef, col(LabelDef.id) == col(Adjudication.label_id))
+        .where(Adjudication.project_id == project_id)
+    ).all()
+    return table.reference_matrix(
+        [str(c) for c, _, _ in rows], [lab for _, lab, _ in rows], [bool(v) for _, _, v in rows]
+    )
+
+
 @rolls_back
 def run_rewards(
     session: Session,
@@ -171,6 +185,9 @@ def run_rewards(
     kappa_threshold: float = 0.05,
     truth: str = "majority",
     ai: AiReference | None = None,
+    qc: QcSettings | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
 ) -> tuple[int, RewardResult]:
     """Compute rewards on the project's current answers and store the run; return (run id, result).
 
@@ -186,7 +203,18 @@ def run_rewards(
     truth : {"majority", "dawid_skene"}
         Pseudo-answer rule of Algorithm 1.
     ai : mapping, optional
-        ``{(case id, label): bool}``; default :func:`load_ai_reference`.
+        ``{(case id, label): bool}``; default :func:`load_ai_reference`. It
+        may cover only some items; quality control uses those.
+    qc : QcSettings, optional
+        Trust level, minimum positives and the trusted-AI-only gate; default
+        the project's settings (:func:`~markit_core.rewards.settings.get_qc_settings`).
+    n_resamples, seed : int
+        Bootstrap over cases for the reward and rank intervals.
+
+    The stored result also holds the quality-control diagnostics, the
+    bootstrap intervals, the run under every truth rule (adjudications
+    from the review pages included) and the time table
+    (:func:`~markit_core.rewards.analysis.analyse_rewards`).
 
     Raises
     ------
@@ -210,13 +238,20 @@ def run_rewards(
         ai_matrix = table.reference_matrix(
             [str(c) for c, _ in keys], [lab for _, lab in keys], [bool(ai[k]) for k in keys]
         )
-    result = compute_rewards(
+    qc = qc if qc is not None else get_qc_settings(session, actor, project_id)
+    analysis = analyse_rewards(
         table,
         budget=float(budget),
         ai=ai_matrix,
         kappa_threshold=float(kappa_threshold),
         truth=truth,
+        adjudicated=_adjudications(session, project_id, table),
+        settings=qc,
+        n_resamples=int(n_resamples),
+        seed=int(seed),
+        compare=True,
     )
+    result = analysis.result
     params = {
         "budget": float(budget),
         "currency": currency,
@@ -228,8 +263,13 @@ def run_rewards(
         "labels": list(table.labels),
         "annotators": list(table.annotators),
         "input_sha256": _digest(frame),
+        "trust_level": qc.trust_level,
+        "min_positives": qc.min_positives,
+        "trusted_ai_only": qc.trusted_ai_only,
+        "bootstrap_resamples": int(n_resamples),
+        "bootstrap_seed": int(seed),
     }
-    stored = result_to_dict(result)
+    stored = analysis.to_dict()
     stored["time_boxes"] = time_boxes(table)
     run = RewardRun(
         project_id=project_id, run_by=require_id(actor), params=params, result=_finite(stored)

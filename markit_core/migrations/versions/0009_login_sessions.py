@@ -2,13 +2,13 @@
 and per-project reading options (blinded reading: hide the report from readers).
 
 Revision ID: 0009
-Revises: 0003
+Revises: 0008
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0003'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
