@@ -169,7 +169,7 @@ def _server_side(page, n: int) -> tuple[list[float], list[float]]:
             "(b) => { const p = document.querySelector('[data-testid=\"stProgress\"]'); "
             "return p && p.innerText !== b && !document.querySelector('[data-stale=\"true\"]'); }",
             arg=before,
-            timeout=60_000,
+            timeout=180_000,
         )
         nexts.append((time.perf_counter() - t0) * 1000)
         page.wait_for_timeout(300)
@@ -189,12 +189,17 @@ def _server_side(page, n: int) -> tuple[list[float], list[float]]:
     return nexts, windows
 
 
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def run(n_cases: int, baseline_cases: int) -> dict:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="markit-browser-bench-") as tmp:
@@ -236,12 +241,17 @@ def run(n_cases: int, baseline_cases: int) -> dict:
                     f"{statistics.median(steps):.1f} ms; wheel zoom: {len(zooms)} repaints, "
                     f"median {statistics.median(zooms):.1f} ms"
                 )
-                base_next, base_window = _server_side(page, baseline_cases)
-                print(
-                    f"baseline (server-side viewer): submit & next median "
-                    f"{statistics.median(base_next):.0f} ms over {baseline_cases} cases; "
-                    f"window preset median {statistics.median(base_window):.0f} ms"
-                )
+                try:
+                    base_next, base_window = _server_side(page, baseline_cases)
+                except PlaywrightTimeout as e:  # a saturated machine: keep the figures above
+                    print(f"baseline (server-side viewer) gave up: {str(e).splitlines()[0]}")
+                    base_next, base_window = [], []
+                else:
+                    print(
+                        f"baseline (server-side viewer): submit & next median "
+                        f"{statistics.median(base_next):.0f} ms over {baseline_cases} cases; "
+                        f"window preset median {statistics.median(base_window):.0f} ms"
+                    )
                 browser.close()
         finally:
             stop(server)
@@ -253,8 +263,8 @@ def run(n_cases: int, baseline_cases: int) -> dict:
         "next_case_p95_ms": round(_p95(nexts), 1),
         "window_step_ms": round(statistics.median(steps), 2),
         "zoom_ms": round(statistics.median(zooms), 2),
-        "baseline_server_next_case_median_ms": round(statistics.median(base_next), 1),
-        "baseline_server_window_ms": round(statistics.median(base_window), 1),
+        "baseline_server_next_case_median_ms": _median(base_next),
+        "baseline_server_window_ms": _median(base_window),
     }
 
 
