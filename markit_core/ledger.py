@@ -13,11 +13,8 @@ record, the previous entry's hash and its own hash, so
 Records with child rows (an annotation with its values and ROIs) are digested
 together with their children, so editing a child is caught too.
 
-Reading the ledger is permission-checked like everything else: ``recent`` and
-``verify`` of one project are for those who may see its statistics; the whole
-ledger (every project, and entries of no project) is for site administrators.
-``integrity`` is the unchecked computation behind ``verify`` (for migrations,
-tests and benchmarks, which have no acting user).
+Reading is permission-checked: ``recent`` and ``verify`` of a project need its
+statistics permission, the whole ledger a site administrator.
 """
 
 from __future__ import annotations
@@ -133,14 +130,30 @@ def _load_children(session: Session, record_type: str, record_id: Any) -> dict[s
     return result
 
 
-def entry_hash(fields: Mapping[str, Any]) -> str:
-    """Hash of an entry's content (everything except its own hash).
+def entry_bytes(fields: Mapping[str, Any]) -> bytes:
+    """An entry's content (everything except its own hashes), as hashed.
 
     The content is the JSON array of the fields in ``_ENTRY_FIELDS`` order:
     as canonical as sorted-key JSON, and cheap enough to verify 100k entries
-    in well under a second.
+    in well under a second. It is also the Merkle leaf (``markit_core.audit``).
     """
-    return _sha256(_CANONICAL.encode([fields[k] for k in _ENTRY_FIELDS]))
+    return _CANONICAL.encode([fields[k] for k in _ENTRY_FIELDS]).encode("utf-8")
+
+
+def entry_hash(fields: Mapping[str, Any]) -> str:
+    """Hash of an entry's content (everything except its own hash)."""
+    return hashlib.sha256(entry_bytes(fields)).hexdigest()
+
+
+def leaf_hash(content: bytes) -> bytes:
+    """RFC 6962 Merkle leaf hash, SHA-256(0x00 || content) (as ``audit.merkle.leaf_hash``,
+    repeated here so the ledger does not import the audit package)."""
+    return hashlib.sha256(b"\x00" + content).digest()
+
+
+def entry_leaf_hash(fields: Mapping[str, Any]) -> str:
+    """The entry's RFC 6962 Merkle leaf hash, hex: SHA-256(0x00 || content)."""
+    return leaf_hash(entry_bytes(fields)).hex()
 
 
 # SQLModel's metaclass sets __table__ on table=True models; its stubs do not declare it
@@ -200,7 +213,9 @@ def append(
         "removed": removed,
         "prev_hash": prev,
     }
-    fields["entry_hash"] = entry_hash(fields)
+    content = entry_bytes(fields)
+    fields["entry_hash"] = hashlib.sha256(content).hexdigest()
+    fields["leaf_hash"] = leaf_hash(content).hex()
     conn.execute(_INSERT_ENTRY, fields)
     conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_hash": fields["entry_hash"]})
     return seq
@@ -257,8 +272,12 @@ def _chain_problems(entries: Sequence[Mapping[str, Any]], head: Any) -> Iterable
                 f"previous-hash link does not match entry {seq - 1}",
             )
             return
-        if entry_hash(e) != e["entry_hash"]:
+        content = entry_bytes(e)
+        if hashlib.sha256(content).hexdigest() != e["entry_hash"]:
             yield Problem(seq, "entry altered", "stored hash does not match the entry's content")
+            return
+        if e["leaf_hash"] is not None and e["leaf_hash"] != leaf_hash(content).hex():
+            yield Problem(seq, "entry altered", "Merkle leaf hash does not match the entry")
             return
         prev_hash, expected_seq = e["entry_hash"], seq + 1
     last_seq = expected_seq - 1
@@ -274,11 +293,8 @@ def _chain_problems(entries: Sequence[Mapping[str, Any]], head: Any) -> Iterable
 def _latest_entries(
     entries: Sequence[Mapping[str, Any]], project_id: int | None
 ) -> dict[str, list[Mapping[str, Any]]]:
-    """The newest entry of each logged record, grouped by record type.
-
-    With ``project_id``, only records whose newest entry belongs to that project
-    (the newest entry decides, whichever project wrote the earlier ones).
-    """
+    """The newest entry of each logged record by record type (of ``project_id`` only, if given:
+    the newest entry decides, whichever project wrote the earlier ones)."""
     latest: dict[tuple[str, str], Mapping[str, Any]] = {}
     for e in entries:
         latest[(e["record_type"], e["record_id"])] = e
@@ -287,27 +303,6 @@ def _latest_entries(
         if project_id is None or e["project_id"] == project_id:
             by_type.setdefault(rtype, []).append(e)
     return by_type
-
-
-def _stored_rows(session: Session, rtype: str) -> dict[str, dict[str, Any]]:
-    table = _table(rtype)
-    pk = table.c[_pk_name(table)]
-    names = [c.name for c in table.columns]
-    return {
-        str(r[pk.name]): r
-        for r in (dict(zip(names, t, strict=True)) for t in session.execute(select(table)).all())
-    }
-
-
-def _stored_children(session: Session, rtype: str) -> dict[str, dict[str, list[Mapping[Any, Any]]]]:
-    # SQLAlchemy row mappings (keyed by column name) are digested as they come
-    children: dict[str, dict[str, list[Mapping[Any, Any]]]] = {}
-    for child, fk in _CHILDREN.get(rtype, ()):
-        grouped: dict[str, list[Mapping[Any, Any]]] = {}
-        for r in session.execute(select(_table(child))).mappings():
-            grouped.setdefault(str(r[fk]), []).append(r)
-        children[child] = grouped
-    return children
 
 
 def _record_problem(
@@ -339,8 +334,22 @@ def _record_problems(
         if rtype not in SQLModel.metadata.tables:
             problems.extend(Problem(e["seq"], "unknown record type", rtype) for e in ents)
             continue
-        rows = _stored_rows(session, rtype)
-        children = _stored_children(session, rtype)
+        table = _table(rtype)
+        pk = table.c[_pk_name(table)]
+        names = [c.name for c in table.columns]
+        rows = {
+            str(r[pk.name]): r
+            for r in (
+                dict(zip(names, t, strict=True)) for t in session.execute(select(table)).all()
+            )
+        }
+        # SQLAlchemy row mappings (keyed by column name) are digested as they come
+        children: dict[str, dict[str, list[Mapping[Any, Any]]]] = {}
+        for child, fk in _CHILDREN.get(rtype, ()):
+            grouped: dict[str, list[Mapping[Any, Any]]] = {}
+            for r in session.execute(select(_table(child))).mappings():
+                grouped.setdefault(str(r[fk]), []).append(r)
+            children[child] = grouped
         for e in ents:
             problem = _record_problem(rtype, e, rows.get(e["record_id"]), children)
             if problem is not None:
@@ -355,7 +364,7 @@ def _load_entries(session: Session) -> list[dict[str, Any]]:
     per-row processing (a third of the verification time) is not needed;
     ``removed`` is normalised because SQLite returns it as 0/1.
     """
-    columns = (*_ENTRY_FIELDS, "entry_hash")
+    columns = (*_ENTRY_FIELDS, "entry_hash", "leaf_hash")
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(f"SELECT {', '.join(columns)} FROM ledger_entry ORDER BY seq")
@@ -367,83 +376,46 @@ def _load_entries(session: Session) -> list[dict[str, Any]]:
     return entries
 
 
+def _require_reader(session: Session, actor: User, project_id: int | None, what: str) -> None:
+    """One project's ledger: its statistics permission; the whole ledger: a site admin."""
+    if project_id is None:
+        require_admin(actor, f"{what} of every project")
+    else:
+        require(session, actor, project_id, Action.STATS)
+
+
 def verify(session: Session, actor: User, project_id: int | None = None) -> VerifyResult:
     """Recompute the chain and re-digest the records the ledger refers to.
 
-    Parameters
-    ----------
-    session
-        An open session.
-    actor
-        The acting user.
-    project_id
-        Check this project's records (``actor`` needs its statistics
-        permission), or None for the whole database (site administrators
-        only). The hash chain is one for all projects and is always checked
-        whole; its problems name only sequence numbers.
-
-    Returns
-    -------
-    VerifyResult
-        The first broken entry (lowest sequence number) and why, or ok.
-
-    Raises
-    ------
-    NotFoundError, PermissionDenied
-        ``actor`` may not verify the project (or the whole database).
-    """
-    if project_id is None:
-        require_admin(actor, "verify the whole activity ledger")
-    else:
-        require(session, actor, project_id, Action.STATS)
+    ``project_id`` None checks the whole database (site administrators only), else the
+    project's records (its statistics permission); the chain, one for all projects, is
+    always checked whole and its problems name only sequence numbers. Returns the first
+    broken entry (lowest ``seq``) and why, or ok; ``PermissionDenied`` / ``NotFoundError``
+    for a refused actor."""
+    _require_reader(session, actor, project_id, "verify the activity")
     return integrity(session, project_id)
 
 
 def integrity(session: Session, project_id: int | None = None) -> VerifyResult:
-    """``verify`` without the permission check, for callers with no acting user.
-
-    Migrations, tests and benchmarks use it; services and pages call
-    :func:`verify`.
-    """
+    """``verify`` unchecked, for callers with no acting user (migrations, tests, benchmarks)."""
     entries = _load_entries(session)
     head = session.execute(select(col(LedgerHead.seq), col(LedgerHead.entry_hash))).first()
     problems = list(_chain_problems(entries, head))
     checked, rec_problems = _record_problems(session, entries, project_id)
     problems.extend(rec_problems)
     first = min(problems, key=lambda p: p.seq) if problems else None
-    counted = len(entries)
-    if project_id is not None:
-        counted = sum(1 for e in entries if e["project_id"] == project_id)
+    counted = sum(1 for e in entries if project_id is None or e["project_id"] == project_id)
     return VerifyResult(entries=counted, records_checked=checked, problem=first)
 
 
 def recent(
     session: Session, actor: User, project_id: int | None, limit: int = 50
 ) -> list[dict[str, Any]]:
-    """Newest entries first, as plain dicts (the activity view).
+    """The newest ``limit`` entries of a project (None: the whole database), as dicts.
 
-    Parameters
-    ----------
-    session
-        An open session.
-    actor
-        The acting user.
-    project_id
-        The project whose entries to show (``actor`` needs its statistics
-        permission), or None for every entry of the database, projects or not
-        (site administrators only).
-    limit
-        At most this many entries.
-
-    Raises
-    ------
-    NotFoundError, PermissionDenied
-        ``actor`` may not see the project's activity (or the whole ledger).
-    """
+    Same permissions as :func:`verify`: a project's activity view shows that project only."""
+    _require_reader(session, actor, project_id, "see the activity")
     stmt = select(LedgerEntry).order_by(col(LedgerEntry.seq).desc()).limit(limit)
-    if project_id is None:
-        require_admin(actor, "see the activity of every project")
-    else:
-        require(session, actor, project_id, Action.STATS)
+    if project_id is not None:
         stmt = stmt.where(col(LedgerEntry.project_id) == project_id)
     return [row_dict(e) for e in session.execute(stmt).scalars()]

@@ -120,6 +120,7 @@ class LedgerEntry(SQLModel, table=True):
     removed: bool = False
     prev_hash: str = Field(max_length=64)
     entry_hash: str = Field(max_length=64, unique=True)
+    leaf_hash: str | None = Field(default=None, max_length=64)  # RFC 6962 leaf (issue 11)
 
 
 class LedgerHead(SQLModel, table=True):
@@ -322,6 +323,39 @@ class ExportRecord(SQLModel, table=True):
     format: str = Field(max_length=16)
     rows: int = 0
     content_sha256: str = Field(max_length=64)
+
+
+# --- issue 11: export audit (the owner's signing key, signed ledger tree heads) ---
+
+
+class SigningKey(SQLModel, table=True):
+    """A project owner's Ed25519 key; the private half is encrypted with their passphrase."""
+
+    __tablename__ = "signing_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    owner_id: int = Field(foreign_key="user_account.id")
+    key_id: str = Field(max_length=64, unique=True)  # SHA-256 of the raw public key
+    public_key: str = Field(sa_column=Column(Text, nullable=False))  # PEM
+    private_key: str = Field(sa_column=Column(Text, nullable=False))  # encrypted PKCS#8 PEM
+    retired: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TreeHead(SQLModel, table=True):
+    """A signed head of the ledger's Merkle tree: (size, root, time) under a project's key."""
+
+    __tablename__ = "tree_head"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    key_id: str = Field(max_length=64)
+    tree_size: int
+    root_hash: str = Field(max_length=64)
+    timestamp: str = Field(max_length=40)
+    signature: str = Field(max_length=128)
+    signed_by: int = Field(foreign_key="user_account.id")
 
 
 # --- issue 14: reward quality-control settings ---------------------------

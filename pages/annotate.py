@@ -10,20 +10,18 @@ markit_core.annotation.submit.submit.
 from __future__ import annotations
 
 from html import escape
-from itertools import groupby
 
 import streamlit as st
 
 from markit_core.access import Action
 from markit_core.annotation.drafts import discard_draft, load_draft
+from markit_core.annotation.editing import replace_frame_regions
 from markit_core.annotation.navigation import case_list, neighbours
 from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.annotation.regions import (
-    OTHER_PALETTE,
     drawing_to_regions,
     label_colors,
     regions_to_drawing,
-    same_regions,
 )
 from markit_core.annotation.submit import (
     CONFIDENCE_GRADES,
@@ -33,82 +31,20 @@ from markit_core.annotation.submit import (
     submit,
 )
 from markit_core.errors import MarkitError
-from markit_core.labels import LabelInfo, list_labels
+from markit_core.labels import list_labels
 from markit_core.reading_options import show_report
 from markit_core.reports import report_for_case
 from ui import annotate_state as state
 from ui import reading, viewer
 from ui.case_list import case_list_panel
+from ui.labels_panel import labels_panel
 from ui.resources import get_settings
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
+from ui.style import annotator_color
 from ui.widgets import project_picker
 
 TOOLS = {"rect": "Rectangle", "freedraw": "Free-hand", "polygon": "Polygon"}
 CANVAS_INIT_KEY = "roi_canvas_initial"
-
-
-def _answer_key(case_id: int, label_id: int) -> str:
-    return f"lab_{case_id}_{label_id}"
-
-
-def _grade_key(case_id: int, label_id: int) -> str:
-    return f"grade_{case_id}_{label_id}"
-
-
-# -- callbacks (run before the script, so the draft is current when it renders) ------
-
-
-def _on_answer(draft: state.Draft, label_id: int, key: str) -> None:
-    value = st.session_state.get(key)
-    draft.set_value(label_id, None if value is None else value == "present")
-    state.persist(draft)
-
-
-def _on_grade(draft: state.Draft, label_id: int, key: str) -> None:
-    draft.set_grade(label_id, st.session_state[key])
-    state.persist(draft)
-
-
-def _mirror(draft: state.Draft, case_id: int, label_id: int) -> None:
-    """Show the draft's answer in the label's widgets (set only when the draft changed
-    outside them: writing widget state on every run could undo a click made meanwhile)."""
-    value = draft.value(label_id)
-    st.session_state[_answer_key(case_id, label_id)] = (
-        None if value is None else ("present" if value else "absent")
-    )
-    st.session_state[_grade_key(case_id, label_id)] = draft.grade(label_id)
-
-
-def _on_key(draft: state.Draft, label_ids: list[int], action: str, arg: int = 0) -> None:
-    """Keyboard-bar buttons: act on the label under the cursor."""
-    if not label_ids:
-        return
-    cursor = min(max(draft.cursor, 0), len(label_ids) - 1)
-    current = label_ids[cursor]
-    changed = [current]
-    if action == "move":
-        draft.cursor = min(max(cursor + arg, 0), len(label_ids) - 1)
-        draft.touch()
-        changed = []
-    elif action == "answer":
-        draft.set_value(current, bool(arg))
-        draft.cursor = min(cursor + 1, len(label_ids) - 1)
-    elif action == "grade":
-        draft.set_grade(current, CONFIDENCE_GRADES[arg])
-    elif action == "rest_absent":
-        changed = [lid for lid in label_ids if draft.value(lid) is None]
-        for lid in changed:
-            draft.set_value(lid, False)
-    for lid in changed:
-        _mirror(draft, draft.case_id, lid)
-    state.persist(draft)  # a cursor move changes no content: nothing is written
-
-
-def _clear_answer(draft: state.Draft, label_id: int) -> None:
-    """The explicit way back to "not answered" (a second click on an answer keeps it)."""
-    draft.set_value(label_id, None)
-    _mirror(draft, draft.case_id, label_id)
-    state.persist(draft)
 
 
 def _delete_region(draft: state.Draft, index: int) -> None:
@@ -119,125 +55,12 @@ def _delete_region(draft: state.Draft, index: int) -> None:
         state.persist(draft)
 
 
-# -- the labels panel -------------------------------------------------------------------
-
-
-def display_order(labels: list[LabelInfo]) -> list[LabelInfo]:
-    """Labels grouped (groups in order of their first label), order kept inside a group."""
-    rank = {}
-    for lb in labels:
-        rank.setdefault(lb.group, len(rank))
-    return sorted(labels, key=lambda lb: rank[lb.group])
-
-
-def labels_panel(user_id: int, project_id: int, case_id: int, binary: list[LabelInfo]) -> None:
-    """One row per present/absent label (grouped), the submit buttons and the keyboard bar."""
-    draft = state.get_draft(user_id, project_id, case_id, lambda: None)
-    ordered = display_order(binary)
-    ids = [lb.id for lb in ordered]
-    draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
-    current = f" · keys act on *{ordered[draft.cursor].name}*" if ordered else ""
-    st.markdown(f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}")
-    if not binary:
-        st.caption("This project has no present/absent labels; draw regions on the image.")
-    for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
-        st.caption(group or "Other")
-        for index, lb in items:
-            answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
-            if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
-                _mirror(draft, case_id, lb.id)
-            row = st.container(
-                horizontal=True,
-                vertical_alignment="center",
-                gap="small",
-                key=f"row_{case_id}_{lb.id}",
-            )
-            name = f":blue-background[**{lb.name}**]" if index == draft.cursor else f"**{lb.name}**"
-            row.markdown(name, width=140)
-            row.segmented_control(
-                lb.name,
-                ["absent", "present"],
-                key=answer_key,
-                label_visibility="collapsed",
-                format_func=str.capitalize,
-                required=True,  # clicking the chosen answer again keeps it (Clear clears)
-                on_change=_on_answer,
-                args=(draft, lb.id, answer_key),
-            )
-            if draft.value(lb.id) is None:  # no grade is suggested before an answer
-                row.caption("confidence: answer first", width=160)
-                continue
-            if grade_key not in st.session_state:  # the slider was hidden until now
-                st.session_state[grade_key] = draft.grade(lb.id)
-            row.select_slider(
-                f"{lb.name} confidence",
-                CONFIDENCE_GRADES,
-                key=grade_key,
-                label_visibility="collapsed",
-                format_func=lambda g: f"{g} %",
-                on_change=_on_grade,
-                args=(draft, lb.id, grade_key),
-            )
-            row.button(
-                "",
-                key=f"clr_{case_id}_{lb.id}",
-                icon=":material/close:",
-                help=f"Clear the answer for {lb.name}",
-                on_click=_clear_answer,
-                args=(draft, lb.id),
-            )
-    status = (
-        f"Saved as version {draft.version}"
-        if draft.unchanged()
-        else "Draft saved · not yet submitted"
-        if not draft.empty()
-        else "Nothing entered yet"
-    )
-    st.caption(f"{status} · {len(draft.regions)} region(s)")
-    c1, c2 = st.columns(2)
-    # callbacks: the submit runs before the script, so one run shows the result (or the
-    # next case) instead of a run that submits and a second one that shows it
-    c1.button(
-        "Submit",
-        key="submit",
-        type="primary",
-        icon=":material/check:",
-        width="stretch",
-        help="Store this reading (s)",
-        on_click=_submit,
-        args=(draft,),
-        kwargs={"go_next": False},
-    )
-    c2.button(
-        "Submit & next",
-        key="submit_next",
-        icon=":material/skip_next:",
-        width="stretch",
-        help="Store it and open the next unannotated case (d)",
-        on_click=_submit,
-        args=(draft,),
-        kwargs={"go_next": True},
-    )
-    with st.container(border=True, key="keyboard_help"):
-        st.caption("**Keyboard** · " + " · ".join(f"`{k}` {what}" for k, what in state.KEY_HELP))
-        bar = st.container(horizontal=True, gap="small")
-        for key, label, action, arg in (
-            ("kb_up", "↑ label", "move", -1),
-            ("kb_down", "↓ label", "move", 1),
-            ("kb_absent", "Absent", "answer", 0),
-            ("kb_present", "Present", "answer", 1),
-            *((f"kb_g{i}", f"{g} %", "grade", i) for i, g in enumerate(CONFIDENCE_GRADES)),
-            ("kb_rest", "Rest absent", "rest_absent", 0),
-        ):
-            bar.button(label, key=key, on_click=_on_key, args=(draft, ids, action, arg))
-
-
 def _submit(draft: state.Draft, *, go_next: bool) -> None:
     """Store the draft (idempotent by its token) and start a new attempt."""
     with db() as s:
         user = current_user(s)
         if user is None:  # session expired: the login page comes up; the draft stays
-            return
+            st.rerun()
         if draft.empty():
             st.info(
                 "Nothing to submit yet: answer a label or draw a region.", icon=":material/info:"
@@ -276,6 +99,7 @@ def _submit(draft: state.Draft, *, go_next: bool) -> None:
             queue = build_queue(s, user, draft.project_id)
             state.go_to_case(draft.user_id, draft.project_id, queue.next_after(draft.case_id))
     flash(message)
+    st.rerun()
 
 
 # -- page -----------------------------------------------------------------------------
@@ -364,7 +188,7 @@ if draft.submit_pending and not draft.unchanged():
 
 # -- others' readings (only after one's own submission, when the project allows) -------
 others: list[Reading] = others_readings(s, user, project.id, case_id)
-other_color = {r.annotator: OTHER_PALETTE[i % len(OTHER_PALETTE)] for i, r in enumerate(others)}
+other_color = {r.annotator: annotator_color(r.annotator) for r in others}
 
 # -- viewer -------------------------------------------------------------------------
 try:
@@ -461,20 +285,7 @@ with left:
         parsed = drawing_to_regions(
             drawing, mapping, colors=colors, default_label=roi_label, frame=view.frame
         )
-        here = [r for r in draft.regions if r.frame == view.frame]
-        if not same_regions(here, parsed.regions):
-            before = {(r.label_id, r.shape, tuple(r.points)) for r in here}
-            changed = {
-                r.label_id
-                for r in parsed.regions
-                if (r.label_id, r.shape, tuple(r.points)) not in before
-            }
-            changed |= {r.label_id for r in here} - {r.label_id for r in parsed.regions}
-            draft.regions = [r for r in draft.regions if r.frame != view.frame] + list(
-                parsed.regions
-            )
-            for label_id in changed or {None}:
-                draft.touch(label_id)
+        replace_frame_regions(draft, view.frame, parsed.regions)
         for note in parsed.skipped:
             st.caption(f"Ignored {note}.")
     try:  # regions drawn (or changed elsewhere) since the last run: keep the server's copy current
@@ -518,7 +329,9 @@ with right:
                 st.text(report.text)
     else:
         st.caption("Blinded reading: this project does not show the report to readers.")
-    labels_panel(user.id, project.id, case_id, binary)
+    request = labels_panel(user.id, project.id, case_id, binary)
+    if request is not None:
+        _submit(request[0], go_next=request[1])
     if others:
         with st.expander(
             f"Other annotators ({len(others)})", expanded=True, icon=":material/group:"

@@ -23,6 +23,7 @@ from markit_core.projects import (
     update_settings,
 )
 from markit_core.reading_options import set_show_report, show_report
+from ui.export_panel import export_section
 from ui.session import current_user, db, flash, show_error, show_flash
 from ui.tables import activity_rows
 from ui.widgets import project_picker
@@ -258,6 +259,7 @@ with tabs[3]:
             st.caption(
                 "Recorded in the activity ledger. The file feeds `python -m markit_core rewards`."
             )
+        export_section(s, user, project.id, project.name)
 
 
 def show_verification(result: ledger.VerifyResult, scope: str) -> None:

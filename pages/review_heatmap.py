@@ -22,10 +22,9 @@ from ui.review_charts import (
     answer_heatmap,
     case_figure,
     kappa_heatmap,
-    person_colour,
 )
 from ui.session import flash, show_error
-from ui.style import TRUTH_RULE_NAMES
+from ui.style import TRUTH_RULE_NAMES, annotator_color
 from ui.widgets import page_start
 
 
@@ -108,6 +107,22 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
     if not items:
         st.success("No disagreements: every case's readers agree on every label.")
         return
+    disagreement_table(items)
+    pick = st.selectbox(
+        "Disagreement to review",
+        range(len(items)),
+        key="dis_pick",
+        format_func=lambda i: (
+            f"{items[i].case_name} · {items[i].label} "
+            f"({items[i].n_true} present / {items[i].n_false} absent)"
+        ),
+    )
+    d = items[pick]
+    readers_of(s, user, project_id, d)
+    adjudication_form(s, user, project_id, d)
+
+
+def disagreement_table(items: list[review.Disagreement]) -> None:
     st.dataframe(
         pd.DataFrame(
             [
@@ -127,23 +142,16 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
         width="stretch",
         key="dis_table",
     )
-    pick = st.selectbox(
-        "Disagreement to review",
-        range(len(items)),
-        key="dis_pick",
-        format_func=lambda i: (
-            f"{items[i].case_name} · {items[i].label} "
-            f"({items[i].n_true} present / {items[i].n_false} absent)"
-        ),
-    )
-    d = items[pick]
+
+
+def readers_of(s, user, project_id: int, d: review.Disagreement) -> None:
+    """One column per reader: their answer, and the image with their regions."""
     try:
         picture = review.case_picture(s, get_settings(), user, project_id, d.case_id)
     except MarkitError as e:
         picture = None
         st.warning(f"Image not available: {e}")
     readers = list(d.regions) or list(d.answers)
-    everyone = tuple(sorted(set(readers) | set(d.answers)))
     # st.columns needs at least one column; with no readers it stays empty
     for col, name in zip(st.columns(max(len(readers), 1)), readers, strict=False):
         with col:
@@ -161,11 +169,15 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
                         picture.data,
                         picture.mapping,
                         d.regions.get(name, ()),
-                        person_colour(everyone, name),
+                        annotator_color(name),
                     ),
                     key=f"dis_img_{d.case_id}_{name}",
                     width="stretch",
                 )
+
+
+def adjudication_form(s, user, project_id: int, d: review.Disagreement) -> None:
+    """The reviewer's final answer for the picked disagreement."""
     if d.adjudication:
         a = d.adjudication
         st.info(

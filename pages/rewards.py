@@ -14,6 +14,7 @@ from markit_core.access import Action
 from markit_core.errors import MarkitError
 from markit_core.rewards import runs as reward_runs
 from markit_core.rewards.engine import TRUTH_RULES, NoPositiveScoresError
+from markit_core.rewards.run_result import RunResult, run_result
 from ui.reward_charts import contributions_bar, rewards_bar, time_boxes
 from ui.reward_panels import (
     intervals_panel,
@@ -29,66 +30,60 @@ from ui.widgets import page_start
 RUN_KEY = "rw_run_pick"
 
 
-def show_run(run: reward_runs.RunRecord) -> None:
-    res, params, unit = run.result, run.params, run.currency
-    st.caption(
-        f"Run {run.id} by {run.run_by} at {run.at} · budget {params['budget']:g} {unit} · "
-        f"truth {TRUTH_RULE_NAMES.get(params['truth'], params['truth'])} · kappa threshold "
-        f"{params['kappa_threshold']:g} · {params.get('answers', 0)} answers · input "
-        f"SHA-256 {params.get('input_sha256', '')[:12]}…"
-    )
-    excluded: dict[str, list[str]] = {}
-    for e in res["excluded"]:
-        excluded.setdefault(e["annotator"], []).append(e["label"])
+def show_payout(run: RunResult, record: reward_runs.RunRecord) -> None:
+    """Who gets what: the table, the bar chart (with intervals), the CSV."""
+    amount = f"reward ({run.currency or 'amount'})"
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "annotator": a,
-                    f"reward ({unit or 'amount'})": r,
-                    "score S": res["scores"][a],
-                    "excluded on": ", ".join(excluded.get(a, [])),
+                    "annotator": p.annotator,
+                    amount: p.reward,
+                    "score S": p.score,
+                    "excluded on": ", ".join(p.excluded_on),
                 }
-                for a, r in res["rewards"].items()
+                for p in run.pay
             ]
         ),
         hide_index=True,
         width="stretch",
         key="rw_table",
         column_config={
-            f"reward ({unit or 'amount'})": st.column_config.NumberColumn(format="%.2f"),
+            amount: st.column_config.NumberColumn(format="%.2f"),
             "score S": st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    st.plotly_chart(rewards_bar(res, unit), key="rw_bar", width="stretch")
-    intervals_panel(res)
+    st.plotly_chart(rewards_bar(run.raw, run.currency), key="rw_bar", width="stretch")
+    intervals_panel(run.raw)
     st.download_button(
         "Download rewards CSV",
-        reward_runs.run_csv(run),
+        reward_runs.run_csv(record),
         file_name=f"rewards_run_{run.id}.csv",
         mime="text/csv",
         key="rw_csv",
         icon=":material/download:",
     )
-    if min(res["scores"].values()) <= 0:
+    if run.anyone_unpaid:
         st.caption(
             "Annotators with a score S ≤ 0 are paid nothing; the budget is split over "
             "the positive scores."
         )
 
+
+def show_labels(run: RunResult) -> None:
     st.subheader("Per-label breakdown")
-    st.plotly_chart(contributions_bar(res), key="rw_contrib", width="stretch")
+    st.plotly_chart(contributions_bar(run), key="rw_contrib", width="stretch")
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "label": lab,
-                    "T (share positive)": v["T"],
-                    "tbar (time factor)": v["tbar"],
-                    "mean seconds": v["mean_seconds"],
-                    "Fleiss' kappa": res["agreement_by_label"][lab]["fleiss_kappa"],
+                    "label": lf.label,
+                    "T (share positive)": lf.t,
+                    "tbar (time factor)": lf.tbar,
+                    "mean seconds": lf.mean_seconds,
+                    "Fleiss' kappa": lf.fleiss_kappa,
                 }
-                for lab, v in res["labels"].items()
+                for lf in run.labels
             ]
         ),
         hide_index=True,
@@ -96,64 +91,56 @@ def show_run(run: reward_runs.RunRecord) -> None:
         key="rw_labels",
     )
 
+
+def show_quality_control(run: RunResult) -> None:
     st.subheader("Quality control")
-    if qc_panel(res):
+    if qc_panel(run.raw):
         pass  # diagnostics drawn; runs stored before them fall through to the plain list
-    elif res["excluded"]:
+    elif run.exclusions:
         st.dataframe(
             pd.DataFrame(
                 [
                     {
-                        "annotator": e["annotator"],
-                        "label": e["label"],
-                        "kappa vs AI": e["kappa"],
-                        "shared images": e["shared_items"],
-                        "reason": f"kappa vs AI {e['kappa']:.3f} ≤ threshold "
-                        f"{params['kappa_threshold']:g}: "
+                        "annotator": e.annotator,
+                        "label": e.label,
+                        "kappa vs AI": e.kappa,
+                        "shared images": e.shared_items,
+                        "reason": f"kappa vs AI {e.kappa:.3f} ≤ threshold "
+                        f"{run.kappa_threshold:g}: "
                         f"answers dropped (no vote, no pay) on this label",
                     }
-                    for e in res["excluded"]
+                    for e in run.exclusions
                 ]
             ),
             hide_index=True,
             width="stretch",
             key="rw_exclusions",
         )
-    elif params.get("ai_reference"):
+    elif run.ai_reference:
         st.success(
             "No exclusions: every annotator agrees with the AI above the threshold on every label."
         )
     else:
         st.info("No AI reference in this project, so quality control excluded nobody.")
-    g = res["agreement"]
+    g = run.agreement
     c = st.columns(4)
-    c[0].metric("Items (all readers)", g["items"])
-    c[1].metric("Disagreements", g["disagreements"])
+    c[0].metric("Items (all readers)", g.items)
+    c[1].metric("Disagreements", g.disagreements)
     c[2].metric(
         "Full agreement",
-        "—" if g["full_agreement_rate"] is None else f"{g['full_agreement_rate']:.1%}",
+        "—" if g.full_agreement_rate is None else f"{g.full_agreement_rate:.1%}",
     )
-    c[3].metric("Fleiss' kappa", "—" if g["fleiss_kappa"] is None else f"{g['fleiss_kappa']:.3f}")
+    c[3].metric("Fleiss' kappa", "—" if g.fleiss_kappa is None else f"{g.fleiss_kappa:.3f}")
 
-    if res.get("rule_comparison"):
-        st.subheader("Which rule decides")
-        rules_panel(res, unit)
 
+def show_times(run: RunResult) -> None:
     st.subheader("Time statistics")
-    times = res.get("time_stats")
-    if not times:
+    if not run.times:
         st.info("No labelling times were recorded for these answers.")
         return
-    rows = [{"label": lab, "annotator": "all", **t} for lab, t in times["by_label"].items()]
-    rows += [
-        {"label": lab, "annotator": a, **t}
-        for lab, per in times["by_label_annotator"].items()
-        for a, t in per.items()
-        if t["n"]
-    ]
     st.dataframe(
         pd.DataFrame(
-            rows,
+            [vars(t) for t in run.times],
             columns=[
                 "label",
                 "annotator",
@@ -172,9 +159,26 @@ def show_run(run: reward_runs.RunRecord) -> None:
     )
     left, right = st.columns(2)
     with left:
-        time_table_panel(res)
+        time_table_panel(run.raw)
     with right:
-        st.plotly_chart(time_boxes(res), key="rw_box", width="stretch")
+        st.plotly_chart(time_boxes(run), key="rw_box", width="stretch")
+
+
+def show_run(record: reward_runs.RunRecord) -> None:
+    run = run_result(record)
+    st.caption(
+        f"Run {run.id} by {run.run_by} at {run.at} · budget {run.budget:g} {run.currency} · "
+        f"truth {TRUTH_RULE_NAMES.get(run.truth, run.truth)} · kappa threshold "
+        f"{run.kappa_threshold:g} · {run.answers} answers · input "
+        f"SHA-256 {run.input_sha256[:12]}…"
+    )
+    show_payout(run, record)
+    show_labels(run)
+    show_quality_control(run)
+    if run.raw.get("rule_comparison"):
+        st.subheader("Which rule decides")
+        rules_panel(run.raw, run.currency)
+    show_times(run)
 
 
 s, user, project = page_start(

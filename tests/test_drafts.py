@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from markit_core import ledger
-from markit_core.annotation.drafts import Draft, discard_draft, load_draft, save_draft
+from markit_core.annotation.drafts import Draft, DraftAnswer, discard_draft, load_draft, save_draft
 from markit_core.annotation.submit import Answer, RegionInput
 from markit_core.annotation.timing import Interaction
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
@@ -216,3 +216,29 @@ def test_loaded_draft_drops_labels_deleted_since(session, settings, make_user, m
     save_label_set(session, owner, project.id, [vars(keep)])  # "gone" has no answers: deleted
     loaded = load_draft(session, ann, project.id, case.id)
     assert set(loaded.answers) == {keep.id} and loaded.regions == []
+
+
+def test_answers_are_typed_and_the_stored_format_is_unchanged():
+    """Drafts saved before answers were typed ([value, grade] lists) load; saving writes lists."""
+    payload = {
+        "format": 1,
+        "user_id": 1,
+        "project_id": 2,
+        "case_id": 3,
+        "token": "t",
+        "answers": [[5, True, 75], [6, None, 50]],
+        "regions": [],
+        "base": {"answers": [[5, False, 100]], "regions": []},
+        "version": 1,
+        "shown_at": None,
+        "interactions": [],
+        "canvas_rev": 0,
+        "cursor": 0,
+        "submit_pending": False,
+    }
+    draft = Draft.from_json(payload)
+    assert draft.answers == {5: DraftAnswer(True, 75), 6: DraftAnswer(None, 50)}
+    assert draft.answered() == {5: Answer(True, 75)}  # a grade alone is not an answer
+    assert draft.to_json() == payload
+    # the pair form is still accepted where a draft is built by hand
+    assert Draft(1, 2, 3, answers={5: [True, 75]}).answers == {5: DraftAnswer(True, 75)}

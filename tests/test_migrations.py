@@ -67,19 +67,33 @@ def test_upgrade_from_first_revision_keeps_rows(tmp_path):
     engine.dispose()
 
 
-def test_upgrade_keeps_a_verifying_ledger(tmp_path):
+def _ledger_at(tmp_path, revision: str):
+    """A database with users, a project and labels in its ledger, at ``revision``.
+
+    The rows are written by today's code at head, then the schema is taken down
+    to ``revision`` (the tables of 0001 keep their rows), as an old release left it.
+    """
+    from alembic import command
+
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0001")
+    upgrade(engine)
     with session(engine) as s:
         create_user(s, None, "admin", "long enough password")
         admin = get_user(s, "admin")
         project = create_project(s, admin, "P")
         add_labels(s, admin, project.id, CHEST_XRAY_LABELS)
-        before = ledger.integrity(s)
+    command.downgrade(alembic_config(engine), revision)
+    return engine
+
+
+def test_upgrade_keeps_a_verifying_ledger(tmp_path):
+    engine = _ledger_at(tmp_path, "0001")
+    with engine.connect() as conn:
+        before = conn.execute(text("select * from ledger_entry order by seq")).all()
     upgrade(engine)
     with session(engine) as s:
         after = ledger.integrity(s)
-    assert before.ok and after.ok and after.entries == before.entries
+    assert after.ok and after.entries == len(before) > 5
     engine.dispose()
 
 
@@ -121,6 +135,44 @@ def test_models_match_the_migrations(tmp_path):
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     engine.dispose()
+
+
+def test_merkle_migration_backfills_leaf_hashes_and_keeps_rows(tmp_path):
+    """0007 adds a leaf hash to every existing ledger entry without changing any row."""
+    from markit_core.audit.tree import ledger_tree
+
+    engine = _ledger_at(tmp_path, "0003")
+    assert "leaf_hash" not in {c["name"] for c in inspect(engine).get_columns("ledger_entry")}
+    with engine.connect() as conn:
+        before = conn.execute(text("select * from ledger_entry order by seq")).all()
+        users = conn.execute(text("select * from user_account")).all()
+        labels = conn.execute(text("select * from label_def order by id")).all()
+    assert len(before) > 5
+    upgrade(engine, "0007")
+    with engine.connect() as conn:
+        after = conn.execute(text("select * from ledger_entry order by seq")).mappings().all()
+        assert conn.execute(text("select * from user_account")).all() == users
+        assert conn.execute(text("select * from label_def order by id")).all() == labels
+    assert [tuple(r[k] for k in before[0]._fields) for r in after] == [tuple(b) for b in before]
+    assert all(r["leaf_hash"] == ledger.entry_leaf_hash(_entry(r)) for r in after)
+    with session(engine) as s:
+        assert ledger.integrity(s).ok
+        tree = ledger_tree(s)
+        assert len(tree) == len(before)
+        assert tree.leaf(0).hex() == after[0]["leaf_hash"]
+    from alembic import command
+
+    command.downgrade(alembic_config(engine), "0003")
+    assert "signing_key" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("select * from ledger_entry order by seq")).all() == before
+    engine.dispose()
+
+
+def _entry(row) -> dict:
+    entry = dict(row)
+    entry["removed"] = bool(entry["removed"])
+    return entry
 
 
 def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):

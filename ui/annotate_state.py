@@ -18,11 +18,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import streamlit as st
 from sqlmodel import Session
 
-from markit_core.annotation.drafts import DEFAULT_GRADE, Draft, discard_draft, new_token, save_draft
+from markit_core.annotation.drafts import (
+    DEFAULT_GRADE,
+    Draft,
+    DraftAnswer,
+    discard_draft,
+    new_token,
+    save_draft,
+)
 from markit_core.annotation.queue import Queue
 from markit_core.annotation.submit import Reading, RegionInput, SubmitResult
 from markit_core.errors import MarkitError
@@ -43,7 +51,9 @@ def _drafts() -> dict[tuple[int, int, int], Draft]:
 def _from_reading(user_id: int, project_id: int, case_id: int, reading: Reading | None) -> Draft:
     draft = Draft(user_id, project_id, case_id)
     if reading is not None:
-        draft.answers = {lid: [a.value, a.confidence] for lid, a in reading.answers.items()}
+        draft.answers = {
+            lid: DraftAnswer(a.value, a.confidence) for lid, a in reading.answers.items()
+        }
         draft.regions = [
             RegionInput(r.label_id, r.shape, tuple(map(tuple, r.points)), r.frame)
             for r in reading.regions
@@ -105,7 +115,7 @@ def persist(draft: Draft) -> None:
 def after_submit(draft: Draft, result: SubmitResult) -> Draft:
     """Start a new attempt from what was just stored (new token, clean timing)."""
     fresh = Draft(draft.user_id, draft.project_id, draft.case_id)
-    fresh.answers = {lid: list(v) for lid, v in draft.answers.items() if v[0] is not None}
+    fresh.answers = {lid: replace(a) for lid, a in draft.answers.items() if a.value is not None}
     fresh.regions = list(draft.regions)
     fresh.version = result.version
     fresh.base = fresh.snapshot()

@@ -9,7 +9,6 @@ import numpy as np
 import plotly.graph_objects as go
 
 from markit_core.review import views as review
-from ui.style import ANNOTATOR_COLOURS, colour
 
 MAX_HEATMAP_CASES = 400  # one row per case: more would not be readable anyway
 # answer heatmap: -1 absent ... +1 present, |z| grows with confidence (0.5 at 0 %, 1 at 100 %)
@@ -20,11 +19,6 @@ ANSWER_SCALE = [
     [0.75, "#fcae91"],
     [1.0, "#a50f15"],
 ]
-
-
-def person_colour(annotators: tuple[str, ...], name: str) -> str:
-    """The annotator's colour, fixed by their place among all the project's readers."""
-    return colour(annotators.index(name)) if name in annotators else ANNOTATOR_COLOURS[-1]
 
 
 def _nan_to_none(z: np.ndarray) -> list:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from ui.style import colour
+from markit_core.rewards.run_result import RunResult
+from ui.style import annotator_color, colour
 
 
 def _given(x: float | None, default: float) -> float:
@@ -104,14 +105,14 @@ def time_ci_chart(res: dict) -> go.Figure:
     return fig
 
 
-def contributions_bar(res: dict) -> go.Figure:
-    names, labels = list(res["rewards"]), list(res["labels"])
+def contributions_bar(run: RunResult) -> go.Figure:
+    names, labels = [p.annotator for p in run.pay], [lf.label for lf in run.labels]
     fig = go.Figure(
         [
             go.Bar(
                 name=lab,
                 x=names,
-                y=[res["contributions"][a][lab] for a in names],
+                y=[run.contributions[a][lab] for a in names],
                 marker_color=colour(k),
             )
             for k, lab in enumerate(labels)
@@ -126,12 +127,12 @@ def contributions_bar(res: dict) -> go.Figure:
     return fig
 
 
-def time_boxes(res: dict) -> go.Figure:
+def time_boxes(run: RunResult) -> go.Figure:
     """The paper's Fig. 4: seconds per label, one box per annotator (precomputed quartiles)."""
-    boxes = res.get("time_boxes") or {}
-    labels = [lab for lab in res["labels"] if lab in boxes]
+    boxes = run.time_boxes
+    labels = [lf.label for lf in run.labels if lf.label in boxes]
     fig = go.Figure()
-    for i, name in enumerate(res["rewards"]):
+    for name in (p.annotator for p in run.pay):
         have = [lab for lab in labels if name in boxes[lab]]
         if not have:
             continue
@@ -146,7 +147,7 @@ def time_boxes(res: dict) -> go.Figure:
                 lowerfence=[b["lowerfence"] for b in stat],
                 upperfence=[b["upperfence"] for b in stat],
                 mean=[b["mean"] for b in stat],
-                marker_color=colour(i),
+                marker_color=annotator_color(name),
             )
         )
     fig.update_layout(

@@ -51,6 +51,41 @@ class DawidSkeneResult:
         return self.posterior >= 0.5
 
 
+def _long_inputs(
+    rater: np.ndarray,
+    item: np.ndarray,
+    value: np.ndarray,
+    n_items: int,
+    weights: np.ndarray | None,
+    item_group: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked arrays: rater and item codes, values as 0.0/1.0, weights, item groups."""
+    rater = np.asarray(rater, dtype=np.intp)
+    item = np.asarray(item, dtype=np.intp)
+    v = np.asarray(value, dtype=bool).astype(np.float64)
+    if not (rater.shape == item.shape == v.shape):
+        raise ValidationError("rater, item and value must have the same length")
+    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != v.shape or (w < 0).any() or not np.isfinite(w).all():
+        raise ValidationError("weights must be finite, non-negative, one per rating")
+    group = (
+        np.zeros(n_items, dtype=np.intp)
+        if item_group is None
+        else np.asarray(item_group, dtype=np.intp)
+    )
+    return rater, item, v, w, group
+
+
+def _weighted_vote(
+    item: np.ndarray, v: np.ndarray, w: np.ndarray, rated: np.ndarray, n_items: int
+) -> np.ndarray:
+    """Weighted share of True votes per item (0.5 where nobody rated)."""
+    pos_votes = np.bincount(item, weights=w * v, minlength=n_items)
+    all_votes = np.bincount(item, weights=w, minlength=n_items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rated, pos_votes / all_votes, 0.5)
+
+
 def dawid_skene_long(
     rater: np.ndarray,
     item: np.ndarray,
@@ -89,29 +124,14 @@ def dawid_skene_long(
     -------
     DawidSkeneResult
     """
-    rater = np.asarray(rater, dtype=np.intp)
-    item = np.asarray(item, dtype=np.intp)
-    v = np.asarray(value, dtype=bool).astype(np.float64)
-    if not (rater.shape == item.shape == v.shape):
-        raise ValidationError("rater, item and value must have the same length")
-    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != v.shape or (w < 0).any() or not np.isfinite(w).all():
-        raise ValidationError("weights must be finite, non-negative, one per rating")
-    group = (
-        np.zeros(n_items, dtype=np.intp)
-        if item_group is None
-        else np.asarray(item_group, dtype=np.intp)
-    )
+    rater, item, v, w, group = _long_inputs(rater, item, value, n_items, weights, item_group)
     if max_iter < 1:
         raise ValidationError("max_iter must be at least 1")
     n_groups = int(group.max()) + 1 if group.size else 1
     a = float(smoothing)
 
     rated = np.bincount(item, weights=w, minlength=n_items) > 0
-    pos_votes = np.bincount(item, weights=w * v, minlength=n_items)
-    all_votes = np.bincount(item, weights=w, minlength=n_items)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        post = np.where(rated, pos_votes / all_votes, 0.5)
+    post = _weighted_vote(item, v, w, rated, n_items)  # the starting soft labels
     items_per_group = np.bincount(group[rated], minlength=n_groups)
     # One code per (rater, answer) so each EM step is one gather and one bincount.
     cell = rater * 2 + v.astype(np.intp)

@@ -11,10 +11,17 @@ from markit_core.annotation.current import (
 from markit_core.annotation.drafts import (
     DEFAULT_GRADE,
     Draft,
+    DraftAnswer,
     discard_draft,
     load_draft,
     new_token,
     save_draft,
+)
+from markit_core.annotation.editing import (
+    KEY_ACTIONS,
+    apply_key,
+    display_order,
+    replace_frame_regions,
 )
 from markit_core.annotation.navigation import STATUSES, CaseEntry, case_list, neighbours
 from markit_core.annotation.progress import (
@@ -30,7 +37,6 @@ from markit_core.annotation.queue import (
 )
 from markit_core.annotation.regions import (
     LABEL_PALETTE,
-    OTHER_PALETTE,
     CanvasRegions,
     draw_regions,
     drawing_to_regions,
@@ -64,6 +70,10 @@ from markit_core.annotation.timing import (
 )
 
 __all__ = [
+    "KEY_ACTIONS",
+    "apply_key",
+    "display_order",
+    "replace_frame_regions",
     "CONFIDENCE_GRADES",
     "ROI_SHAPES",
     "Answer",
@@ -90,6 +100,7 @@ __all__ = [
     "DEFAULT_GRADE",
     "new_token",
     "Draft",
+    "DraftAnswer",
     "save_draft",
     "load_draft",
     "discard_draft",
@@ -97,7 +108,6 @@ __all__ = [
     "Timing",
     "compute_timing",
     "LABEL_PALETTE",
-    "OTHER_PALETTE",
     "CanvasRegions",
     "draw_regions",
     "drawing_to_regions",

@@ -48,14 +48,33 @@ def new_token() -> str:
 
 
 @dataclass
+class DraftAnswer:
+    """A label's answer being edited: ``value`` stays None until marked present or absent.
+
+    A grade may be set before the value, so this is not yet an ``Answer``.
+    """
+
+    value: bool | None = None
+    grade: int = DEFAULT_GRADE
+
+
+def _draft_answer(item: DraftAnswer | list | tuple) -> DraftAnswer:
+    """A ``DraftAnswer``, also from the ``[value, grade]`` pair drafts were kept as."""
+    if isinstance(item, DraftAnswer):
+        return item
+    value, grade = item
+    return DraftAnswer(None if value is None else bool(value), int(grade))
+
+
+@dataclass
 class Draft:
-    """One attempt at one case. ``answers`` maps label id -> [value or None, grade]."""
+    """One attempt at one case. ``answers`` maps label id -> its ``DraftAnswer``."""
 
     user_id: int
     project_id: int
     case_id: int
     token: str = field(default_factory=new_token)
-    answers: dict[int, list] = field(default_factory=dict)
+    answers: dict[int, DraftAnswer] = field(default_factory=dict)
     regions: list[RegionInput] = field(default_factory=list)
     base: tuple | None = None  # snapshot of the stored reading this attempt started from
     version: int | None = None  # that reading's version
@@ -66,26 +85,29 @@ class Draft:
     submit_pending: bool = False  # a submit was started but not confirmed
     synced: str | None = field(default=None, compare=False)  # content() last written to the server
 
+    def __post_init__(self) -> None:
+        self.answers = {int(lid): _draft_answer(a) for lid, a in self.answers.items()}
+
     # -- answers ------------------------------------------------------------------
 
     def value(self, label_id: int) -> bool | None:
-        return self.answers.get(label_id, [None, DEFAULT_GRADE])[0]
+        return self.answers.get(label_id, DraftAnswer()).value
 
     def grade(self, label_id: int) -> int:
-        return self.answers.get(label_id, [None, DEFAULT_GRADE])[1]
+        return self.answers.get(label_id, DraftAnswer()).grade
 
     def set_value(self, label_id: int, value: bool | None) -> None:
-        self.answers.setdefault(label_id, [None, DEFAULT_GRADE])[0] = value
+        self.answers.setdefault(label_id, DraftAnswer()).value = value
         self.touch(label_id)
 
     def set_grade(self, label_id: int, grade: int) -> None:
-        self.answers.setdefault(label_id, [None, DEFAULT_GRADE])[1] = int(grade)
+        self.answers.setdefault(label_id, DraftAnswer()).grade = int(grade)
         self.touch(label_id)
 
     def answered(self) -> dict[int, Answer]:
         """The answers to submit: labels marked present or absent, with their grade."""
         return {
-            lid: Answer(bool(v), int(g)) for lid, (v, g) in self.answers.items() if v is not None
+            lid: Answer(a.value, a.grade) for lid, a in self.answers.items() if a.value is not None
         }
 
     def empty(self) -> bool:
@@ -131,7 +153,7 @@ class Draft:
         """A fingerprint of what the annotator entered (answers, grades, regions)."""
         return json.dumps(
             [
-                sorted([lid, v, g] for lid, (v, g) in self.answers.items()),
+                sorted([lid, a.value, a.grade] for lid, a in self.answers.items()),
                 [_region_json(r) for r in self.regions],
             ]
         )
@@ -157,7 +179,8 @@ class Draft:
             "project_id": self.project_id,
             "case_id": self.case_id,
             "token": self.token,
-            "answers": [[lid, v, g] for lid, (v, g) in self.answers.items()],
+            # [label id, value or None, grade]: the format drafts have always been stored in
+            "answers": [[lid, a.value, a.grade] for lid, a in self.answers.items()],
             "regions": [_region_json(r) for r in self.regions],
             "base": base,
             "version": self.version,
@@ -180,10 +203,7 @@ class Draft:
                 project_id=int(data["project_id"]),
                 case_id=int(data["case_id"]),
                 token=str(data["token"]),
-                answers={
-                    int(lid): [None if v is None else bool(v), int(g)]
-                    for lid, v, g in data["answers"]
-                },
+                answers={int(lid): _draft_answer((v, g)) for lid, v, g in data["answers"]},
                 regions=[_region_from(r) for r in data["regions"]],
                 base=None
                 if base is None

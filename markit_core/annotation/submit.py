@@ -118,6 +118,37 @@ def _check_region(
     return points
 
 
+def _add_values_and_regions(
+    session: Session,
+    annotation_id: int,
+    answers: Mapping[int, Answer],
+    timing: Timing,
+    regions: Sequence[RegionInput],
+    points: Sequence[list[list[float]]],
+) -> None:
+    """The child rows of a new annotation version (checked already)."""
+    for label_id, answer in answers.items():
+        session.add(
+            AnnotationValue(
+                annotation_id=annotation_id,
+                label_id=label_id,
+                value=answer.value,
+                confidence=answer.confidence,
+                seconds=timing.label_seconds.get(label_id),
+            )
+        )
+    for region, pts in zip(regions, points, strict=True):
+        session.add(
+            Roi(
+                annotation_id=annotation_id,
+                label_id=region.label_id,
+                shape=region.shape,
+                frame=region.frame,
+                points=pts,
+            )
+        )
+
+
 @rolls_back
 def submit(
     session: Session,
@@ -166,26 +197,7 @@ def submit(
     try:
         session.add(row)
         session.flush()
-        for label_id, answer in answers.items():
-            session.add(
-                AnnotationValue(
-                    annotation_id=require_id(row),
-                    label_id=label_id,
-                    value=answer.value,
-                    confidence=answer.confidence,
-                    seconds=timing.label_seconds.get(label_id),
-                )
-            )
-        for region, pts in zip(regions, points, strict=True):
-            session.add(
-                Roi(
-                    annotation_id=require_id(row),
-                    label_id=region.label_id,
-                    shape=region.shape,
-                    frame=region.frame,
-                    points=pts,
-                )
-            )
+        _add_values_and_regions(session, require_id(row), answers, timing, regions, points)
         session.flush()
         ledger.append(
             session,

@@ -2,6 +2,8 @@
 
 Acts as ``--as`` (default: the first administrator): the whole database needs a
 site administrator, ``--project`` the project's statistics permission.
+The Merkle-tree subcommands (head, prove, consistency, verify-bundle, keys) live in
+:mod:`markit_core.commands.audit`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--json", action="store_true")
     add_actor_option(v)
     v.set_defaults(func=run_verify)
+    from markit_core.commands.audit import register_ledger
+
+    register_ledger(lsub)
 
 
 def run_verify(args: argparse.Namespace) -> int:

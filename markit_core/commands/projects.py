@@ -43,11 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--project", required=True, metavar="NAME")
     p.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    from markit_core.commands.audit import add_bundle_options
+
+    add_bundle_options(p)
     add_actor_option(p)
     p.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.bundle is not None:
+        from markit_core.commands.audit import run_bundle_export
+
+        return run_bundle_export(args)
     from markit_core.export.csv_export import export_annotations_csv
 
     with db_session() as (s, _):

@@ -91,6 +91,20 @@ def fake_identity(rng: np.random.Generator, seed: int, index: int) -> PatientIde
     )
 
 
+def _set_identity(ds: Dataset, patient: PatientIdentity) -> None:
+    """The patient, study and institution tags: what de-identification must remove or shift."""
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = patient.study_date
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "093000"
+    ds.AccessionNumber = patient.accession_number
+    ds.InstitutionName = patient.institution
+    ds.ReferringPhysicianName = patient.referring_physician
+    ds.StudyDescription = "CHEST 1 VIEW"
+    ds.PatientName = patient.patient_name
+    ds.PatientID = patient.patient_id
+    ds.PatientBirthDate = patient.birth_date
+    ds.PatientSex = patient.sex
+
+
 def build_dicom(
     brightness: np.ndarray,
     *,
@@ -142,19 +156,10 @@ def build_dicom(
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.SOPClassUID = DX_FOR_PRESENTATION
     ds.SOPInstanceUID = sop_uid
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = patient.study_date
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "093000"
-    ds.AccessionNumber = patient.accession_number
+    _set_identity(ds, patient)
     ds.Modality = "DX"
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.Manufacturer = "MarkIt demo generator"
-    ds.InstitutionName = patient.institution
-    ds.ReferringPhysicianName = patient.referring_physician
-    ds.StudyDescription = "CHEST 1 VIEW"
-    ds.PatientName = patient.patient_name
-    ds.PatientID = patient.patient_id
-    ds.PatientBirthDate = patient.birth_date
-    ds.PatientSex = patient.sex
     ds.BodyPartExamined = "CHEST"
     ds.ViewPosition = view_position
     ds.PatientOrientation = ["L", "F"] if view_position == "PA" else ["R", "F"]

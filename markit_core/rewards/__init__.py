@@ -77,6 +77,7 @@ from markit_core.rewards.table import (
 )
 
 if TYPE_CHECKING:
+    from markit_core.rewards.run_result import RunResult, run_result
     from markit_core.rewards.runs import (
         RunRecord,
         RunSummary,
@@ -100,6 +101,8 @@ _LAZY = {
     "run_csv": "runs",
     "run_rewards": "runs",
     "time_boxes": "runs",
+    "RunResult": "run_result",
+    "run_result": "run_result",
     "get_qc_settings": "settings",
     "update_qc_settings": "settings",
 }
@@ -141,6 +144,8 @@ __all__ = [
     "run_csv",
     "run_rewards",
     "time_boxes",
+    "RunResult",
+    "run_result",
     "RewardAnalysis",
     "analyse_rewards",
     "format_analysis",

@@ -32,11 +32,11 @@ from markit_core.agreement.measures import (
     MISSING,
     AgreementSummary,
     agreement_from_counts,
-    dawid_skene_long,
     kappa_from_confusion,
 )
 from markit_core.agreement.truth import TRUTH_RULES, normalise_truth
 from markit_core.errors import MarkitError, ValidationError
+from markit_core.rewards import algorithm1
 from markit_core.rewards.labelling_time import TimeStats, group_time_stats
 from markit_core.rewards.table import AnnotationTable
 
@@ -257,12 +257,7 @@ def compute_rewards(
         Bad parameters or array shapes.
     """
     rule = normalise_truth(truth)
-    if not np.isfinite(budget) or budget < 0:
-        raise ValidationError(f"budget must be a non-negative number, got {budget!r}")
-    if not np.isfinite(kappa_threshold):
-        raise ValidationError("kappa threshold must be a finite number")
-    if table.n_annotations == 0:
-        raise ValidationError("no annotations to reward")
+    _check_run(table, budget, kappa_threshold)
     n_i, n_j, n_k = len(table.annotators), len(table.cases), len(table.labels)
     cell_all = table.annotator * n_k + table.label
     n_answers = np.bincount(cell_all, minlength=n_i * n_k).reshape(n_i, n_k)
@@ -272,75 +267,30 @@ def compute_rewards(
     item = table.item_index()[keep]
     value = table.value[keep]
     cell = cell_all[keep]
-    n_items = n_j * n_k
-    label_of_item = np.arange(n_items) % n_k
 
-    # Algorithm 1: votes, pseudo answer, majority size, difficulty.
-    n_all = np.bincount(item, minlength=n_items)
-    n_true = np.bincount(item[value], minlength=n_items)
-    n_false = n_all - n_true
-    answered = n_all > 0
-    ds_sens = ds_spec = None
-    if rule == "majority":
-        pseudo = n_true > n_false
-    else:
-        ds = dawid_skene_long(cell, item, value, n_i * n_k, n_items, item_group=label_of_item)
-        pseudo = ds.truth & answered
-        ds_sens = ds.sensitivity.reshape(n_i, n_k)
-        ds_spec = ds.specificity.reshape(n_i, n_k)
-    if adjudicated is not None:
-        adj = _check_ai(adjudicated, table, "adjudication").ravel()
-        pseudo = np.where(adj != MISSING, adj == 1, pseudo) & answered
-    majority = np.where(pseudo, n_true, n_false)
-    d_scaled = 2.0 * (0.5 - np.divide(majority, n_all, out=np.zeros(n_items), where=answered))
-
-    agree = value == pseudo[item]
-    credit = np.zeros(item.shape[0])
-    np.divide(1.0, majority[item], out=credit, where=agree)
-    terms = d_scaled[item] * (4.0 * (0.25 - credit))
-    dr_sums = np.bincount(cell, terms, n_i * n_k).reshape(n_i, n_k)
-
-    images_per_label = np.bincount(label_of_item[answered], minlength=n_k)
-    true_per_label = np.bincount(label_of_item[answered & pseudo], minlength=n_k)
-    task_value = np.divide(
-        true_per_label, images_per_label, out=np.zeros(n_k), where=images_per_label > 0
-    )
+    # Algorithm 1 on the kept answers (an adjudication, where given, is the pseudo answer)
+    adj = None if adjudicated is None else _check_ai(adjudicated, table, "adjudication").ravel()
+    v = algorithm1.votes(rule, cell, item, value, n_i, n_j, n_k, adjudicated=adj)
+    dr_sums = algorithm1.dr_sums(v, cell, item, value, n_i * n_k).reshape(n_i, n_k)
+    task_value = algorithm1.task_value(v, n_k)
     means = (
         _label_means(table, keep)
         if label_seconds is None
         else _check_label_seconds(label_seconds, n_k)
     )
     top = means.max() if n_k else 0.0
-    tbar = means / top if top > 0 else np.zeros(n_k)
+    tbar = means / top if top > 0 else np.zeros(n_k)  # the time factor of Eq. 1
 
     # Eq. 1.
     contributions = (task_value + tbar)[None, :] * dr_sums
     scores = contributions.sum(axis=1)
-    paid = np.maximum(scores, 0.0)
-    if not (paid > 0).any():
-        by_name = {a: float(x) for a, x in zip(table.annotators, scores, strict=True)}
-        listing = ", ".join(f"{a}={x:.4g}" for a, x in list(by_name.items())[:10])
-        more = ", ..." if len(by_name) > 10 else ""
-        raise NoPositiveScoresError(
-            f"no annotator has a positive score ({listing}{more}); the budget cannot be split",
-            scores=by_name,
-        )
-    rewards = budget * paid / paid.sum()
+    paid, rewards = _split_budget(table.annotators, scores, budget)
 
     n_kept = np.bincount(cell, minlength=n_i * n_k).reshape(n_i, n_k)
-    kappa_cons, _ = _kappa_table(cell, value, pseudo[item], n_i * n_k)
-    consensus = np.where(answered, pseudo, MISSING).astype(np.int8).reshape(n_j, n_k)
-    pooled, by_label = _agreement(n_true, n_all, n_kept, n_j, n_k)
-    exclusions = (
-        tuple(
-            Exclusion(
-                table.annotators[i], table.labels[k], float(kappa_ai[i, k]), int(shared[i, k])
-            )
-            for i, k in zip(*np.nonzero(excluded), strict=True)
-        )
-        if kappa_ai is not None
-        else ()
-    )
+    kappa_cons, _ = _kappa_table(cell, value, v.pseudo[item], n_i * n_k)
+    consensus = np.where(v.answered, v.pseudo, MISSING).astype(np.int8).reshape(n_j, n_k)
+    pooled, by_label = _agreement(v.n_true, v.n_all, n_kept, n_j, n_k)
+    exclusions = _exclusions(table, kappa_ai, shared, excluded)
     t_label, t_pair = _time_stats(table)
     return RewardResult(
         annotators=table.annotators,
@@ -369,8 +319,47 @@ def compute_rewards(
         agreement_by_label=by_label,
         time_by_label=t_label,
         time_by_label_annotator=t_pair,
-        ds_sensitivity=ds_sens,
-        ds_specificity=ds_spec,
+        ds_sensitivity=v.ds_sensitivity,
+        ds_specificity=v.ds_specificity,
+    )
+
+
+def _check_run(table: AnnotationTable, budget: float, kappa_threshold: float) -> None:
+    if not np.isfinite(budget) or budget < 0:
+        raise ValidationError(f"budget must be a non-negative number, got {budget!r}")
+    if not np.isfinite(kappa_threshold):
+        raise ValidationError("kappa threshold must be a finite number")
+    if table.n_annotations == 0:
+        raise ValidationError("no annotations to reward")
+
+
+def _split_budget(
+    annotators: tuple[str, ...], scores: np.ndarray, budget: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(paid scores, rewards): the budget in proportion to the positive scores."""
+    paid = np.maximum(scores, 0.0)
+    if not (paid > 0).any():
+        by_name = {a: float(x) for a, x in zip(annotators, scores, strict=True)}
+        listing = ", ".join(f"{a}={x:.4g}" for a, x in list(by_name.items())[:10])
+        more = ", ..." if len(by_name) > 10 else ""
+        raise NoPositiveScoresError(
+            f"no annotator has a positive score ({listing}{more}); the budget cannot be split",
+            scores=by_name,
+        )
+    return paid, budget * paid / paid.sum()
+
+
+def _exclusions(
+    table: AnnotationTable,
+    kappa_ai: np.ndarray | None,
+    shared: np.ndarray,
+    excluded: np.ndarray,
+) -> tuple[Exclusion, ...]:
+    if kappa_ai is None:
+        return ()
+    return tuple(
+        Exclusion(table.annotators[i], table.labels[k], float(kappa_ai[i, k]), int(shared[i, k]))
+        for i, k in zip(*np.nonzero(excluded), strict=True)
     )
 
 

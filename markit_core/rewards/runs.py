@@ -166,7 +166,7 @@ def _adjudications(session: Session, project_id: int, table: AnnotationTable) ->
     """Reviewers' final answers in the table's codes (-1 where none)."""
     rows = session.exec(
         select(Adjudication.case_id, LabelDef.name, Adjudication.value)
-        .join(LabelDef, col(LabelDef.id) == col(Adjudication.label_id))
+        .join(LabelDef, col(LabelDef.id) == Adjudication.label_id)
         .where(Adjudication.project_id == project_id)
     ).all()
     return table.reference_matrix(

@@ -222,6 +222,19 @@ class DicomWebSource:
                 return
             yield self._checked(ds, study_uid)
 
+    # -- storing -----------------------------------------------------------------
+
+    def store_instances(self, datasets: list[Dataset]) -> Dataset:
+        """STOW-RS ``datasets``; SourceError if the server refuses any of them."""
+        response = self._call(
+            f"store {len(datasets)} instance(s)", lambda: self._client.store_instances(datasets)
+        )
+        failed = getattr(response, "FailedSOPSequence", None) or []
+        if failed:
+            uids = ", ".join(str(getattr(f, "ReferencedSOPInstanceUID", "?")) for f in failed)
+            raise SourceError(f"{self.url} refused to store {len(failed)} instance(s): {uids}")
+        return response
+
     # -- errors ------------------------------------------------------------------
 
     def _checked(self, ds: Any, what: str) -> Dataset:

@@ -1,0 +1,141 @@
+"""The readings and regions CSV files of an export (columns documented in docs/export.md).
+
+Both are written row by row from the streaming queries of
+:mod:`markit_core.export.rows` through the formula-neutralising
+:func:`~markit_core.export.spreadsheet.csv_writer`, UTF-8, ``\\n`` line ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlmodel import Session
+
+from markit_core.export.rows import count_readings, count_regions, iter_readings, iter_regions
+from markit_core.export.spreadsheet import csv_writer
+
+__all__ = [
+    "READING_COLUMNS",
+    "REGION_COLUMNS",
+    "Progress",
+    "Written",
+    "write_readings_csv",
+    "write_regions_csv",
+    "bool_cell",
+    "num_cell",
+    "points_cell",
+]
+
+Progress = Callable[[int, int, str], None]
+
+READING_COLUMNS = (
+    "case_id",
+    "case_name",
+    "label_id",
+    "label",
+    "reader",
+    "annotation_id",
+    "version",
+    "answer",
+    "confidence",
+    "label_seconds",
+    "case_seconds",
+    "active_seconds",
+    "idle_seconds",
+    "submitted_at",
+    "source",
+    "ai_suggestion_visible",
+)
+REGION_COLUMNS = (
+    "region_id",
+    "case_id",
+    "label_id",
+    "label",
+    "shape",
+    "frame",
+    "points",
+    "reader",
+    "annotation_id",
+    "version",
+    "source",
+    "score",
+)
+_EVERY = 2000  # rows between progress calls
+
+
+@dataclass
+class Written:
+    """What one exported file holds: its row count and the annotations it came from."""
+
+    path: Path
+    rows: int = 0
+    annotation_ids: set[int] = field(default_factory=set)
+
+
+_BOOL = {True: "true", False: "false", None: ""}
+_POINTS = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def bool_cell(value: bool | None) -> str:
+    return _BOOL[value]
+
+
+def num_cell(value: float | int | None) -> float | int | str:
+    """A number as itself (the csv module writes its ``repr``, which reads back exactly)."""
+    return "" if value is None else value
+
+
+def points_cell(points: list) -> str:
+    """Stored points as compact JSON ``[[x,y],...]`` (image pixels, as stored)."""
+    return _POINTS(points)
+
+
+def _noop(done: int, total: int, what: str) -> None:
+    return None
+
+
+def write_readings_csv(
+    session: Session, project_id: int, path: Path, progress: Progress = _noop
+) -> Written:
+    """One row per current (case, label, reader) answer."""
+    total = count_readings(session, project_id)
+    out = Written(path)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv_writer(f)
+        writer.writerow(READING_COLUMNS)
+        for r in iter_readings(session, project_id):
+            cells = list(r)  # numbers stay numbers; None is written as an empty cell
+            cells[7] = _BOOL[r.value]
+            cells[13] = r.submitted_at.isoformat() if r.submitted_at else ""
+            cells[15] = _BOOL[r.ai_suggestion_visible]
+            writer.writerow(cells)
+            out.rows += 1
+            out.annotation_ids.add(r.annotation_id)
+            if out.rows % _EVERY == 0:
+                progress(out.rows, total, "readings")
+    progress(out.rows, total, "readings")
+    return out
+
+
+def write_regions_csv(
+    session: Session, project_id: int, path: Path, progress: Progress = _noop
+) -> Written:
+    """One row per region of a current reading, points in image pixels as JSON."""
+    total = count_regions(session, project_id)
+    out = Written(path)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv_writer(f)
+        writer.writerow(REGION_COLUMNS)
+        for r in iter_regions(session, project_id):
+            cells = list(r)
+            cells[6] = _POINTS(r.points)
+            writer.writerow(cells)
+            out.rows += 1
+            out.annotation_ids.add(r.annotation_id)
+            if out.rows % _EVERY == 0:
+                progress(out.rows, total, "regions")
+    progress(out.rows, total, "regions")
+    return out

@@ -1,0 +1,168 @@
+"""The annotate page's labels panel: one row per present/absent label, submit, keyboard bar.
+
+The answers live in the draft (``ui.annotate_state``); the widgets only show
+them, and their callbacks write each change to the draft before the page runs.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+import streamlit as st
+
+from markit_core.annotation.drafts import Draft
+from markit_core.annotation.editing import apply_key, display_order
+from markit_core.annotation.submit import CONFIDENCE_GRADES
+from markit_core.labels import LabelInfo
+from ui import annotate_state as state
+
+
+def _answer_key(case_id: int, label_id: int) -> str:
+    return f"lab_{case_id}_{label_id}"
+
+
+def _grade_key(case_id: int, label_id: int) -> str:
+    return f"grade_{case_id}_{label_id}"
+
+
+# -- callbacks (run before the script, so the draft is current when it renders) ------
+
+
+def _on_answer(draft: Draft, label_id: int, key: str) -> None:
+    value = st.session_state.get(key)
+    draft.set_value(label_id, None if value is None else value == "present")
+    state.persist(draft)
+
+
+def _on_grade(draft: Draft, label_id: int, key: str) -> None:
+    draft.set_grade(label_id, st.session_state[key])
+    state.persist(draft)
+
+
+def _mirror(draft: Draft, case_id: int, label_id: int) -> None:
+    """Show the draft's answer in the label's widgets (set only when the draft changed
+    outside them: writing widget state on every run could undo a click made meanwhile)."""
+    value = draft.value(label_id)
+    st.session_state[_answer_key(case_id, label_id)] = (
+        None if value is None else ("present" if value else "absent")
+    )
+    st.session_state[_grade_key(case_id, label_id)] = draft.grade(label_id)
+
+
+def _on_key(draft: Draft, label_ids: list[int], action: str, arg: int = 0) -> None:
+    """Keyboard-bar buttons: act on the label under the cursor."""
+    for lid in apply_key(draft, label_ids, action, arg):
+        _mirror(draft, draft.case_id, lid)
+    state.persist(draft)  # a cursor move changes no content: nothing is written
+
+
+def _clear_answer(draft: Draft, label_id: int) -> None:
+    """The explicit way back to "not answered" (a second click on an answer keeps it)."""
+    draft.set_value(label_id, None)
+    _mirror(draft, draft.case_id, label_id)
+    state.persist(draft)
+
+
+def labels_panel(
+    user_id: int, project_id: int, case_id: int, binary: list[LabelInfo]
+) -> tuple[Draft, bool] | None:
+    """One row per present/absent label (grouped), the submit buttons and the keyboard bar.
+
+    Returns (the draft, go to the next case) when a submit button was pressed.
+    """
+    draft = state.get_draft(user_id, project_id, case_id, lambda: None)
+    ordered = display_order(binary)
+    ids = [lb.id for lb in ordered]
+    draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
+    current = f" · keys act on *{ordered[draft.cursor].name}*" if ordered else ""
+    st.markdown(f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}")
+    if not binary:
+        st.caption("This project has no present/absent labels; draw regions on the image.")
+    for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
+        st.caption(group or "Other")
+        for index, lb in items:
+            answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
+            if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
+                _mirror(draft, case_id, lb.id)
+            row = st.container(
+                horizontal=True,
+                vertical_alignment="center",
+                gap="small",
+                key=f"row_{case_id}_{lb.id}",
+            )
+            name = f":blue-background[**{lb.name}**]" if index == draft.cursor else f"**{lb.name}**"
+            row.markdown(name, width=140)
+            row.segmented_control(
+                lb.name,
+                ["absent", "present"],
+                key=answer_key,
+                label_visibility="collapsed",
+                format_func=str.capitalize,
+                required=True,  # clicking the chosen answer again keeps it (Clear clears)
+                on_change=_on_answer,
+                args=(draft, lb.id, answer_key),
+            )
+            if draft.value(lb.id) is None:  # no grade is suggested before an answer
+                row.caption("confidence: answer first", width=160)
+                continue
+            if grade_key not in st.session_state:  # the slider was hidden until now
+                st.session_state[grade_key] = draft.grade(lb.id)
+            row.select_slider(
+                f"{lb.name} confidence",
+                CONFIDENCE_GRADES,
+                key=grade_key,
+                label_visibility="collapsed",
+                format_func=lambda g: f"{g} %",
+                on_change=_on_grade,
+                args=(draft, lb.id, grade_key),
+            )
+            row.button(
+                "",
+                key=f"clr_{case_id}_{lb.id}",
+                icon=":material/close:",
+                help=f"Clear the answer for {lb.name}",
+                on_click=_clear_answer,
+                args=(draft, lb.id),
+            )
+    status = (
+        f"Saved as version {draft.version}"
+        if draft.unchanged()
+        else "Draft saved · not yet submitted"
+        if not draft.empty()
+        else "Nothing entered yet"
+    )
+    st.caption(f"{status} · {len(draft.regions)} region(s)")
+    c1, c2 = st.columns(2)
+    do_submit = c1.button(
+        "Submit",
+        key="submit",
+        type="primary",
+        icon=":material/check:",
+        width="stretch",
+        help="Store this reading (s)",
+    )
+    do_next = c2.button(
+        "Submit & next",
+        key="submit_next",
+        icon=":material/skip_next:",
+        width="stretch",
+        help="Store it and open the next unannotated case (d)",
+    )
+    keyboard_bar(draft, ids)
+    return (draft, do_next) if do_submit or do_next else None
+
+
+def keyboard_bar(draft: Draft, label_ids: list[int]) -> None:
+    """The keyboard's buttons (the shortcuts press them) and what each key does."""
+    with st.container(border=True, key="keyboard_help"):  # visible, not collapsed
+        st.caption("**Keyboard** · " + " · ".join(f"`{k}` {what}" for k, what in state.KEY_HELP))
+        bar = st.container(horizontal=True, gap="small")
+        for key, label, action, arg in (
+            ("kb_up", "↑ label", "move", -1),
+            ("kb_down", "↓ label", "move", 1),
+            ("kb_absent", "Absent", "answer", 0),
+            ("kb_present", "Present", "answer", 1),
+            *((f"kb_g{i}", f"{g} %", "grade", i) for i, g in enumerate(CONFIDENCE_GRADES)),
+            ("kb_rest", "Rest absent", "rest_absent", 0),
+        ):
+            bar.button(label, key=key, on_click=_on_key, args=(draft, label_ids, action, arg))
