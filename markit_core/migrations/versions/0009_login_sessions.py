@@ -2,13 +2,13 @@
 and per-project reading options (blinded reading: hide the report from readers).
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0007'  # after main's 0007 (was 0003): one head
 branch_labels = None
 depends_on = None
 
