@@ -19,7 +19,6 @@ from markit_core.access import Action, require
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.annotation.queue import build_queue
 from markit_core.models import Annotation, AnnotationDraft, AnnotationValue, Case, User
-from markit_core.review.answers import case_name
 
 __all__ = ["STATUSES", "CaseEntry", "case_list", "neighbours"]
 
@@ -95,6 +94,8 @@ def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]
     list[CaseEntry]
         One entry per case open to ``actor`` (see :func:`.queue.build_queue`).
     """
+    from markit_core.review.answers import case_name  # here: review imports annotation
+
     project = require(session, actor, project_id, Action.ANNOTATE)
     queue = build_queue(session, actor, project_id)
     if not queue.case_ids:
