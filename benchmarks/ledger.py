@@ -8,6 +8,7 @@ Last line: JSON with ``appends_per_s`` and ``verify_100k_s``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -18,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
+from benchmarks.isolated import temp_settings  # noqa: E402
 from markit_core import ledger  # noqa: E402
-from markit_core.config import Settings  # noqa: E402
 from markit_core.db import open_database, session  # noqa: E402
 from markit_core.models import LedgerEntry, LedgerHead, LoginAttempt, utcnow  # noqa: E402
 
@@ -61,12 +62,18 @@ def _bulk_chain(s, n: int) -> None:
     s.commit()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--appends", type=int, default=TIMED_APPENDS)
+    parser.add_argument("--verify-entries", type=int, default=VERIFY_ENTRIES)
+    args = parser.parse_args(argv)
+    n_appends, n_verify = args.appends, args.verify_entries
+    # its own database even when MARKIT_DATABASE_URL names the configured one
     with tempfile.TemporaryDirectory() as tmp:
-        engine = open_database(Settings(data_dir=Path(tmp) / "append"))
+        engine = open_database(temp_settings(Path(tmp) / "append"))
         with session(engine) as s:
             t0 = time.perf_counter()
-            for i in range(TIMED_APPENDS):
+            for i in range(n_appends):
                 attempt = LoginAttempt(username=f"user{i % 50}", success=False)
                 s.add(attempt)
                 ledger.append(s, actor=None, project_id=None, action="login.failed", record=attempt)
@@ -74,21 +81,21 @@ def main() -> None:
             append_s = time.perf_counter() - t0
             assert ledger.integrity(s).ok
         engine.dispose()
-        appends_per_s = TIMED_APPENDS / append_s
+        appends_per_s = n_appends / append_s
         print(
-            f"append: {TIMED_APPENDS} entries, one transaction each, in {append_s:.2f} s "
+            f"append: {n_appends} entries, one transaction each, in {append_s:.2f} s "
             f"-> {appends_per_s:,.0f} appends/s"
         )
 
-        engine = open_database(Settings(data_dir=Path(tmp) / "verify"))
+        engine = open_database(temp_settings(Path(tmp) / "verify"))
         with session(engine) as s:
-            _bulk_chain(s, VERIFY_ENTRIES)
+            _bulk_chain(s, n_verify)
         with session(engine) as s:
             t0 = time.perf_counter()
             result = ledger.integrity(s)
             verify_s = time.perf_counter() - t0
         engine.dispose()
-        assert result.ok and result.entries == VERIFY_ENTRIES, result
+        assert result.ok and result.entries == n_verify, result
         print(
             f"verify: {result.entries:,} entries and {result.records_checked:,} records "
             f"in {verify_s:.2f} s"

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     idle_threshold_seconds: float = 30.0
     image_cache_mb: int = 1024
     max_archive_mb: int = 2048
+    #: Decoded-size budget per image (frames x rows x columns x samples x bytes), checked
+    #: from headers before anything is decoded; also caps each uploaded file's size.
+    max_decoded_mb: int = 1024
     max_upload_files: int = 10000
     demo_password: str = "markit-demo"
 

@@ -75,10 +75,16 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def open_database(settings: Settings) -> Engine:
-    """Create the data folders and an engine, and upgrade the schema to head."""
+    """Create the data folders and an engine, upgrade the schema to head, and remove
+    what an interrupted ingest left in the image store (see ``imaging.recovery``)."""
+    from markit_core.imaging.recovery import recover_store
+    from markit_core.imaging.store import ImageStore
+
     settings.ensure_dirs()
     engine = make_engine(settings.resolved_database_url)
     upgrade(engine)
+    with session(engine) as s:
+        recover_store(s, ImageStore.from_settings(settings))
     return engine
 
 

@@ -373,6 +373,23 @@ class RewardSettings(SQLModel, table=True):
     trusted_ai_only: bool = False  # QC only where the AI is trusted (off = the paper's rule)
 
 
+# --- issue 9: readers per case as a hard cap ---
+
+
+class CaseReaders(SQLModel, table=True):
+    """How many annotators hold a current (not deleted) reading of a case.
+
+    The reader cap is enforced on this counter by one conditional UPDATE in the
+    submit transaction (``annotation/submit.py``). It is bookkeeping, not a
+    record: it lives outside ``case`` so the case row's ledger digest never changes.
+    """
+
+    __tablename__ = "case_readers"
+
+    case_id: int = Field(foreign_key="case.id", primary_key=True)
+    readers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
 # --- issue 12: login sessions (a reload or a second tab stays logged in) ---
 
 

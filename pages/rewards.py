@@ -172,6 +172,13 @@ def show_run(record: reward_runs.RunRecord) -> None:
         f"{run.kappa_threshold:g} · {run.answers} answers · input "
         f"SHA-256 {run.input_sha256[:12]}…"
     )
+    if run.ds_converged is False:
+        st.warning(
+            f"Dawid–Skene did not converge ({run.ds_iterations} iterations): the "
+            "pseudo answers, and so these rewards, may change if the run is repeated. "
+            "Compare with the majority rule before paying.",
+            icon=":material/warning:",
+        )
     show_payout(run, record)
     show_labels(run)
     show_quality_control(run)

@@ -186,7 +186,7 @@ def test_krippendorff_reference_example() -> None:
 
 
 def test_krippendorff_edge_cases() -> None:
-    assert krippendorff_alpha_nominal(np.array([[1, 1], [1, 1]])) == 1.0
+    assert np.isnan(krippendorff_alpha_nominal(np.array([[1, 1], [1, 1]])))
     assert np.isnan(krippendorff_alpha_nominal(np.array([[1, NAN], [NAN, 0]])))
     # Perfect agreement with two categories.
     assert krippendorff_alpha_nominal(np.array([[1, 0, 1], [1, 0, 1]])) == pytest.approx(1.0)
@@ -239,3 +239,11 @@ def test_dawid_skene_missing_and_zero_weights() -> None:
     b = dawid_skene(dropped)
     assert a.posterior == pytest.approx(b.posterior, abs=1e-9)
     assert a.sensitivity == pytest.approx(b.sensitivity, abs=1e-9)
+
+
+def test_krippendorff_undefined_when_every_value_is_one_category() -> None:
+    """No variation: alpha is 0/0 (undefined), not a perfect 1.0 (issue 9, point 18)."""
+    same = np.array([[0, 0, 0, MISSING], [0, 0, MISSING, 0], [0, MISSING, 0, 0]])
+    assert np.isnan(krippendorff_alpha_nominal(same))
+    # one unpaired value in another category does not make it pairable variation
+    assert np.isnan(krippendorff_alpha_nominal(np.array([[1, 1, 0], [1, 1, MISSING]])))

@@ -205,7 +205,7 @@ def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):
 
 def test_login_sessions_table_added_and_removed(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    upgrade(engine, "0007")
+    upgrade(engine, "0005")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -219,7 +219,7 @@ def test_login_sessions_table_added_and_removed(tmp_path):
     assert "login_session" in inspect(engine).get_table_names()
     from alembic import command
 
-    command.downgrade(alembic_config(engine), "0007")
+    command.downgrade(alembic_config(engine), "0005")
     assert "login_session" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert conn.execute(text("select username from user_account")).all() == [("old",)]

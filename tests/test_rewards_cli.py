@@ -281,7 +281,7 @@ def test_loader_strips_ids_sorts_names_and_keeps_line_numbers(
     a = write(
         tmp_path / "A.csv",
         "Case_ID , Label,annotator,VALUE,extra,Seconds\n c2,x , bob ,Yes,1,\n\n"
-        "c1,x,alice,0,2,7.5\nc3,x,alice,1,2,nan\n",
+        "c1,x,alice,0,2,7.5\nc3,x,alice,1,2,\n",  # a literal nan is an error (issue 9)
     )
     table = load_annotations(a)
     assert table.annotators == ("alice", "bob") and table.cases == ("c1", "c2", "c3")

@@ -14,12 +14,13 @@ def _given(x: float | None, default: float) -> float:
 
 def rewards_bar(res: dict, unit: str) -> go.Figure:
     """Rewards, with the bootstrap's 95 % interval as error bars when the run has one."""
-    names = list(res["rewards"])
-    y = [res["rewards"][a] for a in names]
+    paid = res.get("payouts") or res["rewards"]  # runs stored before payouts were rounded
+    names = list(paid)
+    y = [paid[a] for a in names]
     bar = go.Bar(
         x=names,
         y=y,
-        text=[f"{res['rewards'][a]:.2f}" for a in names],
+        text=[f"{paid[a]:.{res.get('decimals', 2)}f}" for a in names],
         customdata=[res["scores"][a] for a in names],
         hovertemplate="%{x}: %{y:.2f} " + unit + "<br>score S %{customdata:.4f}<extra></extra>",
     )

@@ -95,7 +95,7 @@ def dawid_skene_long(
     *,
     weights: np.ndarray | None = None,
     item_group: np.ndarray | None = None,
-    max_iter: int = 200,
+    max_iter: int = 10_000,
     tol: float = 1e-6,
     smoothing: float = 0.01,
 ) -> DawidSkeneResult:
@@ -115,6 +115,10 @@ def dawid_skene_long(
     item_group : (n_items,) int, optional
         Group of each item (e.g. its label) so each group has its own
         prevalence; default one group.
+    max_iter, tol : int, float
+        EM runs until the largest posterior change is below ``tol``; ``max_iter``
+        is a generous cap for pathological data, and ``converged`` says which
+        happened (callers record it: a reward run stores it).
     smoothing : float
         Pseudo-count added to every confusion cell and to the prior, which
         keeps the estimates away from 0 and 1 (where the log-likelihood is
@@ -175,7 +179,7 @@ def dawid_skene(
     values: np.ndarray,
     weights: np.ndarray | None = None,
     *,
-    max_iter: int = 200,
+    max_iter: int = 10_000,
     tol: float = 1e-6,
     smoothing: float = 0.01,
 ) -> DawidSkeneResult:

@@ -300,8 +300,10 @@ def krippendorff_alpha_nominal(values: np.ndarray) -> float:
     ``values[rater, unit]`` holds non-negative integer categories, with
     ``MISSING`` (-1) or NaN for no rating. Units with fewer than two ratings
     are not pairable and are dropped, as in Krippendorff (2011). Returns NaN
-    when fewer than two pairable values exist and 1.0 when all pairable values
-    fall in one category (no expected disagreement).
+    (undefined) when fewer than two pairable values exist, and also when all
+    pairable values fall in one category: with no variation there is no expected
+    disagreement, alpha is 0/0, and reporting 1.0 would claim a reliability the
+    data cannot show (Krippendorff 2011, section on the absence of variation).
     """
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 2:
@@ -329,5 +331,5 @@ def krippendorff_alpha_nominal(values: np.ndarray) -> float:
     d_o = o.sum() - np.trace(o)
     d_e = (n_c.sum() ** 2 - (n_c**2).sum()) / (n - 1)
     if d_e == 0:
-        return 1.0
+        return float("nan")
     return float(1.0 - d_o / d_e)

@@ -20,6 +20,7 @@ idle beyond its threshold.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -212,9 +213,9 @@ class Draft:
                     tuple(_region_from(r) for r in base["regions"]),
                 ),
                 version=None if data["version"] is None else int(data["version"]),
-                shown_at=None if data["shown_at"] is None else float(data["shown_at"]),
+                shown_at=None if data["shown_at"] is None else _finite(data["shown_at"]),
                 interactions=[
-                    Interaction(float(at), None if lid is None else int(lid))
+                    Interaction(_finite(at), None if lid is None else int(lid))
                     for at, lid in data["interactions"]
                 ],
                 canvas_rev=int(data["canvas_rev"]),
@@ -234,11 +235,19 @@ def _region_json(r: RegionInput) -> dict[str, Any]:
     }
 
 
+def _finite(value: Any) -> float:
+    """A finite float (a stored draft with NaN/inf times or points is not a draft)."""
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{value!r} is not a finite number")
+    return x
+
+
 def _region_from(d: dict[str, Any]) -> RegionInput:
     return RegionInput(
         int(d["label_id"]),
         str(d["shape"]),
-        tuple((float(x), float(y)) for x, y in d["points"]),
+        tuple((_finite(x), _finite(y)) for x, y in d["points"]),
         int(d["frame"]),
     )
 

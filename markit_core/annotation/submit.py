@@ -13,19 +13,29 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.annotation.queue import build_queue, case_in_project
-from markit_core.annotation.timing import Timing
+from markit_core.annotation.timing import Timing, check_timing
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.labels import active_labels
-from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, LabelKind, Roi, User
+from markit_core.models import (
+    Annotation,
+    AnnotationValue,
+    Case,
+    CaseReaders,
+    LabelDef,
+    LabelKind,
+    Roi,
+    User,
+)
 
 CONFIDENCE_GRADES = (0, 20, 40, 60, 80, 100)
 ROI_SHAPES = ("rect", "path", "polygon")
@@ -83,7 +93,7 @@ def _check_answers(answers: Mapping[int, Answer], labels: dict[int, LabelDef]) -
             )
         if not isinstance(answer.value, bool):
             raise ValidationError(f"label {label.name!r}: answer must be present or absent")
-        if answer.confidence not in CONFIDENCE_GRADES:
+        if isinstance(answer.confidence, bool) or answer.confidence not in CONFIDENCE_GRADES:
             raise ValidationError(
                 f"label {label.name!r}: confidence {answer.confidence!r} is not one "
                 f"of {', '.join(map(str, CONFIDENCE_GRADES))} %"
@@ -167,7 +177,7 @@ def submit(
     project, a grade outside the six values, a region outside the image or
     with too few points, or a case from another project.
     """
-    require(session, actor, project_id, Action.ANNOTATE)
+    project = require(session, actor, project_id, Action.ANNOTATE)
     earlier = _earlier(session, actor, case_id, token)
     if earlier is not None:
         return SubmitResult(require_id(earlier), earlier.version, duplicate=True)
@@ -183,7 +193,11 @@ def submit(
     if not answers and not regions:
         raise ValidationError("nothing to submit: answer at least one label or draw a region")
     timing = timing or Timing(0.0, 0.0, 0.0)
-    version = _next_version(session, case_id, actor)
+    check_timing(timing)
+    latest = _latest_own(session, case_id, actor)
+    version = (latest.version if latest else 0) + 1
+    if latest is None or latest.deleted:  # a new reader of this case
+        _take_reader_slot(session, case_id, project.required_annotators)
     row = Annotation(
         project_id=project_id,
         case_id=case_id,
@@ -226,13 +240,63 @@ def _earlier(session: Session, actor: User, case_id: int, token: str) -> Annotat
     return earlier
 
 
-def _next_version(session: Session, case_id: int, actor: User) -> int:
-    latest = session.exec(
-        select(func.max(Annotation.version)).where(
-            Annotation.case_id == case_id, Annotation.annotator_id == actor.id
+def _latest_own(session: Session, case_id: int, actor: User) -> Annotation | None:
+    """``actor``'s latest version of the case (a deletion tombstone included), or None."""
+    return session.exec(
+        select(Annotation)
+        .where(Annotation.case_id == case_id, Annotation.annotator_id == actor.id)
+        .order_by(col(Annotation.version).desc())
+    ).first()
+
+
+def _take_reader_slot(session: Session, case_id: int, cap: int) -> None:
+    """Count a new reader of the case, refusing when it already has ``cap`` (0: no cap).
+
+    The case's counter row is made if missing (``INSERT ... ON CONFLICT DO
+    NOTHING``), then one conditional ``UPDATE ... SET readers = readers + 1 WHERE
+    readers < cap``: the database serialises concurrent submits on that row
+    (PostgreSQL's row lock re-checks the condition, SQLite's write lock admits one
+    writer), so however many processes submit at once, no case gets more than
+    ``cap`` readers. These are the transaction's first writes, so nothing else is
+    written when it is refused.
+    """
+    session.execute(_counter_row(session.get_bind().dialect.name, case_id))
+    stmt = (
+        update(CaseReaders)
+        .where(col(CaseReaders.case_id) == case_id)
+        .values(readers=col(CaseReaders.readers) + 1)
+    )
+    if cap > 0:
+        stmt = stmt.where(col(CaseReaders.readers) < cap)
+    done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        stmt.execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        raise PermissionDenied(
+            f"case {case_id} already has the {cap} readers it needs; it is no longer in your queue"
         )
-    ).one()
-    return (latest or 0) + 1
+
+
+def _counter_row(dialect: str, case_id: int) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of a case's counter row (SQLite, PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(CaseReaders).values(case_id=case_id).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(CaseReaders).values(case_id=case_id).on_conflict_do_nothing()
+
+
+def _release_reader_slot(session: Session, case_id: int) -> None:
+    """A reading was deleted: its reader no longer counts towards the cap."""
+    stmt = (
+        update(CaseReaders)
+        .where(col(CaseReaders.case_id) == case_id, col(CaseReaders.readers) > 0)
+        .values(readers=col(CaseReaders.readers) - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(stmt)
 
 
 @rolls_back
@@ -258,6 +322,7 @@ def delete_reading(
         deleted=True,
         submit_token=token,
     )
+    _release_reader_slot(session, case_id)
     session.add(row)
     session.flush()
     ledger.append(

@@ -7,7 +7,6 @@ fed straight into the reward computation outside the app.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 
@@ -17,6 +16,7 @@ from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_answers
 from markit_core.db import require_id, rolls_back
+from markit_core.export.spreadsheet import csv_writer
 from markit_core.models import ExportRecord, User
 
 CSV_COLUMNS = ("case_id", "label", "annotator", "value", "confidence", "seconds")
@@ -28,7 +28,7 @@ def export_annotations_csv(session: Session, actor: User, project_id: int) -> st
     require(session, actor, project_id, Action.EXPORT)
     readings = current_answers(session, project_id)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv_writer(buf)  # label and user names are neutralised against formulas
     writer.writerow(CSV_COLUMNS)
     for r in readings:
         if r.value is None:

@@ -32,12 +32,17 @@ class SafeCsvWriter:
 
     def __init__(self, stream: TextIO) -> None:
         self._writer = csv.writer(stream, lineterminator="\n")
+        # csv quotes only the line terminator's characters, so with "\n" line ends a bare
+        # "\r" inside a cell would split the row for a reader: such rows are fully quoted
+        self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
 
     def writerow(self, row: Iterable[Any]) -> None:
         # safe_cell inlined: exports write millions of cells
-        self._writer.writerow(
-            ["'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v for v in row]
-        )
+        cells = [
+            "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v for v in row
+        ]
+        has_cr = any(isinstance(c, str) and "\r" in c for c in cells)
+        (self._quoted if has_cr else self._writer).writerow(cells)
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:

@@ -7,4 +7,6 @@ Modules (import the one you need; this package imports nothing heavy):
   to a ``DecodedImage``; every failure is an ``ImageError`` naming the file).
 - ``display``: window/level presets, zoom/pan mapping and the pure ``render``.
 - ``cache``: a thread-safe, byte-bounded LRU of decoded images.
+- ``limits`` / ``dicom_walk``: hostile-input checks run before anything is decoded.
+- ``recovery``: removes what a crashed ingest left in the image store.
 """

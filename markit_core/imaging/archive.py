@@ -221,6 +221,24 @@ class SafeZip:
         self._produced += len(out)
         return bytes(out)
 
+    def head(self, member: ArchiveMember, n: int) -> bytes:
+        """The member's first ``n`` bytes (at most), without inflating the rest.
+
+        Raises
+        ------
+        MemberError
+            Encrypted, corrupt or unsupported member.
+        """
+        if member._info.flag_bits & 0x1:
+            raise MemberError("encrypted archive member; upload it unencrypted")
+        try:
+            with self._zip.open(member._info) as stream:
+                return stream.read(n)
+        except NotImplementedError as e:
+            raise MemberError(f"unsupported compression ({e})") from e
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
+            raise MemberError(f"corrupt archive member ({e})") from e
+
     def close(self) -> None:
         """Close the underlying zip file."""
         self._zip.close()

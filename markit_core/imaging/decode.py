@@ -29,6 +29,14 @@ from pydicom.uid import (
 from markit_core.errors import ImageError
 from markit_core.imaging.decoded import DecodedImage, VoiLut
 from markit_core.imaging.dicom_build import build_decoded
+from markit_core.imaging.dicom_walk import check_structure
+from markit_core.imaging.limits import (
+    SNIFF_BYTES,
+    check_dicom_size,
+    check_raster_size,
+    decoded_budget,
+    looks_like_dataset,
+)
 from markit_core.imaging.raster import RASTER_MAGIC, decode_raster
 
 __all__ = ["DecodedImage", "VoiLut", "decode_any", "decode_dicom", "decode_raster", "is_dicom"]
@@ -71,7 +79,12 @@ def is_dicom(head: bytes) -> bool:
     return len(head) >= 132 and head[128:132] == b"DICM"
 
 
-def decode_any(source: str | Path | bytes | Dataset, name: str | None = None) -> DecodedImage:
+def decode_any(
+    source: str | Path | bytes | Dataset,
+    name: str | None = None,
+    *,
+    max_decoded_bytes: int | None = None,
+) -> DecodedImage:
     """Decode DICOM or a raster image, sniffing which one ``source`` is.
 
     DICOM is recognised by its ``DICM`` preamble, rasters by their magic number;
@@ -84,24 +97,35 @@ def decode_any(source: str | Path | bytes | Dataset, name: str | None = None) ->
         A file path, the file's bytes, or an already-read dataset.
     name : str | None
         Name for messages; defaults to the file name.
+    max_decoded_bytes : int | None
+        Decoded-size budget (default ``MARKIT_MAX_DECODED_MB``'s default), checked
+        from the headers before anything is decoded (see :mod:`.limits`).
 
     Raises
     ------
     ImageError
-        "<name>: not an image ..." for non-image input, otherwise a decoding reason.
+        "<name>: not an image ..." for non-image input, "image too large to
+        decode safely" over the budget, otherwise a decoding reason.
     """
+    budget = decoded_budget() if max_decoded_bytes is None else max_decoded_bytes
     if isinstance(source, Dataset):
-        return decode_dicom(source, name=name)
+        return decode_dicom(source, name=name, max_decoded_bytes=budget)
     name = name or _name_of(source)
     head = _head(source, name)
     if is_dicom(head):
-        return decode_dicom(source, name=name)
+        return decode_dicom(source, name=name, max_decoded_bytes=budget)
     if head.startswith(RASTER_MAGIC):
+        check_raster_size(source, name, budget)
         return decode_raster(source, name=name)
-    return decode_dicom(source, name=name)
+    return decode_dicom(source, name=name, max_decoded_bytes=budget)
 
 
-def decode_dicom(source: str | Path | bytes | Dataset, *, name: str | None = None) -> DecodedImage:
+def decode_dicom(
+    source: str | Path | bytes | Dataset,
+    *,
+    name: str | None = None,
+    max_decoded_bytes: int | None = None,
+) -> DecodedImage:
     """Decode a DICOM image into display-ready frames plus header display facts.
 
     Parameters
@@ -110,6 +134,8 @@ def decode_dicom(source: str | Path | bytes | Dataset, *, name: str | None = Non
         A path, the file's bytes, or a dataset (not modified).
     name : str | None
         Name used in error messages; defaults to the file name.
+    max_decoded_bytes : int | None
+        Decoded-size budget, checked from the header before the pixels are decoded.
 
     Returns
     -------
@@ -124,16 +150,17 @@ def decode_dicom(source: str | Path | bytes | Dataset, *, name: str | None = Non
         truncated file, or a transfer syntax no installed plugin decodes.
     """
     name = name or _name_of(source)
+    budget = decoded_budget() if max_decoded_bytes is None else max_decoded_bytes
     ds = source if isinstance(source, Dataset) else _read(source, name)
     try:
-        return _decode_dataset(ds, name)
+        return _decode_dataset(ds, name, budget)
     except ImageError:
         raise
     except _DECODE_ERRORS as e:  # pydicom parses values lazily: a bad VR surfaces here
         raise ImageError(f"{name}: broken DICOM header: {_first_line(e)}") from e
 
 
-def _decode_dataset(ds: Dataset, name: str) -> DecodedImage:
+def _decode_dataset(ds: Dataset, name: str, budget: int) -> DecodedImage:
     if not any(kw in ds for kw in PIXEL_KEYWORDS):
         sop = _sop_class_name(ds)
         note = _truncation_note(ds)
@@ -146,6 +173,7 @@ def _decode_dataset(ds: Dataset, name: str) -> DecodedImage:
             f"{name}: broken image: Pixel Data present but the Image Pixel module "
             f"lacks {', '.join(missing)}"
         )
+    check_dicom_size(ds, name, budget)  # from the header: nothing decoded yet
     ds, tsyntax = _with_transfer_syntax(ds, name)
     arr, meta = _decode_pixels(ds, tsyntax, name)
     return build_decoded(ds, arr, meta, name)
@@ -165,26 +193,39 @@ def _name_of(source: object) -> str:
 
 def _head(source: str | Path | bytes, name: str) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source[:132])
+        return bytes(source[:SNIFF_BYTES])
     try:
         with open(source, "rb") as fh:
-            return fh.read(132)
+            return fh.read(SNIFF_BYTES)
     except OSError as e:
         raise ImageError(f"{name}: cannot open file: {e.strerror or e}") from e
 
 
 def _read(source: str | Path | bytes, name: str) -> Dataset:
-    """Read a dataset; a missing preamble is tolerated only if the content is plausible."""
+    """Read a dataset; a missing preamble is tolerated only if the content is plausible.
+
+    Bytes that cannot start a dataset, or whose elements break DICOM's structure
+    (a run of zeros), are refused before pydicom parses them (a forced parse of
+    zeros takes about half a second per megabyte).
+    """
     head = _head(source, name)
+    if not is_dicom(head) and not looks_like_dataset(head, _size(source)):
+        raise ImageError(f"{name}: not an image: not a DICOM or PNG/JPEG/TIFF file")
     if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
 
         def fp() -> Any:
-            return BytesIO(bytes(source))
+            return BytesIO(data)
     else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as e:
+            raise ImageError(f"{name}: cannot open file: {e.strerror or e}") from e
 
         def fp() -> Any:
             return str(source)
 
+    check_structure(data, name)
     try:
         if is_dicom(head):
             return pydicom.dcmread(fp())
@@ -198,6 +239,15 @@ def _read(source: str | Path | bytes, name: str) -> Dataset:
     if not _plausible(ds):
         raise ImageError(f"{name}: not an image: not a DICOM or PNG/JPEG/TIFF file")
     return ds
+
+
+def _size(source: str | Path | bytes) -> int:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return len(source)
+    try:
+        return Path(source).stat().st_size
+    except OSError:
+        return 0
 
 
 def _plausible(ds: Dataset) -> bool:

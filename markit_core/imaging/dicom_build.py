@@ -18,6 +18,7 @@ from pydicom.multival import MultiValue
 
 from markit_core.errors import ImageError
 from markit_core.imaging.decoded import DecodedImage, VoiLut
+from markit_core.imaging.palette import palette_to_rgb, scale_to_uint8
 
 __all__ = ["build_decoded"]
 
@@ -60,9 +61,8 @@ def build_decoded(ds: Dataset, arr: np.ndarray, meta: dict[str, Any], name: str)
         "pixel_spacing": _spacing(ds),
     }
     if photometric == "PALETTE COLOR":
-        from pydicom.pixels import apply_color_lut
-
-        rgb = _to_uint8_rgb(apply_color_lut(arr, ds), None)
+        little = _little_endian(ds)
+        rgb = palette_to_rgb(arr, ds, little_endian=little, name=name)
         return DecodedImage(frames=rgb, photometric="RGB", value_range=(0.0, 255.0), **common)
     if samples == 3:
         if photometric.startswith("YBR"):
@@ -109,13 +109,27 @@ def _modality_values(arr: np.ndarray, ds: Dataset) -> np.ndarray:
 
 
 def _to_uint8_rgb(arr: np.ndarray, bits_stored: int | None) -> np.ndarray:
+    """RGB samples to uint8 by their declared depth (Bits Stored, else the sample type's),
+    never by the brightest sample present (see :mod:`.palette`)."""
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
-    top = float(arr.max()) if arr.size else 0.0
-    if top <= 255:
-        return arr.astype(np.uint8)
-    bits = bits_stored if bits_stored and 2**bits_stored > top else int(np.ceil(np.log2(top + 1)))
-    return (arr.astype(np.float32) * (255.0 / (2**bits - 1)) + 0.5).astype(np.uint8)
+    depth = arr.dtype.itemsize * 8
+    bits = bits_stored if bits_stored and 1 <= bits_stored <= depth else depth
+    return scale_to_uint8(arr, bits)
+
+
+def _little_endian(ds: Dataset) -> bool:
+    """Byte order the dataset's OW values (LUT Data) were stored in."""
+    meta = getattr(ds, "file_meta", None)
+    tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if tsyntax:
+        from pydicom.uid import UID
+
+        uid = UID(str(tsyntax))
+        if uid.is_transfer_syntax:
+            return bool(uid.is_little_endian)
+    encoding = getattr(ds, "original_encoding", (None, None))
+    return encoding[1] is not False
 
 
 def _first_window(ds: Dataset) -> tuple[float | None, float | None]:

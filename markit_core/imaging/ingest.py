@@ -41,6 +41,7 @@ from markit_core.errors import ImageError, InputFileError
 from markit_core.imaging.decode import PIXEL_KEYWORDS, decode_any, is_dicom
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.deid import DeidResult, ProjectDeidentifier
+from markit_core.imaging.dicom_walk import check_structure
 from markit_core.imaging.ingest_report import (
     DUPLICATE,
     INGESTED,
@@ -49,8 +50,16 @@ from markit_core.imaging.ingest_report import (
     IngestReport,
 )
 from markit_core.imaging.inputs import ArchiveAborted, Expansion, Item, load_entry, strip_name
+from markit_core.imaging.limits import (
+    check_dicom_size,
+    check_raster_size,
+    decoded_budget,
+    file_limit,
+    looks_like_dataset,
+)
 from markit_core.imaging.raster import raster_suffix
 from markit_core.imaging.raster_clean import clean_raster
+from markit_core.imaging.recovery import ingest_lock, recover_store
 from markit_core.imaging.store import ImageStore
 from markit_core.imaging.trace import known_pairs, project_salt, record_pairs
 from markit_core.models import Case, CaseOrigin, User
@@ -126,11 +135,18 @@ def ingest(
     """
     require(session, actor, project_id, Action.UPLOAD)
     ctx = _Context(session, settings, actor, project_id, source)
+    recover_store(session, ctx.store)  # what an interrupted ingest left behind
     report = IngestReport()
     max_bytes = int(settings.max_archive_mb) << 20
-    with Expansion(
-        items, max_archive_bytes=max_bytes, max_files=settings.max_upload_files
-    ) as expansion:
+    with (
+        ingest_lock(ctx.store),
+        Expansion(
+            items,
+            max_archive_bytes=max_bytes,
+            max_files=settings.max_upload_files,
+            max_file_bytes=file_limit(ctx.budget),
+        ) as expansion,
+    ):
         total = len(expansion.entries)
         aborted: dict[int, str] = {}
         for done, entry in enumerate(expansion.entries):
@@ -163,6 +179,7 @@ class _Context:
         self.session, self.actor, self.project_id, self.source = session, actor, project_id, source
         self.store = ImageStore.from_settings(settings)
         self.salt = project_salt(session, actor, project_id)
+        self.budget = decoded_budget(settings.max_decoded_mb)
 
     def ingest_bytes(self, name: str, data: bytes, *, index: int = 0) -> FileOutcome:
         """Run one file through the pipeline; never raises for a bad file.
@@ -190,18 +207,29 @@ class _Context:
     def _ingest(self, name: str, data: bytes) -> FileOutcome:
         if not data:
             raise ImageError(f"{name}: empty file")
+        limit = file_limit(self.budget)
+        if len(data) > limit:
+            raise ImageError(
+                f"{name}: file is {len(data) >> 20} MB, over the {limit >> 20} MB a file may "
+                "have under MARKIT_MAX_DECODED_MB"
+            )
+        budget = self.budget
         suffix = raster_suffix(data)
         if suffix is not None and not is_dicom(data[:132]):
+            check_raster_size(data, name, budget)  # headers only, before any decoding
             try:
                 # drop EXIF, text chunks, tags; a turned photo becomes a turned PNG
                 clean, suffix = clean_raster(data, suffix, name)
             except ImageError:
-                decode_any(data, name)  # the decoder names what is broken, if it can
+                decode_any(data, name, max_decoded_bytes=budget)  # names what is broken
                 raise
-            image = decode_any(clean, name)  # validates what we store, not what we got
+            image = decode_any(clean, name, max_decoded_bytes=budget)  # what we store
             return self._commit(name, image, clean, suffix, kind="raster")
+        if not is_dicom(data[:132]) and not looks_like_dataset(data[:256], len(data)):
+            raise ImageError(f"{name}: not an image: not a DICOM or PNG/JPEG/TIFF file")
+        check_structure(data, name)  # before any pydicom parse (zeros parse very slowly)
         deid = self._deidentify(name, data)
-        image = decode_any(deid.data, name)  # validates what we store, not what we got
+        image = decode_any(deid.data, name, max_decoded_bytes=budget)  # what we store
         return self._commit(name, image, deid.data, ".dcm", kind="dicom", deid=deid)
 
     def _deidentify(self, name: str, data: bytes) -> DeidResult:
@@ -209,11 +237,12 @@ class _Context:
             ds = pydicom.dcmread(BytesIO(data), force=True)
             has_pixels = any(kw in ds for kw in PIXEL_KEYWORDS)
         except Exception as e:  # noqa: BLE001 - let the decoder name the problem
-            decode_any(data, name)  # raises ImageError with the decoder's reason
+            decode_any(data, name, max_decoded_bytes=self.budget)  # the decoder's reason
             raise ImageError(f"{name}: not a readable DICOM file ({e})") from e
         if not has_pixels:
-            decode_any(data, name)  # "not an image (SOP class ...)" / "not DICOM"
+            decode_any(data, name, max_decoded_bytes=self.budget)  # "not an image (SOP ...)"
             raise ImageError(f"{name}: not an image: no pixel data")
+        check_dicom_size(ds, name, self.budget)  # before de-identifying or decoding
         try:
             uids = _uids(ds)
         except Exception as e:  # noqa: BLE001 - malformed values surface lazily in pydicom

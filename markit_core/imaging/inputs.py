@@ -17,9 +17,13 @@ from pathlib import Path
 
 from markit_core.errors import InputFileError
 from markit_core.imaging.archive import MemberError, SafeZip, is_os_metadata, is_zip
+from markit_core.imaging.limits import SNIFF_BYTES, looks_like_image
 
 #: One upload item: a display name and the file's bytes or a path (file or folder).
 Item = tuple[str, "bytes | str | Path"]
+
+
+_NOT_IMAGE = "not an image: not a DICOM or PNG/JPEG/TIFF file"
 
 
 class ArchiveAborted(Exception):
@@ -60,12 +64,24 @@ class Expansion:
         Limit per archive (total uncompressed) and per loose file.
     max_files : int
         Entries past this count are refused with the reason.
+    max_file_bytes : int | None
+        Limit per file and per archive member (see ``limits.file_limit``); a
+        file or member whose first bytes are not an image is refused before it
+        is read in full.
     """
 
-    def __init__(self, items: Iterable[Item], *, max_archive_bytes: int, max_files: int) -> None:
+    def __init__(
+        self,
+        items: Iterable[Item],
+        *,
+        max_archive_bytes: int,
+        max_files: int,
+        max_file_bytes: int | None = None,
+    ) -> None:
         self.entries: list[Entry] = []
         self._archives: list[SafeZip] = []
         self._max_bytes = max_archive_bytes
+        self._max_file = min(max_archive_bytes, max_file_bytes or max_archive_bytes)
         for name, source in items:
             self._add_item(str(name), source)
         for entry in self.entries[max_files:]:
@@ -132,20 +148,23 @@ class Expansion:
     def _add_file(self, name: str, path: Path) -> None:
         try:
             with open(path, "rb") as fh:
-                head = fh.read(4)
+                head = fh.read(SNIFF_BYTES)
             size = path.stat().st_size
         except OSError as e:
             self.entries.append(Entry(name, refused=f"cannot read file: {e.strerror or e}"))
             return
         if is_zip(head):
             self._add_archive(name, path)
-        elif size > self._max_bytes:
+        elif size > self._max_file:
             self.entries.append(
                 Entry(
                     name,
-                    refused=f"file is {size >> 20} MB, over the {self._max_bytes >> 20} MB limit",
+                    refused=f"file is {size >> 20} MB, over the {self._max_file >> 20} MB limit "
+                    "(MARKIT_MAX_DECODED_MB)",
                 )
             )
+        elif size and not looks_like_image(head, size):
+            self.entries.append(Entry(name, refused=_NOT_IMAGE))
         else:
             self.entries.append(Entry(name, load=path.read_bytes))
 
@@ -162,10 +181,17 @@ class Expansion:
             display = f"{name}/{member.name}"
 
             def load(m=member, a=archive) -> bytes:
-                data = a.read(m)
-                if is_zip(data[:4]):
+                if m.size > self._max_file:
+                    raise MemberError(
+                        f"unpacks to {m.size >> 20} MB, over the {self._max_file >> 20} MB a "
+                        "file may have (MARKIT_MAX_DECODED_MB)"
+                    )
+                head = a.head(m, SNIFF_BYTES)  # a bomb of zeros is refused from its start
+                if is_zip(head[:4]):
                     raise MemberError("nested archive: upload the inner zip on its own")
-                return data
+                if head and not looks_like_image(head, m.size):
+                    raise MemberError(_NOT_IMAGE)
+                return a.read(m)
 
             self.entries.append(Entry(display, load=load, archive=archive))
 

@@ -5,7 +5,9 @@ sharded by the first two hex digits (``ab/cdef...``), the layout git and most
 object stores use, so no folder grows past a few thousand entries and a file's
 name proves its content. Files are written to a temporary file inside the
 store and renamed into place, so a reader never sees half a file and a crash
-leaves at most a ``.tmp-*`` file behind. Paths are only ever built from a hash,
+leaves at most a ``.tmp-*`` file behind, which :mod:`.recovery` removes on the
+next start or ingest (a writer holds a lock on its temporary file, so a live
+one is never mistaken for a leftover). Paths are only ever built from a hash,
 never from a user-supplied name, so nothing is written outside the store.
 """
 
@@ -20,6 +22,11 @@ from pathlib import Path
 
 from markit_core.config import Settings
 from markit_core.errors import ImageError, NotFoundError
+
+try:  # POSIX: a writer locks its temporary file, so crash recovery can tell it is alive
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 _SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -107,6 +114,8 @@ class ImageStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when the file is closed
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()

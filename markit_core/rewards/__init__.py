@@ -70,6 +70,7 @@ from markit_core.rewards.report import (
     format_table,
     result_to_dict,
 )
+from markit_core.rewards.rounding import largest_remainder
 from markit_core.rewards.table import (
     AnnotationTable,
     find_duplicate,
@@ -115,6 +116,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "largest_remainder",
     "AnnotationTable",
     "find_duplicate",
     "index_of",

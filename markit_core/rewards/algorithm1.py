@@ -31,6 +31,8 @@ class Votes:
     label_of_item: np.ndarray
     ds_sensitivity: np.ndarray | None  # (I, K) with the Dawid-Skene rule, else None
     ds_specificity: np.ndarray | None
+    ds_converged: bool | None = None  # with the Dawid-Skene rule: did EM converge
+    ds_iterations: int = 0
 
 
 def votes(
@@ -43,6 +45,8 @@ def votes(
     n_k: int,
     *,
     adjudicated: np.ndarray | None = None,
+    max_iter: int = 10_000,
+    tol: float = 1e-6,
 ) -> Votes:
     """Votes and pseudo answer per item; ``adjudicated`` (J*K codes 1 / 0 / -1 none), where
     given, is the pseudo answer of an item that has answers."""
@@ -53,19 +57,40 @@ def votes(
     n_false = n_all - n_true
     answered = n_all > 0
     ds_sens = ds_spec = None
+    ds_converged, ds_iterations = None, 0
     if rule == "majority":
         pseudo = n_true > n_false
     else:
-        ds = dawid_skene_long(cell, item, value, n_i * n_k, n_items, item_group=label_of_item)
+        ds = dawid_skene_long(
+            cell,
+            item,
+            value,
+            n_i * n_k,
+            n_items,
+            item_group=label_of_item,
+            max_iter=max_iter,
+            tol=tol,
+        )
         pseudo = ds.truth & answered
         ds_sens = ds.sensitivity.reshape(n_i, n_k)
         ds_spec = ds.specificity.reshape(n_i, n_k)
+        ds_converged, ds_iterations = ds.converged, ds.n_iter
     if adjudicated is not None:
         pseudo = np.where(adjudicated != MISSING, adjudicated == 1, pseudo) & answered
     majority = np.where(pseudo, n_true, n_false)
     d_scaled = 2.0 * (0.5 - np.divide(majority, n_all, out=np.zeros(n_items), where=answered))
     return Votes(
-        n_all, n_true, answered, pseudo, majority, d_scaled, label_of_item, ds_sens, ds_spec
+        n_all,
+        n_true,
+        answered,
+        pseudo,
+        majority,
+        d_scaled,
+        label_of_item,
+        ds_sens,
+        ds_spec,
+        ds_converged,
+        ds_iterations,
     )
 
 

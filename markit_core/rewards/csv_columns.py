@@ -97,16 +97,55 @@ def _compact(codes: np.ndarray, uniques: np.ndarray) -> StringColumn:
 
 def _arrow_values(arr: Any, dtype: type | np.dtype[Any]) -> np.ndarray:
     """Copy a primitive Arrow array into numpy, nulls as NaN (floats only)."""
+    return _arrow_values_and_nulls(arr, dtype)[0]
+
+
+def _arrow_values_and_nulls(arr: Any, dtype: type | np.dtype[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_arrow_values`, with the mask of null (empty) cells."""
     n = len(arr)
     if n == 0:
-        return np.empty(0, dtype=dtype)
+        return np.empty(0, dtype=dtype), np.zeros(0, dtype=bool)
     validity, data = arr.buffers()[:2]
     out = np.frombuffer(data, dtype=dtype, count=n, offset=arr.offset * np.dtype(dtype).itemsize)
     out = out.copy()
+    nulls = np.zeros(n, dtype=bool)
     if arr.null_count:
         bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-        out[bits[arr.offset : arr.offset + n] == 0] = np.nan
-    return out
+        nulls = bits[arr.offset : arr.offset + n] == 0
+        out[nulls] = np.nan
+    return out, nulls
+
+
+def _check_finite(name: str, column: str, values: np.ndarray, empty: np.ndarray) -> None:
+    """Refuse a cell that parsed to NaN or +-inf (``NaN``, ``inf``, ``1e309``): only an
+    empty cell means "no value"; a literal NaN is an error, not a missing value."""
+    bad = np.flatnonzero(~empty & ~np.isfinite(values))
+    if bad.size:
+        raise _error(
+            name, int(bad[0]) + 2, f"{column} {float(values[bad[0]])} is not a finite number"
+        )
+
+
+def _check_field_counts(path: Path, name: str, n_fields: int) -> None:
+    """Refuse the first non-blank row with a missing or an extra field, by its line number.
+
+    Run only when the fast parse failed (pandas pads short rows silently and
+    shifts long ones into an index), so the Python loop costs nothing on good files.
+    """
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, strict=True)
+            next(reader, None)
+            for row in reader:
+                if row and len(row) != n_fields:
+                    what = "missing" if len(row) < n_fields else "extra"
+                    raise _error(
+                        name,
+                        reader.line_num,
+                        f"expected {n_fields} fields, found {len(row)} ({what} field)",
+                    )
+    except (UnicodeDecodeError, csv.Error):
+        return  # the pandas parse reports these with their own line numbers
 
 
 def _read_fast(
@@ -144,7 +183,11 @@ def _read_fast(
         codes = _arrow_values(enc.indices, index_type).astype(np.intp)
         uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
         out_s[c] = StringColumn(codes, uniques)
-    out_n = {c: _arrow_values(table.column(c).combine_chunks(), np.float64) for c in numbers}
+    out_n: dict[str, np.ndarray] = {}
+    for c in numbers:
+        values, nulls = _arrow_values_and_nulls(table.column(c).combine_chunks(), np.float64)
+        _check_finite(str(path), c, values, nulls)
+        out_n[c] = values
     return table.num_rows, out_s, out_n
 
 
@@ -154,6 +197,7 @@ def _read_slow(
     """Parse with pandas' C engine, turning its errors into ``line N`` messages."""
     import pandas as pd
 
+    _check_field_counts(path, name, len(header))
     try:
         df = pd.read_csv(
             path,
@@ -184,10 +228,12 @@ def _read_slow(
     for c in numbers:
         text = df[c].str.strip()
         num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-        bad = np.isnan(num) & (text != "").to_numpy() & ~text.str.lower().isin(("nan",)).to_numpy()
+        literal_nan = text.str.lower().isin(("nan",)).to_numpy()
+        bad = np.isnan(num) & (text != "").to_numpy() & ~literal_nan
         hit = np.flatnonzero(bad)
         if hit.size:
             raise _error(name, int(hit[0]) + 2, f"{c} {text.iloc[hit[0]]!r} is not a number")
+        _check_finite(name, c, np.where(literal_nan, np.nan, num), (text == "").to_numpy())
         out_n[c] = num
     return len(df), out_s, out_n
 

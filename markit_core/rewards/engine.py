@@ -38,6 +38,7 @@ from markit_core.agreement.truth import TRUTH_RULES, normalise_truth
 from markit_core.errors import MarkitError, ValidationError
 from markit_core.rewards import algorithm1
 from markit_core.rewards.labelling_time import TimeStats, group_time_stats
+from markit_core.rewards.rounding import largest_remainder
 from markit_core.rewards.table import AnnotationTable
 
 __all__ = [
@@ -48,6 +49,12 @@ __all__ = [
     "compute_rewards",
     "quality_control",
 ]
+
+
+#: Dawid–Skene runs EM until the largest posterior change is below ``DS_TOL``; the
+#: cap only stops a pathological fit, whose run then records ``ds_converged=False``.
+DS_MAX_ITER = 10_000
+DS_TOL = 1e-6
 
 
 class NoPositiveScoresError(MarkitError):
@@ -82,7 +89,11 @@ class RewardResult:
     Attributes
     ----------
     rewards, scores, paid_scores : (I,)
-        Amount paid, raw S[i] of Eq. 1, and max(S[i], 0) (the share basis).
+        Exact (unrounded) share of the budget, raw S[i] of Eq. 1, and
+        max(S[i], 0) (the share basis).
+    payouts : (I,)
+        What is paid: ``rewards`` rounded to ``decimals`` by largest remainder,
+        so the payouts sum exactly to the budget.
     contributions : (I, K)
         ``(T[k] + tbar[k]) * sum_j D~ r~``, so ``scores = contributions.sum(1)``.
     dr_sums : (I, K)
@@ -113,6 +124,12 @@ class RewardResult:
         a PI sees how fast an excluded annotator went); None without times.
     ds_sensitivity, ds_specificity : (I, K) or None
         Dawid–Skene estimates when ``truth_rule == "dawid_skene"``.
+    decimals : int
+        Precision of the payouts (2: cents).
+    ds_converged : bool | None
+        Whether Dawid–Skene converged (None under the majority rule).
+    ds_iterations : int
+        EM iterations Dawid–Skene ran (0 under the majority rule).
     """
 
     annotators: tuple[str, ...]
@@ -143,9 +160,13 @@ class RewardResult:
     time_by_label_annotator: TimeStats | None
     ds_sensitivity: np.ndarray | None
     ds_specificity: np.ndarray | None
+    payouts: np.ndarray
+    decimals: int = 2
+    ds_converged: bool | None = None
+    ds_iterations: int = 0
 
     def reward_of(self, annotator: str) -> float:
-        """Amount paid to one annotator."""
+        """Exact (unrounded) share of one annotator; :attr:`payouts` holds what is paid."""
         return float(self.rewards[self.annotators.index(annotator)])
 
 
@@ -222,6 +243,7 @@ def compute_rewards(
     label_seconds: np.ndarray | None = None,
     kappa_threshold: float = 0.05,
     truth: str = "majority",
+    decimals: int = 2,
     adjudicated: np.ndarray | None = None,
 ) -> RewardResult:
     """Quality control, Algorithm 1 and Eq. 1 (see ``docs/reward-math.md``).
@@ -242,6 +264,9 @@ def compute_rewards(
         A pair is excluded when its kappa vs AI is not greater than this.
     truth : {"majority", "dawid_skene"}
         How the pseudo answer is chosen (module docstring).
+    decimals : int
+        Precision of the currency: payouts are whole ``10**-decimals`` units
+        that sum exactly to the budget (largest remainder).
     adjudicated : (J, K) int8, optional
         A reviewer's final answer (1 / 0 / -1 none); where given it *is* the
         pseudo answer of an item that has answers left ("adjudication where
@@ -270,7 +295,18 @@ def compute_rewards(
 
     # Algorithm 1 on the kept answers (an adjudication, where given, is the pseudo answer)
     adj = None if adjudicated is None else _check_ai(adjudicated, table, "adjudication").ravel()
-    v = algorithm1.votes(rule, cell, item, value, n_i, n_j, n_k, adjudicated=adj)
+    v = algorithm1.votes(
+        rule,
+        cell,
+        item,
+        value,
+        n_i,
+        n_j,
+        n_k,
+        adjudicated=adj,
+        max_iter=DS_MAX_ITER,
+        tol=DS_TOL,
+    )
     dr_sums = algorithm1.dr_sums(v, cell, item, value, n_i * n_k).reshape(n_i, n_k)
     task_value = algorithm1.task_value(v, n_k)
     means = (
@@ -285,6 +321,7 @@ def compute_rewards(
     contributions = (task_value + tbar)[None, :] * dr_sums
     scores = contributions.sum(axis=1)
     paid, rewards = _split_budget(table.annotators, scores, budget)
+    payouts = largest_remainder(paid, budget, decimals)
 
     n_kept = np.bincount(cell, minlength=n_i * n_k).reshape(n_i, n_k)
     kappa_cons, _ = _kappa_table(cell, value, v.pseudo[item], n_i * n_k)
@@ -321,14 +358,20 @@ def compute_rewards(
         time_by_label_annotator=t_pair,
         ds_sensitivity=v.ds_sensitivity,
         ds_specificity=v.ds_specificity,
+        payouts=payouts,
+        decimals=int(decimals),
+        ds_converged=v.ds_converged,
+        ds_iterations=v.ds_iterations,
     )
 
 
 def _check_run(table: AnnotationTable, budget: float, kappa_threshold: float) -> None:
     if not np.isfinite(budget) or budget < 0:
         raise ValidationError(f"budget must be a non-negative number, got {budget!r}")
-    if not np.isfinite(kappa_threshold):
-        raise ValidationError("kappa threshold must be a finite number")
+    if not np.isfinite(kappa_threshold) or not -1.0 <= kappa_threshold <= 1.0:
+        raise ValidationError(
+            f"kappa threshold must be a number between -1 and 1, got {kappa_threshold!r}"
+        )
     if table.n_annotations == 0:
         raise ValidationError("no annotations to reward")
 

@@ -44,7 +44,10 @@ def result_to_dict(result: RewardResult) -> dict[str, Any]:
     ``cohen_kappa_vs_ai`` {label: {annotator: kappa}} ({} without AI);
     ``cohen_kappa_vs_consensus`` (same shape); ``contributions``
     {annotator: {label: x}}; ``answers`` {annotator: {label: {total, kept}}};
-    ``time_stats`` (None without times); ``parameters``.
+    ``time_stats`` (None without times); ``parameters``; ``payouts``
+    {annotator: amount paid, rounded so they sum to the budget} and
+    ``decimals``; ``dawid_skene`` ({converged, iterations}, None under the
+    majority rule).
     """
     ann, labs = result.annotators, result.labels
 
@@ -58,6 +61,13 @@ def result_to_dict(result: RewardResult) -> dict[str, Any]:
             "truth": result.truth_rule,
         },
         "rewards": {a: float(x) for a, x in zip(ann, result.rewards, strict=True)},
+        "payouts": {a: float(x) for a, x in zip(ann, result.payouts, strict=True)},
+        "decimals": result.decimals,
+        "dawid_skene": (
+            None
+            if result.ds_converged is None
+            else {"converged": bool(result.ds_converged), "iterations": result.ds_iterations}
+        ),
         "scores": {a: float(x) for a, x in zip(ann, result.scores, strict=True)},
         "paid_scores": {a: float(x) for a, x in zip(ann, result.paid_scores, strict=True)},
         "excluded": [
@@ -103,9 +113,14 @@ def format_table(result: RewardResult, currency: str = "") -> str:
     unit = f" {currency}" if currency else ""
     width = max([len("annotator")] + [len(a) for a in result.annotators])
     lines = [f"{'annotator':<{width}}  {'reward' + unit:>14}  {'score S':>10}"]
-    for a, r, s in zip(result.annotators, result.rewards, result.scores, strict=True):
-        lines.append(f"{a:<{width}}  {r:>14.2f}  {s:>10.4f}")
+    for a, r, s in zip(result.annotators, result.payouts, result.scores, strict=True):
+        lines.append(f"{a:<{width}}  {r:>14.{result.decimals}f}  {s:>10.4f}")
     lines.append(f"budget {result.budget:g}{unit}, truth rule {result.truth_rule}")
+    if result.ds_converged is False:
+        lines.append(
+            f"warning: Dawid–Skene did not converge in {result.ds_iterations} iterations; "
+            "the pseudo answers may be unstable"
+        )
     lwidth = max([len("label")] + [len(k) for k in result.labels])
     lines += ["", f"{'label':<{lwidth}}  {'T':>7}  {'tbar':>7}  {'mean s':>8}"]
     for k, lab in enumerate(result.labels):

@@ -100,6 +100,8 @@ class RunResult:
     times: tuple[TimeRow, ...] | None  # None: no labelling times were recorded
     contributions: Mapping[str, Mapping[str, float]]  # annotator -> label -> share of S
     time_boxes: Mapping[str, Mapping[str, Mapping[str, float]]]  # label -> annotator -> box
+    ds_converged: bool | None  # None: not the Dawid-Skene rule (or stored before it was recorded)
+    ds_iterations: int
     # the stored result as it is, for the panels that read parts not typed here yet
     # (bootstrap intervals, QC diagnostics, rule comparison, time table)
     raw: Mapping[str, Any]
@@ -167,7 +169,8 @@ def run_result(run: RunRecord) -> RunResult:
         ai_reference=bool(params.get("ai_reference")),
         pay=tuple(
             AnnotatorPay(a, float(r), float(res["scores"][a]), tuple(excluded.get(a, [])))
-            for a, r in res["rewards"].items()
+            # payouts: rounded to sum to the budget (runs stored before that: rewards)
+            for a, r in (res.get("payouts") or res["rewards"]).items()
         ),
         labels=tuple(
             LabelFactors(lab, v["T"], v["tbar"], v["mean_seconds"], by_label[lab]["fleiss_kappa"])
@@ -178,5 +181,7 @@ def run_result(run: RunRecord) -> RunResult:
         times=_times(res.get("time_stats")),
         contributions=res["contributions"],
         time_boxes=res.get("time_boxes") or {},
+        ds_converged=(res.get("dawid_skene") or {}).get("converged"),
+        ds_iterations=int((res.get("dawid_skene") or {}).get("iterations", 0)),
         raw=res,
     )

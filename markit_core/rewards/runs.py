@@ -12,7 +12,6 @@ edited, and the input digest shows whether the answers have changed since.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import math
@@ -29,6 +28,7 @@ from markit_core.access import Action, require
 from markit_core.annotation.current import current_answers
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError, ValidationError
+from markit_core.export.spreadsheet import csv_writer
 from markit_core.labels import active_binary_labels
 from markit_core.models import Adjudication, LabelDef, RewardRun, User
 from markit_core.review.answers import AiReference, load_ai_reference
@@ -358,15 +358,20 @@ def run_csv(run: RunRecord) -> str:
     """The run's payout as CSV: one row per annotator, with where the score came from.
 
     Columns: ``annotator, reward, currency, score, paid_score, excluded_labels``
-    and one ``contribution:<label>`` per label.
+    and one ``contribution:<label>`` per label. ``reward`` is the payout, rounded
+    so the column sums exactly to the budget (runs stored before payouts were
+    rounded show their exact share at two decimals). Every text cell (names,
+    currency, labels) is neutralised against spreadsheet formulas.
     """
     res = run.result
+    decimals = int(res.get("decimals", 2))
+    paid = res.get("payouts") or res.get("rewards", {})
     labels = list(res.get("labels", {}))
     excluded: dict[str, list[str]] = {}
     for e in res.get("excluded", []):
         excluded.setdefault(e["annotator"], []).append(e["label"])
     buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
+    out = csv_writer(buf)
     out.writerow(
         [
             "annotator",
@@ -378,17 +383,22 @@ def run_csv(run: RunRecord) -> str:
             *(f"contribution:{lab}" for lab in labels),
         ]
     )
-    for name, reward in res.get("rewards", {}).items():
+    for name, reward in paid.items():
         contrib = res.get("contributions", {}).get(name, {})
         out.writerow(
             [
                 name,
-                f"{reward:.2f}",
+                f"{reward:.{decimals}f}",
                 run.currency,
-                f"{res['scores'][name]:.6g}",
-                f"{res['paid_scores'][name]:.6g}",
+                _six(res["scores"][name]),
+                _six(res["paid_scores"][name]),
                 ";".join(excluded.get(name, [])),
-                *(f"{contrib.get(lab, 0.0):.6g}" for lab in labels),
+                *(_six(contrib.get(lab, 0.0)) for lab in labels),
             ]
         )
     return buf.getvalue()
+
+
+def _six(x: float) -> float:
+    """Six significant digits, kept a number (a negative score is not text to neutralise)."""
+    return float(f"{x:.6g}")

@@ -2,13 +2,13 @@
 and per-project reading options (blinded reading: hide the report from readers).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0005
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0007'  # after main's 0007 (was 0003): one head
+down_revision = '0005'  # chain: 0003, 0008, 0007, 0005, 0009 (was 0003)
 branch_labels = None
 depends_on = None
 

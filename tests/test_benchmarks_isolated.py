@@ -1,0 +1,56 @@
+"""Benchmarks never touch the configured database (issue 9, point 15)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = sorted((REPO / "benchmarks").glob("*.py"))
+
+
+def _sentinel_env(tmp_path: Path) -> tuple[dict[str, str], Path, Path]:
+    sentinel_db = tmp_path / "configured" / "production.db"
+    sentinel_data = tmp_path / "configured-data"
+    env = {
+        **os.environ,
+        "MARKIT_DATABASE_URL": f"sqlite:///{sentinel_db}",
+        "MARKIT_DATA_DIR": str(sentinel_data),
+    }
+    return env, sentinel_db, sentinel_data
+
+
+def test_ledger_benchmark_uses_its_own_database(tmp_path: Path) -> None:
+    env, sentinel_db, sentinel_data = _sentinel_env(tmp_path)
+    res = subprocess.run(
+        [sys.executable, "benchmarks/ledger.py", "--appends", "20", "--verify-entries", "50"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    figures = json.loads(res.stdout.strip().splitlines()[-1])
+    assert figures["appends_per_s"] > 0
+    assert not sentinel_db.exists() and not sentinel_db.parent.exists()
+    assert not sentinel_data.exists()
+
+
+@pytest.mark.parametrize("path", BENCHMARKS, ids=lambda p: p.name)
+def test_no_benchmark_builds_settings_from_the_environment(path: Path) -> None:
+    """A bare ``Settings(...)``/``load_settings()`` would pick up MARKIT_DATABASE_URL."""
+    text = path.read_text(encoding="utf-8")
+    if path.name == "isolated.py":
+        return
+    assert not re.search(r"\b(Settings|load_settings)\(", text), (
+        f"{path.name}: use benchmarks.isolated.temp_settings for a database"
+    )
+    if "MARKIT_DATA_DIR" in text:  # it points the app or a child process at a data folder
+        assert "MARKIT_DATABASE_URL" in text or "isolate_environment" in text, path.name
