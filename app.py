@@ -9,7 +9,7 @@ import streamlit as st
 from markit_core.access import Action, can
 from markit_core.errors import MarkitError
 from markit_core.projects import list_projects
-from ui.session import close_run_sessions, current_user, db, show_error, sign_out
+from ui.session import close_run_sessions, current_user, db, keep_cookie, show_error, sign_out
 from ui.text import plain
 
 # a file in the repository, served by this server: an emoji or :material: icon would make
@@ -57,6 +57,7 @@ with db() as s:
             sign_out("You have been logged out.")
             st.rerun()
 
+keep_cookie()
 try:
     st.navigation(pages).run()
 except MarkitError as e:  # the page edge: anything a page did not catch itself

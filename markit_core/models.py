@@ -628,3 +628,36 @@ class CaseReaders(SQLModel, table=True):
 
     case_id: int = Field(foreign_key="case.id", primary_key=True)
     readers: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+# --- issue 12: login sessions (a reload or a second tab stays logged in) ---
+
+
+class LoginSession(SQLModel, table=True):
+    """A server-side login session carried by a browser cookie (``markit_core.sessions``).
+
+    Only the SHA-256 of the random token is stored, so a copy of the database
+    cannot be used to log in. A session ends at ``expires_at``, after the idle
+    timeout since ``last_seen``, or when ``revoked_at`` is set (logout, deactivation).
+    """
+
+    __tablename__ = "login_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ProjectReadingOptions(SQLModel, table=True):
+    """How readers see a project's cases (a row of its own, so project rows and their
+    ledger digests stay as they were). No row: the defaults (report shown)."""
+
+    __tablename__ = "project_reading_options"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", unique=True, index=True)
+    show_report: bool = True  # False: blinded reading, readers never see the report

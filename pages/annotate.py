@@ -14,6 +14,7 @@ import streamlit as st
 from markit_core.access import Action
 from markit_core.annotation.drafts import discard_draft, load_draft
 from markit_core.annotation.editing import replace_frame_regions
+from markit_core.annotation.navigation import case_list, neighbours
 from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.annotation.regions import (
     drawing_to_regions,
@@ -29,10 +30,12 @@ from markit_core.annotation.submit import (
 )
 from markit_core.errors import MarkitError
 from markit_core.labels import list_labels
+from markit_core.reading_options import show_report
 from markit_core.reports import report_for_case
 from ui import ai as ai_ui
 from ui import annotate_state as state
-from ui import viewer
+from ui import reading, viewer
+from ui.case_list import case_list_panel
 from ui.labels_panel import labels_panel
 from ui.resources import get_settings
 from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
@@ -138,15 +141,20 @@ draft = state.get_draft(
 st.html("<style>[data-testid='stMainBlockContainer']{padding:2.5rem 1.5rem 2rem 1.5rem}</style>")
 show_flash()
 position = queue.case_ids.index(case_id) + 1
-prev_id, next_id = queue.previous(case_id), queue.next_after(case_id)
-head = st.columns([6, 1.2, 1.2], vertical_alignment="bottom")
+entries = case_list(s, user, project.id)
+prev_id, following = neighbours(entries, case_id)
+next_id = queue.next_after(case_id)  # None: every case is done
+next_target = next_id if next_id not in (None, case_id) else following
+head = st.columns([6, 1.4, 1.2, 1.2], vertical_alignment="bottom")
 head[0].progress(
     queue.done_count / queue.total,
     text=f"**{plain(project.name)}** · {queue.done_count} / {queue.total} cases done · "
     f"case {position} of {queue.total} (#{case_id}, "
     f"{'annotated' if case_id in queue.done else 'not yet annotated'})",
 )
-head[1].button(
+with head[1]:
+    case_list_panel(entries, case_id, lambda cid: state.go_to_case(user.id, project.id, cid))
+head[2].button(
     "Previous",
     key="prev_case",
     icon=":material/arrow_back:",
@@ -154,21 +162,22 @@ head[1].button(
     on_click=state.go_to_case,
     args=(user.id, project.id, prev_id),
     disabled=prev_id is None,
-    help="Previous case in the queue (b)",
+    help="Previous case in the list (b)",
 )
-head[2].button(
+head[3].button(
     "Next",
     key="next_case",
     icon=":material/arrow_forward:",
     width="stretch",
     on_click=state.go_to_case,
-    args=(user.id, project.id, next_id),
-    disabled=next_id is None or next_id == case_id,
-    help="Next unannotated case (n)",
+    args=(user.id, project.id, next_target),
+    disabled=next_target is None,
+    help="Next unannotated case; once all are done, the next in the list (n)",
 )
 if next_id is None:
     st.success(
-        "Every case in your queue is annotated. You can revisit and edit any of them.",
+        "Every case in your queue is annotated. Revisit and edit any of them with "
+        "Previous / Next or the case list.",
         icon=":material/task_alt:",
     )
 if draft.submit_pending and not draft.unchanged():
@@ -188,8 +197,13 @@ try:
 except MarkitError as e:
     show_error(e)
     st.stop()
+client = reading.client_side()
 viewer.prepare_view(case_id, decoded)
-view = viewer.view_controls(case.stored_path, decoded, draft.touch)
+if client:
+    size = reading.client_size()
+    view = reading.view_state(reading.reported_view(user.id, case_id), decoded, size)
+else:
+    view = viewer.view_controls(case.stored_path, decoded, draft.touch)
 overlays = []
 if others and st.session_state.get("show_others_rois", True):
     overlays = [
@@ -197,19 +211,32 @@ if others and st.session_state.get("show_others_rois", True):
         for r in others
         for g in r.regions
     ]
-background, mapping = viewer.render_current(case.stored_path, view, overlays)
 suggestions = ai_ui.annotate_suggestions(s, user, project.id, case_id, case_id in queue.done)
 heat = ai_ui.annotate_heatmap(s, user, project.id, case_id, suggestions)
-if heat is not None:  # Grad-CAM overlay, aligned to the view (zoom, pan) by its mapping
+tool_names = {reading.VIEW_TOOL: "View", **TOOLS} if client else TOOLS
+if st.session_state.get("roi_mode") not in tool_names:
+    st.session_state["roi_mode"] = next(iter(tool_names))
+# a Grad-CAM overlay is blended into the server-rendered view, aligned by its mapping
+viewing = client and heat is None and st.session_state["roi_mode"] == reading.VIEW_TOOL
+background, mapping = (
+    (b"", None) if viewing else viewer.render_current(case.stored_path, view, overlays)
+)
+if heat is not None and mapping is not None:
     background = ai_ui.with_heatmap(background, mapping, get_settings(), *heat)
 
 body = st.container(horizontal=True, gap="medium")
-left = body.container(width=mapping.size[0] + 4)
+left = body.container(width=(size + 4) if client else mapping.size[0] + 4)
 right = body.container(width="stretch")
 with left:
     tools = st.container(horizontal=True, vertical_alignment="bottom")
     mode = tools.segmented_control(
-        "Draw", list(TOOLS), key="roi_mode", default="rect", format_func=TOOLS.get, required=True
+        "Tool",
+        list(tool_names),
+        key="roi_mode",
+        format_func=tool_names.get,
+        required=True,
+        help="View: drag for window/level, wheel to zoom, shift-drag to pan, keys 1-5 "
+        "presets over the image. A drawing tool opens the canvas on the same view.",
     )
     label_ids = [lb.id for lb in labels]
     if st.session_state.get("roi_label") not in label_ids:
@@ -226,27 +253,46 @@ with left:
         f"<em>{plain(names.get(roi_label, '—'))}</em>",
         unsafe_allow_html=True,
     )
-    # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
-    shown = (mapping, view.window_center, view.window_width, view.invert, tuple(overlays), heat)
-    canvas_key = (
-        f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
-        f"{hash(shown) & 0xFFFFFFFF:x}"
-    )
-    init = st.session_state.get(CANVAS_INIT_KEY)
-    if not init or init[0] != canvas_key:
-        init = (
-            canvas_key,
-            regions_to_drawing(draft.regions, mapping, colors=colors, frame=view.frame),
+    if viewing:
+        reading.show_reader(
+            user.id,
+            case_id,
+            case.stored_path,
+            decoded,
+            size=size,
+            regions=reading.region_dicts(draft.regions, colors, overlays),
+            touch=draft.touch,
         )
-        st.session_state[CANVAS_INIT_KEY] = init
-    drawing = viewer.roi_canvas(
-        background,
-        mapping,
-        init[1],
-        key=canvas_key,
-        mode=mode,
-        color=colors.get(roi_label, "#ffffff"),
-    )
+        drawing = None
+    else:
+        # a new canvas whenever what it shows changes: its drawing is then rebuilt from the draft
+        shown = (
+            mapping,
+            view.window_center,
+            view.window_width,
+            view.invert,
+            tuple(overlays),
+            heat,
+        )
+        canvas_key = (
+            f"roi_canvas_{user.id}_{case_id}_{draft.canvas_rev}_{view.frame}_"
+            f"{hash(shown) & 0xFFFFFFFF:x}"
+        )
+        init = st.session_state.get(CANVAS_INIT_KEY)
+        if not init or init[0] != canvas_key:
+            init = (
+                canvas_key,
+                regions_to_drawing(draft.regions, mapping, colors=colors, frame=view.frame),
+            )
+            st.session_state[CANVAS_INIT_KEY] = init
+        drawing = viewer.roi_canvas(
+            background,
+            mapping,
+            init[1],
+            key=canvas_key,
+            mode=mode,
+            color=colors.get(roi_label, "#ffffff"),
+        )
     draft.displayed()
     if drawing is not None:
         parsed = drawing_to_regions(
@@ -259,7 +305,10 @@ with left:
         state.sync(s, user, draft)
     except MarkitError as e:
         show_error(e)
-    st.container(key="view_caption").caption(viewer.view_caption(view, mapping, decoded.n_frames))
+    if mapping is not None:
+        st.container(key="view_caption").caption(
+            viewer.view_caption(view, mapping, decoded.n_frames)
+        )
     if draft.regions:
         st.markdown("**Regions** (in image pixels; drawn in the label's colour)")
         for i, region in enumerate(draft.regions):
@@ -282,6 +331,17 @@ with left:
             )
 
 with right:
+    # the report first, in a box of its own height: visible without scrolling
+    if show_report(s, user, project.id):
+        report = report_for_case(s, user, case_id)
+        with st.container(border=True, height=170 if report else "content", key="report_box"):
+            st.markdown("**Radiology report**")
+            if report is None:
+                st.caption("No report matched to this case.")
+            else:
+                st.text(report.text)
+    else:
+        st.caption("Blinded reading: this project does not show the report to readers.")
     request = labels_panel(user.id, project.id, case_id, binary, suggestions)
     if request is not None:
         _submit(request[0], go_next=request[1], suggestions=suggestions)
@@ -312,13 +372,6 @@ with right:
             )
     elif project.show_others_after_submit and case_id not in queue.done:
         st.caption("Other annotators' answers appear here after you submit yours.")
-    report = report_for_case(s, user, case_id)
-    with st.container(border=True):
-        st.markdown("**Radiology report**")
-        if report is None:
-            st.caption("No report matched to this case.")
-        else:
-            st.text(report.text)
     meta = case.meta or {}
     facts = [
         f"case #{case.id}",
@@ -345,4 +398,6 @@ state.keyboard_shortcuts(
         "b": "prev_case",
     }
 )
+if client and next_target is not None:  # after everything else is shown: prefetch
+    reading.prefetch(next_target, case_in_project(s, project.id, next_target).stored_path)
 s.close()

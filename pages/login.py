@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from markit_core.accounts import login
+from markit_core.accounts import get_user, login
 from markit_core.errors import MarkitError, PasswordChangeRequired
 from ui.resources import get_settings
-from ui.session import NOTICE_KEY, db, show_error, sign_in
+from ui.session import NOTICE_KEY, db, show_error, start_login
 from ui.text import plain
 
 CHANGE_KEY = "login_must_change"  # username whose one-time password was accepted
@@ -48,11 +48,11 @@ def _change_form(username: str) -> None:
         try:
             with db() as s:
                 info = login(s, get_settings(), username, once, new_password=new)
+                start_login(s, get_user(s, info.username))
         except MarkitError as e:
             show_error(e)
         else:
             st.session_state.pop(CHANGE_KEY, None)
-            sign_in(info.id)
             st.rerun()
 
 
@@ -82,11 +82,11 @@ with middle:
         try:
             with db() as s:
                 info = login(s, get_settings(), username, password)
+                start_login(s, get_user(s, info.username))
         except PasswordChangeRequired:
             st.session_state[CHANGE_KEY] = username.strip()
             st.rerun()
         except MarkitError as e:
             show_error(e)
         else:
-            sign_in(info.id)
             st.rerun()

@@ -23,9 +23,11 @@ from markit_core.projects import (
     revoke_role,
     update_settings,
 )
+from markit_core.reading_options import set_show_report, show_report
 from ui.export_panel import export_section
 from ui.resources import get_settings
 from ui.session import current_user, db, flash, show_error, show_flash
+from ui.tables import activity_rows
 from ui.text import plain
 from ui.widgets import project_picker
 
@@ -56,6 +58,7 @@ def _new_project_form() -> None:
                 show_error(e)
             else:
                 st.session_state["project_id"] = info.id
+                st.session_state["project_picker"] = info.id  # the new project becomes current
                 st.success(f"Created project '{plain(info.name)}'; you are its owner.")
 
 
@@ -193,6 +196,11 @@ with tabs[2]:
                 project.show_others_after_submit,
                 key="settings_show_others",
             )
+            report_shown = st.checkbox(
+                "Show the radiology report to readers (off: blinded reading)",
+                show_report(s, user, project.id),
+                key="settings_show_report",
+            )
             if st.form_submit_button("Save settings", type="primary", key="settings_submit"):
                 try:
                     update_settings(
@@ -203,6 +211,8 @@ with tabs[2]:
                         required_annotators=int(needed),
                         show_others_after_submit=show,
                     )
+                    if report_shown != show_report(s, user, project.id):
+                        set_show_report(s, user, project.id, report_shown)
                 except MarkitError as e:
                     show_error(e)
                 else:
@@ -297,10 +307,7 @@ with tabs[4]:
                 show_error(e)
         entries = ledger.recent(s, user, project.id, limit=100)
         st.dataframe(
-            pd.DataFrame(
-                entries,
-                columns=["seq", "at", "actor", "action", "record_type", "record_id", "entry_hash"],
-            ),
+            activity_rows(entries),
             hide_index=True,
             width="stretch",
             key="ledger_table",

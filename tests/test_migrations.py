@@ -294,3 +294,26 @@ def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):
         )
         assert conn.execute(text("select trust_level from reward_settings")).all() == [(0.5,)]
     engine.dispose()
+
+
+def test_login_sessions_table_added_and_removed(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into user_account (username, display_name, password_hash, is_admin, "
+                "is_active, is_demo, created_at) values ('old', 'Old user', 'x', 1, 1, 0, "
+                "'2025-01-01 10:00:00')"
+            )
+        )
+    assert "login_session" not in inspect(engine).get_table_names()
+    upgrade(engine, "0009")
+    assert "login_session" in inspect(engine).get_table_names()
+    from alembic import command
+
+    command.downgrade(alembic_config(engine), "0005")
+    assert "login_session" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("select username from user_account")).all() == [("old",)]
+    engine.dispose()

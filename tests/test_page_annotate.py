@@ -66,9 +66,13 @@ def env(settings, session, monkeypatch, admin, make_user, make_project):
     }
 
 
-def _open(username: str):
+def _open(username: str, *, server_viewer: bool = False):
+    """The annotate page; ``server_viewer``: switch to the server-rendered viewer (sliders)."""
     at = open_page(log_in(fresh_app(60), username, PASSWORD), "annotate")
     assert not at.exception, at.exception
+    if server_viewer:
+        at.sidebar.toggle(key="view_client").set_value(False).run()
+        assert not at.exception, at.exception
     return at
 
 
@@ -100,7 +104,7 @@ def _draft(at, env, user: str, case_id: int):
 
 def test_progress_and_previous_next(session, env):
     c = env["cases"]
-    at = _open("ann1")
+    at = _open("ann1", server_viewer=True)
     assert "0 / 3 cases done" in _progress(at) and f"case 1 of 3 (#{c[0]}" in _progress(at)
     assert at.button(key="prev_case").disabled and not at.button(key="next_case").disabled
     assert _caption(at, "Window").endswith("320×240 px")
@@ -127,7 +131,7 @@ def test_progress_and_previous_next(session, env):
 
 
 def test_window_level_presets_invert_zoom_and_fit(env):
-    at = _open("ann1")
+    at = _open("ann1", server_viewer=True)
     first = _caption(at, "Window")
     assert first.startswith("Window L ") and "zoom fit" in first
     center = at.sidebar.slider(key="view_center").value
@@ -258,7 +262,7 @@ def test_draft_survives_a_reload_and_is_gone_after_submit(session, env):
     assert again.select_slider(key=f"grade_{c[0]}_{lab['pneumonia']}").value == 60
     assert again.segmented_control(key=f"lab_{c[0]}_{lab['effusion']}").value == "absent"
     assert any("effusion</b> — rect, 2 points, x 10–50, y 20–60" in m.value for m in again.markdown)
-    assert "Unsaved changes" in _caption(again, "Unsaved")
+    assert "Draft saved · not yet submitted" in _caption(again, "Draft saved")
     assert _draft(again, env, "ann1", c[0]).token == draft.token  # the same attempt
     # another annotator does not see it
     other = _open("ann2")
@@ -360,7 +364,7 @@ def test_project_without_cases(session, env, make_user, make_project):
 
 def test_without_the_canvas_the_image_still_shows(env, monkeypatch):
     monkeypatch.setattr("ui.viewer.canvas_available", lambda: False)
-    at = _open("ann1")
+    at = _open("ann1", server_viewer=True)
     assert len(at.image) == 1
     assert any("Region drawing needs the browser" in c.value for c in at.caption)
     _answer(at, env["cases"][0], env["labels"]["pneumonia"], "present", 20)
@@ -380,7 +384,7 @@ def test_colour_multiframe_image_has_a_frame_slider(session, settings, env, make
         [("cine.dcm", Path(get_testdata_file("SC_rgb_rle_2frame.dcm")))],
     )
     (case_id,) = report.case_ids
-    at = _open("ann1")
+    at = _open("ann1", server_viewer=True)
     at.sidebar.selectbox(key="project_picker").select(cine.id).run()
     assert f"(#{case_id}," in _progress(at)
     assert any("Colour image" in c.value for c in at.sidebar.caption)
@@ -399,3 +403,92 @@ def test_colour_multiframe_image_has_a_frame_slider(session, settings, env, make
     assert [(r.frame, r.points) for r in session.exec(select(Roi))] == [
         (1, [[1.0, 1.0], [20.0, 30.0]])
     ]
+
+
+def test_no_grade_before_an_answer_a_second_click_keeps_it_and_clear_clears(env):
+    case_id, pneumonia = env["cases"][0], env["labels"]["pneumonia"]
+    grade_key = f"grade_{case_id}_{pneumonia}"
+    at = _open("ann1")
+    assert not [w for w in at.select_slider if w.key == grade_key]  # no 100 % suggested
+    assert any(c.value == "confidence: answer first" for c in at.caption)
+    assert any(c.value.startswith("**Keyboard**") for c in at.caption)  # help is visible
+    _answer(at, case_id, pneumonia, "present")
+    assert at.select_slider(key=grade_key).value == 100
+    assert at.segmented_control(key=f"lab_{case_id}_{pneumonia}").proto.required
+    # a second click on "Present" keeps it in the browser (required); Clear clears
+    at.select_slider(key=grade_key).set_value(40).run()
+    at.button(key=f"clr_{case_id}_{pneumonia}").click().run()
+    assert at.segmented_control(key=f"lab_{case_id}_{pneumonia}").value is None
+    assert not [w for w in at.select_slider if w.key == grade_key]
+    assert _draft(at, env, "ann1", case_id).value(pneumonia) is None
+
+
+def test_drawing_tool_opens_on_the_view_the_browser_reported(env):
+    case_id = env["cases"][0]
+    at = _open("ann1")
+    assert at.segmented_control(key="roi_mode").value == "view"
+    assert not at.image and not [c for c in at.caption if c.value.startswith("Window")]
+    at.session_state["reader_views"] = {
+        (env["ann1"].id, case_id): {
+            "case": case_id,
+            "center": 100.0,
+            "width": 50.0,
+            "voi": False,
+            "invert": True,
+            "zoom": 5.0,
+            "pan": [100.0, 80.0],
+            "frame": 0,
+        }
+    }
+    at.segmented_control(key="roi_mode").set_value("rect").run()
+    assert not at.exception, at.exception
+    # 800-px viewport at 5x: a 160x160 crop centred on (100, 80), clamped into the image
+    assert _caption(at, "Window") == (
+        "Window L 100 / W 50 · zoom 5.00× (pixels 20–180, 0–160) · inverted · 320×240 px"
+    )
+
+
+def test_finished_queue_then_jump_to_an_earlier_case_and_edit_it(session, env):
+    c, lab = env["cases"], env["labels"]
+    for i, cid in enumerate(c):
+        submit(
+            session,
+            env["ann1"],
+            env["project"],
+            cid,
+            answers={lab["pneumonia"]: Answer(False, 100)},
+            token=f"all-{i}",
+        )
+    at = _open("ann1")
+    assert "3 / 3 cases done" in _progress(at)
+    assert any("Every case in your queue is annotated" in m.value for m in at.success)
+    # Next is not stuck once everything is done: it walks the whole list
+    assert not at.button(key="next_case").disabled
+    at.button(key="next_case").click().run()
+    assert f"case 2 of 3 (#{c[1]}" in _progress(at)
+    jump = at.selectbox(key="case_jump")
+    assert jump.options == [
+        f"{i}. #{cid} {_name(session, cid)} — ● submitted" for i, cid in enumerate(c, start=1)
+    ]
+    jump.select(c[0]).run()
+    assert f"case 1 of 3 (#{c[0]}" in _progress(at)
+    _answer(at, c[0], lab["pneumonia"], "present", 60)
+    at.button(key="submit").click().run()
+    assert "as version 2" in at.success[0].value
+    assert not at.exception, at.exception
+
+
+def _name(session, case_id: int) -> str:
+    case = session.get(Case, case_id)
+    return (case.original_name or "").rsplit("/", 1)[-1]
+
+
+def test_blinded_reading_hides_the_report(session, env):
+    from markit_core.reading_options import set_show_report
+
+    at = _open("ann1")
+    assert any("Radiology report" in m.value for m in at.markdown)
+    set_show_report(session, env["owner"], env["project"], False)
+    at.run()
+    assert not any("Radiology report" in m.value for m in at.markdown)
+    assert any(c.value.startswith("Blinded reading") for c in at.caption)

@@ -59,3 +59,36 @@ def test_idle_timeout_logs_out(app_env):
     at.run()
     assert "user_id" not in at.session_state
     assert "expired" in at.info[0].value
+
+
+def test_login_starts_a_server_session_that_logout_ends(app_env, session):
+    from sqlmodel import select
+
+    from markit_core.models import LoginSession
+    from markit_core.sessions import resume_session, token_hash
+
+    at = log_in(fresh_app(), "alice", PASSWORD)
+    assert not at.exception, at.exception
+    token = at.session_state["login_token"]
+    assert at.session_state["login_cookie"] == token  # the cookie the browser is given
+    (row,) = session.exec(select(LoginSession)).all()
+    assert row.token_hash == token_hash(token) and row.revoked_at is None
+    # what a reload does: a new Streamlit session resumes from the cookie's token
+    assert resume_session(session, app_env, token).username == "alice"
+    at.sidebar.button(key="logout").click().run()
+    assert "user_id" not in at.session_state
+    assert at.session_state["login_cookie"] == ""  # the browser's cookie is removed
+    session.expire_all()
+    assert resume_session(session, app_env, token) is None
+
+
+def test_a_session_revoked_elsewhere_logs_this_tab_out(app_env, session):
+    from markit_core.accounts import get_user
+    from markit_core.sessions import revoke_user_sessions
+
+    at = log_in(fresh_app(), "alice", PASSWORD)
+    assert "user_id" in at.session_state
+    revoke_user_sessions(session, get_user(session, "alice").id)
+    at.run()
+    assert "user_id" not in at.session_state
+    assert at.text_input(key="login_username") is not None

@@ -44,6 +44,11 @@ def test_create_project_from_the_page(session, app_env, monkeypatch):
     at.text_input(key="new_project_name").input("pneumothorax PILOT")
     at.button(key="new_project_submit").click().run()
     assert "is not available" in at.error[0].value
+    # a second new project becomes the current one too (the picker had a value already)
+    at.text_input(key="new_project_name").input("Second study")
+    at.button(key="new_project_submit").click().run()
+    picker = at.sidebar.selectbox(key="project_picker")
+    assert picker.format_func(picker.value) == "Second study"
 
 
 def test_new_project_form_only_where_the_site_allows_it(session, app_env, monkeypatch):

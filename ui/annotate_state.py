@@ -173,6 +173,11 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("s", "submit"),
     ("d", "submit and go to the next case"),
     ("n / b", "next unannotated case / previous case"),
+    (
+        "over the image",
+        "drag: window/level · wheel: zoom · shift-drag: pan · 1 – 5: presets · "
+        "f fit · o 1:1 · i invert",
+    ),
 )
 
 _LISTENER = """

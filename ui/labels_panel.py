@@ -59,6 +59,13 @@ def _on_key(draft: Draft, label_ids: list[int], action: str, arg: int = 0) -> No
     state.persist(draft)  # a cursor move changes no content: nothing is written
 
 
+def _clear_answer(draft: Draft, label_id: int) -> None:
+    """The explicit way back to "not answered" (a second click on an answer keeps it)."""
+    draft.set_value(label_id, None)
+    _mirror(draft, draft.case_id, label_id)
+    state.persist(draft)
+
+
 def labels_panel(
     user_id: int,
     project_id: int,
@@ -108,9 +115,15 @@ def labels_panel(
                 key=answer_key,
                 label_visibility="collapsed",
                 format_func=str.capitalize,
+                required=True,  # clicking the chosen answer again keeps it (Clear clears)
                 on_change=_on_answer,
                 args=(draft, lb.id, answer_key),
             )
+            if draft.value(lb.id) is None:  # no grade is suggested before an answer
+                row.caption("confidence: answer first", width=160)
+                continue
+            if grade_key not in st.session_state:  # the slider was hidden until now
+                st.session_state[grade_key] = draft.grade(lb.id)
             row.select_slider(
                 f"{shown} confidence",
                 CONFIDENCE_GRADES,
@@ -120,12 +133,20 @@ def labels_panel(
                 on_change=_on_grade,
                 args=(draft, lb.id, grade_key),
             )
+            row.button(
+                "",
+                key=f"clr_{case_id}_{lb.id}",
+                icon=":material/close:",
+                help=f"Clear the answer for {lb.name}",
+                on_click=_clear_answer,
+                args=(draft, lb.id),
+            )
             if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
                 ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, _take_ai)
     status = (
         f"Saved as version {draft.version}"
         if draft.unchanged()
-        else "Unsaved changes"
+        else "Draft saved · not yet submitted"
         if not draft.empty()
         else "Nothing entered yet"
     )
@@ -152,8 +173,8 @@ def labels_panel(
 
 def keyboard_bar(draft: Draft, label_ids: list[int]) -> None:
     """The keyboard's buttons (the shortcuts press them) and what each key does."""
-    with st.expander("Keyboard", icon=":material/keyboard:"):
-        st.markdown("\n".join(f"- `{k}` — {what}" for k, what in state.KEY_HELP))
+    with st.container(border=True, key="keyboard_help"):  # visible, not collapsed
+        st.caption("**Keyboard** · " + " · ".join(f"`{k}` {what}" for k, what in state.KEY_HELP))
         bar = st.container(horizontal=True, gap="small")
         for key, label, action, arg in (
             ("kb_up", "↑ label", "move", -1),

@@ -23,6 +23,7 @@ from markit_core.annotation.editing import (
     display_order,
     replace_frame_regions,
 )
+from markit_core.annotation.navigation import STATUSES, CaseEntry, case_list, neighbours
 from markit_core.annotation.progress import (
     AnnotatorProgress,
     project_progress,
@@ -88,6 +89,10 @@ __all__ = [
     "current_annotation_ids",
     "current_answers",
     "Queue",
+    "STATUSES",
+    "CaseEntry",
+    "case_list",
+    "neighbours",
     "build_queue",
     "case_in_project",
     "assign_cases",

@@ -1,0 +1,281 @@
+"""Reading speed in a real browser: first image, "Submit & next", window/level and zoom.
+
+Starts ``streamlit run app.py`` on a free 127.0.0.1 port with its own temporary data
+directory, holding one project of N cases of 2048x2048 16-bit DICOM (a demo chest,
+each with its own noise so every case is a distinct image) and one annotator. Headless
+Chromium (Playwright) then logs in and reads:
+
+- ``first_image_ms``: "Log in" click -> the first case painted in the reader;
+- ``next_case_*``: over N cases, "Submit & next" click -> the next case painted
+  (the reader records each paint with ``performance.now()``; the previous image
+  stays on the canvas until then, so there is no blank frame);
+- ``window_step_ms``: median per step of a window/level mouse drag, from the
+  mousemove event to the end of the repaint it caused;
+- ``zoom_ms``: the same for wheel-zoom events.
+
+Baseline in the same run: the server-side viewer (sidebar toggle off), where each
+view is rendered and sent by the server: "Submit & next" -> the new case's canvas
+background image loaded, and a window preset click -> the new picture loaded.
+
+Usage: ``python benchmarks/browser.py [--cases 20]``. Needs /usr/bin/chromium and
+Playwright (requirements-dev.txt). The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from markit_core.accounts import create_user, get_user  # noqa: E402
+from markit_core.config import Settings  # noqa: E402
+from markit_core.db import open_database  # noqa: E402
+from markit_core.db import session as new_session  # noqa: E402
+from markit_core.demo.dicom import build_dicom, fake_identity  # noqa: E402
+from markit_core.demo.generator import DEMO_LABELS, make_chest_array  # noqa: E402
+from markit_core.imaging.ingest import ingest  # noqa: E402
+from markit_core.labels import CHEST_XRAY_LABELS, add_labels  # noqa: E402
+from markit_core.models import Role  # noqa: E402
+from markit_core.projects import create_project, grant_role  # noqa: E402
+from tests.servers import free_port, stop, wait_for_port  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "benchmark password 1"
+SIZE = 2048
+NO_STALE = "() => !document.querySelector('[data-stale=\"true\"]')"
+
+
+def _seed(data: Path, n_cases: int) -> None:
+    """Admin, annotator ``reader``, a project with the 7 chest labels and n DICOM cases."""
+    settings = Settings(data_dir=data)
+    engine = open_database(settings)
+    rng = np.random.default_rng(12)
+    truth = dict.fromkeys(DEMO_LABELS, False) | {"pleural effusion": True}
+    chest, _ = make_chest_array(truth, rng, (SIZE, SIZE))
+    with new_session(engine) as s:
+        create_user(s, None, "admin", PASSWORD, is_admin=True)
+        admin = get_user(s, "admin")
+        create_user(s, admin, "reader", PASSWORD)
+        project = create_project(s, admin, "Benchmark")
+        grant_role(s, admin, project.id, "reader", Role.ANNOTATOR)
+        add_labels(s, admin, project.id, list(CHEST_XRAY_LABELS))
+        files = []
+        for i in range(n_cases):
+            noisy = np.clip(chest + rng.normal(0, 0.01, chest.shape), 0, 1)
+            ds = build_dicom(noisy, patient=fake_identity(rng, i, i), uid_seed=f"bench-{i}")
+            path = data / f"case{i:02d}.dcm"
+            ds.save_as(path, enforce_file_format=True)
+            files.append((path.name, path))
+        report = ingest(s, settings, admin, project.id, files)
+        assert len(report.ingested) == n_cases, report.summary()
+    engine.dispose()
+
+
+def _server(data: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "MARKIT_DATA_DIR": str(data)}
+    env.pop("MARKIT_DATABASE_URL", None)
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.address", "127.0.0.1", "--server.port", str(port)]
+    cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _painted_case(page) -> int | None:
+    return page.evaluate(
+        "() => window.__markitReader?.stats.lastPaint ? "
+        "window.__markitReader.stats.lastPaint.case : null"
+    )
+
+
+def _answer_all_absent(page) -> None:
+    page.locator(".st-key-kb_rest button").first.click()
+    page.wait_for_timeout(200)
+    page.wait_for_function(NO_STALE)
+
+
+def _next_case_client(page, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        current = _painted_case(page)
+        _answer_all_absent(page)
+        t0 = page.evaluate(
+            "() => { const t = performance.now(); "
+            "document.querySelector('.st-key-submit_next button').click(); return t; }"
+        )
+        page.wait_for_function(
+            "(c) => { const p = window.__markitReader.stats.lastPaint; return p && p.case !== c; }",
+            arg=current,
+            timeout=60_000,
+        )
+        times.append(page.evaluate("() => window.__markitReader.stats.lastPaint.t") - t0)
+        page.wait_for_function(NO_STALE)
+        page.wait_for_timeout(300)
+    return times
+
+
+def _drag_and_zoom(page) -> tuple[list[float], list[float]]:
+    canvas = page.locator("canvas.mk-canvas")
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.evaluate("() => { const s = window.__markitReader.stats; s.steps = []; s.zooms = []; }")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(1, 41):
+        page.mouse.move(cx + 4 * i, cy + 2 * i)
+        page.wait_for_timeout(20)
+    page.mouse.up()
+    page.mouse.move(cx - 50, cy - 50)
+    for i in range(16):
+        page.mouse.wheel(0, -120 if i < 8 else 120)
+        page.wait_for_timeout(60)
+    page.wait_for_timeout(300)
+    stats = page.evaluate("() => window.__markitReader.stats")
+    return stats["steps"], stats["zooms"]
+
+
+def _server_side(page, n: int) -> tuple[list[float], list[float]]:
+    """The old path: each case and each window change is rendered and sent by the server."""
+    page.locator(".st-key-view_client label").first.click()
+    page.wait_for_function(NO_STALE)
+    page.locator(".st-key-view_preset").wait_for()
+    progress = page.get_by_test_id("stProgress")
+    nexts = []
+    for _ in range(n):
+        before = progress.inner_text()
+        _answer_all_absent(page)
+        t0 = time.perf_counter()
+        page.locator(".st-key-submit_next button").first.click()
+        page.wait_for_function(
+            "(b) => { const p = document.querySelector('[data-testid=\"stProgress\"]'); "
+            "return p && p.innerText !== b && !document.querySelector('[data-stale=\"true\"]'); }",
+            arg=before,
+            timeout=180_000,
+        )
+        nexts.append((time.perf_counter() - t0) * 1000)
+        page.wait_for_timeout(300)
+    windows = []
+    caption = page.locator(".st-key-view_caption")
+    for name in ("Lung", "Bone", "Chest", "Auto", "Header") * 2:
+        before = caption.inner_text()
+        t0 = time.perf_counter()
+        page.locator(".st-key-view_preset").get_by_role("radio", name=name).click()
+        page.wait_for_function(
+            "(b) => { const c = document.querySelector('.st-key-view_caption'); "
+            "return c && c.innerText !== b && !document.querySelector('[data-stale=\"true\"]'); }",
+            arg=before,
+            timeout=60_000,
+        )
+        windows.append((time.perf_counter() - t0) * 1000)
+    return nexts, windows
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def run(n_cases: int, baseline_cases: int) -> dict:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="markit-browser-bench-") as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        t = time.perf_counter()
+        _seed(data, n_cases + baseline_cases + 2)
+        print(f"seeded {n_cases + baseline_cases + 2} cases in {time.perf_counter() - t:.1f} s")
+        port = free_port()
+        server = _server(data, port, Path(tmp) / "streamlit.log")
+        try:
+            wait_for_port(port, timeout=90)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(60_000)
+                page.goto(f"http://127.0.0.1:{port}", timeout=90_000)
+                page.get_by_label("Username").fill("reader")
+                page.get_by_label("Password", exact=True).fill(PASSWORD)
+                t0 = page.evaluate("() => performance.now()")
+                page.get_by_role("button", name="Log in").click()
+                page.wait_for_function(
+                    "() => window.__markitReader && window.__markitReader.stats.lastPaint",
+                    timeout=90_000,
+                )
+                first = page.evaluate("() => window.__markitReader.stats.lastPaint.t") - t0
+                print(f"first image painted {first:.0f} ms after the login click")
+                page.wait_for_function(NO_STALE)
+                page.wait_for_timeout(1500)  # the prefetch of case 2 arrives
+                nexts = _next_case_client(page, n_cases)
+                print(
+                    f"submit & next (browser viewer), {n_cases} cases: median "
+                    f"{statistics.median(nexts):.0f} ms, p95 {_p95(nexts):.0f} ms, "
+                    f"max {max(nexts):.0f} ms"
+                )
+                steps, zooms = _drag_and_zoom(page)
+                print(
+                    f"window/level drag: {len(steps)} repaints, median "
+                    f"{statistics.median(steps):.1f} ms; wheel zoom: {len(zooms)} repaints, "
+                    f"median {statistics.median(zooms):.1f} ms"
+                )
+                try:
+                    base_next, base_window = _server_side(page, baseline_cases)
+                except PlaywrightTimeout as e:  # a saturated machine: keep the figures above
+                    print(f"baseline (server-side viewer) gave up: {str(e).splitlines()[0]}")
+                    base_next, base_window = [], []
+                else:
+                    print(
+                        f"baseline (server-side viewer): submit & next median "
+                        f"{statistics.median(base_next):.0f} ms over {baseline_cases} cases; "
+                        f"window preset median {statistics.median(base_window):.0f} ms"
+                    )
+                browser.close()
+        finally:
+            stop(server)
+    return {
+        "cases": n_cases,
+        "image": f"{SIZE}x{SIZE} 16-bit DICOM",
+        "first_image_ms": round(first, 1),
+        "next_case_median_ms": round(statistics.median(nexts), 1),
+        "next_case_p95_ms": round(_p95(nexts), 1),
+        "window_step_ms": round(statistics.median(steps), 2),
+        "zoom_ms": round(statistics.median(zooms), 2),
+        "baseline_server_next_case_median_ms": _median(base_next),
+        "baseline_server_window_ms": _median(base_window),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=20, help="cases read with Submit & next")
+    parser.add_argument("--baseline-cases", type=int, default=5, help="cases on the old path")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.cases, args.baseline_cases)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

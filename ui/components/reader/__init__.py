@@ -1,0 +1,112 @@
+"""The browser reading surface: a Streamlit components-v2 component (no build step).
+
+Two components share ``reader.js``:
+
+- ``markit.reader_store`` is mounted with a case's pixel payload as raw bytes
+  (:func:`markit_core.imaging.client_payload.pixel_payload`); the browser keeps the
+  parsed pixels keyed by case id. Streamlit caches large unchanged messages in the
+  browser by hash, so a payload travels once however often the page reruns, and a
+  payload sent ahead for the next case (``prefetch``) is already there when the
+  reader moves on.
+- ``markit.reader`` paints the case from those pixels and does window/level, zoom,
+  pan, invert and frames in the browser; it returns only the view (debounced).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from markit_core.imaging.client_payload import DEFAULT_MAX_SIDE, PixelPayload, pixel_payload
+from markit_core.imaging.decoded import DecodedImage
+
+_HERE = Path(__file__).parent
+_JS = (_HERE / "reader.js").read_text(encoding="utf-8")
+
+_store = st.components.v2.component("markit.reader_store", js=_JS)
+_reader = st.components.v2.component(
+    "markit.reader",
+    html=(_HERE / "reader.html").read_text(encoding="utf-8"),
+    css=(_HERE / "reader.css").read_text(encoding="utf-8"),
+    js=_JS,
+)
+
+READER_KEY = "mk_reader"
+TOOLBAR_PX = 64  # toolbar + caption under the canvas
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def _cached_payload(
+    stored_path: str, case_id: int, max_side: int, overlay_png: bytes | None, _decoded: Any
+) -> PixelPayload:
+    """One payload per (image, case, size, overlay): built once, shared by all sessions."""
+    return pixel_payload(_decoded, case_id, max_side=max_side, overlay_png=overlay_png)
+
+
+def case_payload(
+    stored_path: str,
+    case_id: int,
+    decoded: DecodedImage,
+    *,
+    overlay_png: bytes | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> PixelPayload:
+    """The (cached) pixel payload of a case."""
+    return _cached_payload(stored_path, case_id, max_side, overlay_png, decoded)
+
+
+def send_pixels(payload: PixelPayload) -> None:
+    """Mount the store for one case (current or prefetched); it shows nothing."""
+    _store(key=f"mk_px_{payload.header['case']}", data=payload.data, width="stretch", height=1)
+
+
+def reader(
+    case_id: int,
+    *,
+    size: int,
+    regions: list[dict[str, Any]],
+    view: dict[str, Any] | None = None,
+    overlay_opacity: float = 0.4,
+    show_overlay: bool = True,
+) -> dict[str, Any] | None:
+    """Mount the reader for ``case_id`` (its pixels must be sent with ``send_pixels``).
+
+    Parameters
+    ----------
+    case_id : int
+        The case to paint.
+    size : int
+        Canvas width and height in CSS pixels.
+    regions : list of dict
+        ``{"c": colour, "s": shape, "p": [[x, y], ...], "f": frame, "mine": bool}`` in
+        image pixels.
+    view : dict | None
+        The view to open with when the browser has none for this case (e.g. after a
+        reload); the browser's own view wins otherwise, so a rerun never undoes a drag.
+    overlay_opacity, show_overlay
+        How the payload's overlay (if any) is drawn.
+
+    Returns
+    -------
+    dict | None
+        The last view the browser reported (``case``, ``center``, ``width``, ``voi``,
+        ``invert``, ``zoom``, ``pan``, ``frame``, ``viewport``, ``preset``), or None.
+    """
+    result = _reader(
+        key=READER_KEY,
+        data={
+            "case": int(case_id),
+            "size": [int(size), int(size)],
+            "regions": regions,
+            "view": view,
+            "overlay_opacity": float(overlay_opacity),
+            "show_overlay": bool(show_overlay),
+        },
+        width=int(size) + 4,
+        height=int(size) + TOOLBAR_PX,
+        on_view_change=lambda: None,
+    )
+    value = getattr(result, "view", None)
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,143 @@
+"""The annotate page's reading surface: browser viewer, drawing canvas and prefetch.
+
+By default the image is shown by the browser component (``ui.components.reader``):
+window/level, zoom and pan cost no round trip. Picking a drawing tool opens
+streamlit-drawable-canvas on the *same* view, rendered on the server, so regions
+are still converted to image pixels by ``markit_core.annotation.regions``. The
+server-side viewer (sidebar sliders) stays available as a fallback and a
+benchmark baseline (sidebar toggle "Viewer in the browser").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from markit_core.errors import MarkitError
+from markit_core.imaging.decoded import DecodedImage
+from markit_core.imaging.display import ViewState
+from ui.components import reader as reader_component
+from ui.viewer import Overlay, decoded_image
+
+K_CLIENT = "view_client"
+K_CLIENT_SIZE = "view_client_size"
+K_VIEWS = "reader_views"  # {(user, case): last view the browser reported}
+CLIENT_SIZES: tuple[int, ...] = (560, 680, 800, 960, 1100)
+DEFAULT_CLIENT_SIZE = 800
+VIEW_TOOL = "view"
+
+
+def client_side() -> bool:
+    """Sidebar switch between the browser viewer (default) and the server-side one."""
+    st.sidebar.toggle(
+        "Viewer in the browser",
+        key=K_CLIENT,
+        value=True,
+        help="Window/level by dragging, wheel zoom and pan without a round trip. "
+        "Off: the server renders every view (sliders below).",
+    )
+    return bool(st.session_state.get(K_CLIENT, True))
+
+
+def client_size() -> int:
+    """The browser viewer's canvas size (sidebar)."""
+    if K_CLIENT_SIZE not in st.session_state:
+        st.session_state[K_CLIENT_SIZE] = DEFAULT_CLIENT_SIZE
+    st.sidebar.selectbox("Viewer size (px)", CLIENT_SIZES, key=K_CLIENT_SIZE)
+    return int(st.session_state[K_CLIENT_SIZE])
+
+
+def _views() -> dict[tuple[int, int], dict[str, Any]]:
+    return st.session_state.setdefault(K_VIEWS, {})
+
+
+def reported_view(user_id: int, case_id: int) -> dict[str, Any] | None:
+    """The last view the browser reported for this case (None before any)."""
+    return _views().get((user_id, case_id))
+
+
+def view_state(view: dict[str, Any] | None, decoded: DecodedImage, size: int) -> ViewState:
+    """The server-side ViewState showing what the browser shows (for the drawing canvas)."""
+    if not view:
+        return ViewState(viewport=(size, size))
+    frame = min(max(int(view.get("frame") or 0), 0), decoded.n_frames - 1)
+    voi = bool(view.get("voi")) or decoded.is_color
+    pan = view.get("pan")
+    zoom = view.get("zoom")
+    return ViewState(
+        frame=frame,
+        window_center=None if voi else float(view["center"]),
+        window_width=None if voi else float(view["width"]),
+        invert=bool(view.get("invert")),
+        zoom=None if zoom is None else float(zoom),
+        pan_center=None if pan is None else (float(pan[0]), float(pan[1])),
+        viewport=(size, size),
+    )
+
+
+def show_reader(
+    user_id: int,
+    case_id: int,
+    stored_path: str,
+    decoded: DecodedImage,
+    *,
+    size: int,
+    regions: list[dict[str, Any]],
+    touch: Callable[[], None],
+    overlay_png: bytes | None = None,
+    overlay_opacity: float = 0.4,
+) -> None:
+    """Send the case's pixels (once) and mount the reader; note the view it reports."""
+    payload = reader_component.case_payload(stored_path, case_id, decoded, overlay_png=overlay_png)
+    reader_component.send_pixels(payload)
+    reported = reader_component.reader(
+        case_id,
+        size=size,
+        regions=regions,
+        view=reported_view(user_id, case_id),
+        overlay_opacity=overlay_opacity,
+    )
+    if reported and reported.get("case") == case_id:
+        views = _views()
+        if views.get((user_id, case_id)) != reported:
+            views[(user_id, case_id)] = dict(reported)
+            touch()  # a view change is an interaction for the draft's timing
+
+
+def region_dicts(
+    mine: list[Any], colors: dict[int, str], others: list[Overlay]
+) -> list[dict[str, Any]]:
+    """Regions for the reader: the draft's (solid) and other readers' (dashed)."""
+    out = [
+        {
+            "c": colors.get(r.label_id, "#ffffff"),
+            "s": r.shape,
+            "p": [[float(x), float(y)] for x, y in r.points],
+            "f": int(r.frame),
+            "mine": True,
+        }
+        for r in mine
+    ]
+    out += [
+        {"c": color, "s": shape, "p": [list(p) for p in points], "f": int(frame), "mine": False}
+        for color, _label, shape, frame, points in others
+    ]
+    return out
+
+
+def prefetch(case_id: int | None, stored_path: str | None) -> None:
+    """Decode the next case (warming the decoded-image LRU) and send its pixels ahead.
+
+    Called at the end of the page, after everything the reader sees has been sent,
+    so the current case never waits for the next one.
+    """
+    if case_id is None or stored_path is None:
+        return
+    try:
+        decoded = decoded_image(stored_path)
+        payload = reader_component.case_payload(stored_path, case_id, decoded)
+    except MarkitError:
+        return  # the next case's own page run reports a broken file
+    reader_component.send_pixels(payload)
