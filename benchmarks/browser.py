@@ -38,8 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.isolated import temp_settings  # noqa: E402
 from markit_core.accounts import create_user, get_user  # noqa: E402
-from markit_core.config import Settings  # noqa: E402
 from markit_core.db import open_database  # noqa: E402
 from markit_core.db import session as new_session  # noqa: E402
 from markit_core.demo.dicom import build_dicom, fake_identity  # noqa: E402
@@ -67,7 +67,7 @@ NO_STALE = "() => !document.querySelector('[data-stale=\"true\"]')"
 
 def _seed(data: Path, n_cases: int) -> None:
     """Admin, annotator ``reader``, a project with the 7 chest labels and n DICOM cases."""
-    settings = Settings(data_dir=data)
+    settings = temp_settings(data)
     engine = open_database(settings)
     rng = np.random.default_rng(12)
     truth = dict.fromkeys(DEMO_LABELS, False) | {"pleural effusion": True}

@@ -48,9 +48,9 @@ RETRIES = 20
 
 def _setup(url: str, data_dir: Path, annotators: int, cases: int) -> tuple[int, list[int]]:
     """Migrate, create users, a project with the chest labels and ``cases`` images."""
+    from benchmarks.isolated import temp_settings
     from markit_core import accounts
     from markit_core.accounts import create_user, get_user
-    from markit_core.config import Settings
     from markit_core.db import open_database, session
     from markit_core.imaging.ingest import ingest
     from markit_core.labels import CHEST_XRAY_LABELS, add_labels
@@ -59,7 +59,7 @@ def _setup(url: str, data_dir: Path, annotators: int, cases: int) -> tuple[int, 
     from tests.imaging_fixtures import png_bytes
 
     accounts.configure_hashing(time_cost=1, memory_cost_kib=1024)
-    settings = Settings(data_dir=data_dir, database_url=url)
+    settings = temp_settings(data_dir, url)
     engine = open_database(settings)
     with session(engine) as s:
         create_user(s, None, "root", PASSWORD, is_admin=True)

@@ -28,10 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
+from benchmarks.isolated import temp_settings  # noqa: E402
 from markit_core import ledger  # noqa: E402
 from markit_core.audit.merkle import MerkleTree, leaf_hash, verify_inclusion  # noqa: E402
 from markit_core.audit.tree import entries_by_seq, ledger_tree  # noqa: E402
-from markit_core.config import Settings  # noqa: E402
 from markit_core.db import open_database, session  # noqa: E402
 from markit_core.export.coco import write_coco  # noqa: E402
 from markit_core.export.csv_export import export_annotations_csv  # noqa: E402
@@ -132,7 +132,7 @@ def _project(s) -> tuple[User, int]:
 
 
 def bench_export(tmp: Path) -> tuple[float, float]:
-    engine = open_database(Settings(data_dir=tmp / "export"))
+    engine = open_database(temp_settings(tmp / "export"))
     with session(engine) as s:
         admin, pid = _project(s)
         t0 = time.perf_counter()
@@ -193,7 +193,7 @@ def _bulk_ledger(s, n: int) -> None:
 
 
 def bench_proofs(tmp: Path) -> tuple[float, float, float]:
-    engine = open_database(Settings(data_dir=tmp / "ledger"))
+    engine = open_database(temp_settings(tmp / "ledger"))
     with session(engine) as s:
         t0 = time.perf_counter()
         _bulk_ledger(s, LEDGER_ENTRIES)

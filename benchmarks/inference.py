@@ -103,7 +103,7 @@ def _cached_ms(repeat: int) -> tuple[float, str]:
     try:
         from sqlmodel import select
 
-        from markit_core.config import load_settings
+        from benchmarks.isolated import temp_settings
         from markit_core.db import make_engine, session
         from markit_core.demo.seed import DEMO_ADMIN, DEMO_PROJECT
         from markit_core.inference import service
@@ -121,7 +121,7 @@ def _cached_ms(repeat: int) -> tuple[float, str]:
             capture_output=True,
             timeout=600,
         )
-        settings = load_settings(data_dir=Path(tmp))
+        settings = temp_settings(Path(tmp))
         engine = make_engine(settings.resolved_database_url)
         with session(engine) as s:
             admin = s.exec(select(User).where(User.username == DEMO_ADMIN)).one()

@@ -17,10 +17,15 @@ from markit_core.config import Settings
 __all__ = ["isolate_environment", "temp_settings"]
 
 
-def temp_settings(folder: Path) -> Settings:
-    """Settings whose data folder and SQLite database both live in ``folder``."""
+def temp_settings(folder: Path, database_url: str | None = None) -> Settings:
+    """Settings whose data folder (and SQLite database) live in ``folder``.
+
+    ``database_url``: a database the benchmark started itself (e.g. its own PostgreSQL);
+    never the configured one.
+    """
     folder = Path(folder)
-    return Settings(data_dir=folder, database_url=f"sqlite:///{(folder / 'markit.db').resolve()}")
+    url = database_url or f"sqlite:///{(folder / 'markit.db').resolve()}"
+    return Settings(data_dir=folder, database_url=url)
 
 
 def isolate_environment(data_dir: Path) -> dict[str, str]:

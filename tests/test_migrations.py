@@ -230,7 +230,7 @@ def test_ai_tables_added_with_readings_and_ledger_kept(tmp_path):
     from markit_core.models import Annotation, AnnotationValue, Case
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0008")  # the revision before 0006 in the chain
+    upgrade(engine, "0004")  # the revision before 0006 in the chain
     assert not AI_TABLES & set(inspect(engine).get_table_names())
     with session(engine) as s:
         create_user(s, None, "admin", "long enough password")
@@ -262,7 +262,7 @@ def test_ai_tables_added_with_readings_and_ledger_kept(tmp_path):
         rows = s.exec(text("select value, confidence from annotation_value")).all()
     assert before.ok and after.ok and after.entries == before.entries
     assert [tuple(r) for r in rows] == [(1, 80)]
-    command.downgrade(alembic_config(engine), "0008")
+    command.downgrade(alembic_config(engine), "0004")
     assert not AI_TABLES & set(inspect(engine).get_table_names())
     assert "annotation_value" in inspect(engine).get_table_names()
     engine.dispose()
@@ -298,7 +298,7 @@ def test_migration_0008_keeps_rows_and_adds_the_settings_table(tmp_path):
 
 def test_login_sessions_table_added_and_removed(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    upgrade(engine, "0005")
+    upgrade(engine, "0006")
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -312,7 +312,7 @@ def test_login_sessions_table_added_and_removed(tmp_path):
     assert "login_session" in inspect(engine).get_table_names()
     from alembic import command
 
-    command.downgrade(alembic_config(engine), "0005")
+    command.downgrade(alembic_config(engine), "0006")
     assert "login_session" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert conn.execute(text("select username from user_account")).all() == [("old",)]
