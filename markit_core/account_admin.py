@@ -24,10 +24,9 @@ from markit_core.accounts import (
     hash_password,
     min_password_length,
 )
-from markit_core.db import require_id, rolls_back
+from markit_core.db import rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.models import PasswordReset, User, utcnow
-from markit_core.sessions import revoke_user_sessions
 
 __all__ = [
     "all_users",
@@ -72,8 +71,6 @@ def deactivate_user(session: Session, actor: User, username: str) -> bool:
     session.add(target)
     ledger.append(session, actor=actor, project_id=None, action="user.deactivate", record=target)
     session.commit()
-    # resume_session refuses inactive users anyway; revoking ends the sessions for good
-    revoke_user_sessions(session, require_id(target))
     return True
 
 

@@ -290,7 +290,7 @@ with left:
             mapping,
             init[1],
             key=canvas_key,
-            mode=mode,
+            mode="transform" if mode == reading.VIEW_TOOL else mode,  # heatmap view: no drawing
             color=colors.get(roi_label, "#ffffff"),
         )
     draft.displayed()

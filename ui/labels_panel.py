@@ -119,6 +119,8 @@ def labels_panel(
                 on_change=_on_answer,
                 args=(draft, lb.id, answer_key),
             )
+            if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
+                ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, _take_ai)
             if draft.value(lb.id) is None:  # no grade is suggested before an answer
                 row.caption("confidence: answer first", width=160)
                 continue
@@ -141,8 +143,6 @@ def labels_panel(
                 on_click=_clear_answer,
                 args=(draft, lb.id),
             )
-            if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
-                ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, _take_ai)
     status = (
         f"Saved as version {draft.version}"
         if draft.unchanged()

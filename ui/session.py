@@ -108,7 +108,7 @@ def current_user(s: Session) -> User | None:
         resumed = resume_session(s, get_settings(), token)
         if resumed is None:
             return None
-        sign_in(resumed.id or 0, token)
+        sign_in(require_id(resumed), token)
         return resumed
     last = st.session_state.get(ACTIVITY_KEY) or utcnow()
     try:
@@ -116,13 +116,13 @@ def current_user(s: Session) -> User | None:
     except SessionExpired as e:
         sign_out(str(e))
         return None
-    token = st.session_state.get(TOKEN_KEY)
-    if token and resume_session(s, get_settings(), token) is None:
-        sign_out("Your session has ended (logged out elsewhere, expired or revoked).")
-        return None
     user = s.get(User, user_id)
     if user is None or not user.is_active:
         sign_out("Your account is no longer active.")
+        return None
+    token = st.session_state.get(TOKEN_KEY)
+    if token and resume_session(s, get_settings(), token) is None:
+        sign_out("Your session has ended (logged out elsewhere, expired or revoked).")
         return None
     st.session_state[ACTIVITY_KEY] = utcnow()
     return user
