@@ -98,7 +98,7 @@ def server(tmp_path):
 
 
 @pytest.mark.xfail(
-    reason="a page's heading did not appear within 60 s on the merged tree (AI page import under load?)",
+    reason="a page's heading did not appear within 60 s on the merged tree (see the note)",
     strict=False,
 )
 def test_every_page_requests_only_its_own_server(server, tmp_path):
