@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -65,6 +66,18 @@ def database_env(settings: Settings) -> dict[str, str]:
     if settings.database_url:
         env["MARKIT_DATABASE_URL"] = settings.database_url
     return env
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module() -> Iterator[None]:
+    """Streamlit's AppTest leaves ``sys.modules["__main__"]`` set to ``app.py``.
+
+    A process started with ``multiprocessing``'s spawn re-runs ``__main__``,
+    so after an AppTest it would open the app's database instead of its work.
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(autouse=True, scope="session")

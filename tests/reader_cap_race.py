@@ -7,7 +7,10 @@ separate Streamlit servers or CLI runs would be.
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -23,6 +26,7 @@ from markit_core.projects import create_project, grant_role, update_settings
 PASSWORD = "a long enough password"
 WORKERS = 8
 CAP = 2
+REPO = Path(__file__).resolve().parent.parent
 
 
 def build(url: str, n_cases: int) -> tuple[int, int, list[int]]:
@@ -56,12 +60,14 @@ def build(url: str, n_cases: int) -> tuple[int, int, list[int]]:
     return project.id, label, ids
 
 
-def _read_all(url, worker, project_id, label, case_ids, barrier, results) -> None:
+def _read_all(url: str, worker: int, project_id: int, label: int, case_ids: list[int]) -> None:
+    """One worker: say it is ready, wait for the start line, submit every case, print counts."""
     engine = make_engine(url)
     stored = refused = 0
     with session(engine) as s:
         user = get_user(s, f"reader{worker}")
-        barrier.wait()
+        print("ready", flush=True)
+        sys.stdin.readline()  # the start signal: every worker is connected by now
         for case_id in case_ids:
             try:
                 submit(
@@ -76,23 +82,46 @@ def _read_all(url, worker, project_id, label, case_ids, barrier, results) -> Non
             except (PermissionDenied, ConflictError):
                 refused += 1
     engine.dispose()
-    results.put((worker, stored, refused))
+    print(json.dumps({"worker": worker, "stored": stored, "refused": refused}), flush=True)
 
 
 def race(url: str, project_id: int, label: int, case_ids: list[int]) -> dict[int, int]:
-    """Run the workers; return readers per case as stored."""
-    ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(WORKERS), ctx.Queue()
+    """Run the workers as separate interpreters; return readers per case as stored.
+
+    Plain subprocesses rather than ``multiprocessing``: a spawned child re-runs
+    the parent's ``__main__``, which after a Streamlit AppTest is ``app.py``.
+    """
+    cases = [str(c) for c in case_ids]
     procs = [
-        ctx.Process(target=_read_all, args=(url, w, project_id, label, case_ids, barrier, results))
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.reader_cap_race", url, str(w), str(project_id)]
+            + [str(label), *cases],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for w in range(WORKERS)
     ]
-    for p in procs:
-        p.start()
-    outcomes = [results.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            assert p.stdout.readline().strip() == "ready", "a worker failed before it was ready"
+        for p in procs:  # all are connected and waiting: let them go together
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outcomes = []
+        for p in procs:
+            out, _ = p.communicate(timeout=600)
+            assert p.returncode == 0, f"worker exited with {p.returncode}"
+            result = json.loads(out.strip().splitlines()[-1])
+            outcomes.append((result["worker"], result["stored"], result["refused"]))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     assert sum(o[1] for o in outcomes) + sum(o[2] for o in outcomes) == WORKERS * len(case_ids)
     engine = make_engine(url)
     with session(engine) as s:
@@ -108,3 +137,8 @@ def race(url: str, project_id: int, label: int, case_ids: list[int]) -> dict[int
         "the readers counter differs from the stored readings"
     )
     return readers
+
+
+if __name__ == "__main__":
+    url, worker, project_id, label, *cases = sys.argv[1:]
+    _read_all(url, int(worker), int(project_id), int(label), [int(c) for c in cases])

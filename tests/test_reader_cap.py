@@ -15,7 +15,7 @@ from tests.reader_cap_race import CAP, build, race
 N_CASES = 12
 
 
-@pytest.mark.timeout(900)  # eight processes each import the stack: slow on a busy machine
+@pytest.mark.timeout(900)  # eight interpreters each import the stack: slow on a busy machine
 def test_eight_processes_never_exceed_the_cap_on_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'race.db'}"
     upgrade(make_engine(url))

@@ -273,11 +273,16 @@ def test_simultaneous_guesses_from_processes_on_sqlite(session, settings, admin,
         ctx.Process(target=_process_guess, args=(url, str(settings.data_dir), barrier))
         for _ in range(8)
     ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(700)
-        assert p.exitcode == 0
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(700)
+            assert p.exitcode == 0
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
     session.expire_all()
     checked = session.exec(select(LoginAttempt).where(LoginAttempt.username == "victim")).all()
     assert len(checked) == settings.lockout_attempts  # 8 wrong guesses, 5 checked
