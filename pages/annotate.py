@@ -216,8 +216,8 @@ heat = ai_ui.annotate_heatmap(s, user, project.id, case_id, suggestions)
 tool_names = {reading.VIEW_TOOL: "View", **TOOLS} if client else TOOLS
 if st.session_state.get("roi_mode") not in tool_names:
     st.session_state["roi_mode"] = next(iter(tool_names))
-# a Grad-CAM overlay is blended into the server-rendered view, aligned by its mapping
-viewing = client and heat is None and st.session_state["roi_mode"] == reading.VIEW_TOOL
+# the browser reader blends a Grad-CAM map itself; a drawing canvas gets it baked in
+viewing = client and st.session_state["roi_mode"] == reading.VIEW_TOOL
 background, mapping = (
     (b"", None) if viewing else viewer.render_current(case.stored_path, view, overlays)
 )
@@ -262,6 +262,10 @@ with left:
             size=size,
             regions=reading.region_dicts(draft.regions, colors, overlays),
             touch=draft.touch,
+            overlay_png=None
+            if heat is None
+            else ai_ui.heatmap_png(get_settings(), heat[0], (decoded.cols, decoded.rows)),
+            overlay_opacity=0.0 if heat is None else heat[1],
         )
         drawing = None
     else:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from markit_core.imaging.client_payload import MAGIC, pixel_payload, read_header
+from markit_core.imaging.client_payload import MAGIC, overlay_payload, pixel_payload, read_header
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.window import PRESETS, window_for_preset
 
@@ -65,19 +65,35 @@ def test_a_wide_float_range_is_quantised_to_16_bits():
     assert np.abs(got - image.ravel()).max() <= header["slope"]
 
 
-def test_colour_multiframe_and_overlay_layout():
+def test_colour_multiframe_layout():
     frames = np.random.default_rng(2).integers(0, 255, (3, 10, 12, 3)).astype(np.uint8)
     decoded = DecodedImage("rgb", frames, "RGB", value_range=(0.0, 255.0))
-    buf = io.BytesIO()
-    Image.new("RGBA", (12, 10), (255, 0, 0, 128)).save(buf, format="PNG")
-    payload = pixel_payload(decoded, 3, overlay_png=buf.getvalue())
+    payload = pixel_payload(decoded, 3)
     header = payload.header
     assert (header["kind"], header["frames"], header["presets"]) == ("rgb8", 3, {})
     assert np.array_equal(_pixels(payload.data).reshape(frames.shape), frames)
-    (length,) = struct.unpack("<I", payload.data[4:8])
+
+
+def _png(colour: tuple[int, int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGBA", (12, 10), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_an_overlay_travels_on_its_own_with_an_id_of_its_content():
+    red, blue = _png((255, 0, 0, 128)), _png((0, 0, 255, 128))
+    data = overlay_payload(3, red)
+    header = read_header(data)
+    assert (header["case"], header["kind"]) == (3, "overlay")
+    (length,) = struct.unpack("<I", data[4:8])
+    assert (8 + length) % 8 == 0
     start, size = header["overlay"]
-    png = payload.data[8 + length + start : 8 + length + start + size]
-    assert Image.open(io.BytesIO(png)).size == (12, 10)
+    png = data[8 + length + start : 8 + length + start + size]
+    assert png == red and Image.open(io.BytesIO(png)).size == (12, 10)
+    assert read_header(overlay_payload(3, blue))["overlay_id"] != header["overlay_id"]
+    assert read_header(overlay_payload(3, red))["overlay_id"] == header["overlay_id"]
+    with pytest.raises(ValueError, match="PNG"):
+        overlay_payload(3, b"GIF89a...")
 
 
 def test_not_a_payload_is_refused():

@@ -1,9 +1,11 @@
 """AI assist on the Streamlit side: the loaded-model factory and the Grad-CAM overlay.
 
 Models are loaded once per server process (``st.cache_resource``) and handed to the core
-services as their ``load`` argument. The overlay is composited onto the rendered view with
-the RGBA that :mod:`markit_core.inference.overlay` builds for the view's mapping, so it stays
-aligned with the image at every zoom and pan; the result is cached per (view, map, opacity).
+services as their ``load`` argument. On the server-rendered view
+(drawing tools, or the server viewer) the overlay is composited with the RGBA that
+:mod:`markit_core.inference.overlay` builds for the view's mapping, so it stays aligned at
+every zoom and pan; the result is cached per (view, map, opacity). The browser reader gets
+the map once as a PNG over the whole image and blends it itself.
 """
 
 from __future__ import annotations
@@ -63,6 +65,26 @@ def _composite(
     out = io.BytesIO()
     Image.alpha_composite(base, layer).convert("RGB").save(out, "PNG")
     return out.getvalue()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _whole_image_png(
+    cam_file_key: tuple[int, str, str, str], image_size: tuple[int, int], data_dir: str
+) -> bytes | None:
+    from markit_core.config import Settings as _Settings
+    from markit_core.inference.overlay import whole_image_png
+    from markit_core.inference.store import load_cam
+
+    case_id, model_name, version, label = cam_file_key
+    cam = load_cam(_Settings(data_dir=data_dir), case_id, model_name, version, label)
+    return None if cam is None else whole_image_png(cam, image_size)
+
+
+def heatmap_png(
+    settings: Settings, cam_key: tuple[int, str, str, str], image_size: tuple[int, int]
+) -> bytes | None:
+    """The cached Grad-CAM map of ``cam_key`` as an RGBA PNG for the browser reader."""
+    return _whole_image_png(cam_key, tuple(image_size), str(settings.data_dir))
 
 
 def with_heatmap(

@@ -89,14 +89,20 @@ def show_reader(
     overlay_png: bytes | None = None,
     overlay_opacity: float = 0.4,
 ) -> None:
-    """Send the case's pixels (once) and mount the reader; note the view it reports."""
-    payload = reader_component.case_payload(stored_path, case_id, decoded, overlay_png=overlay_png)
+    """Send the case's pixels (once) and mount the reader; note the view it reports.
+
+    ``overlay_png`` (an RGBA PNG over the whole image, e.g. a Grad-CAM map) travels
+    apart from the pixels, and its opacity is applied in the browser.
+    """
+    payload = reader_component.case_payload(stored_path, case_id, decoded)
     reader_component.send_pixels(payload)
+    overlay_id = reader_component.send_overlay(case_id, overlay_png) if overlay_png else None
     reported = reader_component.reader(
         case_id,
         size=size,
         regions=regions,
         view=reported_view(user_id, case_id),
+        overlay_id=overlay_id,
         overlay_opacity=overlay_opacity,
     )
     if reported and reported.get("case") == case_id:

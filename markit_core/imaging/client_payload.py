@@ -7,7 +7,13 @@ module packs a decoded image into one binary payload for that:
 
 ``b"MKPX"`` · uint32 LE header length · UTF-8 JSON header (padded with spaces so the
 pixels start 8-byte aligned; offsets in it count from its end) · pixel bytes (all
-frames, row-major) · optional overlay PNG.
+frames, row-major).
+
+An overlay (an AI heat map) travels on its own, as ``b"MKPX"`` · header with
+``"kind": "overlay"`` · one RGBA PNG covering the whole image
+(:func:`overlay_payload`): turning it on, or picking another label, then costs a
+few hundred kilobytes instead of the image again, and opacity is applied in the
+browser.
 
 Greyscale pixels travel as uint16 little-endian *stored* values with a linear
 ``value = stored * slope + intercept`` back to modality units (slope 1 whenever the
@@ -21,6 +27,7 @@ uint8 RGB. The header carries the presets computed by
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import struct
@@ -33,7 +40,14 @@ from PIL import Image
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.window import PRESETS, window_for_preset
 
-__all__ = ["MAGIC", "DEFAULT_MAX_SIDE", "PixelPayload", "pixel_payload", "read_header"]
+__all__ = [
+    "MAGIC",
+    "DEFAULT_MAX_SIDE",
+    "PixelPayload",
+    "overlay_payload",
+    "pixel_payload",
+    "read_header",
+]
 
 MAGIC = b"MKPX"
 DEFAULT_MAX_SIDE = 1024
@@ -140,7 +154,6 @@ def pixel_payload(
     case_id: int,
     *,
     max_side: int = DEFAULT_MAX_SIDE,
-    overlay_png: bytes | None = None,
 ) -> PixelPayload:
     """Pack a decoded image for the browser viewer.
 
@@ -152,8 +165,6 @@ def pixel_payload(
         The case it belongs to (the browser keys payloads by it).
     max_side : int
         Longest side, in payload pixels, before integer block-averaging applies.
-    overlay_png : bytes | None
-        An RGBA PNG (e.g. an AI heat map) covering the whole image, drawn on top.
 
     Returns
     -------
@@ -165,11 +176,30 @@ def pixel_payload(
     pixels = _pixels(decoded, factor, header["slope"], header["intercept"])
     # offsets count from the end of the (padded) header, so they are known up front
     header["pixels"] = [0, len(pixels)]
-    header["overlay"] = [len(pixels), len(overlay_png)] if overlay_png else None
+    return PixelPayload(data=_pack(header, pixels), factor=factor, header=header)
+
+
+def overlay_payload(case_id: int, png: bytes) -> bytes:
+    """Pack an RGBA PNG covering the whole image of ``case_id`` (drawn over its pixels).
+
+    The header's ``overlay_id`` (a digest of the PNG) lets the reader tell which
+    overlay it holds, so a stale one is never painted over another label's.
+    """
+    if png[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("an overlay must be a PNG image")
+    header = {
+        "case": int(case_id),
+        "kind": "overlay",
+        "overlay_id": hashlib.sha256(png).hexdigest()[:16],
+        "overlay": [0, len(png)],
+    }
+    return _pack(header, png)
+
+
+def _pack(header: dict[str, Any], body: bytes) -> bytes:
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * ((-(8 + len(text))) % 8)
-    data = MAGIC + struct.pack("<I", len(text)) + text + pixels + (overlay_png or b"")
-    return PixelPayload(data=data, factor=factor, header=header)
+    return MAGIC + struct.pack("<I", len(text)) + text + body
 
 
 def read_header(data: bytes) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from a jet-like map; alpha = opacity x activation.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from PIL import Image
 
 from markit_core.imaging.display import ViewMapping
 
@@ -86,6 +89,30 @@ def full_image_mapping(image_size: tuple[int, int]) -> ViewMapping:
         scale_y=1.0,
         image_size=(cols, rows),
     )
+
+
+def whole_image_png(cam: np.ndarray, image_size: tuple[int, int], max_side: int = 512) -> bytes:
+    """The map as an RGBA PNG over the whole image (alpha = activation), for the browser reader.
+
+    The browser scales it onto the image and applies the opacity itself, so one PNG
+    serves every zoom, pan and opacity. A map is coarse (the model's input size), so
+    ``max_side`` pixels on the long side lose nothing and keep the PNG small.
+    """
+    cols, rows = image_size
+    if cols <= 0 or rows <= 0 or max_side <= 0:
+        raise ValueError(f"bad image size {image_size} or max_side {max_side}")
+    scale = min(1.0, max_side / max(cols, rows))
+    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+    mapping = ViewMapping(
+        crop=(0, 0, cols, rows),
+        size=size,
+        scale_x=size[0] / cols,
+        scale_y=size[1] / rows,
+        image_size=(cols, rows),
+    )
+    buf = io.BytesIO()
+    Image.fromarray(cam_overlay(cam, mapping, opacity=1.0), "RGBA").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def composite(display: np.ndarray, rgba: np.ndarray) -> np.ndarray:

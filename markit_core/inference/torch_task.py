@@ -136,6 +136,8 @@ class TorchTask:
         return self._cam
 
     def _as_batch(self, batch: torch.Tensor | np.ndarray) -> torch.Tensor:
+        if isinstance(batch, np.ndarray) and not batch.flags.writeable:
+            batch = batch.copy()  # torch cannot share a read-only buffer (cached decoded pixels)
         x = torch.as_tensor(batch, dtype=torch.float32)
         if x.ndim == 3:
             x = x.unsqueeze(0)

@@ -42,9 +42,6 @@ def test_pre_labels_with_one_click_accept_and_exposure(session, app_env, ai_worl
         session, w.manager, w.project_id, prelabel_mode="before", one_click_accept=True
     )
     at = _open()
-    # the heatmap and its opacity slider belong to the server-rendered viewer
-    at.sidebar.toggle(key="view_client").set_value(False).run()
-    assert not at.exception, at.exception
     badges = [c.value for c in at.caption if c.value.startswith("AI ")]
     assert len(badges) == 2
     case_id = at.session_state["view_case"]
@@ -54,6 +51,9 @@ def test_pre_labels_with_one_click_accept_and_exposure(session, app_env, ai_worl
     at.toggle(key="ai_show_heatmap").set_value(True).run()
     assert not at.exception, at.exception
     at.slider(key="ai_opacity").set_value(0.75).run()
+    assert not at.exception, at.exception
+    # the same map, composited on the server-rendered view
+    at.sidebar.toggle(key="view_client").set_value(False).run()
     assert not at.exception, at.exception
     at.button(key="submit").click().run()
     assert not at.exception, at.exception

@@ -70,11 +70,6 @@ def _changed_canvas(page, before: bytes, path, seconds: int = 90) -> bytes:
 
 
 @pytest.mark.timeout(1200)  # the first AI call imports torch and grad-cam in the server
-@pytest.mark.xfail(
-    reason="known bug (issue 10/12 note): the Grad-CAM toggle breaks the annotate page under "
-    "the new browser-side reader, the default viewer; passes with the server-rendered viewer",
-    strict=True,
-)
 def test_annotator_sees_the_grad_cam_overlay_and_changes_its_opacity(demo_server, tmp_path):  # noqa: F811, E501
     from playwright.sync_api import expect, sync_playwright
 

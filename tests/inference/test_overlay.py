@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from markit_core.imaging.decode import decode_any
 from markit_core.imaging.display import ViewState, image_to_canvas, render, view_mapping
-from markit_core.inference.overlay import cam_overlay, colour_lut, composite, full_image_mapping
+from markit_core.inference.overlay import (
+    cam_overlay,
+    colour_lut,
+    composite,
+    full_image_mapping,
+    whole_image_png,
+)
 
 COLS, ROWS = 640, 480
 
@@ -83,3 +92,18 @@ def test_alpha_is_opacity_times_activation_and_colours_run_cold_to_hot() -> None
         cam_overlay(cam, mapping, 1.5)
     with pytest.raises(ValueError, match="2-D"):
         cam_overlay(np.zeros((2, 2, 2)), mapping)
+
+
+def test_the_whole_image_png_is_bounded_and_keeps_the_aspect_and_the_activation() -> None:
+    cam = np.zeros((8, 8), dtype=np.float32)
+    cam[:, 4:] = 1.0  # hot on the right half
+    png = Image.open(io.BytesIO(whole_image_png(cam, (2000, 1000), max_side=400)))
+    assert (png.mode, png.size) == ("RGBA", (400, 200))
+    alpha = np.asarray(png)[..., 3]
+    assert (
+        alpha[:, :150].max() == 0 and alpha[:, 250:].min() == 255
+    )  # opacity is left to the viewer
+    small = Image.open(io.BytesIO(whole_image_png(cam, (30, 20))))
+    assert small.size == (30, 20)  # never enlarged
+    with pytest.raises(ValueError, match="image size"):
+        whole_image_png(cam, (0, 10))

@@ -19,7 +19,13 @@ from typing import Any
 
 import streamlit as st
 
-from markit_core.imaging.client_payload import DEFAULT_MAX_SIDE, PixelPayload, pixel_payload
+from markit_core.imaging.client_payload import (
+    DEFAULT_MAX_SIDE,
+    PixelPayload,
+    overlay_payload,
+    pixel_payload,
+    read_header,
+)
 from markit_core.imaging.decoded import DecodedImage
 
 _HERE = Path(__file__).parent
@@ -38,11 +44,9 @@ TOOLBAR_PX = 64  # toolbar + caption under the canvas
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
-def _cached_payload(
-    stored_path: str, case_id: int, max_side: int, overlay_png: bytes | None, _decoded: Any
-) -> PixelPayload:
-    """One payload per (image, case, size, overlay): built once, shared by all sessions."""
-    return pixel_payload(_decoded, case_id, max_side=max_side, overlay_png=overlay_png)
+def _cached_payload(stored_path: str, case_id: int, max_side: int, _decoded: Any) -> PixelPayload:
+    """One payload per (image, case, size): built once, shared by all sessions."""
+    return pixel_payload(_decoded, case_id, max_side=max_side)
 
 
 def case_payload(
@@ -50,16 +54,22 @@ def case_payload(
     case_id: int,
     decoded: DecodedImage,
     *,
-    overlay_png: bytes | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> PixelPayload:
     """The (cached) pixel payload of a case."""
-    return _cached_payload(stored_path, case_id, max_side, overlay_png, decoded)
+    return _cached_payload(stored_path, case_id, max_side, decoded)
 
 
 def send_pixels(payload: PixelPayload) -> None:
     """Mount the store for one case (current or prefetched); it shows nothing."""
     _store(key=f"mk_px_{payload.header['case']}", data=payload.data, width="stretch", height=1)
+
+
+def send_overlay(case_id: int, png: bytes) -> str:
+    """Mount a case's overlay (an RGBA PNG over the whole image); returns its ``overlay_id``."""
+    data = overlay_payload(case_id, png)
+    _store(key=f"mk_ov_{case_id}", data=data, width="stretch", height=1)
+    return str(read_header(data)["overlay_id"])
 
 
 def reader(
@@ -68,8 +78,8 @@ def reader(
     size: int,
     regions: list[dict[str, Any]],
     view: dict[str, Any] | None = None,
+    overlay_id: str | None = None,
     overlay_opacity: float = 0.4,
-    show_overlay: bool = True,
 ) -> dict[str, Any] | None:
     """Mount the reader for ``case_id`` (its pixels must be sent with ``send_pixels``).
 
@@ -85,8 +95,8 @@ def reader(
     view : dict | None
         The view to open with when the browser has none for this case (e.g. after a
         reload); the browser's own view wins otherwise, so a rerun never undoes a drag.
-    overlay_opacity, show_overlay
-        How the payload's overlay (if any) is drawn.
+    overlay_id, overlay_opacity
+        The overlay to draw (from ``send_overlay``; None: none) and its opacity.
 
     Returns
     -------
@@ -101,8 +111,8 @@ def reader(
             "size": [int(size), int(size)],
             "regions": regions,
             "view": view,
+            "overlay_id": overlay_id,
             "overlay_opacity": float(overlay_opacity),
-            "show_overlay": bool(show_overlay),
         },
         width=int(size) + 4,
         height=int(size) + TOOLBAR_PX,

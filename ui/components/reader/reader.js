@@ -13,6 +13,7 @@
 
 const G = (window.__markitReader ||= {
   payloads: new Map(), // case id -> parsed payload
+  overlays: new Map(), // case id -> { id: overlay_id, bitmap }
   views: new Map(), // case id -> the view the reader left it at
   readers: new Set(),
   stats: { paints: [], steps: [], zooms: [], lastPaint: null },
@@ -33,25 +34,36 @@ function parsePayload(bytes) {
   const hlen = dv.getUint32(4, true);
   const header = JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + hlen)));
   const base = b.byteOffset + 8 + hlen;
+  if (header.kind === "overlay") {
+    const [oOff, oLen] = header.overlay;
+    return { header, png: new Uint8Array(b.buffer, base + oOff, oLen) };
+  }
   const [pOff, pLen] = header.pixels;
   const pixels =
     header.kind === "u16"
       ? new Uint16Array(b.buffer, base + pOff, pLen / 2)
       : new Uint8Array(b.buffer, base + pOff, pLen);
-  const payload = { header, pixels, overlay: null, overlayReady: null };
-  if (header.overlay) {
-    const [oOff, oLen] = header.overlay;
-    const blob = new Blob([new Uint8Array(b.buffer, base + oOff, oLen)], { type: "image/png" });
-    payload.overlayReady = createImageBitmap(blob).then((bmp) => {
-      payload.overlay = bmp;
-      G.readers.forEach((r) => r.caseId === header.case && r.schedule());
-    });
-  }
-  return payload;
+  return { header, pixels };
+}
+
+function storeOverlay({ header, png }) {
+  // one overlay per case (an AI heat map); the reader paints it only while its data names
+  // this overlay_id, so switching labels or turning it off never shows a stale map
+  const id = header.case;
+  const old = G.overlays.get(id);
+  if (old && old.id === header.overlay_id) return;
+  const entry = { id: header.overlay_id, bitmap: null };
+  G.overlays.set(id, entry);
+  while (G.overlays.size > MAX_PAYLOADS) G.overlays.delete(G.overlays.keys().next().value);
+  createImageBitmap(new Blob([png], { type: "image/png" })).then((bmp) => {
+    entry.bitmap = bmp;
+    G.readers.forEach((r) => r.caseId === id && r.schedule());
+  });
 }
 
 function store(bytes) {
   const payload = parsePayload(bytes);
+  if (payload.header.kind === "overlay") return storeOverlay(payload);
   const id = payload.header.case;
   const old = G.payloads.get(id);
   // the same case mounted again (current after being prefetched): keep what is painted
@@ -265,10 +277,12 @@ class Reader {
     const dh = h.rows * h.factor * z;
     ctx.drawImage(this.off, -x0 * z, -y0 * z, dw, dh);
     const opacity = this.data.overlay_opacity ?? 0.4;
-    if (p.overlay && this.data.show_overlay !== false && opacity > 0) {
+    const overlay = G.overlays.get(h.case);
+    const wanted = this.data.overlay_id;
+    if (wanted && overlay && overlay.id === wanted && overlay.bitmap && opacity > 0) {
       ctx.globalAlpha = opacity;
       ctx.imageSmoothingEnabled = true;
-      ctx.drawImage(p.overlay, -x0 * z, -y0 * z, h.image_cols * z, h.image_rows * z);
+      ctx.drawImage(overlay.bitmap, -x0 * z, -y0 * z, h.image_cols * z, h.image_rows * z);
       ctx.globalAlpha = 1;
     }
     this.paintRegions(z, x0, y0);
