@@ -158,7 +158,7 @@ def bench_export(tmp: Path) -> tuple[float, float]:
 
 def _bulk_ledger(s, n: int) -> None:
     """``n`` valid chained entries with their leaf hashes, through the DB-API cursor."""
-    columns = (*ledger._ENTRY_FIELDS, "entry_hash", "leaf_hash")
+    columns = (*ledger.ENTRY_FIELDS, "entry_hash", "leaf_hash")
     sql = (
         f"INSERT INTO ledger_entry ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     )

@@ -83,8 +83,8 @@ def covering_entries(
 def _records(
     session: Session, record_type: str, ids: list[int]
 ) -> Iterable[tuple[int, dict, dict]]:
-    table = ledger._table(record_type)
-    pk = table.c[ledger._pk_name(table)]
+    table = ledger.record_table(record_type)
+    pk = table.c[ledger.primary_key_name(table)]
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
         rows = {
@@ -92,8 +92,8 @@ def _records(
             for r in session.execute(select(table).where(pk.in_(chunk))).mappings()
         }
         kids: dict[str, dict[int, list[dict]]] = {}
-        for child, fk in ledger._CHILDREN.get(record_type, ()):
-            ct = ledger._table(child)
+        for child, fk in ledger.CHILD_TABLES.get(record_type, ()):
+            ct = ledger.record_table(child)
             grouped: dict[int, list[dict]] = {}
             for r in session.execute(select(ct).where(ct.c[fk].in_(chunk))).mappings():
                 grouped.setdefault(r[fk], []).append(dict(r))

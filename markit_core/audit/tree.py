@@ -19,7 +19,7 @@ from markit_core.errors import MarkitError
 
 __all__ = ["ENTRY_COLUMNS", "entries_by_seq", "leaves_from_content", "ledger_tree"]
 
-ENTRY_COLUMNS = (*ledger._ENTRY_FIELDS, "entry_hash", "leaf_hash")
+ENTRY_COLUMNS = (*ledger.ENTRY_FIELDS, "entry_hash", "leaf_hash")
 _CHUNK = 500
 
 

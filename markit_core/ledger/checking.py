@@ -1,17 +1,4 @@
-"""Hash-chained activity ledger.
-
-Every state change appends one entry in the same transaction as the change.
-An entry stores the SHA-256 digest of the canonical JSON of the affected
-record, the previous entry's hash and its own hash, so
-
-* editing an entry breaks its own hash,
-* deleting, inserting or reordering entries breaks the sequence or the links,
-* deleting the newest entries is caught by the ``ledger_head`` row,
-* editing a logged record afterwards (outside MarkIt) no longer matches the
-  digest of the newest entry that refers to it.
-
-Records with child rows (an annotation with its values and ROIs) are digested
-together with their children, so editing a child is caught too.
+"""Checking the ledger: the hash chain, its head, and the logged records against their digests.
 
 Reading is permission-checked: ``recent`` and ``verify`` of a project need its
 statistics permission, the whole ledger a site administrator.
@@ -20,208 +7,26 @@ statistics permission, the whole ledger a site administrator.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import select
 from sqlmodel import Session, SQLModel, col
 
-from markit_core import models
 from markit_core.access import Action, require, require_admin
-from markit_core.models import LedgerEntry, LedgerHead, User, utcnow
-
-GENESIS = "0" * 64
-
-# record_type -> child tables digested with the record: (table name, foreign-key column)
-_CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
-    "annotation": (("annotation_value", "annotation_id"), ("roi", "annotation_id")),
-    # the de-identification trace-back of a case is covered by the case's own entry
-    "case": (("case_origin", "case_id"),),
-}
-
-_ENTRY_FIELDS = (
-    "seq",
-    "at",
-    "actor_id",
-    "actor",
-    "project_id",
-    "action",
-    "record_type",
-    "record_id",
-    "record_digest",
-    "removed",
-    "prev_hash",
+from markit_core.ledger.hashing import (
+    CHILD_TABLES,
+    ENTRY_FIELDS,
+    GENESIS,
+    digest_row,
+    entry_bytes,
+    leaf_hash,
+    primary_key_name,
+    record_table,
+    row_dict,
 )
-
-
-def _jsonable(value: Any) -> Any:
-    """``json.dumps`` fallback: datetimes as ISO 8601, database rows as dicts."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):  # database rows (RowMapping)
-        return dict(value)
-    raise TypeError(f"cannot put {type(value).__name__} into the ledger's canonical JSON")
-
-
-# One encoder for all calls: json.dumps with options builds a new one each time.
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_jsonable
-)
-
-
-def canonical_json(data: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, ISO datetimes."""
-    return _CANONICAL.encode(data)
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _table(record_type: str) -> Table:
-    return SQLModel.metadata.tables[record_type]
-
-
-def _as_stored(column: Any, value: Any) -> Any:
-    """``value`` as the database will return it: an int put into a float column comes back
-    as a float, so the digest made at append time must use the float too."""
-    if value is None:
-        return None
-    try:
-        kind = column.type.python_type
-    except NotImplementedError:  # JSON and other composite types round-trip as they are
-        return value
-    return kind(value) if kind in (int, float, bool, str) else value
-
-
-def row_dict(obj: SQLModel) -> dict[str, Any]:
-    """Column values of an ORM object, keyed by column name, typed as stored."""
-    table = obj.__table__  # type: ignore[attr-defined]  # set by SQLModel for table=True
-    return {c.name: _as_stored(c, getattr(obj, c.key)) for c in table.columns}
-
-
-def _pk_name(table: Table) -> str:
-    return next(iter(table.primary_key.columns)).name
-
-
-def digest_row(
-    record_type: str,
-    row: Mapping[str, Any],
-    children: Mapping[str, Sequence[Mapping[Any, Any]]] | None = None,
-) -> str:
-    """SHA-256 of a record (and its child rows) in canonical form."""
-    body: dict[str, Any] = {"table": record_type, "row": row}
-    if children:
-        body["children"] = {
-            name: sorted(rows, key=lambda r: r.get("id") or 0) for name, rows in children.items()
-        }
-    return _sha256(canonical_json(body))
-
-
-def _load_children(session: Session, record_type: str, record_id: Any) -> dict[str, list[dict]]:
-    result: dict[str, list[dict]] = {}
-    for child, fk in _CHILDREN.get(record_type, ()):
-        table = _table(child)
-        rows = session.execute(select(table).where(table.c[fk] == record_id)).mappings().all()
-        result[child] = [dict(r) for r in rows]
-    return result
-
-
-def entry_bytes(fields: Mapping[str, Any]) -> bytes:
-    """An entry's content (everything except its own hashes), as hashed.
-
-    The content is the JSON array of the fields in ``_ENTRY_FIELDS`` order:
-    as canonical as sorted-key JSON, and cheap enough to verify 100k entries
-    in well under a second. It is also the Merkle leaf (``markit_core.audit``).
-    """
-    return _CANONICAL.encode([fields[k] for k in _ENTRY_FIELDS]).encode("utf-8")
-
-
-def entry_hash(fields: Mapping[str, Any]) -> str:
-    """Hash of an entry's content (everything except its own hash)."""
-    return hashlib.sha256(entry_bytes(fields)).hexdigest()
-
-
-def leaf_hash(content: bytes) -> bytes:
-    """RFC 6962 Merkle leaf hash, SHA-256(0x00 || content) (as ``audit.merkle.leaf_hash``,
-    repeated here so the ledger does not import the audit package)."""
-    return hashlib.sha256(b"\x00" + content).digest()
-
-
-def entry_leaf_hash(fields: Mapping[str, Any]) -> str:
-    """The entry's RFC 6962 Merkle leaf hash, hex: SHA-256(0x00 || content)."""
-    return leaf_hash(entry_bytes(fields)).hex()
-
-
-# SQLModel's metaclass sets __table__ on table=True models; its stubs do not declare it
-_ENTRIES: Table = LedgerEntry.__table__  # type: ignore[attr-defined]
-_HEAD: Table = LedgerHead.__table__  # type: ignore[attr-defined]
-# Built once: constructing statements per call costs more than executing them.
-_INSERT_ENTRY = _ENTRIES.insert()
-_SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_HEAD = _HEAD.insert()
-_UPDATE_HEAD = (
-    _HEAD.update()
-    .where(_HEAD.c.id == 1)
-    .values(seq=bindparam("head_seq"), entry_hash=bindparam("head_hash"))
-)
-
-
-def append(
-    session: Session,
-    *,
-    actor: models.User | None,
-    project_id: int | None,
-    action: str,
-    record: SQLModel,
-    removed: bool = False,
-) -> int:
-    """Append an entry for ``record`` inside the caller's transaction; return its seq.
-
-    Call after the change has been flushed (the record has its id) and before
-    commit. With ``removed=True`` the record is being deleted; verification then
-    expects it to be absent.
-    """
-    session.flush()
-    table = record.__table__  # type: ignore[attr-defined]  # set by SQLModel for table=True
-    record_type = table.name
-    row = row_dict(record)
-    record_id = row[_pk_name(table)]
-    children = None if removed else _load_children(session, record_type, record_id)
-    digest = digest_row(record_type, row, children)
-
-    conn = session.connection()
-    head = conn.execute(_SELECT_HEAD).first()
-    if head is None:
-        conn.execute(_INSERT_HEAD, {"id": 1, "seq": 0, "entry_hash": ""})
-        seq, prev = 1, GENESIS
-    else:
-        seq, prev = head.seq + 1, head.entry_hash or GENESIS
-    fields = {
-        "seq": seq,
-        "at": utcnow().isoformat(timespec="microseconds"),
-        "actor_id": actor.id if actor else None,
-        "actor": actor.username if actor else "",
-        "project_id": project_id,
-        "action": action,
-        "record_type": record_type,
-        "record_id": str(record_id),
-        "record_digest": digest,
-        "removed": removed,
-        "prev_hash": prev,
-    }
-    content = entry_bytes(fields)
-    fields["entry_hash"] = hashlib.sha256(content).hexdigest()
-    fields["leaf_hash"] = leaf_hash(content).hex()
-    conn.execute(_INSERT_ENTRY, fields)
-    conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_hash": fields["entry_hash"]})
-    return seq
-
-
-# --- verification ---------------------------------------------------------
+from markit_core.models import LedgerEntry, LedgerHead, User
 
 
 @dataclass(frozen=True)
@@ -334,8 +139,8 @@ def _record_problems(
         if rtype not in SQLModel.metadata.tables:
             problems.extend(Problem(e["seq"], "unknown record type", rtype) for e in ents)
             continue
-        table = _table(rtype)
-        pk = table.c[_pk_name(table)]
+        table = record_table(rtype)
+        pk = table.c[primary_key_name(table)]
         names = [c.name for c in table.columns]
         rows = {
             str(r[pk.name]): r
@@ -345,9 +150,9 @@ def _record_problems(
         }
         # SQLAlchemy row mappings (keyed by column name) are digested as they come
         children: dict[str, dict[str, list[Mapping[Any, Any]]]] = {}
-        for child, fk in _CHILDREN.get(rtype, ()):
+        for child, fk in CHILD_TABLES.get(rtype, ()):
             grouped: dict[str, list[Mapping[Any, Any]]] = {}
-            for r in session.execute(select(_table(child))).mappings():
+            for r in session.execute(select(record_table(child))).mappings():
                 grouped.setdefault(str(r[fk]), []).append(r)
             children[child] = grouped
         for e in ents:
@@ -364,7 +169,7 @@ def _load_entries(session: Session) -> list[dict[str, Any]]:
     per-row processing (a third of the verification time) is not needed;
     ``removed`` is normalised because SQLite returns it as 0/1.
     """
-    columns = (*_ENTRY_FIELDS, "entry_hash", "leaf_hash")
+    columns = (*ENTRY_FIELDS, "entry_hash", "leaf_hash")
     cursor = session.connection().connection.cursor()
     try:
         cursor.execute(f"SELECT {', '.join(columns)} FROM ledger_entry ORDER BY seq")
