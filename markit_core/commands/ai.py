@@ -22,7 +22,7 @@ from markit_core.errors import NotFoundError
 from markit_core.models import Project
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
         help="train a new model version from a project's annotations",

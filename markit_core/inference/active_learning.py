@@ -12,11 +12,12 @@ see human readings.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
@@ -81,15 +82,26 @@ def _unread(session: Session, project_id: int) -> list[int]:
     read = set(
         session.exec(
             select(Annotation.case_id).where(
-                Annotation.id.in_(current_annotation_ids(project_id))  # type: ignore[union-attr]
+                col(Annotation.id).in_(current_annotation_ids(project_id))
             )
         ).all()
     )
-    cases = session.exec(select(Case.id).where(Case.project_id == project_id).order_by(Case.id))
-    return [int(c) for c in cases if c not in read]
+    cases = session.exec(
+        select(col(Case.id)).where(Case.project_id == project_id).order_by(col(Case.id))
+    )
+    return [int(c) for c in cases if c is not None and c not in read]
 
 
-def _predict_missing(session, actor, settings, project_id, name, version, ids, load) -> None:
+def _predict_missing(
+    session: Session,
+    actor: User,
+    settings: Settings,
+    project_id: int,
+    name: str,
+    version: str,
+    ids: list[int],
+    load: Loader,
+) -> None:
     have = project_predictions(session, project_id, name, version)
     todo = [c for c in ids if c not in have]
     if not todo:
@@ -98,7 +110,7 @@ def _predict_missing(session, actor, settings, project_id, name, version, ids, l
     info = registry.entry(name, version).info
     for start in range(0, len(todo), 32):
         chunk = todo[start : start + 32]
-        batch = np.stack([model_input(settings, session.get(Case, c), info) for c in chunk])  # type: ignore[arg-type]
+        batch = np.stack([model_input(settings, _stored_case(session, c), info) for c in chunk])
         for case_id, row in zip(chunk, np.asarray(task(batch)), strict=True):
             outputs = {lb: float(v) for lb, v in zip(info.labels, row, strict=True)}
             save_prediction(
@@ -112,9 +124,32 @@ def _predict_missing(session, actor, settings, project_id, name, version, ids, l
             )
 
 
-def _set_priority(session, actor, project_id, case_id, uncertainty, method, name, version):
+def _stored_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:  # deleted while the run was going
+        raise ValidationError(f"case {case_id} was deleted during the run; run it again")
+    return case
+
+
+def _set_priority(
+    session: Session,
+    actor: User,
+    project_id: int,
+    case_id: int,
+    uncertainty: float,
+    method: str,
+    name: str,
+    version: str,
+) -> None:
     row = session.exec(select(CasePriority).where(CasePriority.case_id == case_id)).first()
-    row = row or CasePriority(project_id=project_id, case_id=case_id, uncertainty=0.0)
+    if row is None:
+        row = CasePriority(
+            project_id=project_id,
+            case_id=case_id,
+            uncertainty=0.0,
+            model_name=name,
+            version=version,
+        )
     row.uncertainty, row.method, row.model_name, row.version = (
         float(uncertainty),
         method,
@@ -127,7 +162,18 @@ def _set_priority(session, actor, project_id, case_id, uncertainty, method, name
     ledger.append(session, actor=actor, project_id=project_id, action="ai.priority", record=row)
 
 
-def _accept(session, actor, project_id, case_id, scores, labels, cut, threshold, name, version):
+def _accept(
+    session: Session,
+    actor: User,
+    project_id: int,
+    case_id: int,
+    scores: Mapping[int, float],
+    cut: float,
+    threshold: float,
+    name: str,
+    version: str,
+) -> int:
+    """Store the model's answers of a confident case as AI labels; how many were new."""
     stored = 0
     existing = {
         lid
@@ -221,7 +267,6 @@ def score_unread(
                     project_id,
                     case_id,
                     scores,
-                    labels,
                     options.threshold,
                     float(threshold),
                     name,
@@ -252,9 +297,9 @@ def ai_labels(session: Session, actor: User, project_id: int) -> list[AiLabelRow
     require(session, actor, project_id, Action.VIEW)
     rows = session.exec(
         select(AiLabel, LabelDef.name)
-        .join(LabelDef, LabelDef.id == AiLabel.label_id)
+        .join(LabelDef, col(LabelDef.id) == col(AiLabel.label_id))
         .where(AiLabel.project_id == project_id)
-        .order_by(AiLabel.case_id, LabelDef.order, LabelDef.name)
+        .order_by(col(AiLabel.case_id), col(LabelDef.order), col(LabelDef.name))
     ).all()
     return [
         AiLabelRow(

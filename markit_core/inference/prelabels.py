@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sqlmodel import Session, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
@@ -281,27 +282,27 @@ def _rate(num: int, den: int) -> float:
 def _history(session: Session, project_id: int) -> list[tuple]:
     """(case, annotator, label, version, value, visible, score, accepted, current) per answer."""
     current = set(session.exec(current_annotation_ids(project_id)).all())
-    rows = session.exec(
-        select(
-            Annotation.id,
-            Annotation.case_id,
-            Annotation.annotator_id,
-            AnnotationValue.label_id,
-            Annotation.version,
-            AnnotationValue.value,
-            AnnotationExposure.suggestion_visible,
-            AnnotationExposure.score,
-            AnnotationExposure.accepted,
+    rows = session.execute(  # nine columns: SQLAlchemy's select (SQLModel's types stop at four)
+        sa_select(
+            col(Annotation.id),
+            col(Annotation.case_id),
+            col(Annotation.annotator_id),
+            col(AnnotationValue.label_id),
+            col(Annotation.version),
+            col(AnnotationValue.value),
+            col(AnnotationExposure.suggestion_visible),
+            col(AnnotationExposure.score),
+            col(AnnotationExposure.accepted),
         )
-        .join(AnnotationValue, AnnotationValue.annotation_id == Annotation.id)
+        .join(AnnotationValue, col(AnnotationValue.annotation_id) == col(Annotation.id))
         .join(
             AnnotationExposure,
-            (AnnotationExposure.annotation_id == Annotation.id)
-            & (AnnotationExposure.label_id == AnnotationValue.label_id),
+            (col(AnnotationExposure.annotation_id) == col(Annotation.id))
+            & (col(AnnotationExposure.label_id) == col(AnnotationValue.label_id)),
             isouter=True,
         )
-        .where(Annotation.project_id == project_id, AnnotationValue.value.is_not(None))  # type: ignore[union-attr]
-        .order_by(Annotation.case_id, Annotation.annotator_id, Annotation.version)
+        .where(col(Annotation.project_id) == project_id, col(AnnotationValue.value).is_not(None))
+        .order_by(col(Annotation.case_id), col(Annotation.annotator_id), col(Annotation.version))
     ).all()
     return [(*r[1:6], bool(r[6]), r[7], bool(r[8]), r[0] in current) for r in rows]
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
@@ -102,12 +102,10 @@ def _status(run: AiRun) -> RunStatus:
 
 
 def _project_cases(session: Session, project_id: int) -> list[int]:
-    return [
-        int(c)
-        for c in session.exec(
-            select(Case.id).where(Case.project_id == project_id).order_by(Case.id)
-        ).all()
-    ]
+    ids = session.exec(
+        select(col(Case.id)).where(Case.project_id == project_id).order_by(col(Case.id))
+    ).all()
+    return [int(c) for c in ids if c is not None]
 
 
 def _log(session: Session, actor: User | None, run: AiRun, action: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require, roles_of
@@ -320,18 +320,25 @@ def explain_case(
         )
     case = _case(session, project_id, case_id)
     warnings = modality_warnings(case, info)
-    cams = {lb: load_cam(settings, case_id, info.name, info.version, lb) for lb in labels}
-    missing = [lb for lb, cam in cams.items() if cam is None]
+    cams: dict[str, np.ndarray] = {}
+    missing: list[str] = []
+    for lb in labels:
+        cam = load_cam(settings, case_id, info.name, info.version, lb)
+        if cam is None:
+            missing.append(lb)
+        else:
+            cams[lb] = cam
     stored = stored_prediction(session, case_id, info.name, info.version)
     if not missing and stored is not None:
-        return CaseExplanation(case_id, info, stored.outputs, True, warnings, cams)  # type: ignore[arg-type]
+        return CaseExplanation(case_id, info, stored.outputs, True, warnings, cams)
     task = load(info.name, info.version, settings)
     image = model_input(settings, case, info)
     if missing:
         raw, maps = task.explain(image, [info.labels.index(lb) for lb in missing])
-        for lb, cam in zip(missing, maps, strict=True):
-            cams[lb] = np.asarray(cam, dtype=np.float32)
+        for lb, made in zip(missing, maps, strict=True):
+            cams[lb] = np.asarray(made, dtype=np.float32)
             save_cam(settings, case_id, info.name, info.version, lb, cams[lb])
+        cams = {lb: cams[lb] for lb in labels}  # in the order asked for
     else:
         raw = task(image[None])[0]
     outputs = stored.outputs if stored is not None else _outputs(info, raw)
@@ -346,7 +353,7 @@ def explain_case(
             outputs=outputs,
         )
         session.commit()
-    return CaseExplanation(case_id, info, outputs, stored is not None, warnings, cams)  # type: ignore[arg-type]
+    return CaseExplanation(case_id, info, outputs, stored is not None, warnings, cams)
 
 
 def project_cases(session: Session, actor: User, project_id: int) -> list[tuple[int, str, str]]:
@@ -354,7 +361,7 @@ def project_cases(session: Session, actor: User, project_id: int) -> list[tuple[
     from markit_core.review.answers import case_name
 
     require_ai(session, actor, project_id)
-    rows = session.exec(select(Case).where(Case.project_id == project_id).order_by(Case.id))
+    rows = session.exec(select(Case).where(Case.project_id == project_id).order_by(col(Case.id)))
     return [(c.id or 0, case_name(c), c.modality) for c in rows]
 
 

@@ -45,15 +45,16 @@ def stratified_split(targets: np.ndarray, seed: int, val_share: float = VAL_SHAR
     for k in order[::-1]:  # rarest last, so it wins
         strata[targets[:, k] > 0.5] = k
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    train: list[int] = []
+    val: list[int] = []
     for s in np.unique(strata):
         rows = np.flatnonzero(strata == s)
         rows = rows[rng.permutation(rows.size)]
         n_val = int(round(rows.size * val_share))
         n_val = min(max(n_val, 1 if rows.size >= 2 else 0), rows.size - 1 if rows.size > 1 else 0)
-        val.extend(rows[:n_val])
-        train.extend(rows[n_val:])
-    return np.sort(np.asarray(train, dtype=int)), np.sort(np.asarray(val, dtype=int))
+        val.extend(int(r) for r in rows[:n_val])
+        train.extend(int(r) for r in rows[n_val:])
+    return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(val, dtype=np.int64))
 
 
 def prepare_training(
