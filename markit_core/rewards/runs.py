@@ -174,6 +174,27 @@ def _adjudications(session: Session, project_id: int, table: AnnotationTable) ->
     )
 
 
+def _ai_matrix(table: AnnotationTable, ai: AiReference | None) -> np.ndarray | None:
+    """The AI reference as the table's (case, label) matrix; None without one."""
+    if not ai:
+        return None
+    keys = list(ai)
+    return table.reference_matrix(
+        [str(c) for c, _ in keys], [lab for _, lab in keys], [bool(ai[k]) for k in keys]
+    )
+
+
+def _input_params(table: AnnotationTable, frame: pd.DataFrame) -> dict[str, Any]:
+    """What the run was computed on, stored with it: sizes, names and the input's digest."""
+    return {
+        "answers": table.n_annotations,
+        "cases": len(table.cases),
+        "labels": list(table.labels),
+        "annotators": list(table.annotators),
+        "input_sha256": _digest(frame),
+    }
+
+
 @rolls_back
 def run_rewards(
     session: Session,
@@ -232,12 +253,7 @@ def run_rewards(
             "no answers to reward yet: nobody has answered a present/absent label"
         )
     ai = ai if ai is not None else load_ai_reference(session, project_id)
-    ai_matrix = None
-    if ai:
-        keys = list(ai)
-        ai_matrix = table.reference_matrix(
-            [str(c) for c, _ in keys], [lab for _, lab in keys], [bool(ai[k]) for k in keys]
-        )
+    ai_matrix = _ai_matrix(table, ai)
     qc = qc if qc is not None else get_qc_settings(session, actor, project_id)
     analysis = analyse_rewards(
         table,
@@ -258,11 +274,7 @@ def run_rewards(
         "kappa_threshold": float(kappa_threshold),
         "truth": result.truth_rule,
         "ai_reference": ai_matrix is not None,
-        "answers": table.n_annotations,
-        "cases": len(table.cases),
-        "labels": list(table.labels),
-        "annotators": list(table.annotators),
-        "input_sha256": _digest(frame),
+        **_input_params(table, frame),
         "trust_level": qc.trust_level,
         "min_positives": qc.min_positives,
         "trusted_ai_only": qc.trusted_ai_only,
