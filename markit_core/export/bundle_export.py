@@ -198,9 +198,11 @@ def _seal(
     )
     session.commit()
     annotation_ids: set[int] = set().union(*(w.annotation_ids for w in written))
+    ai_label_ids: set[int] = set().union(*(w.ai_label_ids for w in written))
     covered = {
         "annotation": covering_entries(session, project.id, "annotation", annotation_ids),
         "adjudication": covering_entries(session, project.id, "adjudication", adjudications),
+        "ai_label": covering_entries(session, project.id, "ai_label", ai_label_ids),
     }
     tree = ledger_tree(session)
     head = sign_tree_head(session, actor, project.id, passphrase, tree)

@@ -1,15 +1,15 @@
 """Streaming queries behind the exports: current readings and regions, chunk by chunk.
 
 Rows come from SQL cursors with ``yield_per``, never as ORM objects or one big
-list, so an export of a large project holds one chunk at a time. Attributes
-added by later work (an annotation's ``source`` and whether the AI suggestion
-was visible, a region's ``source`` and ``score``) are read with ``getattr``
-defaults: before that work lands every reading is ``human`` and no AI
-suggestion was shown.
+list, so an export of a large project holds one chunk at a time. Whether the AI's
+suggestion was shown comes from the reading's exposure record; answers a confident
+model stored itself (``AiLabel``, active learning) are rows of source ``ai`` whose
+reader is the model, merged into the same order.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -17,7 +17,16 @@ from sqlalchemy import and_, func, literal
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, Roi, User
+from markit_core.models import (
+    AiLabel,
+    Annotation,
+    AnnotationExposure,
+    AnnotationValue,
+    Case,
+    LabelDef,
+    Roi,
+    User,
+)
 
 __all__ = [
     "CHUNK",
@@ -31,7 +40,6 @@ __all__ = [
 ]
 
 CHUNK = 5000
-_AI_VISIBLE_NAMES = ("ai_suggestion_visible", "ai_visible", "ai_shown")
 
 
 def _optional(model: type, names: tuple[str, ...], default: Any) -> Any:
@@ -43,12 +51,14 @@ def _optional(model: type, names: tuple[str, ...], default: Any) -> Any:
 
 
 class ReadingRow(NamedTuple):
+    """One answer; the fields up to ``ai_suggestion_visible`` are the CSV's columns."""
+
     case_id: int
     case_name: str
     label_id: int
     label: str
-    reader: str
-    annotation_id: int
+    reader: str  # the annotator, or "model@version" for an AI label
+    annotation_id: int | None  # None for an AI label
     version: int
     value: bool | None
     confidence: int | None
@@ -59,6 +69,7 @@ class ReadingRow(NamedTuple):
     submitted_at: Any
     source: str
     ai_suggestion_visible: bool
+    ai_label_id: int | None = None  # the AiLabel row of a source "ai" answer
 
 
 class RegionRow(NamedTuple):
@@ -99,19 +110,40 @@ def _current(project_id: int) -> Any:
     )
 
 
-def count_readings(session: Session, project_id: int) -> int:
-    """Number of (case, label, reader) rows :func:`iter_readings` yields."""
+def count_readings(session: Session, project_id: int, *, include_ai: bool = True) -> int:
+    """Number of rows :func:`iter_readings` yields."""
     stmt = (
         select(func.count())
         .select_from(AnnotationValue)
         .join(Annotation, col(Annotation.id) == col(AnnotationValue.annotation_id))
         .where(_current(project_id), col(AnnotationValue.value).is_not(None))
     )
-    return int(session.exec(stmt).one())
+    humans = int(session.exec(stmt).one())
+    if not include_ai:
+        return humans
+    ai = select(func.count()).select_from(AiLabel).where(col(AiLabel.project_id) == project_id)
+    return humans + int(session.exec(ai).one())
 
 
-def iter_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
-    """Current answers, one per (case, label, reader), ordered by case, label, reader."""
+def iter_readings(
+    session: Session, project_id: int, *, include_ai: bool = True
+) -> Iterator[ReadingRow]:
+    """Current answers, one per (case, label, reader), ordered by case, label, reader.
+
+    With ``include_ai`` the model's own answers (source ``ai``) are merged in.
+    """
+    humans = _human_readings(session, project_id)
+    if not include_ai:
+        yield from (row for _key, row in humans)
+        return
+    merged = heapq.merge(humans, _ai_readings(session, project_id), key=lambda kr: kr[0])
+    yield from (row for _key, row in merged)
+
+
+_SortKey = tuple[int, int, str, str]
+
+
+def _human_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKey, ReadingRow]]:
     columns: list[Any] = [
         Annotation.case_id,
         Case.original_name,
@@ -127,8 +159,8 @@ def iter_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         Annotation.active_seconds,
         Annotation.idle_seconds,
         Annotation.submitted_at,
-        _optional(Annotation, ("source",), "human"),
-        _optional(Annotation, _AI_VISIBLE_NAMES, False),
+        AnnotationExposure.suggestion_visible,
+        LabelDef.order,
     ]
     stmt = (
         select(*columns)
@@ -136,13 +168,62 @@ def iter_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         .join(LabelDef, col(LabelDef.id) == col(AnnotationValue.label_id))
         .join(User, col(User.id) == col(Annotation.annotator_id))
         .join(Case, col(Case.id) == col(Annotation.case_id))
+        .outerjoin(
+            AnnotationExposure,
+            and_(
+                col(AnnotationExposure.annotation_id) == col(Annotation.id),
+                col(AnnotationExposure.label_id) == col(AnnotationValue.label_id),
+            ),
+        )
         .where(_current(project_id), col(AnnotationValue.value).is_not(None))
         .order_by(
             col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
         )
     ).execution_options(yield_per=CHUNK)
     for r in session.connection().execute(stmt):
-        yield ReadingRow._make((*r[:14], r[14] or "human", bool(r[15])))
+        row = ReadingRow(*r[:14], "human", bool(r[14]))
+        yield (row.case_id, r[15], row.label, row.reader), row
+
+
+def _ai_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKey, ReadingRow]]:
+    """The model's own answers (active learning), in the human rows' order."""
+    columns: list[Any] = [
+        AiLabel.id,
+        AiLabel.case_id,
+        Case.original_name,
+        LabelDef.id,
+        LabelDef.name,
+        LabelDef.order,
+        AiLabel.model_name,
+        AiLabel.version,
+        AiLabel.value,
+        AiLabel.at,
+    ]
+    stmt = (
+        select(*columns)
+        .join(LabelDef, col(LabelDef.id) == col(AiLabel.label_id))
+        .join(Case, col(Case.id) == col(AiLabel.case_id))
+        .where(col(AiLabel.project_id) == project_id)
+        .order_by(col(AiLabel.case_id), col(LabelDef.order), col(LabelDef.name))
+    ).execution_options(yield_per=CHUNK)
+    for (
+        ai_id,
+        case_id,
+        name,
+        label_id,
+        label,
+        order,
+        model,
+        version,
+        value,
+        at,
+    ) in session.connection().execute(stmt):
+        reader = f"{model}@{version}"
+        row = ReadingRow(
+            case_id, name, label_id, label, reader, None, 1, bool(value), None, None,
+            0.0, 0.0, 0.0, at, "ai", False, ai_id,
+        )  # fmt: skip
+        yield (case_id, order, label, reader), row
 
 
 def count_regions(session: Session, project_id: int) -> int:

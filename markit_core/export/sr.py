@@ -176,7 +176,7 @@ def write_srs(
     }
     dicom = set(paths)
     merged = _merged(
-        _by_case(iter_readings(session, project_id), dicom),
+        _by_case(iter_readings(session, project_id, include_ai=False), dicom),
         _by_case(iter_regions(session, project_id), dicom),
     )
     written = []

@@ -63,16 +63,18 @@ REGION_COLUMNS = (
     "source",
     "score",
 )
+_READING_CELLS = len(READING_COLUMNS)
 _EVERY = 2000  # rows between progress calls
 
 
 @dataclass
 class Written:
-    """What one exported file holds: its row count and the annotations it came from."""
+    """What one exported file holds: its row count and the records it came from."""
 
     path: Path
     rows: int = 0
     annotation_ids: set[int] = field(default_factory=set)
+    ai_label_ids: set[int] = field(default_factory=set)  # the model's own answers
 
 
 _BOOL = {True: "true", False: "false", None: ""}
@@ -107,13 +109,16 @@ def write_readings_csv(
         writer = csv_writer(f)
         writer.writerow(READING_COLUMNS)
         for r in iter_readings(session, project_id):
-            cells = list(r)  # numbers stay numbers; None is written as an empty cell
+            cells = list(r[:_READING_CELLS])  # numbers stay numbers; None: an empty cell
             cells[7] = _BOOL[r.value]
             cells[13] = r.submitted_at.isoformat() if r.submitted_at else ""
             cells[15] = _BOOL[r.ai_suggestion_visible]
             writer.writerow(cells)
             out.rows += 1
-            out.annotation_ids.add(r.annotation_id)
+            if r.annotation_id is not None:
+                out.annotation_ids.add(r.annotation_id)
+            if r.ai_label_id is not None:
+                out.ai_label_ids.add(r.ai_label_id)
             if out.rows % _EVERY == 0:
                 progress(out.rows, total, "readings")
     progress(out.rows, total, "readings")

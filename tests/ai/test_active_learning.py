@@ -107,6 +107,48 @@ def test_accepted_ai_labels_never_mix_with_human_readings(session, settings, ai_
     assert ledger.verify(session, w.owner, w.project_id).ok
 
 
+def test_the_export_csv_marks_ai_answers_and_what_the_reader_saw(
+    session, settings, ai_world, tiny_model, tmp_path
+):
+    """annotations.csv of an export: source "ai" rows for the model's own answers, merged in
+    case order, and ai_suggestion_visible from the reading's exposure record."""
+    import csv
+
+    from markit_core.export.tables import write_readings_csv
+    from markit_core.inference.prelabels import Exposure
+
+    w = ai_world
+    service.set_active_model(session, w.manager, w.project_id, MODEL, "1")
+    eff, ptx = w.labels["effusion"], w.labels["pneumothorax"]
+    submit(
+        session,
+        w.annotator,
+        w.project_id,
+        w.cases[0],
+        answers={eff: Answer(True, 80), ptx: Answer(False, 60)},
+        token="h-0",
+        exposure={eff: Exposure(True, MODEL, "1", 0.91, mode="before")},
+    )
+    result = score_unread(session, w.manager, settings, w.project_id, threshold=0.5001, accept=True)
+    assert result.accepted > 0
+    written = write_readings_csv(session, w.project_id, tmp_path / "annotations.csv")
+    with open(tmp_path / "annotations.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert written.rows == len(rows) == 2 + result.accepted
+    human = {r["label"]: r for r in rows if r["source"] == "human"}
+    assert human["effusion"]["ai_suggestion_visible"] == "true"
+    assert human["pneumothorax"]["ai_suggestion_visible"] == "false"
+    ai_rows = [r for r in rows if r["source"] == "ai"]
+    stored = {(a.case_id, a.label_id): a for a in session.exec(select(AiLabel)).all()}
+    assert len(ai_rows) == len(stored) == result.accepted
+    for r in ai_rows:
+        label = stored[(int(r["case_id"]), int(r["label_id"]))]
+        assert r["reader"] == f"{MODEL}@1" and r["annotation_id"] == ""
+        assert r["answer"] == ("true" if label.value else "false")
+    assert [int(r["case_id"]) for r in rows] == sorted(int(r["case_id"]) for r in rows)
+    assert written.ai_label_ids == {a.id for a in stored.values()}
+
+
 def test_cli(session, settings, ai_world, tiny_model, monkeypatch, capsys):
     w = ai_world
     service.set_active_model(session, w.manager, w.project_id, MODEL, "1")
