@@ -31,6 +31,10 @@ from ui.widgets import page_start
 RUN_KEY = "rw_run_pick"
 
 
+def _kappa(x: float | None) -> str:
+    return "undefined" if x is None else f"{x:.3f}"
+
+
 def show_payout(run: RunResult, record: reward_runs.RunRecord) -> None:
     """Who gets what: the table, the bar chart (with intervals), the CSV."""
     amount = f"reward ({run.currency or 'amount'})"
@@ -54,8 +58,8 @@ def show_payout(run: RunResult, record: reward_runs.RunRecord) -> None:
             "score S": st.column_config.NumberColumn(format="%.4f"),
         },
     )
-    st.plotly_chart(rewards_bar(run.raw, run.currency), key="rw_bar", width="stretch")
-    intervals_panel(run.raw)
+    st.plotly_chart(rewards_bar(run), key="rw_bar", width="stretch")
+    intervals_panel(run)
     st.download_button(
         "Download rewards CSV",
         reward_runs.run_csv(record),
@@ -95,7 +99,7 @@ def show_labels(run: RunResult) -> None:
 
 def show_quality_control(run: RunResult) -> None:
     st.subheader("Quality control")
-    if qc_panel(run.raw):
+    if qc_panel(run):
         pass  # diagnostics drawn; runs stored before them fall through to the plain list
     elif run.exclusions:
         st.dataframe(
@@ -106,7 +110,7 @@ def show_quality_control(run: RunResult) -> None:
                         "label": e.label,
                         "kappa vs AI": e.kappa,
                         "shared images": e.shared_items,
-                        "reason": f"kappa vs AI {e.kappa:.3f} ≤ threshold "
+                        "reason": f"kappa vs AI {_kappa(e.kappa)} ≤ threshold "
                         f"{run.kappa_threshold:g}: "
                         f"answers dropped (no vote, no pay) on this label",
                     }
@@ -164,7 +168,7 @@ def show_times(run: RunResult) -> None:
     )
     left, right = st.columns(2)
     with left:
-        time_table_panel(run.raw)
+        time_table_panel(run)
     with right:
         st.plotly_chart(time_boxes(run), key="rw_box", width="stretch")
 
@@ -188,9 +192,9 @@ def show_run(record: reward_runs.RunRecord) -> None:
     show_payout(run, record)
     show_labels(run)
     show_quality_control(run)
-    if run.raw.get("rule_comparison"):
+    if run.rules:
         st.subheader("Which rule decides")
-        rules_panel(run.raw, run.currency)
+        rules_panel(run)
     show_times(run)
 
 

@@ -10,9 +10,12 @@ from sqlmodel import select
 from markit_core import ledger
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import LedgerEntry, RewardRun, Role
+from markit_core.rewards import runs as reward_runs
 from tests.apptest_helpers import fresh_app, log_in, open_page, plotly_figures, point_app_at
 from tests.conftest import PASSWORD
 from tests.review_helpers import ANNOTATORS, add_cases, build_example, read
+from tests.test_reward_qc_settings import effusion_ai
+from tests.test_reward_run_result import PART_KEYS
 
 PAGE = str(Path(__file__).parent.parent / "pages" / "rewards.py")
 SUBMIT = "reward_submit"
@@ -134,3 +137,38 @@ def test_reviewers_and_annotators_have_no_rewards(session, app_env, make_user, m
         assert not at.exception, at.exception
         assert "owners and managers" in at.info[0].value
         assert not [b for b in at.button if b.key == SUBMIT]
+
+
+def test_a_run_stored_before_the_explaining_parts_still_renders(
+    session, app_env, make_user, make_project
+):
+    """An older run: no intervals, diagnostics, rule comparison or time table; the rest draws."""
+    ex = build_example(session, app_env, make_user, make_project)
+    run_id, _ = reward_runs.run_rewards(
+        session, ex.owner, ex.project.id, budget=100, ai=effusion_ai(ex), n_resamples=20
+    )
+    full = session.get(RewardRun, run_id)
+    old = {k: v for k, v in full.result.items() if k not in PART_KEYS}
+    # and a pair excluded with an undefined kappa (reader and AI never positive)
+    old["excluded"] = [{**e, "kappa": None} for e in old["excluded"]]
+    session.add(
+        RewardRun(project_id=ex.project.id, run_by=ex.owner.id, params=full.params, result=old)
+    )
+    session.commit()
+    at = _open("pi")  # shows the newest run: the older-style one
+    assert not at.error, [e.value for e in at.error]
+    figs = plotly_figures(at)
+    assert set(figs) == {"rw_bar", "rw_contrib", "rw_box"}  # no interval, rule or time charts
+    bar = figs["rw_bar"]["data"][0]
+    assert bar["x"] == list(ANNOTATORS) and "error_y" not in bar
+    assert bar["y"] == pytest.approx([full.result["payouts"][a] for a in ANNOTATORS])
+    assert figs["rw_bar"]["layout"]["title"]["text"] == "Rewards"
+    columns = [set(d.value.columns) for d in at.dataframe]
+    for part_column in ("rank 95 % interval", "AI kappa vs consensus", "± 95 % CI (s)"):
+        assert not any(part_column in c for c in columns)
+    assert not any(s.value == "Which rule decides" for s in at.subheader)
+    (plain,) = [d.value for d in at.dataframe if "reason" in d.value.columns]
+    assert list(plain["annotator"]) == ["ann_a"] and list(plain["label"]) == ["effusion"]
+    assert plain["reason"].iloc[0].startswith("kappa vs AI undefined ≤ threshold 0.05")
+    times = next(d.value for d in at.dataframe if "half_width" in d.value.columns)
+    assert list(times["label"][:2]) == ["effusion", "pneumothorax"]

@@ -5,9 +5,12 @@ which reads HTML-like tags in text: they go through ``ui.text.plain_html``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import plotly.graph_objects as go
 
 from markit_core.rewards.run_result import RunResult
+from markit_core.rewards.run_result_parts import ExclusionQc, RulePayout, TimeTable
 from ui.style import annotator_color, colour
 from ui.text import plain_all, plain_html
 
@@ -16,25 +19,30 @@ def _given(x: float | None, default: float) -> float:
     return default if x is None else float(x)
 
 
-def rewards_bar(res: dict, unit: str) -> go.Figure:
+def _gap(upper: float | None, lower: float | None) -> float:
+    """``upper - lower``, the length of an error bar; 0 where either end is undefined."""
+    return 0.0 if upper is None or lower is None else upper - lower
+
+
+def rewards_bar(run: RunResult) -> go.Figure:
     """Rewards, with the bootstrap's 95 % interval as error bars when the run has one."""
-    paid = res.get("payouts") or res["rewards"]  # runs stored before payouts were rounded
-    names = list(paid)
-    y = [paid[a] for a in names]
+    unit = run.currency
+    names = [p.annotator for p in run.pay]
+    y = [p.reward for p in run.pay]
     bar = go.Bar(
         x=plain_all(names),
         y=y,
-        text=[f"{paid[a]:.{res.get('decimals', 2)}f}" for a in names],
-        customdata=[res["scores"][a] for a in names],
+        text=[f"{p.reward:.{run.decimals}f}" for p in run.pay],
+        customdata=[p.score for p in run.pay],
         hovertemplate="%{x}: %{y:.2f} "
         + plain_html(unit)
         + "<br>score S %{customdata:.4f}<extra></extra>",
     )
-    ci = res.get("reward_ci")
     title = "Rewards"
-    if ci:
-        low = [_given(ci[a][0], v) for a, v in zip(names, y, strict=True)]
-        high = [_given(ci[a][1], v) for a, v in zip(names, y, strict=True)]
+    if run.intervals is not None:
+        ci = [run.intervals.of(a) for a in names]
+        low = [_given(c.low, v) for c, v in zip(ci, y, strict=True)]
+        high = [_given(c.high, v) for c, v in zip(ci, y, strict=True)]
         bar.error_y = go.bar.ErrorY(
             type="data",
             symmetric=False,
@@ -47,18 +55,17 @@ def rewards_bar(res: dict, unit: str) -> go.Figure:
     return fig
 
 
-def rule_comparison_bar(res: dict, unit: str) -> go.Figure:
+def rule_comparison_bar(rules: Sequence[RulePayout], names: Sequence[str], unit: str) -> go.Figure:
     """Rewards under each truth rule, grouped by annotator (rules without a split left out)."""
-    names = list(res["rewards"])
-    rules = {r: o for r, o in (res.get("rule_comparison") or {}).items() if o["rewards"]}
     fig = go.Figure(
         [
             go.Bar(
-                name=plain_html(o["title"]),
+                name=plain_html(o.title),
                 x=plain_all(names),
-                y=[o["rewards"][a] for a in names],
+                y=[o.rewards[a] for a in names],
             )
-            for o in rules.values()
+            for o in rules
+            if o.rewards
         ]
     )
     fig.update_layout(
@@ -70,25 +77,23 @@ def rule_comparison_bar(res: dict, unit: str) -> go.Figure:
     return fig
 
 
-def exclusion_kappa_chart(res: dict) -> go.Figure:
+def exclusion_kappa_chart(rows: Sequence[ExclusionQc], threshold: float) -> go.Figure:
     """Each exclusion's kappa vs AI with its 95 % CI, against the threshold."""
-    rows = res["quality_control"]["exclusions"]
-    names = [f"{e['annotator']} · {e['label']}" for e in rows]
-    kappa = [e["kappa"] for e in rows]
+    names = [f"{e.annotator} · {e.label}" for e in rows]
     fig = go.Figure(
         go.Scatter(
-            x=kappa,
+            x=[e.kappa for e in rows],
             y=plain_all(names),
             mode="markers",
             error_x=go.scatter.ErrorX(
                 type="data",
                 symmetric=False,
-                array=[_given(e["ci_high"], k) - k for e, k in zip(rows, kappa, strict=True)],
-                arrayminus=[k - _given(e["ci_low"], k) for e, k in zip(rows, kappa, strict=True)],
+                array=[_gap(e.ci_high, e.kappa) for e in rows],
+                arrayminus=[_gap(e.kappa, e.ci_low) for e in rows],
             ),
         )
     )
-    fig.add_vline(x=res["parameters"]["kappa_threshold"], line_dash="dash")
+    fig.add_vline(x=threshold, line_dash="dash")
     fig.update_layout(
         title="Excluded pairs: kappa vs AI with 95 % CI (dashed: threshold)",
         xaxis_title="Cohen's kappa vs AI",
@@ -97,22 +102,20 @@ def exclusion_kappa_chart(res: dict) -> go.Figure:
     return fig
 
 
-def time_ci_chart(res: dict) -> go.Figure:
+def time_ci_chart(table: TimeTable) -> go.Figure:
     """The paper's time table as a chart: mean seconds per label with the 95 % CI."""
-    table = res["time_table"]
-    labels = [lab for lab, t in table["by_label"].items() if t["n"]]
-    rows = [table["by_label"][lab] for lab in labels]
+    rows = [t for t in table.by_label if t.n]
     fig = go.Figure(
         go.Bar(
-            x=plain_all(labels),
-            y=[t["mean"] for t in rows],
-            error_y=go.bar.ErrorY(type="data", array=[_given(t["half_width"], 0.0) for t in rows]),
+            x=plain_all([t.label for t in rows]),
+            y=[t.mean for t in rows],
+            error_y=go.bar.ErrorY(type="data", array=[_given(t.half_width, 0.0) for t in rows]),
         )
     )
-    overall = table["overall"]
-    fig.add_hline(y=overall["mean"], line_dash="dash")
+    overall = _given(table.overall.mean, 0.0)  # a table exists only with timed answers
+    fig.add_hline(y=overall, line_dash="dash")
     fig.update_layout(
-        title=f"Mean labelling time ± 95 % CI (dashed: overall {overall['mean']:.2f} s)",
+        title=f"Mean labelling time ± 95 % CI (dashed: overall {overall:.2f} s)",
         yaxis_title="seconds",
         height=420,
     )

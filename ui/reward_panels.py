@@ -1,7 +1,8 @@
 """Panels of the rewards page that explain a stored run: QC diagnostics, intervals, rules, times.
 
-Each panel draws from the stored result dict only (so an old run looks as it
-did when paid) and draws nothing for an older run that lacks its part.
+Each panel draws from the typed stored run only (``RunResult``, so an old run
+looks as it did when paid) and draws nothing for an older run that lacks its
+part (the part is None there).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from sqlmodel import Session
 from markit_core.errors import MarkitError
 from markit_core.models import User
 from markit_core.rewards import settings as reward_settings
+from markit_core.rewards.run_result import RunResult
+from markit_core.rewards.run_result_parts import ExclusionQc
 from ui.reward_charts import exclusion_kappa_chart, rule_comparison_bar, time_ci_chart
 from ui.session import show_error
 
@@ -21,24 +24,23 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
     return "—" if x is None else format(x, spec)
 
 
-def intervals_panel(res: dict) -> None:
+def intervals_panel(run: RunResult) -> None:
     """Each annotator's 95 % interval for reward and rank, and which intervals overlap."""
-    ci = res.get("reward_ci")
-    if not ci:
+    iv = run.intervals
+    if iv is None:
         return
-    boot = res["bootstrap"]
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "annotator": a,
-                    "reward": res["rewards"][a],
-                    "95 % low": low,
-                    "95 % high": high,
-                    "rank": boot["rank"][a],
-                    "rank 95 % interval": f"{res['rank_ci'][a][0]}–{res['rank_ci'][a][1]}",
+                    "annotator": a.annotator,
+                    "reward": a.reward,
+                    "95 % low": a.low,
+                    "95 % high": a.high,
+                    "rank": a.rank,
+                    "rank 95 % interval": f"{a.rank_low}–{a.rank_high}",
                 }
-                for a, (low, high) in ci.items()
+                for a in iv.annotators
             ]
         ),
         hide_index=True,
@@ -49,9 +51,8 @@ def intervals_panel(res: dict) -> None:
             for c in ("reward", "95 % low", "95 % high")
         },
     )
-    overlaps = boot["overlaps"]
-    if overlaps:
-        pairs = "; ".join(f"{a} and {b}" for a, b in overlaps)
+    if iv.overlaps:
+        pairs = "; ".join(f"{a} and {b}" for a, b in iv.overlaps)
         st.info(
             f"Overlapping 95 % intervals: {pairs}. The data do not clearly separate these "
             "annotators' rewards.",
@@ -59,37 +60,61 @@ def intervals_panel(res: dict) -> None:
         )
     else:
         st.success("No two annotators' 95 % intervals overlap.")
-    note = f" {boot['truth_note']}." if boot.get("truth_note") else ""
-    failed = f" {boot['failed']} resamples had no positive score." if boot["failed"] else ""
-    st.caption(
-        f"Method: {boot['method']}; {boot['resamples']} resamples, seed {boot['seed']}.{note}"
-        f"{failed}"
+    note = f" {iv.truth_note}." if iv.truth_note else ""
+    failed = f" {iv.failed} resamples had no positive score." if iv.failed else ""
+    st.caption(f"Method: {iv.method}; {iv.resamples} resamples, seed {iv.seed}.{note}{failed}")
+
+
+def _exclusions_table(exclusions: tuple[ExclusionQc, ...]) -> None:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "annotator": e.annotator,
+                    "label": e.label,
+                    "kappa vs AI": e.kappa,
+                    "95 % CI": f"{_fmt(e.ci_low)} to {_fmt(e.ci_high)}",
+                    "SE": e.se,
+                    "shared images": e.shared_items,
+                    "applied": "excluded" if e.applied else "kept (AI untrusted)",
+                    "warnings": " · ".join(e.warnings) or "—",
+                }
+                for e in exclusions
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="rw_exclusions",
+        column_config={
+            "kappa vs AI": st.column_config.NumberColumn(format="%.3f"),
+            "SE": st.column_config.NumberColumn(format="%.3f"),
+        },
     )
 
 
-def qc_panel(res: dict) -> bool:
+def qc_panel(run: RunResult) -> bool:
     """Per-label diagnostics and each exclusion with its kappa CI and warnings.
 
     Returns False for an older run without diagnostics (the caller shows its
     plain exclusion list then).
     """
-    qc = res.get("quality_control")
-    if not qc:
+    qc = run.qc
+    if qc is None:
         return False
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "label": lab,
-                    "status": d["status"],
-                    "items with AI": d["ai_items"],
-                    "prevalence (consensus)": d["prevalence_consensus"],
-                    "prevalence (AI)": d["prevalence_ai"],
-                    "positives": d["positives"],
-                    "AI kappa vs consensus": d["ai_kappa_vs_consensus"],
-                    "warnings": " · ".join(d["warnings"]),
+                    "label": d.label,
+                    "status": d.status,
+                    "items with AI": d.ai_items,
+                    "prevalence (consensus)": d.prevalence_consensus,
+                    "prevalence (AI)": d.prevalence_ai,
+                    "positives": d.positives,
+                    "AI kappa vs consensus": d.ai_kappa_vs_consensus,
+                    "warnings": " · ".join(d.warnings),
                 }
-                for lab, d in qc["labels"].items()
+                for d in qc.labels
             ]
         ),
         hide_index=True,
@@ -101,91 +126,70 @@ def qc_panel(res: dict) -> bool:
             "AI kappa vs consensus": st.column_config.NumberColumn(format="%.3f"),
         },
     )
-    exclusions = qc["exclusions"]
-    if exclusions:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "annotator": e["annotator"],
-                        "label": e["label"],
-                        "kappa vs AI": e["kappa"],
-                        "95 % CI": f"{_fmt(e['ci_low'])} to {_fmt(e['ci_high'])}",
-                        "SE": e["se"],
-                        "shared images": e["shared_items"],
-                        "applied": "excluded" if e["applied"] else "kept (AI untrusted)",
-                        "warnings": " · ".join(e["warnings"]) or "—",
-                    }
-                    for e in exclusions
-                ]
-            ),
-            hide_index=True,
+    if qc.exclusions:
+        _exclusions_table(qc.exclusions)
+        for e in qc.exclusions:
+            for w in e.warnings:
+                st.warning(f"{e.annotator} on {e.label}: {w}", icon=":material/warning:")
+        st.plotly_chart(
+            exclusion_kappa_chart(qc.exclusions, run.kappa_threshold),
+            key="rw_excl_kappa",
             width="stretch",
-            key="rw_exclusions",
-            column_config={
-                "kappa vs AI": st.column_config.NumberColumn(format="%.3f"),
-                "SE": st.column_config.NumberColumn(format="%.3f"),
-            },
         )
-        for e in exclusions:
-            for w in e["warnings"]:
-                st.warning(f"{e['annotator']} on {e['label']}: {w}", icon=":material/warning:")
-        st.plotly_chart(exclusion_kappa_chart(res), key="rw_excl_kappa", width="stretch")
-        st.caption(f"Kappa CI: {qc['kappa_ci_method']}.")
-    elif any(d["ai_items"] for d in qc["labels"].values()):
+        st.caption(f"Kappa CI: {qc.kappa_ci_method}.")
+    elif any(d.ai_items for d in qc.labels):
         st.success("No exclusions: every annotator agrees with the AI above the threshold.")
     else:
         st.info("No AI reference in this project, so quality control excluded nobody.")
     return True
 
 
-def rules_panel(res: dict, unit: str) -> None:
+def rules_panel(run: RunResult) -> None:
     """The same run under every truth rule: rewards and number of exclusions."""
-    rules = res.get("rule_comparison")
+    rules = run.rules
     if not rules:
         return
+    names = [p.annotator for p in run.pay]
     rows = []
-    for a in res["rewards"]:
+    for a in names:
         row: dict[str, object] = {"annotator": a}
-        for o in rules.values():
-            row[o["title"]] = None if o["rewards"] is None else o["rewards"][a]
+        for o in rules:
+            row[o.title] = None if o.rewards is None else o.rewards[a]
         rows.append(row)
     st.dataframe(
         pd.DataFrame(rows),
         hide_index=True,
         width="stretch",
         key="rw_rules",
-        column_config={
-            o["title"]: st.column_config.NumberColumn(format="%.2f") for o in rules.values()
-        },
+        column_config={o.title: st.column_config.NumberColumn(format="%.2f") for o in rules},
     )
-    for o in rules.values():
-        if o["error"]:
-            st.caption(f"{o['title']}: {o['error']}.")
+    for o in rules:
+        if o.error:
+            st.caption(f"{o.title}: {o.error}.")
         else:
-            excl = ", ".join(f"{a} on {lab}" for a, lab in o["excluded"]) or "none"
-            st.caption(f"{o['title']}: exclusions {excl}.")
-    st.plotly_chart(rule_comparison_bar(res, unit), key="rw_rules_bar", width="stretch")
+            excl = ", ".join(f"{a} on {lab}" for a, lab in o.excluded) or "none"
+            st.caption(f"{o.title}: exclusions {excl}.")
+    st.plotly_chart(
+        rule_comparison_bar(rules, names, run.currency), key="rw_rules_bar", width="stretch"
+    )
 
 
-def time_table_panel(res: dict) -> None:
+def time_table_panel(run: RunResult) -> None:
     """The paper's time table: per label and overall mean with its 95 % CI."""
-    table = res.get("time_table")
-    if not table:
+    table = run.time_table
+    if table is None:
         return
-    rows = [{"label": "overall", **table["overall"]}]
-    rows += [{"label": lab, **t} for lab, t in table["by_label"].items()]
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "label": r["label"],
-                    "n": r["n"],
-                    "mean (s)": r["mean"],
-                    "± 95 % CI (s)": r["half_width"],
-                    "median (s)": r["median"],
+                    "label": r.label,
+                    "n": r.n,
+                    "mean (s)": r.mean,
+                    "± 95 % CI (s)": r.half_width,
+                    "median (s)": r.median,
                 }
-                for r in rows
+                for r in (table.overall, *table.by_label)
             ]
         ),
         hide_index=True,
@@ -196,8 +200,8 @@ def time_table_panel(res: dict) -> None:
             for c in ("mean (s)", "± 95 % CI (s)", "median (s)")
         },
     )
-    st.caption(f"CI method: {table['method']}.")
-    st.plotly_chart(time_ci_chart(res), key="rw_time_ci", width="stretch")
+    st.caption(f"CI method: {table.method}.")
+    st.plotly_chart(time_ci_chart(table), key="rw_time_ci", width="stretch")
 
 
 def qc_settings_form(session: Session, user: User, project_id: int) -> None:

@@ -71,6 +71,16 @@ from markit_core.rewards.report import (
     result_to_dict,
 )
 from markit_core.rewards.rounding import largest_remainder
+from markit_core.rewards.run_result_parts import (
+    AnnotatorInterval,
+    ExclusionQc,
+    LabelQc,
+    RewardIntervals,
+    RulePayout,
+    RunQc,
+    TimeTable,
+    TimeTableRow,
+)
 from markit_core.rewards.table import (
     AnnotationTable,
     find_duplicate,
@@ -148,6 +158,14 @@ __all__ = [
     "time_boxes",
     "RunResult",
     "run_result",
+    "AnnotatorInterval",
+    "ExclusionQc",
+    "LabelQc",
+    "RewardIntervals",
+    "RulePayout",
+    "RunQc",
+    "TimeTable",
+    "TimeTableRow",
     "RewardAnalysis",
     "analyse_rewards",
     "format_analysis",

@@ -11,6 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from markit_core.rewards.run_result_parts import (
+    RewardIntervals,
+    RulePayout,
+    RunQc,
+    TimeTable,
+    intervals_from,
+    qc_from,
+    rules_from,
+    time_table_from,
+)
 from markit_core.rewards.runs import RunRecord
 
 __all__ = [
@@ -51,7 +61,7 @@ class RunExclusion:
 
     annotator: str
     label: str
-    kappa: float
+    kappa: float | None  # None: undefined (a constant reader and AI); such a pair is excluded
     shared_items: int
 
 
@@ -81,7 +91,12 @@ class TimeRow:
 
 @dataclass(frozen=True)
 class RunResult:
-    """A stored run, typed. ``contributions`` and ``time_boxes`` feed the charts."""
+    """A stored run, typed. ``contributions`` and ``time_boxes`` feed the charts.
+
+    The explaining parts (``intervals``, ``qc``, ``rules``, ``time_table``) are
+    None for a run stored before they existed (or, for ``time_table``, without
+    any timed answer; for ``intervals``, without a bootstrap).
+    """
 
     id: int
     at: str
@@ -102,9 +117,11 @@ class RunResult:
     time_boxes: Mapping[str, Mapping[str, Mapping[str, float]]]  # label -> annotator -> box
     ds_converged: bool | None  # None: not the Dawid-Skene rule (or stored before it was recorded)
     ds_iterations: int
-    # the stored result as it is, for the panels that read parts not typed here yet
-    # (bootstrap intervals, QC diagnostics, rule comparison, time table)
-    raw: Mapping[str, Any]
+    decimals: int  # decimals the payouts are rounded to
+    intervals: RewardIntervals | None
+    qc: RunQc | None
+    rules: tuple[RulePayout, ...] | None  # the run under every truth rule
+    time_table: TimeTable | None
 
     @property
     def anyone_unpaid(self) -> bool:
@@ -149,7 +166,12 @@ def run_result(run: RunRecord) -> RunResult:
     """The typed view of a stored run (see :func:`markit_core.rewards.report.result_to_dict`)."""
     res, params = run.result, run.params
     exclusions = tuple(
-        RunExclusion(e["annotator"], e["label"], float(e["kappa"]), int(e["shared_items"]))
+        RunExclusion(
+            e["annotator"],
+            e["label"],
+            None if e["kappa"] is None else float(e["kappa"]),
+            int(e["shared_items"]),
+        )
         for e in res["excluded"]
     )
     excluded: dict[str, list[str]] = {}
@@ -183,5 +205,9 @@ def run_result(run: RunRecord) -> RunResult:
         time_boxes=res.get("time_boxes") or {},
         ds_converged=(res.get("dawid_skene") or {}).get("converged"),
         ds_iterations=int((res.get("dawid_skene") or {}).get("iterations", 0)),
-        raw=res,
+        decimals=int(res.get("decimals", 2)),
+        intervals=intervals_from(res),
+        qc=qc_from(res),
+        rules=rules_from(res),
+        time_table=time_table_from(res),
     )
