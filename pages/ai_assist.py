@@ -44,9 +44,12 @@ def weights_help(choice: service.ModelChoice) -> None:
 def pick_model(choices: list[service.ModelChoice]) -> service.ModelChoice:
     keys = [c.info.key for c in choices]
     by_key = {c.info.key: c for c in choices}
-    active = [c.info.key for c in choices if c.active]
+    # the project's active model first, else a pathology model: what readers are shown
+    preferred = [c.info.key for c in choices if c.active]
+    preferred += [c.info.key for c in choices if c.task == "pathologies" and c.trained_here]
+    preferred += [c.info.key for c in choices if c.task == "pathologies"]
     if st.session_state.get("ai_model") not in keys:
-        st.session_state["ai_model"] = active[0] if active else keys[0]
+        st.session_state["ai_model"] = (preferred or keys)[0]
 
     def name(key: str) -> str:
         c = by_key[key]

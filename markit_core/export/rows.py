@@ -181,7 +181,7 @@ def _human_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKe
         )
     ).execution_options(yield_per=CHUNK)
     for r in session.connection().execute(stmt):
-        row = ReadingRow(*r[:14], "human", bool(r[14]))
+        row = ReadingRow._make((*r[:14], "human", bool(r[14]), None))
         yield (row.case_id, r[15], row.label, row.reader), row
 
 
