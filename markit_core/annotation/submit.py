@@ -232,7 +232,7 @@ def submit(
                 session,
                 actor,
                 project_id,
-                row.id or 0,
+                require_id(row),
                 {k: exposure[k] for k in answers if k in exposure},
             )
         session.commit()
