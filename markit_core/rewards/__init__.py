@@ -53,11 +53,9 @@ from markit_core.rewards.diagnostics import (
 )
 from markit_core.rewards.engine import (
     TRUTH_RULES,
-    Exclusion,
     NoPositiveScoresError,
     RewardResult,
     compute_rewards,
-    quality_control,
 )
 from markit_core.rewards.labelling_time import (
     TIME_CI_METHOD,
@@ -66,6 +64,7 @@ from markit_core.rewards.labelling_time import (
     t_quantile,
     time_table,
 )
+from markit_core.rewards.qc import Exclusion, quality_control
 from markit_core.rewards.report import (
     format_table,
     result_to_dict,
