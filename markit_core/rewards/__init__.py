@@ -87,11 +87,11 @@ from markit_core.rewards.table import (
 )
 
 if TYPE_CHECKING:
+    from markit_core.rewards.run_inputs import answers_table
     from markit_core.rewards.run_result import RunResult, run_result
     from markit_core.rewards.runs import (
         RunRecord,
         RunSummary,
-        answers_table,
         get_run,
         list_runs,
         run_csv,
@@ -105,7 +105,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "RunRecord": "runs",
     "RunSummary": "runs",
-    "answers_table": "runs",
+    "answers_table": "run_inputs",
     "get_run": "runs",
     "list_runs": "runs",
     "run_csv": "runs",
