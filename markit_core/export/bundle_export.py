@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from markit_core.export.coco import write_coco
 from markit_core.export.consensus import write_consensus_csv
 from markit_core.export.tables import (
     Progress,
+    RegionsCsv,
     Written,
     _noop,
     write_readings_csv,
@@ -78,12 +80,7 @@ def _write_files(
     adjudications: set[int] = set()
     if "csv" in formats:
         written.append(write_readings_csv(session, project_id, work / "annotations.csv", progress))
-        written.append(write_regions_csv(session, project_id, work / "regions.csv", progress))
-    if "coco" in formats:
-        coco, ai = write_coco(
-            session, project_id, work / "coco.json", work / "coco_ai_results.json", progress
-        )
-        written.extend(w for w in (coco, ai) if w is not None)
+    written.extend(_region_files(session, project_id, work, formats, progress))
     if "consensus" in formats:
         cons, adjudications = write_consensus_csv(
             session, project_id, work / "consensus.csv", truth, progress
@@ -94,6 +91,31 @@ def _write_files(
 
         written.extend(write_srs(session, settings, project_id, work / "sr", progress))
     return written, adjudications
+
+
+def _region_files(
+    session: Session, project_id: int, work: Path, formats: list[str], progress: Progress
+) -> list[Written]:
+    """regions.csv and the COCO files; with both formats, from one pass over the regions."""
+    if "coco" not in formats:
+        if "csv" not in formats:
+            return []
+        return [write_regions_csv(session, project_id, work / "regions.csv", progress)]
+    with ExitStack() as stack:
+        table = None
+        if "csv" in formats:
+            path = work / "regions.csv"
+            stream = stack.enter_context(open(path, "w", encoding="utf-8", newline=""))
+            table = RegionsCsv(stream, path)
+        coco, ai = write_coco(
+            session,
+            project_id,
+            work / "coco.json",
+            work / "coco_ai_results.json",
+            progress,
+            regions_csv=table,
+        )
+    return [w for w in (table.written if table else None, coco, ai) if w is not None]
 
 
 @rolls_back

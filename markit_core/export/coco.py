@@ -22,7 +22,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from markit_core.export.rows import RegionRow, count_regions, iter_regions, label_categories
-from markit_core.export.tables import Progress, Written, _noop
+from markit_core.export.tables import Progress, RegionsCsv, Written, _noop
 from markit_core.models import Case
 
 __all__ = ["polygon_of", "region_geometry", "write_coco"]
@@ -74,14 +74,36 @@ def _annotation(r: RegionRow, category: int) -> dict[str, Any]:
     }
 
 
+def _annotation_json(r: RegionRow, category: int) -> str:
+    """``_DUMP(_annotation(r, category))``, formatted directly (a large export writes
+    millions of these; ``repr`` of a float is what ``json`` writes for it)."""
+    poly = polygon_of(r.shape, r.points)
+    xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+    x0, y0 = min(xs), min(ys)
+    w, h = max(xs) - x0, max(ys) - y0
+    area = w * h if r.shape == "rect" else _area(poly)
+    segmentation = ",".join(f"{x!r},{y!r}" for x, y in poly)
+    return (
+        f'{{"id":{r.region_id},"image_id":{r.case_id},"category_id":{category},'
+        f'"segmentation":[[{segmentation}]],"bbox":[{x0!r},{y0!r},{w!r},{h!r}],'
+        f'"area":{area!r},"iscrowd":0,"markit_shape":{_DUMP(r.shape)},'
+        f'"markit_frame":{r.frame},"markit_reader":{_DUMP(r.reader)},'
+        f'"markit_annotation_id":{r.annotation_id},"markit_version":{r.version}}}'
+    )
+
+
 def write_coco(
     session: Session,
     project_id: int,
     path: Path,
     results_path: Path,
     progress: Progress = _noop,
+    regions_csv: RegionsCsv | None = None,
 ) -> tuple[Written, Written | None]:
-    """Write ``path`` (human regions) and, if any AI regions exist, ``results_path``."""
+    """Write ``path`` (human regions) and, if any AI regions exist, ``results_path``.
+
+    With ``regions_csv`` every region also goes to that regions CSV, in the same pass.
+    """
     cats = label_categories(session, project_id)
     by_label = {label_id: cid for cid, label_id, _, _ in cats}
     out, ai = Written(path), Written(results_path)
@@ -110,15 +132,17 @@ def write_coco(
         g.write("[")
         for r in iter_regions(session, project_id):
             done += 1
-            item = _annotation(r, by_label[r.label_id])
+            if regions_csv is not None:
+                regions_csv.add(r)
             if r.source == "ai":
+                item = _annotation(r, by_label[r.label_id])
                 result = {k: item[k] for k in ("image_id", "category_id", "segmentation", "bbox")}
                 result["score"] = 1.0 if r.score is None else r.score
                 g.write(("," if ai.rows else "") + _DUMP(result))
                 ai.rows += 1
                 ai.annotation_ids.add(r.annotation_id)
             else:
-                f.write(("," if out.rows else "") + _DUMP(item))
+                f.write(("," if out.rows else "") + _annotation_json(r, by_label[r.label_id]))
                 out.rows += 1
                 out.annotation_ids.add(r.annotation_id)
             if done % 2000 == 0:

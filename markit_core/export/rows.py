@@ -10,10 +10,11 @@ reader is the model, merged into the same order.
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, literal
+from sqlalchemy import String, and_, cast, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -42,14 +43,6 @@ __all__ = [
 CHUNK = 5000
 
 
-def _optional(model: type, names: tuple[str, ...], default: Any) -> Any:
-    for name in names:
-        column = getattr(model, name, None)
-        if column is not None:
-            return column
-    return literal(default)
-
-
 class ReadingRow(NamedTuple):
     """One answer; the fields up to ``ai_suggestion_visible`` are the CSV's columns."""
 
@@ -73,18 +66,30 @@ class ReadingRow(NamedTuple):
 
 
 class RegionRow(NamedTuple):
+    """One region of a current reading; the fields are the regions CSV's columns."""
+
     region_id: int
     case_id: int
     label_id: int
     label: str
     shape: str
     frame: int
-    points: list
+    points_json: str  # as stored: JSON [[x, y], ...] in image pixels
     reader: str
     annotation_id: int
     version: int
     source: str
     score: float | None
+
+    @property
+    def points(self) -> list[list[float]]:
+        """The points, parsed (the CSV writes the stored text without parsing it)."""
+        return json.loads(self.points_json)
+
+    @property
+    def compact_points(self) -> str:
+        """``points_json`` without whitespace (JSON of numbers only: exact)."""
+        return self.points_json.replace(" ", "")
 
 
 def _current(project_id: int) -> Any:
@@ -133,17 +138,25 @@ def iter_readings(
     With ``include_ai`` the model's own answers (source ``ai``) are merged in.
     """
     humans = _human_readings(session, project_id)
-    if not include_ai:
-        yield from (row for _key, row in humans)
+    ai = select(col(AiLabel.id)).where(col(AiLabel.project_id) == project_id).limit(1)
+    if not include_ai or session.exec(ai).first() is None:
+        yield from humans
         return
-    merged = heapq.merge(humans, _ai_readings(session, project_id), key=lambda kr: kr[0])
-    yield from (row for _key, row in merged)
+    order = dict(
+        session.exec(
+            select(col(LabelDef.id), col(LabelDef.order)).where(
+                col(LabelDef.project_id) == project_id
+            )
+        ).all()
+    )
+
+    def key(r: ReadingRow) -> tuple[int, int, str, str]:  # the queries' ORDER BY
+        return (r.case_id, order[r.label_id], r.label, r.reader)
+
+    yield from heapq.merge(humans, _ai_readings(session, project_id), key=key)
 
 
-_SortKey = tuple[int, int, str, str]
-
-
-def _human_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKey, ReadingRow]]:
+def _human_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
     columns: list[Any] = [
         Annotation.case_id,
         Case.original_name,
@@ -160,7 +173,6 @@ def _human_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKe
         Annotation.idle_seconds,
         Annotation.submitted_at,
         AnnotationExposure.suggestion_visible,
-        LabelDef.order,
     ]
     stmt = (
         select(*columns)
@@ -180,12 +192,12 @@ def _human_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKe
             col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
         )
     ).execution_options(yield_per=CHUNK)
+    make = ReadingRow._make
     for r in session.connection().execute(stmt):
-        row = ReadingRow._make((*r[:14], "human", bool(r[14]), None))
-        yield (row.case_id, r[15], row.label, row.reader), row
+        yield make((*r[:14], "human", r[14] is True, None))
 
 
-def _ai_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKey, ReadingRow]]:
+def _ai_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
     """The model's own answers (active learning), in the human rows' order."""
     columns: list[Any] = [
         AiLabel.id,
@@ -193,7 +205,6 @@ def _ai_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKey, 
         Case.original_name,
         LabelDef.id,
         LabelDef.name,
-        LabelDef.order,
         AiLabel.model_name,
         AiLabel.version,
         AiLabel.value,
@@ -212,18 +223,16 @@ def _ai_readings(session: Session, project_id: int) -> Iterator[tuple[_SortKey, 
         name,
         label_id,
         label,
-        order,
         model,
         version,
         value,
         at,
     ) in session.connection().execute(stmt):
         reader = f"{model}@{version}"
-        row = ReadingRow(
+        yield ReadingRow(
             case_id, name, label_id, label, reader, None, 1, bool(value), None, None,
             0.0, 0.0, 0.0, at, "ai", False, ai_id,
         )  # fmt: skip
-        yield (case_id, order, label, reader), row
 
 
 def count_regions(session: Session, project_id: int) -> int:
@@ -237,7 +246,12 @@ def count_regions(session: Session, project_id: int) -> int:
 
 
 def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
-    """Regions of the current readings, ordered by case, reader, region id."""
+    """Regions of the current readings, ordered by case, reader, region id.
+
+    Points come as the stored JSON text (``CAST``, so no driver parses them): the
+    CSV copies it and only what needs coordinates parses it. Every region today is
+    a reader's (source ``human``, no score); the columns stay for AI regions.
+    """
     columns: list[Any] = [
         Roi.id,
         Annotation.case_id,
@@ -245,13 +259,10 @@ def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
         LabelDef.name,
         Roi.shape,
         Roi.frame,
-        Roi.points,
+        cast(col(Roi.points), String),
         User.username,
         Annotation.id,
         Annotation.version,
-        _optional(Roi, ("source",), None),
-        _optional(Annotation, ("source",), "human"),
-        _optional(Roi, ("score",), None),
     ]
     stmt = (
         select(*columns)
@@ -262,8 +273,7 @@ def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
         .order_by(col(Annotation.case_id), col(User.username), col(Roi.id))
     ).execution_options(yield_per=CHUNK)
     for r in session.connection().execute(stmt):
-        score = None if r[12] is None else float(r[12])
-        yield RegionRow._make((*r[:10], r[10] or r[11] or "human", score))
+        yield RegionRow._make((*r, "human", None))
 
 
 def label_categories(session: Session, project_id: int) -> list[tuple[int, int, str, str]]:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 __all__ = ["FORMULA_PREFIXES", "SafeCsvWriter", "csv_writer", "safe_cell"]
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PREFIX_CHARS = frozenset(FORMULA_PREFIXES)
 
 
 def safe_cell(value: Any) -> Any:
@@ -37,11 +38,15 @@ class SafeCsvWriter:
         self._quoted = csv.writer(stream, lineterminator="\n", quoting=csv.QUOTE_ALL)
 
     def writerow(self, row: Iterable[Any]) -> None:
-        # safe_cell inlined: exports write millions of cells
-        cells = [
-            "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v for v in row
-        ]
-        has_cr = any(isinstance(c, str) and "\r" in c for c in cells)
+        # safe_cell inlined, one pass over the cells: exports write millions of them
+        cells = list(row)
+        has_cr = False
+        for i, v in enumerate(cells):
+            if isinstance(v, str) and v:
+                if v[0] in _PREFIX_CHARS:
+                    cells[i] = "'" + v
+                if "\r" in v:
+                    has_cr = True
         (self._quoted if has_cr else self._writer).writerow(cells)
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:

@@ -11,16 +11,24 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from sqlmodel import Session
 
-from markit_core.export.rows import count_readings, count_regions, iter_readings, iter_regions
+from markit_core.export.rows import (
+    RegionRow,
+    count_readings,
+    count_regions,
+    iter_readings,
+    iter_regions,
+)
 from markit_core.export.spreadsheet import csv_writer
 
 __all__ = [
     "READING_COLUMNS",
     "REGION_COLUMNS",
     "Progress",
+    "RegionsCsv",
     "Written",
     "write_readings_csv",
     "write_regions_csv",
@@ -125,22 +133,33 @@ def write_readings_csv(
     return out
 
 
+class RegionsCsv:
+    """The regions CSV, written a row at a time: by :func:`write_regions_csv`, or by the
+    COCO writer in the same pass over the regions (one query for both files)."""
+
+    def __init__(self, stream: TextIO, path: Path) -> None:
+        self.written = Written(path)
+        self._writer = csv_writer(stream)
+        self._writer.writerow(REGION_COLUMNS)
+
+    def add(self, r: RegionRow) -> None:
+        cells = list(r)
+        cells[6] = r.compact_points  # the stored JSON, not re-encoded
+        self._writer.writerow(cells)
+        self.written.rows += 1
+        self.written.annotation_ids.add(r.annotation_id)
+
+
 def write_regions_csv(
     session: Session, project_id: int, path: Path, progress: Progress = _noop
 ) -> Written:
     """One row per region of a current reading, points in image pixels as JSON."""
     total = count_regions(session, project_id)
-    out = Written(path)
     with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv_writer(f)
-        writer.writerow(REGION_COLUMNS)
+        table = RegionsCsv(f, path)
         for r in iter_regions(session, project_id):
-            cells = list(r)
-            cells[6] = _POINTS(r.points)
-            writer.writerow(cells)
-            out.rows += 1
-            out.annotation_ids.add(r.annotation_id)
-            if out.rows % _EVERY == 0:
-                progress(out.rows, total, "regions")
-    progress(out.rows, total, "regions")
-    return out
+            table.add(r)
+            if table.written.rows % _EVERY == 0:
+                progress(table.written.rows, total, "regions")
+    progress(table.written.rows, total, "regions")
+    return table.written
