@@ -8,7 +8,8 @@
    ledger (the entries fetched and re-hashed from the database, proofs checked
    against the root); the tree is loaded once first (reported). Baseline: one
    rebuild of the tree from its leaves, what an implementation without stored
-   levels pays per proof.
+   levels pays per proof. Also: loading the tree from its cache file, what each
+   ``ledger prove`` run after the first pays.
 
 Last line: JSON with ``export_100k_s`` and ``proofs_1k_s`` (goals <= 5 s, <= 1 s).
 """
