@@ -24,6 +24,7 @@ from markit_core.imaging.ingest import ingest
 from markit_core.imaging.recovery import ingest_lock, recover_store
 from markit_core.imaging.store import ImageStore
 from markit_core.models import Case
+from tests.conftest import database_env
 from tests.imaging_fixtures import ImagingProject, png_bytes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +116,7 @@ def test_kill_minus_nine_mid_ingest_then_restart(session, settings, imaging: Ima
         f"""
         import os, sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from markit_core.config import Settings
+        from markit_core.config import load_settings
         from markit_core.db import open_database, session
         from markit_core.accounts import get_user
         from markit_core.imaging import store as store_module
@@ -128,14 +129,15 @@ def test_kill_minus_nine_mid_ingest_then_restart(session, settings, imaging: Ima
             print("renamed", flush=True)
             time.sleep(600)  # killed here: file in place, no case row
         store_module.os.replace = replace_then_hang
-        settings = Settings(data_dir={str(settings.data_dir)!r})
+        settings = load_settings()
         engine = open_database(settings)
         with session(engine) as s:
             owner = get_user(s, {imaging.owner.username!r})
             ingest(s, settings, owner, {imaging.project_id}, [("k.png", png_bytes(7))])
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "MARKIT_DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKIT_")}
+    env.update(database_env(settings))  # the test's database, SQLite or PostgreSQL
     proc = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO
     )
