@@ -14,7 +14,7 @@ from markit_core.annotation.summary import project_summary
 from markit_core.errors import MarkitError
 from markit_core.export.csv_export import export_annotations_csv
 from markit_core.imaging.trace import identity_views
-from markit_core.labels import list_labels, save_label_set
+from markit_core.labels import label_sources, list_labels, save_label_set
 from markit_core.models import LabelKind, Role
 from markit_core.projects import (
     create_project,
@@ -49,17 +49,36 @@ def _new_project_form() -> None:
     ):
         name = st.text_input("Project name", key="new_project_name")
         description = st.text_area("Description", key="new_project_description")
+        sources = {src.key: src for src in label_sources(s, user)}
+        labels_from = st.selectbox(
+            "Start with the labels of",
+            [None, *sources],
+            format_func=lambda k: (
+                "no labels (add them in the label editor)"
+                if k is None
+                else f"{sources[k].title} ({len(sources[k].labels)} labels)"
+            ),
+            key="new_project_labels_from",
+            help="a built-in template or another project whose labels you manage; "
+            "the copy is the new project's own",
+        )
         if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
             try:
                 info = create_project(
-                    s, user, name, description=description, settings=get_settings()
+                    s,
+                    user,
+                    name,
+                    description=description,
+                    settings=get_settings(),
+                    labels_from=labels_from,
                 )
             except MarkitError as e:
                 show_error(e)
             else:
                 st.session_state["project_id"] = info.id
                 st.session_state["project_picker"] = info.id  # the new project becomes current
-                st.success(f"Created project '{plain(info.name)}'; you are its owner.")
+                copied = f" with {len(sources[labels_from].labels)} labels" if labels_from else ""
+                st.success(f"Created project '{plain(info.name)}'{copied}; you are its owner.")
 
 
 # MARKIT_PROJECT_CREATORS: the core refuses anyway; the form is offered only where it can work
