@@ -24,7 +24,7 @@ from markit_core.accounts import (
     hash_password,
     min_password_length,
 )
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
 from markit_core.models import PasswordReset, User, utcnow
 
@@ -47,7 +47,7 @@ def all_users(session: Session, actor: User) -> list[UserInfo]:
 
 def _require_change(session: Session, actor: User, target: User) -> None:
     """Record that ``target`` must choose a new password at the next login (ledgered)."""
-    row = session.get(PasswordReset, target.id) or PasswordReset(user_id=target.id or 0)
+    row = session.get(PasswordReset, target.id) or PasswordReset(user_id=require_id(target))
     row.at, row.by = utcnow(), actor.id
     session.add(row)
     session.flush()

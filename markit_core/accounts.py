@@ -324,7 +324,7 @@ def change_own_password(
     session: Session, actor: User, old_password: str, new_password: str
 ) -> None:
     """Change one's own password; the current password is required (logged in the ledger)."""
-    user = user_by_id(session, actor.id or 0)
+    user = user_by_id(session, require_id(actor))
     if not user.is_active:
         raise AuthenticationError()
     if not _check_password(user, old_password or ""):

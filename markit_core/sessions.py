@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.models import LoginSession, User, utcnow
 
 __all__ = [
@@ -73,7 +73,7 @@ def start_session(session: Session, user: User, now: datetime | None = None) -> 
     now = now or utcnow()
     token = secrets.token_urlsafe(32)
     row = LoginSession(
-        user_id=user.id or 0,
+        user_id=require_id(user),
         token_hash=token_hash(token),
         created_at=now,
         last_seen=now,

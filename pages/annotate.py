@@ -3,8 +3,9 @@
 Thin: widgets -> markit_core -> render. The draft being edited lives in session
 state (ui.annotate_state) with a copy on the server (markit_core.annotation.drafts), written
 when it changes and discarded after a confirmed submit; the viewer in ui.viewer;
-region conversion in markit_core.annotation.regions; storing in
-markit_core.annotation.submit.submit.
+the labels in ui.labels_panel; the header, region list, report, others' readings
+and the submit action in ui.annotate_panels; region conversion in
+markit_core.annotation.regions; storing in markit_core.annotation.submit.submit.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 import streamlit as st
 
 from markit_core.access import Action
-from markit_core.annotation.drafts import discard_draft, load_draft
+from markit_core.annotation.drafts import load_draft
 from markit_core.annotation.editing import replace_frame_regions
-from markit_core.annotation.navigation import case_list, neighbours
 from markit_core.annotation.queue import build_queue, case_in_project
 from markit_core.annotation.regions import (
     drawing_to_regions,
@@ -22,85 +22,25 @@ from markit_core.annotation.regions import (
     regions_to_drawing,
 )
 from markit_core.annotation.submit import (
-    CONFIDENCE_GRADES,
     Reading,
     my_reading,
     others_readings,
-    submit,
 )
 from markit_core.errors import MarkitError
 from markit_core.labels import list_labels
-from markit_core.reading_options import show_report
-from markit_core.reports import report_for_case
 from ui import ai as ai_ui
+from ui import annotate_panels as panels
 from ui import annotate_state as state
 from ui import reading, viewer
-from ui.case_list import case_list_panel
 from ui.labels_panel import labels_panel
 from ui.resources import get_settings
-from ui.session import PROJECT_KEY, current_user, db, flash, show_error, show_flash
+from ui.session import PROJECT_KEY, current_user, db, show_error, show_flash
 from ui.style import annotator_color
 from ui.text import plain
 from ui.widgets import project_picker
 
 TOOLS = {"rect": "Rectangle", "freedraw": "Free-hand", "polygon": "Polygon"}
 CANVAS_INIT_KEY = "roi_canvas_initial"
-
-
-def _delete_region(draft: state.Draft, index: int) -> None:
-    if 0 <= index < len(draft.regions):
-        region = draft.regions.pop(index)
-        draft.canvas_rev += 1
-        draft.touch(region.label_id)
-        state.persist(draft)
-
-
-def _submit(draft: state.Draft, *, go_next: bool, suggestions=None) -> None:
-    """Store the draft (idempotent by its token) and start a new attempt."""
-    with db() as s:
-        user = current_user(s)
-        if user is None:  # session expired: the login page comes up; the draft stays
-            st.rerun()
-        if draft.empty():
-            st.info(
-                "Nothing to submit yet: answer a label or draw a region.", icon=":material/info:"
-            )
-            return
-        if draft.unchanged():
-            draft.submit_pending = False
-            message = f"No changes since version {draft.version}; nothing saved."
-        else:
-            timing = draft.timing(get_settings().idle_threshold_seconds)
-            draft.submit_pending = True
-            try:
-                result = submit(
-                    s,
-                    user,
-                    draft.project_id,
-                    draft.case_id,
-                    answers=draft.answered(),
-                    regions=draft.regions,
-                    timing=timing,
-                    token=draft.token,
-                    exposure=ai_ui.exposure_for(suggestions, draft.case_id, draft.answered()),
-                )
-                discard_draft(s, user, draft.project_id, draft.case_id)
-            except MarkitError as e:
-                draft.submit_pending = False
-                show_error(e)
-                return
-            state.after_submit(draft, result)
-            message = (
-                f"Already saved as version {result.version} (repeated submit ignored)."
-                if result.duplicate
-                else f"Saved case {draft.case_id} as version {result.version} · "
-                f"{timing.total_seconds:.1f} s, {timing.idle_seconds:.1f} s idle."
-            )
-        if go_next:
-            queue = build_queue(s, user, draft.project_id)
-            state.go_to_case(draft.user_id, draft.project_id, queue.next_after(draft.case_id))
-    flash(message)
-    st.rerun()
 
 
 # -- page -----------------------------------------------------------------------------
@@ -140,46 +80,7 @@ draft = state.get_draft(
 # -- header: progress and navigation ------------------------------------------------
 st.html("<style>[data-testid='stMainBlockContainer']{padding:2.5rem 1.5rem 2rem 1.5rem}</style>")
 show_flash()
-position = queue.case_ids.index(case_id) + 1
-entries = case_list(s, user, project.id)
-prev_id, following = neighbours(entries, case_id)
-next_id = queue.next_after(case_id)  # None: every case is done
-next_target = next_id if next_id not in (None, case_id) else following
-head = st.columns([6, 1.4, 1.2, 1.2], vertical_alignment="bottom")
-head[0].progress(
-    queue.done_count / queue.total,
-    text=f"**{plain(project.name)}** · {queue.done_count} / {queue.total} cases done · "
-    f"case {position} of {queue.total} (#{case_id}, "
-    f"{'annotated' if case_id in queue.done else 'not yet annotated'})",
-)
-with head[1]:
-    case_list_panel(entries, case_id, lambda cid: state.go_to_case(user.id, project.id, cid))
-head[2].button(
-    "Previous",
-    key="prev_case",
-    icon=":material/arrow_back:",
-    width="stretch",
-    on_click=state.go_to_case,
-    args=(user.id, project.id, prev_id),
-    disabled=prev_id is None,
-    help="Previous case in the list (b)",
-)
-head[3].button(
-    "Next",
-    key="next_case",
-    icon=":material/arrow_forward:",
-    width="stretch",
-    on_click=state.go_to_case,
-    args=(user.id, project.id, next_target),
-    disabled=next_target is None,
-    help="Next unannotated case; once all are done, the next in the list (n)",
-)
-if next_id is None:
-    st.success(
-        "Every case in your queue is annotated. Revisit and edit any of them with "
-        "Previous / Next or the case list.",
-        icon=":material/task_alt:",
-    )
+next_target = panels.navigation_header(s, user, project, queue, case_id)
 if draft.submit_pending and not draft.unchanged():
     st.warning(
         "Your last submit of this case was not confirmed (session expired or connection "
@@ -313,95 +214,20 @@ with left:
         st.container(key="view_caption").caption(
             viewer.view_caption(view, mapping, decoded.n_frames)
         )
-    if draft.regions:
-        st.markdown("**Regions** (in image pixels; drawn in the label's colour)")
-        for i, region in enumerate(draft.regions):
-            xs, ys = [p[0] for p in region.points], [p[1] for p in region.points]
-            row = st.container(horizontal=True, vertical_alignment="center")
-            row.markdown(
-                f"<span style='color:{colors.get(region.label_id, '#999')}'>■</span> "
-                f"<b>{plain(names.get(region.label_id, '?'))}</b> — {plain(region.shape)}, "
-                f"{len(region.points)} points, "
-                f"x {min(xs):.0f}–{max(xs):.0f}, y {min(ys):.0f}–{max(ys):.0f}"
-                + (f", frame {region.frame + 1}" if decoded.n_frames > 1 else ""),
-                unsafe_allow_html=True,
-            )
-            row.button(
-                "Delete",
-                key=f"roi_del_{case_id}_{i}",
-                icon=":material/delete:",
-                on_click=_delete_region,
-                args=(draft, i),
-            )
+    panels.region_list(draft, case_id, colors, names, decoded.n_frames)
 
 with right:
-    # the report first, in a box of its own height: visible without scrolling
-    if show_report(s, user, project.id):
-        report = report_for_case(s, user, case_id)
-        with st.container(border=True, height=170 if report else "content", key="report_box"):
-            st.markdown("**Radiology report**")
-            if report is None:
-                st.caption("No report matched to this case.")
-            else:
-                st.text(report.text)
-    else:
-        st.caption("Blinded reading: this project does not show the report to readers.")
+    panels.report_box(s, user, project.id, case_id)  # first: visible without scrolling
     request = labels_panel(user.id, project.id, case_id, binary, suggestions)
     if request is not None:
-        _submit(request[0], go_next=request[1], suggestions=suggestions)
+        panels.submit_draft(request[0], go_next=request[1], suggestions=suggestions)
     if others:
-        with st.expander(
-            f"Other annotators ({len(others)})", expanded=True, icon=":material/group:"
-        ):
-            st.toggle("Show their regions on the image", key="show_others_rois", value=True)
-            rows = [
-                {"label": names.get(lid, "?")}
-                | {
-                    r.annotator: (
-                        ("present" if r.answers[lid].value else "absent")
-                        + f" {r.answers[lid].confidence} %"
-                    )
-                    if lid in r.answers
-                    else "—"
-                    for r in others
-                }
-                for lid in [lb.id for lb in binary]
-            ]
-            st.dataframe(rows, hide_index=True, key="others_table")
-            st.markdown(
-                " · ".join(
-                    f"<span style='color:{c}'>■</span> {plain(a)}" for a, c in other_color.items()
-                ),
-                unsafe_allow_html=True,
-            )
+        panels.others_panel(others, other_color, names, binary)
     elif project.show_others_after_submit and case_id not in queue.done:
         st.caption("Other annotators' answers appear here after you submit yours.")
-    meta = case.meta or {}
-    facts = [
-        f"case #{case.id}",
-        case.modality,
-        case.view_position and f"view {case.view_position}",
-        meta.get("body_part"),
-        f"{case.cols}×{case.rows} px",
-        case.n_frames > 1 and f"{case.n_frames} frames",
-        meta.get("pixel_spacing") and "spacing {:.3g}×{:.3g} mm".format(*meta["pixel_spacing"]),
-    ]
-    st.caption(" · ".join(plain(f) for f in facts if f))  # DICOM fields come from the upload
+    panels.case_facts(case)
 
-state.keyboard_shortcuts(
-    {
-        "j": "kb_down",
-        "k": "kb_up",
-        "a": "kb_absent",
-        "p": "kb_present",
-        "x": "kb_rest",
-        **{str(i): f"kb_g{i}" for i in range(len(CONFIDENCE_GRADES))},
-        "s": "submit",
-        "d": "submit_next",
-        "n": "next_case",
-        "b": "prev_case",
-    }
-)
+state.keyboard_shortcuts(panels.SHORTCUTS)
 if client and next_target is not None:  # after everything else is shown: prefetch
     reading.prefetch(next_target, case_in_project(s, project.id, next_target).stored_path)
 s.close()

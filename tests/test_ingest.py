@@ -15,7 +15,6 @@ from sqlmodel import select
 
 from markit_core import ledger
 from markit_core.errors import ImageError, NotFoundError, PermissionDenied
-from markit_core.imaging import ingest as ingest_module
 from markit_core.imaging.decode import decode_any
 from markit_core.imaging.ingest import ingest
 from markit_core.imaging.store import ImageStore
@@ -229,7 +228,7 @@ def test_failed_case_leaves_no_row_and_no_file(
                 raise RuntimeError("disk full")
         return real_append(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_module.ledger, "append", flaky_append)
+    monkeypatch.setattr(ledger, "append", flaky_append)
     items = [(f"{i}.dcm", dicom_bytes(identified_dicom(seed=10 + i))) for i in range(3)]
     report = ingest(session, settings, imaging.dataowner, imaging.project_id, items)
     assert [o.status for o in report.outcomes] == ["ingested", "refused", "ingested"]
@@ -239,7 +238,7 @@ def test_failed_case_leaves_no_row_and_no_file(
     assert _store_files(settings) == {c.stored_path for c in cases}
     origins = session.exec(select(CaseOrigin)).all()
     assert sorted(o.case_id for o in origins) == sorted(c.id for c in cases)
-    monkeypatch.setattr(ingest_module.ledger, "append", real_append)
+    monkeypatch.setattr(ledger, "append", real_append)
     assert ledger.integrity(session).ok
     retry = ingest(session, settings, imaging.dataowner, imaging.project_id, [items[1]])
     assert retry.outcomes[0].status == "ingested"
@@ -356,7 +355,7 @@ def test_failures_are_logged_without_the_file_name(
             raise RuntimeError("disk full while writing Smith_John_1234.dcm")
         return real_append(*args, **kwargs)
 
-    monkeypatch.setattr(ingest_module.ledger, "append", broken_append)
+    monkeypatch.setattr(ledger, "append", broken_append)
     items = [
         ("a.png", png_bytes(40)),
         ("Smith_John_1234.dcm", dicom_bytes(identified_dicom(seed=41))),

@@ -12,6 +12,7 @@ from markit_core.rewards.bootstrap import BOOTSTRAP_METHOD, DS_NOTE
 from markit_core.rewards.compare import COMPARED_RULES
 from markit_core.rewards.diagnostics import KAPPA_CI_METHOD, NO_AI_REFERENCE
 from markit_core.rewards.labelling_time import TIME_CI_METHOD
+from markit_core.rewards.run_inputs import answers_table
 from markit_core.rewards.run_result import RunResult, run_result
 from tests.review_helpers import ANNOTATORS, build_example
 from tests.test_reward_qc_settings import effusion_ai
@@ -80,7 +81,7 @@ def test_a_stored_run_parses_into_its_typed_parts(session, ex):
     assert adjudication.rewards is None and adjudication.error == "no adjudications recorded"
 
     table = run.time_table
-    timed = reward_runs.answers_table(session, ex.project.id)
+    timed = answers_table(session, ex.project.id)
     assert table is not None and timed is not None and timed.seconds is not None
     assert table.overall.label == "overall"
     assert table.overall.n == int(np.count_nonzero(~np.isnan(timed.seconds))) == 24

@@ -11,8 +11,9 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
 from markit_core.agreement.measures import MISSING
 from markit_core.errors import MarkitError, ValidationError
-from markit_core.rewards.engine import NoPositiveScoresError, compute_rewards, quality_control
+from markit_core.rewards.engine import NoPositiveScoresError, compute_rewards
 from markit_core.rewards.labelling_time import group_time_stats, t_quantile
+from markit_core.rewards.qc import quality_control
 from markit_core.rewards.report import format_table, result_to_dict
 from markit_core.rewards.table import AnnotationTable
 

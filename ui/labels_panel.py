@@ -6,6 +6,7 @@ them, and their callbacks write each change to the draft before the page runs.
 
 from __future__ import annotations
 
+import functools
 from itertools import groupby
 from typing import Any
 
@@ -66,6 +67,14 @@ def _clear_answer(draft: Draft, label_id: int) -> None:
     state.persist(draft)
 
 
+def _accept_ai(draft: Draft, case_id: int, label_id: int, value: bool) -> None:
+    """The one-click accept of a pre-label: take the AI's answer into the draft."""
+    draft.set_value(label_id, value)
+    _mirror(draft, case_id, label_id)
+    ai_ui.mark_accepted(case_id, label_id)
+    state.persist(draft)
+
+
 def labels_panel(
     user_id: int,
     project_id: int,
@@ -80,13 +89,6 @@ def labels_panel(
     next case) when a submit button was pressed.
     """
     draft = state.get_draft(user_id, project_id, case_id, lambda: None)
-
-    def _take_ai(label_id: int, value: bool) -> None:  # one-click accept of a pre-label
-        draft.set_value(label_id, value)
-        _mirror(draft, case_id, label_id)
-        ai_ui.mark_accepted(case_id, label_id)
-        state.persist(draft)
-
     ordered = display_order(binary)
     ids = [lb.id for lb in ordered]
     draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
@@ -97,60 +99,75 @@ def labels_panel(
     for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
         st.caption(plain(group) if group else "Other")
         for index, lb in items:
-            answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
-            if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
-                _mirror(draft, case_id, lb.id)
-            row = st.container(
-                horizontal=True,
-                vertical_alignment="center",
-                gap="small",
-                key=f"row_{case_id}_{lb.id}",
-            )
-            shown = plain(lb.name)  # user text: never markdown
-            name = f":blue-background[**{shown}**]" if index == draft.cursor else f"**{shown}**"
-            row.markdown(name, width=140)
-            row.segmented_control(
-                shown,
-                ["absent", "present"],
-                key=answer_key,
-                label_visibility="collapsed",
-                format_func=str.capitalize,
-                required=True,  # clicking the chosen answer again keeps it (Clear clears)
-                on_change=_on_answer,
-                args=(draft, lb.id, answer_key),
-            )
-            if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
-                ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, _take_ai)
-            if draft.value(lb.id) is None:  # no grade is suggested before an answer
-                row.caption("confidence: answer first", width=160)
-                continue
-            if grade_key not in st.session_state:  # the slider was hidden until now
-                st.session_state[grade_key] = draft.grade(lb.id)
-            row.select_slider(
-                f"{shown} confidence",
-                CONFIDENCE_GRADES,
-                key=grade_key,
-                label_visibility="collapsed",
-                format_func=lambda g: f"{g} %",
-                on_change=_on_grade,
-                args=(draft, lb.id, grade_key),
-            )
-            row.button(
-                "",
-                key=f"clr_{case_id}_{lb.id}",
-                icon=":material/close:",
-                help=f"Clear the answer for {lb.name}",
-                on_click=_clear_answer,
-                args=(draft, lb.id),
-            )
-    status = (
-        f"Saved as version {draft.version}"
-        if draft.unchanged()
-        else "Draft saved · not yet submitted"
-        if not draft.empty()
-        else "Nothing entered yet"
+            _label_row(draft, case_id, lb, index == draft.cursor, suggestions)
+    st.caption(f"{_draft_status(draft)} · {len(draft.regions)} region(s)")
+    do_submit, do_next = _submit_buttons()
+    keyboard_bar(draft, ids)
+    return (draft, do_next) if do_submit or do_next else None
+
+
+def _label_row(
+    draft: Draft, case_id: int, lb: LabelInfo, under_cursor: bool, suggestions: Any
+) -> None:
+    """One label: its name, the absent/present choice, the AI badge, confidence and clear."""
+    answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
+    if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
+        _mirror(draft, case_id, lb.id)
+    row = st.container(
+        horizontal=True,
+        vertical_alignment="center",
+        gap="small",
+        key=f"row_{case_id}_{lb.id}",
     )
-    st.caption(f"{status} · {len(draft.regions)} region(s)")
+    shown = plain(lb.name)  # user text: never markdown
+    name = f":blue-background[**{shown}**]" if under_cursor else f"**{shown}**"
+    row.markdown(name, width=140)
+    row.segmented_control(
+        shown,
+        ["absent", "present"],
+        key=answer_key,
+        label_visibility="collapsed",
+        format_func=str.capitalize,
+        required=True,  # clicking the chosen answer again keeps it (Clear clears)
+        on_change=_on_answer,
+        args=(draft, lb.id, answer_key),
+    )
+    if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
+        take_ai = functools.partial(_accept_ai, draft, case_id)
+        ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, take_ai)
+    if draft.value(lb.id) is None:  # no grade is suggested before an answer
+        row.caption("confidence: answer first", width=160)
+        return
+    if grade_key not in st.session_state:  # the slider was hidden until now
+        st.session_state[grade_key] = draft.grade(lb.id)
+    row.select_slider(
+        f"{shown} confidence",
+        CONFIDENCE_GRADES,
+        key=grade_key,
+        label_visibility="collapsed",
+        format_func=lambda g: f"{g} %",
+        on_change=_on_grade,
+        args=(draft, lb.id, grade_key),
+    )
+    row.button(
+        "",
+        key=f"clr_{case_id}_{lb.id}",
+        icon=":material/close:",
+        help=f"Clear the answer for {lb.name}",
+        on_click=_clear_answer,
+        args=(draft, lb.id),
+    )
+
+
+def _draft_status(draft: Draft) -> str:
+    """Whether the reading on screen is stored, a draft, or empty."""
+    if draft.unchanged():
+        return f"Saved as version {draft.version}"
+    return "Draft saved · not yet submitted" if not draft.empty() else "Nothing entered yet"
+
+
+def _submit_buttons() -> tuple[bool, bool]:
+    """(Submit pressed, Submit & next pressed)."""
     c1, c2 = st.columns(2)
     do_submit = c1.button(
         "Submit",
@@ -167,8 +184,7 @@ def labels_panel(
         width="stretch",
         help="Store it and open the next unannotated case (d)",
     )
-    keyboard_bar(draft, ids)
-    return (draft, do_next) if do_submit or do_next else None
+    return do_submit, do_next
 
 
 def keyboard_bar(draft: Draft, label_ids: list[int]) -> None:

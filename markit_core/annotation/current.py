@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from markit_core.db import require_id
 from markit_core.models import Annotation, AnnotationValue, LabelDef, User
 
 
@@ -92,4 +93,4 @@ def visible_cases(session: Session, viewer: object, project_id: int) -> set[int]
 
     if not isinstance(viewer, User) or not reads_blind(session, viewer, project_id):
         return None
-    return cases_read_by(session, project_id, viewer.id or 0)
+    return cases_read_by(session, project_id, require_id(viewer))

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.annotation.queue import build_queue
+from markit_core.db import require_id
 from markit_core.models import Annotation, AnnotationDraft, AnnotationValue, Case, User
 
 __all__ = ["STATUSES", "CaseEntry", "case_list", "neighbours"]
@@ -108,7 +109,7 @@ def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]
         ).all()
     )
     disagree = (
-        _disagreeing_cases(session, project_id, actor.id or 0)
+        _disagreeing_cases(session, project_id, require_id(actor))
         if project.show_others_after_submit
         else set()
     )

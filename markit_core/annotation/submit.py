@@ -13,15 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, reads_blind, require
 from markit_core.annotation.queue import build_queue, case_in_project
+from markit_core.annotation.reader_slots import release_reader_slot, take_reader_slot
 from markit_core.annotation.timing import Timing, check_timing
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, PermissionDenied, ValidationError
@@ -30,7 +30,6 @@ from markit_core.models import (
     Annotation,
     AnnotationValue,
     Case,
-    CaseReaders,
     LabelDef,
     LabelKind,
     Roi,
@@ -202,7 +201,7 @@ def submit(
     latest = _latest_own(session, case_id, actor)
     version = (latest.version if latest else 0) + 1
     if latest is None or latest.deleted:  # a new reader of this case
-        _take_reader_slot(session, case_id, project.required_annotators)
+        take_reader_slot(session, case_id, project.required_annotators)
     row = Annotation(
         project_id=project_id,
         case_id=case_id,
@@ -232,7 +231,7 @@ def submit(
                 session,
                 actor,
                 project_id,
-                row.id or 0,
+                require_id(row),
                 {k: exposure[k] for k in answers if k in exposure},
             )
         session.commit()
@@ -264,56 +263,6 @@ def _latest_own(session: Session, case_id: int, actor: User) -> Annotation | Non
     ).first()
 
 
-def _take_reader_slot(session: Session, case_id: int, cap: int) -> None:
-    """Count a new reader of the case, refusing when it already has ``cap`` (0: no cap).
-
-    The case's counter row is made if missing (``INSERT ... ON CONFLICT DO
-    NOTHING``), then one conditional ``UPDATE ... SET readers = readers + 1 WHERE
-    readers < cap``: the database serialises concurrent submits on that row
-    (PostgreSQL's row lock re-checks the condition, SQLite's write lock admits one
-    writer), so however many processes submit at once, no case gets more than
-    ``cap`` readers. These are the transaction's first writes, so nothing else is
-    written when it is refused.
-    """
-    session.execute(_counter_row(session.get_bind().dialect.name, case_id))
-    stmt = (
-        update(CaseReaders)
-        .where(col(CaseReaders.case_id) == case_id)
-        .values(readers=col(CaseReaders.readers) + 1)
-    )
-    if cap > 0:
-        stmt = stmt.where(col(CaseReaders.readers) < cap)
-    done: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        stmt.execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:
-        raise PermissionDenied(
-            f"case {case_id} already has the {cap} readers it needs; it is no longer in your queue"
-        )
-
-
-def _counter_row(dialect: str, case_id: int) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` of a case's counter row (SQLite, PostgreSQL)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(CaseReaders).values(case_id=case_id).on_conflict_do_nothing()
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(CaseReaders).values(case_id=case_id).on_conflict_do_nothing()
-
-
-def _release_reader_slot(session: Session, case_id: int) -> None:
-    """A reading was deleted: its reader no longer counts towards the cap."""
-    stmt = (
-        update(CaseReaders)
-        .where(col(CaseReaders.case_id) == case_id, col(CaseReaders.readers) > 0)
-        .values(readers=col(CaseReaders.readers) - 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(stmt)
-
-
 @rolls_back
 def delete_reading(
     session: Session, actor: User, project_id: int, case_id: int, *, token: str
@@ -337,7 +286,7 @@ def delete_reading(
         deleted=True,
         submit_token=token,
     )
-    _release_reader_slot(session, case_id)
+    release_reader_slot(session, case_id)
     session.add(row)
     session.flush()
     ledger.append(

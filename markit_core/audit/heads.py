@@ -24,7 +24,7 @@ from markit_core.access import Action, require
 from markit_core.audit.keys import active_key, key_id_of, load_public_key, unlock_private_key
 from markit_core.audit.merkle import MerkleTree, ProofError, verify_consistency
 from markit_core.audit.tree import ledger_tree
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import LedgerError, ValidationError
 from markit_core.models import TreeHead, User, utcnow
 
@@ -132,7 +132,7 @@ def sign_tree_head(
         root_hash=head.root_hash,
         timestamp=head.timestamp,
         signature=signature,
-        signed_by=actor.id or 0,
+        signed_by=require_id(actor),
     )
     session.add(stored)
     ledger.append(session, actor=actor, project_id=project_id, action="ledger.head", record=stored)

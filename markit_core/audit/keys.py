@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require, roles_of
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from markit_core.models import Role, SigningKey, User
 
@@ -95,7 +95,7 @@ def create_signing_key(
     ).decode()
     row = SigningKey(
         project_id=project_id,
-        owner_id=actor.id or 0,
+        owner_id=require_id(actor),
         key_id=key_id_of(public),
         public_key=pem,
         private_key=private.private_bytes(

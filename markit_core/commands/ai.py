@@ -18,6 +18,7 @@ import argparse
 import sys
 
 from markit_core.commands.common import actor, add_actor_option, db_session
+from markit_core.db import require_id
 from markit_core.errors import NotFoundError
 from markit_core.models import Project
 
@@ -59,7 +60,7 @@ def _project_id(session, name: str) -> int:
     project = session.exec(select(Project).where(Project.name == name)).first()
     if project is None:
         raise NotFoundError(f"project {name!r} not found")
-    return project.id or 0
+    return require_id(project)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from markit_core.commands.common import actor, add_actor_option, db_session
+from markit_core.db import require_id
 from markit_core.errors import PermissionDenied, ValidationError
 
 PASSPHRASE_ENV = "MARKIT_SIGNING_PASSPHRASE"
@@ -97,7 +98,7 @@ def _project(s: Any, args: argparse.Namespace) -> tuple[Any, int]:
     from markit_core.projects import find_project
 
     by = actor(s, args)
-    return by, find_project(s, by, args.project).id or 0
+    return by, require_id(find_project(s, by, args.project))
 
 
 def run_keygen(args: argparse.Namespace) -> int:
@@ -279,7 +280,7 @@ def run_bundle_export(args: argparse.Namespace) -> int:
             result = export_bundle(
                 s,
                 by,
-                project.id or 0,
+                require_id(project),
                 args.bundle,
                 passphrase=key,
                 formats=args.formats.split(","),
@@ -295,7 +296,7 @@ def run_bundle_export(args: argparse.Namespace) -> int:
             f"{result.export_seq}, head of size {result.head.tree_size} signed"
         )
         if args.stow:
-            _stow(s, by, project.id or 0, result.directory, args)
+            _stow(s, by, require_id(project), result.directory, args)
     return 0
 
 

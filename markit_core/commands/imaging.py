@@ -145,7 +145,7 @@ def _run_remote(args: argparse.Namespace, make_source: Callable[[], ImageSource]
         )
         uids = list(args.study)
         if not uids:
-            found = search_studies(s, by, project.id or 0, source, limit=None)
+            found = search_studies(s, by, require_id(project), source, limit=None)
             uids = [st.study_uid for st in found if st.study_uid]
             print(f"found {len(uids)} studies on {args.archive or args.url or args.host}")
         if not uids:

@@ -28,7 +28,7 @@ from markit_core.audit.bundle import (
 from markit_core.audit.heads import SignedHead, sign_tree_head
 from markit_core.audit.keys import active_key, unlock_private_key
 from markit_core.audit.tree import ledger_tree
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.export.coco import write_coco
 from markit_core.export.consensus import write_consensus_csv
@@ -209,7 +209,7 @@ def _seal(
     }
     record = ExportRecord(
         project_id=project.id,
-        user_id=actor.id or 0,
+        user_id=require_id(actor),
         format="bundle",
         rows=sum(int(f["rows"]) for f in files),
         content_sha256=manifest_digest(core),

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.imaging.sources.dicomweb import DicomWebSource
 from markit_core.models import Case, ExportRecord, User
@@ -52,7 +52,7 @@ def stow_srs(
     uids = [str(ds.SOPInstanceUID) for ds in datasets]
     record = ExportRecord(
         project_id=project_id,
-        user_id=actor.id or 0,
+        user_id=require_id(actor),
         format="stow-rs",
         rows=len(uids),
         content_sha256=hashlib.sha256((source.url + "\n" + "\n".join(uids)).encode()).hexdigest(),

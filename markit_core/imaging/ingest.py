@@ -13,31 +13,28 @@ re-uploaded, exported again by the PACS with other header values, fetched over
 DICOMweb in another transfer syntax (losslessly), or re-ingested after
 de-identification has the same pixels but not the same bytes. The stored file
 itself is named by the SHA-256 of its de-identified bytes (``Case.stored_path``).
+The rows a stored image becomes are made in ``markit_core.imaging.case_record``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import traceback
 from collections.abc import Callable, Iterable
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.config import Settings
-from markit_core.db import require_id
 from markit_core.errors import ImageError, InputFileError
+from markit_core.imaging.case_record import add_case, pixel_digest
 from markit_core.imaging.decode import PIXEL_KEYWORDS, decode_any, is_dicom
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.deid import DeidResult, ProjectDeidentifier
@@ -61,35 +58,22 @@ from markit_core.imaging.raster import raster_suffix
 from markit_core.imaging.raster_clean import clean_raster
 from markit_core.imaging.recovery import ingest_lock, recover_store
 from markit_core.imaging.store import ImageStore
-from markit_core.imaging.trace import known_pairs, project_salt, record_pairs
-from markit_core.models import Case, CaseOrigin, User
+from markit_core.imaging.trace import known_pairs, project_salt
+from markit_core.models import Case, User
 
 __all__ = [
     "FileOutcome",
     "IngestReport",
     "Item",
     "ProgressFn",
-    "display_name",
     "error_locations",
     "ingest",
-    "pixel_digest",
 ]
 
 log = logging.getLogger(__name__)
 
 #: ``progress(done, total, current_name)``: called before each file and once at the end.
 ProgressFn = Callable[[int, int, str], None]
-
-
-def pixel_digest(image: DecodedImage) -> str:
-    """SHA-256 over the decoded pixels, their shape, type and photometric interpretation.
-
-    This is ``Case.content_hash``, the duplicate key (see the module docstring).
-    """
-    frames = image.frames
-    h = hashlib.sha256(f"{image.photometric}|{frames.shape}|{frames.dtype.str}|".encode())
-    h.update(np.ascontiguousarray(frames).data.cast("B"))
-    return h.hexdigest()
 
 
 def ingest(
@@ -276,7 +260,18 @@ class _Context:
         for attempt in (1, 2):
             put = self.store.put(stored, suffix)
             try:
-                case = self._insert(name, image, content_hash, put.relpath, suffix, kind, deid)
+                case = add_case(
+                    self.session,
+                    self.actor,
+                    self.project_id,
+                    f"{self.source}: {name}",
+                    image,
+                    content_hash,
+                    put.relpath,
+                    suffix,
+                    kind,
+                    deid,
+                )
                 self.session.commit()
                 break
             except IntegrityError:
@@ -299,57 +294,6 @@ class _Context:
         warning = "; ".join(strip_name(w, name) for w in (deid.warnings if deid else []))
         return FileOutcome(name, INGESTED, case_id=case.id, warning=warning)
 
-    def _insert(
-        self,
-        name: str,
-        image: DecodedImage,
-        content_hash: str,
-        relpath: str,
-        suffix: str,
-        kind: str,
-        deid: DeidResult | None,
-    ) -> Case:
-        """Add the case, its origin and pseudonym pairs and its ledger entry (not committed)."""
-        case = Case(
-            project_id=self.project_id,
-            content_hash=content_hash,
-            stored_path=relpath,
-            kind=kind,
-            original_name=display_name(image, content_hash, suffix, deid),
-            rows=image.rows,
-            cols=image.cols,
-            n_frames=image.n_frames,
-            modality=(image.modality or "")[:16],
-            view_position=(image.view_position or "")[:16],
-            burned_in_warning=bool(deid and deid.burned_in),
-            meta=_meta(image, relpath, deid),
-            created_by=self.actor.id,
-        )
-        origin = CaseOrigin(
-            case_id=0, project_id=self.project_id, source=f"{self.source}: {name}"[:255]
-        )
-        if deid is not None:
-            p, o = deid.pseudonym, deid.original
-            case.study_uid, case.series_uid = p.study_uid[:64], p.series_uid[:64]
-            case.sop_uid, case.accession = p.sop_uid[:64], p.accession[:64]
-            origin.patient_id, origin.patient_name = o.patient_id[:255], o.patient_name[:255]
-            origin.accession, origin.study_uid = o.accession[:255], o.study_uid[:255]
-            origin.sop_uid = o.sop_uid[:255]
-        self.session.add(case)
-        self.session.flush()
-        origin.case_id = require_id(case)
-        self.session.add(origin)
-        if deid is not None:
-            record_pairs(self.session, self.project_id, deid.pairs)
-        ledger.append(
-            self.session,
-            actor=self.actor,
-            project_id=self.project_id,
-            action="case.upload",
-            record=case,
-        )
-        return case
-
     def _discard(self, relpath: str, created: bool) -> None:
         """Remove a file this batch wrote for a row that failed, unless another case uses it."""
         if not created:
@@ -369,44 +313,6 @@ def _uids(ds: Dataset) -> list[str]:
 
     ds.walk(callback)
     return found
-
-
-def _meta(image: DecodedImage, relpath: str, deid: DeidResult | None) -> dict[str, Any]:
-    """JSON-safe, non-identifying facts the viewer and exports use."""
-    meta: dict[str, Any] = {
-        "photometric": image.photometric,
-        "source_photometric": image.source_photometric,
-        "bits_stored": image.bits_stored,
-        "body_part": image.body_part,
-        "sop_class_uid": image.sop_class_uid,
-        "pixel_spacing": list(image.pixel_spacing) if image.pixel_spacing else None,
-        "window": list(image.header_window) if image.header_window else None,
-        "value_range": [float(image.value_range[0]), float(image.value_range[1])],
-        "is_color": image.is_color,
-        "stored_as": relpath.rsplit(".", 1)[-1] if "." in relpath else "",
-    }
-    if deid is not None:
-        meta["transfer_syntax"] = str(deid.dataset.file_meta.TransferSyntaxUID)
-        meta["deidentified"] = True
-    return meta
-
-
-def display_name(
-    image: DecodedImage, content_hash: str, suffix: str, deid: DeidResult | None
-) -> str:
-    """``Case.original_name``: a neutral name annotators and reviewers see.
-
-    Never derived from the uploaded file name (which often carries a patient
-    name, an ID or a date; it is kept only in ``CaseOrigin.source`` for data
-    owners): ``<modality>-<last 10 digits of the pseudonymised SOP Instance
-    UID>.dcm`` for DICOM, ``image-<first 10 hex of the pixel hash><suffix>``
-    for ordinary images.
-    """
-    if deid is not None:
-        modality = re.sub(r"[^A-Za-z0-9]", "", image.modality or "")[:16] or "DICOM"
-        sop = deid.pseudonym.sop_uid.rsplit(".", 1)[-1]
-        return f"{modality}-{sop[-10:] if sop.isdigit() else content_hash[:10]}.dcm"
-    return f"image-{content_hash[:10]}{suffix}"
 
 
 def error_locations(e: BaseException) -> str:

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.access import require_admin
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
 from markit_core.imaging.sources.base import ImageSource
 from markit_core.models import RemoteArchive, User
@@ -61,7 +61,7 @@ def _address(row: RemoteArchive) -> str:
 
 def _info(row: RemoteArchive) -> ArchiveInfo:
     return ArchiveInfo(
-        row.id or 0,
+        require_id(row),
         row.name,
         row.kind,
         _address(row),
@@ -181,7 +181,7 @@ def remove_archive(session: Session, actor: User, archive: int | str) -> None:
 
 def archive_id(session: Session, name: str) -> int:
     """The id of the archive registered as ``name``."""
-    return _get(session, name).id or 0
+    return require_id(_get(session, name))
 
 
 def _source(row: RemoteArchive, timeout: float | None = None) -> ImageSource:

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError
 from markit_core.models import Case, CaseOrigin, IdentityView, UidMap, User
 
@@ -245,7 +245,7 @@ def _log_view(
     Committed before the data is returned: a look that cannot be logged is not shown.
     """
     row = IdentityView(
-        project_id=project_id, user_id=actor.id or 0, case_id=case_id, what=what, detail=detail
+        project_id=project_id, user_id=require_id(actor), case_id=case_id, what=what, detail=detail
     )
     session.add(row)
     session.flush()

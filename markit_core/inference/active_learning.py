@@ -23,7 +23,7 @@ from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.export.spreadsheet import csv_writer
 from markit_core.inference import registry
@@ -191,7 +191,7 @@ def _accept(
             model_name=name,
             version=version,
             threshold=threshold,
-            accepted_by=actor.id or 0,
+            accepted_by=require_id(actor),
         )
         session.add(row)
         session.flush()
@@ -240,7 +240,7 @@ def score_unread(
     _predict_missing(session, actor, settings, project_id, name, version, ids, load)
     preds = project_predictions(session, project_id, name, version)
     labels = {
-        lb.id or 0: lb.name
+        require_id(lb): lb.name
         for lb in session.exec(
             select(LabelDef).where(LabelDef.project_id == project_id, LabelDef.kind == "binary")
         )
@@ -347,7 +347,7 @@ def export_ai_labels_csv(session: Session, actor: User, project_id: int) -> str:
     text = buf.getvalue()
     record = ExportRecord(
         project_id=project_id,
-        user_id=actor.id or 0,
+        user_id=require_id(actor),
         format="ai_csv",
         rows=len(rows),
         content_sha256=hashlib.sha256(text.encode()).hexdigest(),

@@ -23,7 +23,7 @@ from markit_core.access import Action, require
 from markit_core.agreement.measures import cohen_kappa
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import (
     AiSettings,
@@ -183,7 +183,7 @@ def suggestions_for(
         session, actor, settings, project_id, case_id, active[0], active[1], **kwargs
     )
     labels = {
-        lb.id or 0: lb.name
+        require_id(lb): lb.name
         for lb in session.exec(select(LabelDef).where(LabelDef.project_id == project_id))
     }
     scores = label_scores(prediction.outputs, labels, _label_map(prediction.info.name))
@@ -356,7 +356,7 @@ def exposure_report(
                 groups[visible][0].append(int(bool(value)))
                 groups[visible][1].append(int(bool(ref)))
         n_with = sum(1 for r in rows if r[5])
-        changed, seen = _changes(history, lb.id or 0)
+        changed, seen = _changes(history, require_id(lb))
         stats = {}
         for vis, (answers, refs) in groups.items():
             a, r = np.asarray(answers, dtype=np.int8), np.asarray(refs, dtype=np.int8)

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.db import session as new_session
 from markit_core.errors import ConflictError, MarkitError, NotFoundError, ValidationError
 from markit_core.inference import registry
@@ -84,13 +84,13 @@ def _alive(run_id: int) -> bool:
 
 def _status(run: AiRun) -> RunStatus:
     status = run.status
-    if status in ACTIVE and not _alive(run.id or 0):
+    if status in ACTIVE and not _alive(require_id(run)):
         updated = run.updated_at if run.updated_at.tzinfo else run.updated_at.replace(tzinfo=None)
         now = utcnow() if run.updated_at.tzinfo else utcnow().replace(tzinfo=None)
         if now - updated > STALE_AFTER:
             status = "interrupted"
     return RunStatus(
-        run.id or 0,
+        require_id(run),
         f"{run.model_name}@{run.version}",
         status,
         run.done,
@@ -171,13 +171,13 @@ def start_project_run(
         total=len(cases),
         done=len(predicted_case_ids(session, project_id, info.name, info.version)),
         batch_size=batch_size,
-        started_by=actor.id or 0,
+        started_by=require_id(actor),
     )
     session.add(run)
     _log(session, actor, run, "ai.run.start")
     session.commit()
-    _launch(session.get_bind(), settings, run.id or 0, load)  # type: ignore[arg-type]
-    return run.id or 0
+    _launch(session.get_bind(), settings, require_id(run), load)  # type: ignore[arg-type]
+    return require_id(run)
 
 
 def _get_run(session: Session, project_id: int, run_id: int) -> AiRun:

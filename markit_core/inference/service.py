@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from markit_core import ledger
 from markit_core.access import Action, require, roles_of
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.errors import PermissionDenied, ValidationError
 from markit_core.imaging.stored import decoded_case_image
 from markit_core.inference import registry
@@ -362,7 +362,7 @@ def project_cases(session: Session, actor: User, project_id: int) -> list[tuple[
 
     require_ai(session, actor, project_id)
     rows = session.exec(select(Case).where(Case.project_id == project_id).order_by(col(Case.id)))
-    return [(c.id or 0, case_name(c), c.modality) for c in rows]
+    return [(require_id(c), case_name(c), c.modality) for c in rows]
 
 
 def case_row(session: Session, actor: User, project_id: int, case_id: int) -> Case:

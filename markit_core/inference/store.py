@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from markit_core import ledger
 from markit_core.config import Settings
+from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.models import AiPrediction, User
 
@@ -206,7 +207,7 @@ def ai_reference(session: Session, project_id: int) -> dict[tuple[int, str], boo
     if not predictions:
         return None
     labels = {
-        lb.id or 0: lb.name
+        require_id(lb): lb.name
         for lb in session.exec(select(LabelDef).where(LabelDef.project_id == project_id))
     }
     cut = ai_options(session, project_id).threshold

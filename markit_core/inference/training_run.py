@@ -25,7 +25,7 @@ from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.agreement.truth import normalise_truth
 from markit_core.config import Settings
-from markit_core.db import rolls_back
+from markit_core.db import require_id, rolls_back
 from markit_core.db import session as new_session
 from markit_core.errors import ConflictError, MarkitError, NotFoundError, ValidationError
 from markit_core.inference import registry
@@ -90,7 +90,7 @@ def _status(run: TrainingRun, session: Session) -> TrainingStatus:
         ).first()
         key = f"{mv.model_name}@{mv.version}" if mv else ""
     return TrainingStatus(
-        run.id or 0,
+        require_id(run),
         run.task,
         run.status,
         run.epoch,
@@ -134,13 +134,13 @@ def create_training(
             TrainingRun.status.in_(("queued", "running")),  # type: ignore[attr-defined]
         )
     ).all()
-    if any(_alive(r.id or 0) for r in going):
+    if any(_alive(require_id(r)) for r in going):
         raise ConflictError("a training run is already going in this project")
     run = TrainingRun(
         project_id=project_id,
         task=task,
         epochs=int(epochs),
-        started_by=actor.id or 0,
+        started_by=require_id(actor),
         params={
             "seed": int(seed),
             "truth": normalise_truth(truth),
@@ -154,7 +154,7 @@ def create_training(
     session.add(run)
     _log(session, actor, run, "ai.train.start")
     session.commit()
-    return run.id or 0
+    return require_id(run)
 
 
 def _alive(run_id: int) -> bool:

@@ -124,7 +124,7 @@ def case_name(case: Case) -> str:
     """Short unique display name of a case: ``#id`` and its neutral ``Case.original_name``.
 
     ``original_name`` never holds the uploaded file name (see
-    :func:`markit_core.imaging.ingest.display_name`), so this is safe to show
+    :func:`markit_core.imaging.case_record.display_name`), so this is safe to show
     to annotators and reviewers.
     """
     base = (case.original_name or "").rsplit("/", 1)[-1]

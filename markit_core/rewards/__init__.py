@@ -53,11 +53,9 @@ from markit_core.rewards.diagnostics import (
 )
 from markit_core.rewards.engine import (
     TRUTH_RULES,
-    Exclusion,
     NoPositiveScoresError,
     RewardResult,
     compute_rewards,
-    quality_control,
 )
 from markit_core.rewards.labelling_time import (
     TIME_CI_METHOD,
@@ -66,6 +64,7 @@ from markit_core.rewards.labelling_time import (
     t_quantile,
     time_table,
 )
+from markit_core.rewards.qc import Exclusion, quality_control
 from markit_core.rewards.report import (
     format_table,
     result_to_dict,
@@ -88,11 +87,11 @@ from markit_core.rewards.table import (
 )
 
 if TYPE_CHECKING:
+    from markit_core.rewards.run_inputs import answers_table
     from markit_core.rewards.run_result import RunResult, run_result
     from markit_core.rewards.runs import (
         RunRecord,
         RunSummary,
-        answers_table,
         get_run,
         list_runs,
         run_csv,
@@ -106,7 +105,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "RunRecord": "runs",
     "RunSummary": "runs",
-    "answers_table": "runs",
+    "answers_table": "run_inputs",
     "get_run": "runs",
     "list_runs": "runs",
     "run_csv": "runs",

@@ -1,11 +1,13 @@
-"""AI quality control, Algorithm 1 and Eq. 1 of the MarkIt paper.
+"""AI quality control, Algorithm 1 and Eq. 1 of the MarkIt paper, as one reward run.
 
-The rules are described in ``docs/reward-math.md``. Everything is vectorised over the
-answers of an :class:`~markit_core.rewards.table.AnnotationTable` with
-``np.bincount`` on flat codes: ``item = case * K + label`` for a (j, k) item
-and ``cell = annotator * K + label`` for an (i, k) pair. No Python loop runs
-over answers; the only loop is over labels for the per-label agreement
-figures.
+:func:`compute_rewards` runs the named steps in order: quality control (``qc``),
+Algorithm 1 (``algorithm1``), Eq. 1 (``eq1``), the budget split, then the
+agreement and time figures of the result. The rules are described in
+``docs/reward-math.md``. Everything is vectorised over the answers of an
+:class:`~markit_core.rewards.table.AnnotationTable` with ``np.bincount`` on
+flat codes: ``item = case * K + label`` for a (j, k) item and
+``cell = annotator * K + label`` for an (i, k) pair. No Python loop runs over
+answers; the only loop is over labels for the per-label agreement figures.
 
 Truth rules
 -----------
@@ -28,26 +30,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from markit_core.agreement.measures import (
-    MISSING,
-    AgreementSummary,
-    agreement_from_counts,
-    kappa_from_confusion,
-)
+from markit_core.agreement.measures import MISSING, AgreementSummary, agreement_from_counts
 from markit_core.agreement.truth import TRUTH_RULES, normalise_truth
 from markit_core.errors import MarkitError, ValidationError
 from markit_core.rewards import algorithm1
+from markit_core.rewards.eq1 import Eq1Terms, eq1_terms
 from markit_core.rewards.labelling_time import TimeStats, group_time_stats
+from markit_core.rewards.qc import (
+    Exclusion,
+    KeptAnswers,
+    check_reference,
+    exclusions_of,
+    kappa_table,
+    kept_answers,
+    quality_control,
+)
 from markit_core.rewards.rounding import largest_remainder
 from markit_core.rewards.table import AnnotationTable
 
 __all__ = [
     "TRUTH_RULES",
-    "Exclusion",
     "NoPositiveScoresError",
     "RewardResult",
     "compute_rewards",
-    "quality_control",
 ]
 
 
@@ -68,16 +73,6 @@ class NoPositiveScoresError(MarkitError):
     def __init__(self, message: str | None = None, scores: dict[str, float] | None = None) -> None:
         super().__init__(message)
         self.scores: dict[str, float] = dict(scores or {})
-
-
-@dataclass(frozen=True)
-class Exclusion:
-    """An (annotator, label) pair dropped by quality control, with its kappa vs AI."""
-
-    annotator: str
-    label: str
-    kappa: float
-    shared_items: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,71 +165,6 @@ class RewardResult:
         return float(self.rewards[self.annotators.index(annotator)])
 
 
-def _kappa_table(
-    cell: np.ndarray, answer: np.ndarray, reference: np.ndarray, n_cells: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Kappa and item count per cell of answers vs reference answers (both bool)."""
-    code = cell * 4 + answer.astype(np.intp) * 2 + reference.astype(np.intp)
-    c = np.bincount(code, minlength=n_cells * 4).reshape(n_cells, 4)
-    # columns: (answer, reference) = (0,0), (0,1), (1,0), (1,1)
-    return kappa_from_confusion(c[:, 3], c[:, 2], c[:, 1], c[:, 0]), c.sum(axis=1)
-
-
-def _check_ai(ai: np.ndarray, table: AnnotationTable, what: str = "AI reference") -> np.ndarray:
-    ref = np.asarray(ai)
-    shape = (len(table.cases), len(table.labels))
-    if ref.shape != shape:
-        raise ValidationError(f"{what} has shape {ref.shape}, expected {shape}")
-    if ref.size and (ref.min() < MISSING or ref.max() > 1):
-        raise ValidationError(f"{what} must be coded 1, 0 or -1 (missing)")
-    return ref.astype(np.int8)
-
-
-def quality_control(
-    table: AnnotationTable, ai: np.ndarray | None, kappa_threshold: float = 0.05
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """The paper's "AI as quality controller" for every (annotator, label) pair.
-
-    Parameters
-    ----------
-    ai : (J, K) int8, optional
-        AI answer per (case, label): 1 / 0 / -1 (no reference); see
-        :meth:`AnnotationTable.reference_matrix`.
-
-    Returns
-    -------
-    kappa : (I, K) float or None
-        Cohen's kappa vs AI on the images both have (NaN if none); None without AI.
-    shared : (I, K) int
-        Number of those images.
-    excluded : (I, K) bool
-        ``kappa`` not greater than the threshold. A pair sharing no image
-        with the AI cannot be checked and is kept; without AI nothing is
-        excluded.
-    """
-    n_i, n_k = len(table.annotators), len(table.labels)
-    if ai is None:
-        return None, np.zeros((n_i, n_k), np.int64), np.zeros((n_i, n_k), bool)
-    ref = _check_ai(ai, table)[table.case, table.label]
-    has = ref != MISSING
-    cell = (table.annotator * n_k + table.label)[has]
-    kappa, shared = _kappa_table(cell, table.value[has], ref[has] == 1, n_i * n_k)
-    kappa, shared = kappa.reshape(n_i, n_k), shared.reshape(n_i, n_k)
-    excluded = (shared > 0) & ~(kappa > kappa_threshold)
-    return kappa, shared, excluded
-
-
-def _label_means(table: AnnotationTable, keep: np.ndarray) -> np.ndarray:
-    """Mean seconds per label over the kept, timed answers (0 for an untimed label)."""
-    n_k = len(table.labels)
-    if table.seconds is None:
-        return np.zeros(n_k)
-    ok = keep & ~np.isnan(table.seconds)
-    count = np.bincount(table.label[ok], minlength=n_k)
-    total = np.bincount(table.label[ok], table.seconds[ok], n_k)
-    return np.divide(total, count, out=np.zeros(n_k), where=count > 0)
-
-
 def compute_rewards(
     table: AnnotationTable,
     *,
@@ -283,51 +213,69 @@ def compute_rewards(
     """
     rule = normalise_truth(truth)
     _check_run(table, budget, kappa_threshold)
-    n_i, n_j, n_k = len(table.annotators), len(table.cases), len(table.labels)
-    cell_all = table.annotator * n_k + table.label
-    n_answers = np.bincount(cell_all, minlength=n_i * n_k).reshape(n_i, n_k)
+    qc = quality_control(table, ai, kappa_threshold)
+    kept = kept_answers(table, qc[2])
+    votes = _pseudo_answers(rule, table, kept, adjudicated)
+    terms = eq1_terms(table, kept, votes, label_seconds)
+    paid, rewards = _split_budget(table.annotators, terms.scores, budget)
+    return _result(
+        table,
+        rule=rule,
+        budget=budget,
+        kappa_threshold=kappa_threshold,
+        decimals=decimals,
+        qc=qc,
+        kept=kept,
+        votes=votes,
+        terms=terms,
+        paid=paid,
+        rewards=rewards,
+    )
 
-    kappa_ai, shared, excluded = quality_control(table, ai, kappa_threshold)
-    keep = ~excluded.ravel()[cell_all]
-    item = table.item_index()[keep]
-    value = table.value[keep]
-    cell = cell_all[keep]
 
-    # Algorithm 1 on the kept answers (an adjudication, where given, is the pseudo answer)
-    adj = None if adjudicated is None else _check_ai(adjudicated, table, "adjudication").ravel()
-    v = algorithm1.votes(
+def _pseudo_answers(
+    rule: str, table: AnnotationTable, kept: KeptAnswers, adjudicated: np.ndarray | None
+) -> algorithm1.Votes:
+    """Algorithm 1 on the kept answers (an adjudication, where given, is the pseudo answer)."""
+    adj = None if adjudicated is None else check_reference(adjudicated, table, "adjudication")
+    return algorithm1.votes(
         rule,
-        cell,
-        item,
-        value,
-        n_i,
-        n_j,
-        n_k,
-        adjudicated=adj,
+        kept.cell,
+        kept.item,
+        kept.value,
+        len(table.annotators),
+        len(table.cases),
+        len(table.labels),
+        adjudicated=None if adj is None else adj.ravel(),
         max_iter=DS_MAX_ITER,
         tol=DS_TOL,
     )
-    dr_sums = algorithm1.dr_sums(v, cell, item, value, n_i * n_k).reshape(n_i, n_k)
-    task_value = algorithm1.task_value(v, n_k)
-    means = (
-        _label_means(table, keep)
-        if label_seconds is None
-        else _check_label_seconds(label_seconds, n_k)
-    )
-    top = means.max() if n_k else 0.0
-    tbar = means / top if top > 0 else np.zeros(n_k)  # the time factor of Eq. 1
 
-    # Eq. 1.
-    contributions = (task_value + tbar)[None, :] * dr_sums
-    scores = contributions.sum(axis=1)
-    paid, rewards = _split_budget(table.annotators, scores, budget)
+
+def _result(
+    table: AnnotationTable,
+    *,
+    rule: str,
+    budget: float,
+    kappa_threshold: float,
+    decimals: int,
+    qc: tuple[np.ndarray | None, np.ndarray, np.ndarray],
+    kept: KeptAnswers,
+    votes: algorithm1.Votes,
+    terms: Eq1Terms,
+    paid: np.ndarray,
+    rewards: np.ndarray,
+) -> RewardResult:
+    """The run's result: the payouts, and the consensus, agreement and time figures."""
+    n_i, n_j, n_k = len(table.annotators), len(table.cases), len(table.labels)
+    kappa_ai, shared, excluded = qc
     payouts = largest_remainder(paid, budget, decimals)
-
-    n_kept = np.bincount(cell, minlength=n_i * n_k).reshape(n_i, n_k)
-    kappa_cons, _ = _kappa_table(cell, value, v.pseudo[item], n_i * n_k)
-    consensus = np.where(v.answered, v.pseudo, MISSING).astype(np.int8).reshape(n_j, n_k)
-    pooled, by_label = _agreement(v.n_true, v.n_all, n_kept, n_j, n_k)
-    exclusions = _exclusions(table, kappa_ai, shared, excluded)
+    cell_all = table.annotator * n_k + table.label
+    n_answers = np.bincount(cell_all, minlength=n_i * n_k).reshape(n_i, n_k)
+    n_kept = np.bincount(kept.cell, minlength=n_i * n_k).reshape(n_i, n_k)
+    kappa_cons, _ = kappa_table(kept.cell, kept.value, votes.pseudo[kept.item], n_i * n_k)
+    consensus = np.where(votes.answered, votes.pseudo, MISSING).astype(np.int8).reshape(n_j, n_k)
+    pooled, by_label = _agreement(votes.n_true, votes.n_all, n_kept, n_j, n_k)
     t_label, t_pair = _time_stats(table)
     return RewardResult(
         annotators=table.annotators,
@@ -337,17 +285,17 @@ def compute_rewards(
         kappa_threshold=float(kappa_threshold),
         truth_rule=rule,
         rewards=rewards,
-        scores=scores,
+        scores=terms.scores,
         paid_scores=paid,
-        contributions=contributions,
-        dr_sums=dr_sums,
-        task_value=task_value,
-        tbar=tbar,
-        label_mean_seconds=means,
+        contributions=terms.contributions,
+        dr_sums=terms.dr_sums,
+        task_value=terms.task_value,
+        tbar=terms.tbar,
+        label_mean_seconds=terms.label_mean_seconds,
         kappa_vs_ai=kappa_ai,
         ai_shared=shared,
         excluded=excluded,
-        exclusions=exclusions,
+        exclusions=exclusions_of(table, kappa_ai, shared, excluded),
         kappa_vs_consensus=kappa_cons.reshape(n_i, n_k),
         n_answers=n_answers,
         n_kept=n_kept,
@@ -356,12 +304,12 @@ def compute_rewards(
         agreement_by_label=by_label,
         time_by_label=t_label,
         time_by_label_annotator=t_pair,
-        ds_sensitivity=v.ds_sensitivity,
-        ds_specificity=v.ds_specificity,
+        ds_sensitivity=votes.ds_sensitivity,
+        ds_specificity=votes.ds_specificity,
         payouts=payouts,
         decimals=int(decimals),
-        ds_converged=v.ds_converged,
-        ds_iterations=v.ds_iterations,
+        ds_converged=votes.ds_converged,
+        ds_iterations=votes.ds_iterations,
     )
 
 
@@ -390,29 +338,6 @@ def _split_budget(
             scores=by_name,
         )
     return paid, budget * paid / paid.sum()
-
-
-def _exclusions(
-    table: AnnotationTable,
-    kappa_ai: np.ndarray | None,
-    shared: np.ndarray,
-    excluded: np.ndarray,
-) -> tuple[Exclusion, ...]:
-    if kappa_ai is None:
-        return ()
-    return tuple(
-        Exclusion(table.annotators[i], table.labels[k], float(kappa_ai[i, k]), int(shared[i, k]))
-        for i, k in zip(*np.nonzero(excluded), strict=True)
-    )
-
-
-def _check_label_seconds(label_seconds: np.ndarray, n_k: int) -> np.ndarray:
-    means = np.asarray(label_seconds, dtype=np.float64)
-    if means.shape != (n_k,):
-        raise ValidationError(f"label times have shape {means.shape}, expected ({n_k},)")
-    if not np.isfinite(means).all() or (means < 0).any():
-        raise ValidationError("label times must be finite and non-negative")
-    return means
 
 
 def _agreement(

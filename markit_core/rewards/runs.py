@@ -8,11 +8,12 @@ and the full result (``result_to_dict``) in one transaction with a
 ``rewards.run`` ledger entry. A payout can therefore be audited later: the
 stored result says what was paid and why, the ledger proves the row was not
 edited, and the input digest shows whether the answers have changed since.
+The inputs (answers table, adjudications, AI reference, digest) are read in
+:mod:`markit_core.rewards.run_inputs`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import re
@@ -20,28 +21,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, require
-from markit_core.annotation.current import current_answers
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import NotFoundError, ValidationError
 from markit_core.export.spreadsheet import csv_writer
-from markit_core.labels import active_binary_labels
-from markit_core.models import Adjudication, LabelDef, RewardRun, User
+from markit_core.models import RewardRun, User
 from markit_core.review.answers import AiReference, load_ai_reference
 from markit_core.rewards.analysis import analyse_rewards
 from markit_core.rewards.diagnostics import QcSettings
 from markit_core.rewards.engine import RewardResult
+from markit_core.rewards.run_inputs import (
+    adjudication_matrix,
+    ai_reference_matrix,
+    answers_frame,
+    input_params,
+    table_of,
+)
 from markit_core.rewards.settings import get_qc_settings
 from markit_core.rewards.table import AnnotationTable
 
 __all__ = [
     "RunRecord",
     "RunSummary",
-    "answers_table",
     "get_run",
     "list_runs",
     "run_csv",
@@ -51,52 +55,6 @@ __all__ = [
 
 MAX_CURRENCY = 24
 _CURRENCY_RE = re.compile(r"^[^\x00-\x1f\x7f]*$")
-
-
-def _answers_frame(session: Session, project_id: int) -> pd.DataFrame:
-    """Current answers to active binary labels, sorted (case, label, annotator)."""
-    labels = [lb.name for lb in active_binary_labels(session, project_id)]
-    frame = pd.DataFrame(
-        current_answers(session, project_id),
-        columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
-    )
-    frame = frame[frame["value"].notna() & frame["label"].isin(set(labels))]
-    return frame.sort_values(["case_id", "label", "annotator"], kind="stable").reset_index(
-        drop=True
-    )
-
-
-def answers_table(session: Session, project_id: int) -> AnnotationTable | None:
-    """The project's current answers as an ``AnnotationTable`` (None when there are none).
-
-    Query helper (callers check permissions). Case ids become strings, as in
-    the CLI's CSV input, so a run and ``python -m markit_core rewards`` on an
-    export of the same answers see identical tables.
-    """
-    return _table(_answers_frame(session, project_id))
-
-
-def _table(frame: pd.DataFrame) -> AnnotationTable | None:
-    if frame.empty:
-        return None
-    return AnnotationTable.from_columns(
-        frame["case_id"].astype(str).to_numpy(),
-        frame["label"].to_numpy(str),
-        frame["annotator"].to_numpy(str),
-        frame["value"].to_numpy(bool),
-        seconds=pd.to_numeric(frame["seconds"], errors="coerce").to_numpy(float),
-        confidence=pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float),
-    )
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    """SHA-256 of the answers a run used: ``case,label,annotator,value`` lines, sorted."""
-    text = (
-        frame[["case_id", "label", "annotator", "value"]]
-        .astype({"case_id": "int64", "value": bool})
-        .to_csv(index=False, header=False, lineterminator="\n")
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def time_boxes(table: AnnotationTable) -> dict[str, dict[str, dict[str, float | int]]]:
@@ -162,39 +120,6 @@ def _check_params(budget: float, currency: str, kappa_threshold: float) -> str:
     return currency
 
 
-def _adjudications(session: Session, project_id: int, table: AnnotationTable) -> np.ndarray:
-    """Reviewers' final answers in the table's codes (-1 where none)."""
-    rows = session.exec(
-        select(Adjudication.case_id, LabelDef.name, Adjudication.value)
-        .join(LabelDef, col(LabelDef.id) == Adjudication.label_id)
-        .where(Adjudication.project_id == project_id)
-    ).all()
-    return table.reference_matrix(
-        [str(c) for c, _, _ in rows], [lab for _, lab, _ in rows], [bool(v) for _, _, v in rows]
-    )
-
-
-def _ai_matrix(table: AnnotationTable, ai: AiReference | None) -> np.ndarray | None:
-    """The AI reference as the table's (case, label) matrix; None without one."""
-    if not ai:
-        return None
-    keys = list(ai)
-    return table.reference_matrix(
-        [str(c) for c, _ in keys], [lab for _, lab in keys], [bool(ai[k]) for k in keys]
-    )
-
-
-def _input_params(table: AnnotationTable, frame: pd.DataFrame) -> dict[str, Any]:
-    """What the run was computed on, stored with it: sizes, names and the input's digest."""
-    return {
-        "answers": table.n_annotations,
-        "cases": len(table.cases),
-        "labels": list(table.labels),
-        "annotators": list(table.annotators),
-        "input_sha256": _digest(frame),
-    }
-
-
 @rolls_back
 def run_rewards(
     session: Session,
@@ -246,14 +171,14 @@ def run_rewards(
     """
     require(session, actor, project_id, Action.REWARDS)
     currency = _check_params(budget, currency, kappa_threshold)
-    frame = _answers_frame(session, project_id)
-    table = _table(frame)
+    frame = answers_frame(session, project_id)
+    table = table_of(frame)
     if table is None:
         raise ValidationError(
             "no answers to reward yet: nobody has answered a present/absent label"
         )
     ai = ai if ai is not None else load_ai_reference(session, project_id)
-    ai_matrix = _ai_matrix(table, ai)
+    ai_matrix = ai_reference_matrix(table, ai)
     qc = qc if qc is not None else get_qc_settings(session, actor, project_id)
     analysis = analyse_rewards(
         table,
@@ -261,7 +186,7 @@ def run_rewards(
         ai=ai_matrix,
         kappa_threshold=float(kappa_threshold),
         truth=truth,
-        adjudicated=_adjudications(session, project_id, table),
+        adjudicated=adjudication_matrix(session, project_id, table),
         settings=qc,
         n_resamples=int(n_resamples),
         seed=int(seed),
@@ -274,7 +199,7 @@ def run_rewards(
         "kappa_threshold": float(kappa_threshold),
         "truth": result.truth_rule,
         "ai_reference": ai_matrix is not None,
-        **_input_params(table, frame),
+        **input_params(table, frame),
         "trust_level": qc.trust_level,
         "min_positives": qc.min_positives,
         "trusted_ai_only": qc.trusted_ai_only,

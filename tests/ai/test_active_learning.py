@@ -18,7 +18,7 @@ from markit_core.inference.active_learning import ai_labels, export_ai_labels_cs
 from markit_core.inference.strategy import max_class_likelihood
 from markit_core.models import AiLabel, CasePriority
 from markit_core.review.answers import load_answers
-from markit_core.rewards.runs import answers_table
+from markit_core.rewards.run_inputs import answers_table
 from tests.ai.conftest import LABELS, MODEL
 
 
