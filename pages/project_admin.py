@@ -27,7 +27,7 @@ from markit_core.reading_options import set_show_report, show_report
 from ui.export_panel import export_section
 from ui.resources import get_settings
 from ui.session import current_user, db, flash, show_error, show_flash
-from ui.tables import activity_rows
+from ui.tables import DASH, activity_rows
 from ui.text import plain
 from ui.widgets import project_picker
 
@@ -128,6 +128,7 @@ with tabs[0]:
             ),
             "order": st.column_config.NumberColumn("Order", step=1),
         },
+        placeholder=DASH,
     )
     if editable and st.button("Save label set", key="save_labels", type="primary"):
         try:
@@ -168,6 +169,7 @@ with tabs[1]:
         hide_index=True,
         width="stretch",
         key="members_table",
+        placeholder=DASH,
     )
     if can(s, user, project.id, Action.MANAGE_MEMBERS):
         usernames = [u.username for u in list_users(s, user)]
@@ -279,6 +281,7 @@ with tabs[3]:
             column_config={
                 "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)
             },
+            placeholder=DASH,
         )
     if can(s, user, project.id, Action.EXPORT):
         if st.button("Export annotations (CSV)", key="export_prepare", icon=":material/download:"):
@@ -330,6 +333,7 @@ with tabs[4]:
             hide_index=True,
             width="stretch",
             key="ledger_table",
+            placeholder=DASH,
         )
     else:
         st.info("Your roles do not include the activity log.")
@@ -343,5 +347,6 @@ with tabs[4]:
             hide_index=True,
             width="stretch",
             key="identity_views_table",
+            placeholder=DASH,
         )
 s.close()

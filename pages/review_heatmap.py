@@ -25,6 +25,7 @@ from ui.review_charts import (
 )
 from ui.session import flash, show_error
 from ui.style import TRUTH_RULE_NAMES, annotator_color
+from ui.tables import DASH
 from ui.text import plain
 from ui.widgets import page_start
 
@@ -153,6 +154,7 @@ def disagreement_table(items: list[review.Disagreement]) -> None:
         hide_index=True,
         width="stretch",
         key="dis_table",
+        placeholder=DASH,
     )
 
 
@@ -265,6 +267,7 @@ def calibration_section(s, user, project_id: int, reviewer: bool) -> None:
         width="stretch",
         key="cal_table",
         column_config={"agreement": st.column_config.NumberColumn(format="percent")},
+        placeholder=DASH,
     )
     if cal.differences:
         st.caption("Where the answer differed from the other readers' consensus:")
@@ -275,6 +278,7 @@ def calibration_section(s, user, project_id: int, reviewer: bool) -> None:
             hide_index=True,
             width="stretch",
             key="cal_differences",
+            placeholder=DASH,
         )
 
 
@@ -309,6 +313,7 @@ def ai_influence_tab(s, user, project_id: int) -> None:
                 "kappa_without",
             )
         },
+        placeholder=DASH,
     )
 
 

@@ -149,6 +149,7 @@ with web_tab:
                 on_select="rerun",
                 selection_mode="multi-row",
                 width="stretch",
+                placeholder=DASH,
             )
             chosen = [found[i]["study_uid"] for i in picked.selection.rows]
             if st.button(
@@ -188,6 +189,7 @@ with reports_tab:
                     pd.DataFrame([vars(u) for u in res.unmatched]),
                     hide_index=True,
                     key="reports_unmatched",
+                    placeholder=DASH,
                 )
 
 with trace_tab:
@@ -205,6 +207,7 @@ with trace_tab:
                 hide_index=True,
                 width="stretch",
                 key="trace_table",
+                placeholder=DASH,
             )
     else:
         st.info("Only data owners and owners can trace cases back to their origin.")
