@@ -111,6 +111,10 @@ with tabs[0]:
     edited = st.data_editor(
         frame,
         key="label_editor",
+        # no rerun per committed cell: with one, what is typed while the rerun redraws the
+        # grid was lost (characters, and at times whole new rows); the edits stay in the
+        # browser and reach the script with the next rerun (Save, or any other widget)
+        on_change="ignore",
         num_rows="dynamic" if editable else "fixed",
         disabled=not editable,
         hide_index=True,

@@ -206,3 +206,37 @@ def test_new_project_copies_a_template_or_a_managed_projects_labels(
         ("tube tip", "Devices"),
     ]
     assert ledger.integrity(session).ok
+
+
+def test_label_editor_keeps_typed_rows_until_saved(session, app_env, make_project):
+    """Typing in the label editor does not rerun the page (a rerun per committed cell lost
+    what was typed meanwhile in the browser); the edits survive other reruns and are saved
+    whole."""
+    _, owner = app_env
+    project = make_project("Chest", owner)
+    add_labels(session, owner, project.id, [("cardiomegaly", "Heart")])
+    at = _open("owner")
+    editor = next(d for d in at.dataframe if d.key == "label_editor")
+    assert editor.proto.ignore_rerun and editor.editing_mode == "dynamic"
+    editor_id = editor.proto.id
+    typed = {
+        "edited_rows": {"0": {"group": "Cardiac"}},
+        "added_rows": [
+            {"name": "nodule", "group": "Lung"},
+            {"name": "effusion", "group": "Pleura", "kind": "binary"},
+        ],
+        "deleted_rows": [],
+    }
+    at.session_state["label_editor"] = typed
+    at.run()
+    # an unrelated rerun (another tab's widget) keeps the editor and its edits
+    at.selectbox(key="role_user").select("ann").run()
+    editor = next(d for d in at.dataframe if d.key == "label_editor")
+    assert editor.proto.id == editor_id and at.session_state["label_editor"] == typed
+    at.button(key="save_labels").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert [(lb.name, lb.group) for lb in list_labels(session, owner, project.id)] == [
+        ("cardiomegaly", "Cardiac"),
+        ("nodule", "Lung"),
+        ("effusion", "Pleura"),
+    ]
