@@ -100,7 +100,12 @@ if project.description:
     st.caption(plain(project.description))
 st.caption("Your roles: " + (", ".join(ROLE_NAMES[r] for r in project.my_roles) or "administrator"))
 
-tabs = st.tabs(["Labels", "Members", "Settings", "Statistics", "Activity"])
+# keyed and tracked: a change that reruns the page (flash + st.rerun) keeps the open tab
+tabs = st.tabs(
+    ["Labels", "Members", "Settings", "Statistics", "Activity"],
+    key="project_tab",
+    on_change="rerun",
+)
 
 with tabs[0]:
     labels = list_labels(s, user, project.id)

@@ -9,7 +9,7 @@ from markit_core import ledger
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Role
 from markit_core.projects import list_members, list_projects
-from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
+from tests.apptest_helpers import fresh_app, log_in, open_page, open_tab, point_app_at
 from tests.conftest import PASSWORD
 
 
@@ -95,6 +95,7 @@ def test_members_tab_grants_and_refuses_last_owner_removal(session, app_env, mak
     at.button(key="role_submit").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert "ann is now annotator" in at.success[0].value
+    assert at.session_state["project_tab"] == "Labels"  # default; a user's pick is kept
     assert {m.username: m.roles for m in list_members(session, owner, project.id)}["ann"] == (
         "annotator",
     )
@@ -240,3 +241,17 @@ def test_label_editor_keeps_typed_rows_until_saved(session, app_env, make_projec
         ("nodule", "Lung"),
         ("effusion", "Pleura"),
     ]
+
+
+def test_a_change_on_the_members_tab_stays_on_that_tab(session, app_env, make_project):
+    _, owner = app_env
+    make_project("Chest", owner)
+    at = _open("owner")
+    at.session_state["project_tab"] = "Members"  # the user opens the tab
+    at.run()
+    at.selectbox(key="role_user").select("ann")
+    at.selectbox(key="role_role").select("reviewer")
+    at.button(key="role_submit").click().run()
+    assert not at.exception and not at.error
+    assert "ann is now reviewer" in at.success[0].value
+    assert open_tab(at) == "Members"

@@ -10,7 +10,14 @@ from sqlmodel import select
 
 from markit_core import ledger
 from markit_core.models import Adjudication
-from tests.apptest_helpers import fresh_app, log_in, open_page, plotly_figures, point_app_at
+from tests.apptest_helpers import (
+    fresh_app,
+    log_in,
+    open_page,
+    open_tab,
+    plotly_figures,
+    point_app_at,
+)
 from tests.conftest import PASSWORD
 from tests.review_helpers import ANNOTATORS, build_example
 
@@ -153,46 +160,27 @@ def test_review_page_without_answers(session, app_env, make_user, make_project):
     assert any("present/absent labels" in i.value for i in at.info)
 
 
-def _open_tab(at) -> str:
-    """The label of the tab that the review page's tab bar shows as open."""
-    from streamlit.testing.v1.element_tree import Block, Tab
-
-    def blocks(node):
-        if isinstance(node, Block):
-            yield node
-            for child in node.children.values():
-                yield from blocks(child)
-
-    (bar,) = [
-        b
-        for b in blocks(at._tree)
-        if b.children and all(isinstance(c, Tab) for c in b.children.values())
-    ]
-    labels = [c.label for c in bar.children.values()]
-    return labels[bar.proto.tab_container.default_tab_index]
-
-
 def test_saving_an_adjudication_stays_on_disagreements_and_moves_to_the_next(
     session, app_env, make_user, make_project
 ):
     ex = build_example(session, app_env, make_user, make_project)
     at = _open("rev")
-    assert _open_tab(at) == "Heatmaps"
+    assert open_tab(at) == "Heatmaps"
     at.session_state["review_tab"] = "Disagreements"  # the reviewer opens the tab
     at.run()
-    assert _open_tab(at) == "Disagreements"
+    assert open_tab(at) == "Disagreements"
     at.selectbox(key="dis_pick").select(2).run()  # image 4, effusion
     at.button(key="adjudicate_submit").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert any("Final answer" in s.value for s in at.success)
-    assert _open_tab(at) == "Disagreements" and at.session_state["review_tab"] == "Disagreements"
+    assert open_tab(at) == "Disagreements" and at.session_state["review_tab"] == "Disagreements"
     # the next disagreement is open: image 4, pneumothorax
     pick = at.selectbox(key="dis_pick")
     assert pick.value == 3 and "pneumothorax" in pick.format_func(pick.value)
     assert f"dis_img_{ex.cases[3]}_ann_a" in plotly_figures(at)
     # the last item wraps round to the first one not yet adjudicated
     at.button(key="adjudicate_submit").click().run()
-    assert at.selectbox(key="dis_pick").value == 0 and _open_tab(at) == "Disagreements"
+    assert at.selectbox(key="dis_pick").value == 0 and open_tab(at) == "Disagreements"
     assert len(session.exec(select(Adjudication)).all()) == 2
 
 
@@ -211,4 +199,4 @@ def test_next_disagreement_when_adjudicated_ones_are_hidden(
     pick = at.selectbox(key="dis_pick")
     # the decided item left the list; the one after it is now open
     assert len(pick.options) == 3 and pick.format_func(pick.value) == second_name
-    assert _open_tab(at) == "Disagreements"
+    assert open_tab(at) == "Disagreements"
