@@ -1,13 +1,14 @@
 """Train the four shipped demo models on synthetic chest radiographs (CPU, fixed seed).
 
 ``python models/train_demo_models.py [--train 2000] [--val 400] [--epochs 14]
-[--finetune-epochs 12] [--seed 0] [--cache DIR] [--skip-joint]``
+[--finetune-epochs 16] [--box-weight 0.3] [--seed 0] [--cache DIR] [--skip-joint]``
 
 Stage 1 trains one small CNN backbone jointly on all four of the paper's tasks (7 demo
 findings, view AP/PA, sex, age) and splits it into self-contained models (same
 backbone, each with its own output rows): these are the view, sex and age models.
 Stage 2 fine-tunes a copy of that backbone on the 7 findings alone: the pathology
-model. Weights are plain state dicts ``models/demo-<task>-1.pt`` with their SHA-256
+model; the synthetic lesion boxes keep its class activation maps (what Grad-CAM shows)
+on the lesions. Weights are plain state dicts ``models/demo-<task>-1.pt`` with their SHA-256
 in ``models/weights.sha256`` and a model card ``models/demo-<task>-1.md`` (+ .json)
 each. Training images are drawn by the demo generator at 256 px from seeds the demo
 sets never use, and go through the same preprocessing as stored cases.
@@ -47,6 +48,7 @@ SLICES = {"pathologies": slice(0, 7), "view": slice(7, 8), "sex": slice(8, 9), "
 DRAW_SIZE = 256
 PREVALENCE = 0.3
 DATA_SEED_BASE = 10_000  # demo sets use seeds < 1000
+BOX_WEIGHT = 0.3  # stage 2: weight of the lesion-box term (see finetune_pathologies)
 
 
 def _draw(seed: int, i: int) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -100,16 +102,89 @@ def train_joint(
 
 
 def finetune_pathologies(
-    start: ChestCNN, x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int, lr: float = 2e-3
+    start: ChestCNN,
+    x: np.ndarray,
+    y: np.ndarray,
+    records: list[dict],
+    *,
+    epochs: int,
+    seed: int,
+    lr: float = 2e-3,
+    box_weight: float = BOX_WEIGHT,
 ) -> tuple[ChestCNN, list[float]]:
-    """Stage 2: the stage-1 backbone and pathology rows, trained further on the 7 findings."""
+    """Stage 2: the stage-1 backbone and pathology rows, trained further on the 7 findings.
+
+    The synthetic images come with each finding's lesion box, so besides the findings'
+    logistic loss the class activation map of every present finding is pushed inside
+    its box (``box_weight`` x the share of its positive activation outside the box):
+    without it the maps of thin findings (atelectasis, effusion) peak on the diaphragm
+    just below the lesion, evidence the net may use but a reader cannot check.
+    """
     model = ChestCNN(7)
     model.load_state_dict(start.state_dict())
     target = torch.as_tensor(y[:, :7])
-    losses = _fit(
-        model, x, target, nn.BCEWithLogitsLoss(), epochs=epochs, seed=seed + 1, lr=lr, batch=16
+    inside = torch.as_tensor(box_masks(records, cells=x.shape[-1] // 8))
+    bce = nn.BCEWithLogitsLoss()
+
+    def loss_fn(feats: torch.Tensor, t: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
+        logits = model.head(feats)
+        weight = model.head[3].weight  # (7, channels): the CAM of label l is weight[l] . feats
+        cams = torch.relu(torch.einsum("lc,nchw->nlhw", weight, feats))
+        outside = (cams * (1.0 - box)).sum((2, 3)) / (cams.sum((2, 3)) + 1e-6)
+        present = t > 0.5
+        loc = outside[present].mean() if present.any() else outside.sum() * 0.0
+        return bce(logits, t) + box_weight * loc
+
+    losses = _fit_features(
+        model, x, target, inside, loss_fn, epochs=epochs, seed=seed + 1, lr=lr, batch=16
     )
     return model, losses
+
+
+def box_masks(records: list[dict], cells: int) -> np.ndarray:
+    """Per image and finding, the share of each feature-map cell inside the lesion box:
+    ``(N, 7, cells, cells)`` float32 (zeros for absent findings)."""
+    size = DRAW_SIZE / cells
+    edges = np.arange(cells + 1) * size
+    out = np.zeros((len(records), len(DEMO_LABELS), cells, cells), np.float32)
+    for n, rec in enumerate(records):
+        for j, label in enumerate(DEMO_LABELS):
+            box = rec["boxes"].get(label) if rec["truth"][label] else None
+            if not box:
+                continue
+            x0, y0, x1, y1 = box
+            cover_x = np.clip(np.minimum(edges[1:], x1) - np.maximum(edges[:-1], x0), 0, None)
+            cover_y = np.clip(np.minimum(edges[1:], y1) - np.maximum(edges[:-1], y0), 0, None)
+            out[n, j] = np.outer(cover_y, cover_x) / (size * size)
+    return out
+
+
+def _fit_features(model, x, target, boxes, loss_fn, *, epochs, seed, lr, batch):
+    """``_fit`` for a loss that needs the feature map and the lesion boxes."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    xt = torch.as_tensor(x)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * math.ceil(len(xt) / batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    losses = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order, total, start_t = torch.randperm(len(xt), generator=gen), 0.0, time.time()
+        for start in range(0, len(xt), batch):
+            idx = order[start : start + batch]
+            # a shift of <= 1 px at 128 px moves a lesion by a fraction of a 16-px cell
+            feats = model.features(_shift(xt[idx], 1, gen))
+            loss = loss_fn(feats, target[idx], boxes[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(xt))
+        print(f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  ({time.time() - start_t:.0f} s)")
+    model.eval()
+    return losses
 
 
 def _fit(model, x, target, loss_fn, *, epochs: int, seed: int, lr: float, batch: int):
@@ -190,19 +265,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--val", type=int, default=400)
     parser.add_argument("--epochs", type=int, default=14)
-    parser.add_argument("--finetune-epochs", type=int, default=12)
+    parser.add_argument("--finetune-epochs", type=int, default=16)
     parser.add_argument("--cache", type=Path, default=None, help="keep drawn images here")
     parser.add_argument("--skip-joint", action="store_true", help="rebuild stage 1 from files")
     parser.add_argument(
         "--stage1-dir", type=Path, default=None, help="stage-1 files for --skip-joint"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--box-weight", type=float, default=BOX_WEIGHT, help="stage-2 box term")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest here)")
     parser.add_argument("--out", type=Path, default=ROOT / "models")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    x_tr, y_tr, _ = synthetic_set(args.train, seed=args.seed, cache=args.cache)
+    x_tr, y_tr, rec_tr = synthetic_set(args.train, seed=args.seed, cache=args.cache)
     x_va, y_va, rec_va = synthetic_set(args.val, seed=args.seed + 1, cache=args.cache)
     print(f"drew {args.train} + {args.val} images in {time.time() - t0:.0f} s")
     if args.skip_joint:
@@ -215,7 +291,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     models = {task: split_task(joint, task, age_mean, age_std) for task in TASKS}
     models["pathologies"], ft_losses = finetune_pathologies(
-        models["pathologies"], x_tr, y_tr, epochs=args.finetune_epochs, seed=args.seed
+        models["pathologies"],
+        x_tr,
+        y_tr,
+        rec_tr,
+        epochs=args.finetune_epochs,
+        seed=args.seed,
+        box_weight=args.box_weight,
     )
     sums = []
     for task in TASKS:
@@ -256,7 +338,13 @@ def _write_card(
         "Stage 1 trains the backbone jointly for the four demo tasks (the view, sex and age "
         "models share it and keep their own output rows); stage 2 fine-tunes a copy on the "
         "7 findings alone for the pathology model"
-        + (f" ({len(ft)} epochs, max lr 2e-3, batch 16, final loss {ft[-1]:.4f})." if ft else "."),
+        + (
+            f" ({len(ft)} epochs, max lr 2e-3, batch 16, plus {args.box_weight:g} x the share "
+            "of each present finding's class activation outside its lesion box, final loss "
+            f"{ft[-1]:.4f})."
+            if ft
+            else "."
+        ),
         "- Input: 1 x 128 x 128 float32 in [0, 1] (1 = dense/white), "
         "markit_core/inference/preprocess.py: Bits Stored scaling, MONOCHROME1 inverted, "
         "bilinear stretch of the whole image.",
@@ -280,6 +368,7 @@ def _write_card(
         "seed": args.seed,
         "epochs": args.epochs,
         "finetune_epochs": len(ft),
+        "box_weight": args.box_weight if ft else None,
         "losses": losses,
         "finetune_losses": ft,
     }

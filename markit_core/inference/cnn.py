@@ -1,13 +1,9 @@
 """MarkIt's own small chest X-ray CNN (the demo models and versions trained from annotations).
 
 Four residual-free conv blocks take a 128 x 128 single-channel image to a
-32 x 32 x 48 feature map (Grad-CAM reads it there: 4-pixel cells, fine enough to
-fall inside a thin lesion box such as a band of atelectasis), then global average
-pooling and one linear layer. About 35 k parameters, 0.15 MB of weights per model.
-
-Version-1 weights of earlier releases were trained with a 16 x 16 map (stride 8);
-the state dict says which (``feature_stride``), and a file without it is that
-older model, loaded as such.
+16 x 16 x 48 feature map (Grad-CAM reads it there: 8-pixel cells, fine enough to
+fall inside a lesion box), then global average pooling and one linear layer.
+About 35 k parameters, 0.15 MB of weights per model.
 """
 
 from __future__ import annotations
@@ -19,13 +15,10 @@ import torch
 from torch import nn
 
 from markit_core.inference.base import ModelInfo, TaskType
-from markit_core.inference.errors import WeightsError
 from markit_core.inference.torch_task import TorchTask
 from markit_core.inference.weights import apply_state_dict, load_state_dict_file, verify_checksum
 
 WIDTHS = (8, 16, 32, 48)
-FEATURE_STRIDE = 4  # input pixels per feature-map cell
-_BLOCK_STRIDES = {4: (2, 2, 1, 1), 8: (2, 2, 2, 1)}
 
 
 def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
@@ -40,25 +33,16 @@ def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 
 
 class ChestCNN(nn.Module):
-    """The project CNN: ``features`` (to 1/``feature_stride`` resolution) and ``head``
-    (pool + linear)."""
+    """The project CNN: ``features`` (to 1/8 resolution) and ``head`` (pool + linear)."""
 
     out_mean: torch.Tensor
     out_std: torch.Tensor
-    feature_stride: torch.Tensor
 
-    def __init__(
-        self, n_outputs: int, widths: tuple[int, ...] = WIDTHS, feature_stride: int = FEATURE_STRIDE
-    ) -> None:
+    def __init__(self, n_outputs: int, widths: tuple[int, ...] = WIDTHS) -> None:
         super().__init__()
-        if feature_stride not in _BLOCK_STRIDES:
-            raise ValueError(f"feature_stride must be one of {sorted(_BLOCK_STRIDES)}")
-        w, s = widths, _BLOCK_STRIDES[feature_stride]
+        w = widths
         self.features = nn.Sequential(
-            _block(1, w[0], s[0]),
-            _block(w[0], w[1], s[1]),
-            _block(w[1], w[2], s[2]),
-            _block(w[2], w[3], s[3]),
+            _block(1, w[0], 2), _block(w[0], w[1], 2), _block(w[1], w[2], 2), _block(w[2], w[3], 1)
         )
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(w[3], n_outputs)
@@ -66,8 +50,6 @@ class ChestCNN(nn.Module):
         # regression targets are standardised; these buffers undo that on output
         self.register_buffer("out_mean", torch.zeros(n_outputs))
         self.register_buffer("out_std", torch.ones(n_outputs))
-        # saved with the weights, so a file says which architecture it was trained as
-        self.register_buffer("feature_stride", torch.tensor(feature_stride))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -101,13 +83,6 @@ def load_project_cnn(
     if checksums is not None:
         verify_checksum(path, checksums)
     state = load_state_dict_file(path)
-    stride = state.get("feature_stride")
-    if stride is None:  # written before the buffer existed: the stride-8 model
-        stride = torch.tensor(8)
-        state = {**state, "feature_stride": stride}
-    try:
-        model = ChestCNN(len(info.labels), feature_stride=int(stride))
-    except (ValueError, TypeError, RuntimeError) as e:
-        raise WeightsError(f"{path}: not a MarkIt chest CNN ({e})") from e
+    model = ChestCNN(len(info.labels))
     apply_state_dict(model, state, path, f"the MarkIt chest CNN with {len(info.labels)} outputs")
     return TorchTask(info, model.features, model.head, activation_for(info, model), device)

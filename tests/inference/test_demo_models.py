@@ -74,11 +74,6 @@ def test_view_sex_and_age(held_out) -> None:
     assert mae <= 5.0, mae
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="goal >= 80 % not reached: 65-69 % on validation images; atelectasis and effusion "
-    "maps peak at the diaphragm just below the lesion box (see models/demo-pathologies-1.md)",
-)
 def test_gradcam_peak_falls_inside_the_lesion_box(held_out) -> None:
     images, tensors = held_out
     task = registry.get("demo-pathologies", device="cpu")

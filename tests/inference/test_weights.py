@@ -149,25 +149,3 @@ def test_project_cnn_loader_checks(tmp_path: Path) -> None:
     sums.write_text(f"{'a' * 64}  view.pt\n")
     with pytest.raises(WeightsError, match="does not match"):
         load_project_cnn(info, path, checksums=sums)
-
-
-def test_project_cnn_files_say_their_feature_stride(tmp_path: Path) -> None:
-    """A file from before the stride was saved is the stride-8 model and still loads as one;
-    today's files load as the stride-4 model (a 32 x 32 map for Grad-CAM)."""
-    info = registry.entry("demo-view").info
-    x = torch.rand(2, 1, 128, 128, generator=torch.Generator().manual_seed(0))
-    old = ChestCNN(1, feature_stride=8).eval()
-    state = {k: v for k, v in old.state_dict().items() if k != "feature_stride"}
-    torch.save(state, tmp_path / "old.pt")
-    with torch.no_grad():
-        expected = torch.sigmoid(old(x)).numpy()
-    loaded = load_project_cnn(info, tmp_path / "old.pt")
-    np.testing.assert_allclose(loaded(x.numpy()), expected, rtol=1e-5, atol=1e-6)
-    assert loaded.net.features(x).shape[-2:] == (16, 16)
-    new = ChestCNN(1)
-    torch.save(new.state_dict(), tmp_path / "new.pt")
-    assert load_project_cnn(info, tmp_path / "new.pt").net.features(x).shape[-2:] == (32, 32)
-    bad = {**new.state_dict(), "feature_stride": torch.tensor(5)}
-    torch.save(bad, tmp_path / "bad.pt")
-    with pytest.raises(WeightsError, match="not a MarkIt chest CNN"):
-        load_project_cnn(info, tmp_path / "bad.pt")
