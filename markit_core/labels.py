@@ -272,3 +272,109 @@ def add_labels(
         for i, (n, g) in enumerate(labels, start=1)
     ]
     return save_label_set(session, actor, project_id, rows)
+
+
+# --- label sets to start a new project from (issue 12) ---
+
+TEMPLATE_PREFIX = "template:"
+PROJECT_PREFIX = "project:"
+# Built-in label sets a new project can start from: key -> (title, (name, group) pairs).
+LABEL_TEMPLATES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "chest-xray-7": ("Chest X-ray: the MarkIt paper's 7 critical labels", CHEST_XRAY_LABELS),
+}
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """A label set a new project can copy: a built-in template or a project's labels."""
+
+    key: str  # "template:<name>" or "project:<id>"
+    title: str
+    labels: tuple[str, ...]
+
+
+def label_sources(session: Session, actor: User) -> list[LabelSource]:
+    """The built-in templates, then every project whose label set ``actor`` may manage.
+
+    What the new-project form offers; ``start_label_set`` checks again.
+    """
+    from markit_core.access import can
+    from markit_core.models import Membership, Project
+
+    out = [
+        LabelSource(f"{TEMPLATE_PREFIX}{key}", title, tuple(n for n, _g in pairs))
+        for key, (title, pairs) in LABEL_TEMPLATES.items()
+    ]
+    projects = select(Project).order_by(col(Project.name))
+    if not actor.is_admin:
+        mine = select(Membership.project_id).where(Membership.user_id == actor.id)
+        projects = projects.where(col(Project.id).in_(mine))
+    for project in session.exec(projects):
+        project_id = require_id(project)
+        if can(session, actor, project_id, Action.EDIT_LABELS):
+            names = tuple(lb.name for lb in active_labels(session, project_id))
+            if names:
+                out.append(LabelSource(f"{PROJECT_PREFIX}{project_id}", project.name, names))
+    return out
+
+
+def label_set_rows(session: Session, actor: User, source: str) -> list[dict[str, Any]]:
+    """The rows (name, group, kind, order) of the label set ``source`` names.
+
+    Parameters
+    ----------
+    source : str
+        ``"template:<name>"`` (a key of ``LABEL_TEMPLATES``) or ``"project:<id>"``;
+        copying a project's labels needs the right to edit that project's label set.
+
+    Raises
+    ------
+    ValidationError
+        ``source`` names no template and no project.
+    NotFoundError, PermissionDenied
+        The project is not visible to ``actor`` / ``actor`` may not manage its labels.
+    """
+    text = str(source or "").strip()
+    if text.startswith(TEMPLATE_PREFIX):
+        template = LABEL_TEMPLATES.get(text.removeprefix(TEMPLATE_PREFIX))
+        if template is None:
+            known = ", ".join(f"{TEMPLATE_PREFIX}{k}" for k in LABEL_TEMPLATES)
+            raise ValidationError(f"unknown label template {text!r}; known: {known}")
+        return [
+            {"name": n, "group": g, "kind": LabelKind.BINARY.value, "order": i}
+            for i, (n, g) in enumerate(template[1], start=1)
+        ]
+    if text.startswith(PROJECT_PREFIX) and text.removeprefix(PROJECT_PREFIX).isdigit():
+        project_id = int(text.removeprefix(PROJECT_PREFIX))
+        require(session, actor, project_id, Action.EDIT_LABELS)
+        return [
+            {"name": lb.name, "group": lb.group, "kind": lb.kind, "order": lb.order}
+            for lb in active_labels(session, project_id)
+        ]
+    raise ValidationError(
+        f"label set {text!r} is neither {TEMPLATE_PREFIX}<name> nor {PROJECT_PREFIX}<id>"
+    )
+
+
+def start_label_set(
+    session: Session, actor: User, project_id: int, rows: Iterable[Mapping[str, Any]]
+) -> tuple[str, ...]:
+    """Give a project that has no labels yet the label set ``rows``, inside the caller's
+    transaction (``create_project``: the project and its labels commit together).
+
+    The caller has checked ``actor``'s right to the new project; each label
+    gets its own ``label.create`` ledger entry.
+    """
+    if active_labels(session, project_id):
+        raise ValidationError("the project already has labels; edit them in the label editor")
+    created = []
+    for row in _validate(rows, set()):
+        fields = {k: row[k] for k in ("name", "group", "kind", "order")}
+        label = LabelDef(project_id=project_id, **fields)
+        session.add(label)
+        session.flush()
+        ledger.append(
+            session, actor=actor, project_id=project_id, action="label.create", record=label
+        )
+        created.append(label.name)
+    return tuple(created)

@@ -18,6 +18,7 @@ from markit_core.accounts import get_user
 from markit_core.config import Settings, load_settings
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
+from markit_core.labels import label_set_rows, start_label_set
 from markit_core.models import Membership, Project, Role, User
 from markit_core.validation import clean_name
 
@@ -86,8 +87,13 @@ def create_project(
     owner: User | None = None,
     is_demo: bool = False,
     settings: Settings | None = None,
+    labels_from: str | None = None,
 ) -> ProjectInfo:
     """Create a private project; ``owner`` (default: the actor) becomes its owner.
+
+    ``labels_from`` (``"template:<name>"`` or ``"project:<id>"``, see
+    ``labels.label_sources``) gives it a copy of that label set in the same
+    transaction; copying a project's labels needs the right to edit them there.
 
     ``settings.project_creators`` (``MARKIT_PROJECT_CREATORS``; default
     ``admins``) says whether only site administrators or every account may
@@ -107,6 +113,7 @@ def create_project(
         )
     if owner is not None and owner.id != actor.id and not actor.is_admin:
         raise PermissionDenied("only an administrator may create a project for another user")
+    rows = label_set_rows(session, actor, labels_from) if labels_from else []
     taken = session.exec(select(Project).where(func.lower(Project.name) == clean.lower())).first()
     if taken is not None:
         raise ValidationError(f"the project name {clean!r} is not available; choose another name")
@@ -122,6 +129,8 @@ def create_project(
     session.add(member)
     session.flush()
     ledger.append(session, actor=actor, project_id=project.id, action="role.grant", record=member)
+    if rows:
+        start_label_set(session, actor, require_id(project), rows)
     session.commit()
     return _info(session, project, actor)
 

@@ -20,6 +20,7 @@ from ui import ai as ai_ui
 from ui import viewer
 from ui.resources import get_settings
 from ui.session import db, flash, show_error
+from ui.tables import DASH
 from ui.widgets import page_start
 
 VIEW_SIZE = (512, 512)
@@ -82,6 +83,7 @@ def outputs_table(pred: service.CasePrediction, threshold: float) -> None:
                 "probability", min_value=0.0, max_value=1.0, format="%.3f"
             )
         },
+        placeholder=DASH,
     )
 
 

@@ -14,7 +14,7 @@ from markit_core.annotation.summary import project_summary
 from markit_core.errors import MarkitError
 from markit_core.export.csv_export import export_annotations_csv
 from markit_core.imaging.trace import identity_views
-from markit_core.labels import list_labels, save_label_set
+from markit_core.labels import label_sources, list_labels, save_label_set
 from markit_core.models import LabelKind, Role
 from markit_core.projects import (
     create_project,
@@ -27,7 +27,7 @@ from markit_core.reading_options import set_show_report, show_report
 from ui.export_panel import export_section
 from ui.resources import get_settings
 from ui.session import current_user, db, flash, show_error, show_flash
-from ui.tables import activity_rows
+from ui.tables import DASH, activity_rows
 from ui.text import plain
 from ui.widgets import project_picker
 
@@ -49,17 +49,36 @@ def _new_project_form() -> None:
     ):
         name = st.text_input("Project name", key="new_project_name")
         description = st.text_area("Description", key="new_project_description")
+        sources = {src.key: src for src in label_sources(s, user)}
+        labels_from = st.selectbox(
+            "Start with the labels of",
+            [None, *sources],
+            format_func=lambda k: (
+                "no labels (add them in the label editor)"
+                if k is None
+                else f"{sources[k].title} ({len(sources[k].labels)} labels)"
+            ),
+            key="new_project_labels_from",
+            help="a built-in template or another project whose labels you manage; "
+            "the copy is the new project's own",
+        )
         if st.form_submit_button("Create project", type="primary", key="new_project_submit"):
             try:
                 info = create_project(
-                    s, user, name, description=description, settings=get_settings()
+                    s,
+                    user,
+                    name,
+                    description=description,
+                    settings=get_settings(),
+                    labels_from=labels_from,
                 )
             except MarkitError as e:
                 show_error(e)
             else:
                 st.session_state["project_id"] = info.id
                 st.session_state["project_picker"] = info.id  # the new project becomes current
-                st.success(f"Created project '{plain(info.name)}'; you are its owner.")
+                copied = f" with {len(sources[labels_from].labels)} labels" if labels_from else ""
+                st.success(f"Created project '{plain(info.name)}'{copied}; you are its owner.")
 
 
 # MARKIT_PROJECT_CREATORS: the core refuses anyway; the form is offered only where it can work
@@ -81,7 +100,12 @@ if project.description:
     st.caption(plain(project.description))
 st.caption("Your roles: " + (", ".join(ROLE_NAMES[r] for r in project.my_roles) or "administrator"))
 
-tabs = st.tabs(["Labels", "Members", "Settings", "Statistics", "Activity"])
+# keyed and tracked: a change that reruns the page (flash + st.rerun) keeps the open tab
+tabs = st.tabs(
+    ["Labels", "Members", "Settings", "Statistics", "Activity"],
+    key="project_tab",
+    on_change="rerun",
+)
 
 with tabs[0]:
     labels = list_labels(s, user, project.id)
@@ -92,6 +116,10 @@ with tabs[0]:
     edited = st.data_editor(
         frame,
         key="label_editor",
+        # no rerun per committed cell: with one, what is typed while the rerun redraws the
+        # grid was lost (characters, and at times whole new rows); the edits stay in the
+        # browser and reach the script with the next rerun (Save, or any other widget)
+        on_change="ignore",
         num_rows="dynamic" if editable else "fixed",
         disabled=not editable,
         hide_index=True,
@@ -109,6 +137,7 @@ with tabs[0]:
             ),
             "order": st.column_config.NumberColumn("Order", step=1),
         },
+        placeholder=DASH,
     )
     if editable and st.button("Save label set", key="save_labels", type="primary"):
         try:
@@ -149,6 +178,7 @@ with tabs[1]:
         hide_index=True,
         width="stretch",
         key="members_table",
+        placeholder=DASH,
     )
     if can(s, user, project.id, Action.MANAGE_MEMBERS):
         usernames = [u.username for u in list_users(s, user)]
@@ -260,6 +290,7 @@ with tabs[3]:
             column_config={
                 "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)
             },
+            placeholder=DASH,
         )
     if can(s, user, project.id, Action.EXPORT):
         if st.button("Export annotations (CSV)", key="export_prepare", icon=":material/download:"):
@@ -311,6 +342,7 @@ with tabs[4]:
             hide_index=True,
             width="stretch",
             key="ledger_table",
+            placeholder=DASH,
         )
     else:
         st.info("Your roles do not include the activity log.")
@@ -324,5 +356,6 @@ with tabs[4]:
             hide_index=True,
             width="stretch",
             key="identity_views_table",
+            placeholder=DASH,
         )
 s.close()

@@ -25,8 +25,13 @@ from ui.review_charts import (
 )
 from ui.session import flash, show_error
 from ui.style import TRUTH_RULE_NAMES, annotator_color
+from ui.tables import DASH
 from ui.text import plain
 from ui.widgets import page_start
+
+VIEWS = ["Heatmaps", "Disagreements", "Calibration", "AI influence"]
+VIEW_KEY = "review_tab"
+NEXT_KEY = "dis_next"  # (case id, label id) to open after a saved adjudication
 
 
 def heatmaps_tab(s, user, project_id: int, truth: str) -> None:
@@ -109,6 +114,11 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
         st.success("No disagreements: every case's readers agree on every label.")
         return
     disagreement_table(items)
+    # after a saved adjudication: go on to the item chosen then (the list may have shrunk)
+    keys = [(d.case_id, d.label_id) for d in items]
+    going_to = st.session_state.pop(NEXT_KEY, None)
+    if going_to in keys:
+        st.session_state["dis_pick"] = keys.index(going_to)
     pick = st.selectbox(
         "Disagreement to review",
         range(len(items)),
@@ -120,7 +130,9 @@ def disagreements_tab(s, user, project_id: int, truth: str) -> None:
     )
     d = items[pick]
     readers_of(s, user, project_id, d)
-    adjudication_form(s, user, project_id, d)
+    adjudication_form(
+        s, user, project_id, d, review.next_disagreement(items, d.case_id, d.label_id)
+    )
 
 
 def disagreement_table(items: list[review.Disagreement]) -> None:
@@ -142,6 +154,7 @@ def disagreement_table(items: list[review.Disagreement]) -> None:
         hide_index=True,
         width="stretch",
         key="dis_table",
+        placeholder=DASH,
     )
 
 
@@ -177,8 +190,11 @@ def readers_of(s, user, project_id: int, d: review.Disagreement) -> None:
                 )
 
 
-def adjudication_form(s, user, project_id: int, d: review.Disagreement) -> None:
-    """The reviewer's final answer for the picked disagreement."""
+def adjudication_form(
+    s, user, project_id: int, d: review.Disagreement, after: tuple[int, int] | None
+) -> None:
+    """The reviewer's final answer for the picked disagreement; saving it moves on to
+    ``after`` (case id, label id) and stays on this tab."""
     if d.adjudication:
         a = d.adjudication
         st.info(
@@ -209,6 +225,8 @@ def adjudication_form(s, user, project_id: int, d: review.Disagreement) -> None:
                 show_error(e)
             else:
                 flash(f"Final answer for {d.case_name} · {d.label}: {value}.")
+                if after is not None:
+                    st.session_state[NEXT_KEY] = after
                 st.rerun()
 
 
@@ -249,6 +267,7 @@ def calibration_section(s, user, project_id: int, reviewer: bool) -> None:
         width="stretch",
         key="cal_table",
         column_config={"agreement": st.column_config.NumberColumn(format="percent")},
+        placeholder=DASH,
     )
     if cal.differences:
         st.caption("Where the answer differed from the other readers' consensus:")
@@ -259,6 +278,7 @@ def calibration_section(s, user, project_id: int, reviewer: bool) -> None:
             hide_index=True,
             width="stretch",
             key="cal_differences",
+            placeholder=DASH,
         )
 
 
@@ -293,6 +313,7 @@ def ai_influence_tab(s, user, project_id: int) -> None:
                 "kappa_without",
             )
         },
+        placeholder=DASH,
     )
 
 
@@ -305,7 +326,8 @@ try:
             key="review_truth",
             format_func=TRUTH_RULE_NAMES.get,
         )
-        tabs = st.tabs(["Heatmaps", "Disagreements", "Calibration", "AI influence"])
+        # keyed and tracked, so the open tab survives the rerun after an adjudication
+        tabs = st.tabs(VIEWS, key=VIEW_KEY, on_change="rerun")
         with tabs[0]:
             heatmaps_tab(s, user, project.id, truth)
         with tabs[1]:

@@ -25,6 +25,7 @@ from ui.reward_panels import (
 )
 from ui.session import show_error
 from ui.style import TRUTH_RULE_NAMES
+from ui.tables import DASH
 from ui.text import plain
 from ui.widgets import page_start
 
@@ -57,6 +58,7 @@ def show_payout(run: RunResult, record: reward_runs.RunRecord) -> None:
             amount: st.column_config.NumberColumn(format="%.2f"),
             "score S": st.column_config.NumberColumn(format="%.4f"),
         },
+        placeholder=DASH,
     )
     st.plotly_chart(rewards_bar(run), key="rw_bar", width="stretch")
     intervals_panel(run)
@@ -94,6 +96,7 @@ def show_labels(run: RunResult) -> None:
         hide_index=True,
         width="stretch",
         key="rw_labels",
+        placeholder=DASH,
     )
 
 
@@ -120,6 +123,7 @@ def show_quality_control(run: RunResult) -> None:
             hide_index=True,
             width="stretch",
             key="rw_exclusions",
+            placeholder=DASH,
         )
     elif run.ai_reference:
         st.success(
@@ -165,6 +169,7 @@ def show_times(run: RunResult) -> None:
         width="stretch",
         key="rw_times",
         column_config={"half_width": st.column_config.NumberColumn("± (95 % CI)")},
+        placeholder=DASH,
     )
     left, right = st.columns(2)
     with left:
@@ -235,6 +240,7 @@ try:
                     pd.DataFrame({"annotator": list(e.scores), "score S": list(e.scores.values())}),
                     hide_index=True,
                     key="rw_failed_scores",
+                    placeholder=DASH,
                 )
             except MarkitError as e:
                 show_error(e)
@@ -248,7 +254,11 @@ try:
         st.stop()
     st.subheader("Runs (audit)")
     st.dataframe(
-        pd.DataFrame([vars(r) for r in runs]), hide_index=True, width="stretch", key="rw_runs"
+        pd.DataFrame([vars(r) for r in runs]),
+        hide_index=True,
+        width="stretch",
+        key="rw_runs",
+        placeholder=DASH,
     )
     ids = [r.id for r in runs]
     if st.session_state.get(RUN_KEY) not in ids:

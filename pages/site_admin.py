@@ -10,6 +10,7 @@ from markit_core.accounts import create_user
 from markit_core.errors import MarkitError
 from markit_core.imaging.remote_archives import add_archive, list_archives, remove_archive
 from ui.session import current_user, db, flash, show_error, show_flash
+from ui.tables import DASH
 from ui.text import plain
 
 ONE_TIME_KEY = "one_time_password"
@@ -43,6 +44,7 @@ with users_tab:
         hide_index=True,
         width="stretch",
         key="users_table",
+        placeholder=DASH,
     )
     shown = st.session_state.pop(ONE_TIME_KEY, None)
     if shown:
@@ -110,6 +112,7 @@ with archives_tab:
         hide_index=True,
         width="stretch",
         key="archives_table",
+        placeholder=DASH,
     )
     with st.form("archive_add_form", clear_on_submit=True):
         c1, c2 = st.columns([2, 1])

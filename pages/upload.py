@@ -16,10 +16,10 @@ from markit_core.imaging.trace import mapping_table
 from markit_core.reports import import_reports
 from ui.resources import get_settings
 from ui.session import show_error
+from ui.tables import DASH
 from ui.text import plain
 from ui.widgets import page_start
 
-RASTER_AND_DICOM = ["dcm", "dicom", "zip", "png", "jpg", "jpeg", "tif", "tiff", "bmp"]
 SEARCH_KEY = "remote_search_results"
 
 s, user, project = page_start(
@@ -62,7 +62,13 @@ def _show_report(report: IngestReport) -> None:
         {"file": o.name, "result": o.status, "detail": o.reason or o.warning, "case": o.case_id}
         for o in report.outcomes
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="ingest_outcomes")
+    st.dataframe(
+        pd.DataFrame(rows, columns=["file", "result", "detail", "case"]),
+        hide_index=True,
+        width="stretch",
+        key="ingest_outcomes",
+        placeholder=DASH,
+    )
 
 
 files_tab, web_tab, pacs_tab, reports_tab, trace_tab = st.tabs(
@@ -72,11 +78,13 @@ files_tab, web_tab, pacs_tab, reports_tab, trace_tab = st.tabs(
 with files_tab:
     st.caption(
         "DICOM files, zip archives of DICOM folders, PNG/JPEG/TIFF. Patient identity is "
-        "removed on ingest (DICOM PS3.15 basic profile); the same image is never added twice."
+        "removed on ingest (DICOM PS3.15 basic profile); the same image is never added twice. "
+        "Files are recognised by their content, not their name (PACS exports often have no "
+        "suffix); anything else is listed as refused with the reason, here as inside a zip."
     )
-    uploads = st.file_uploader(
-        "Images", type=RASTER_AND_DICOM, accept_multiple_files=True, key="upload_files"
-    )
+    # no ``type=`` filter: the browser would drop other files unseen, while the same file
+    # inside a zip is listed as refused; ingest decides for both, by content
+    uploads = st.file_uploader("Images", accept_multiple_files=True, key="upload_files")
     if st.button("Ingest", key="ingest_button", type="primary", disabled=not uploads):
         try:
             report = ingest(
@@ -141,6 +149,7 @@ with web_tab:
                 on_select="rerun",
                 selection_mode="multi-row",
                 width="stretch",
+                placeholder=DASH,
             )
             chosen = [found[i]["study_uid"] for i in picked.selection.rows]
             if st.button(
@@ -180,6 +189,7 @@ with reports_tab:
                     pd.DataFrame([vars(u) for u in res.unmatched]),
                     hide_index=True,
                     key="reports_unmatched",
+                    placeholder=DASH,
                 )
 
 with trace_tab:
@@ -197,6 +207,7 @@ with trace_tab:
                 hide_index=True,
                 width="stretch",
                 key="trace_table",
+                placeholder=DASH,
             )
     else:
         st.info("Only data owners and owners can trace cases back to their origin.")

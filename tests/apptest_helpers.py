@@ -66,3 +66,23 @@ def plotly_figures(at: AppTest) -> dict[str, dict]:
     return {
         el.proto.id.split("-", 2)[-1]: json.loads(el.proto.spec) for el in at.get("plotly_chart")
     }
+
+
+def open_tab(at: AppTest) -> str:
+    """The label of the open tab of the page's one tab bar (``st.tabs`` with ``key`` and
+    ``on_change``: the server says which tab is open)."""
+    from streamlit.testing.v1.element_tree import Block, Tab
+
+    def blocks(node):
+        if isinstance(node, Block):
+            yield node
+            for child in node.children.values():
+                yield from blocks(child)
+
+    (bar,) = [
+        b
+        for b in blocks(at._tree)
+        if b.children and all(isinstance(c, Tab) for c in b.children.values())
+    ]
+    labels = [c.label for c in bar.children.values()]
+    return labels[bar.proto.tab_container.default_tab_index]

@@ -52,6 +52,19 @@ def test_admin_project_summary_flow(env, monkeypatch, capsys):
     assert (env / "markit.db").exists()
 
 
+def test_create_project_with_a_copied_label_set(env, monkeypatch, capsys):
+    _create_user(monkeypatch, "boss")
+    capsys.readouterr()
+    assert main(["create-project", "Chest", "--labels-from", "template:chest-xray-7"]) == 0
+    assert "created project 'Chest' (id 1), 7 labels" in capsys.readouterr().out
+    assert main(["create-project", "Copy", "--labels-from", "project:Chest"]) == 0
+    assert "(id 2), 7 labels" in capsys.readouterr().out
+    assert main(["create-project", "X", "--labels-from", "project:Nope"]) == 2
+    assert "project 'Nope' not found" in capsys.readouterr().err
+    assert main(["create-project", "Y", "--labels-from", "template:mri"]) == 2
+    assert "unknown label template" in capsys.readouterr().err
+
+
 def test_errors_are_one_line_and_exit_2(env, monkeypatch, capsys):
     _create_user(monkeypatch, "boss")
     _create_user(monkeypatch, "alice")

@@ -8,8 +8,8 @@ from sqlalchemy import text
 from markit_core import ledger
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Role
-from markit_core.projects import list_members
-from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
+from markit_core.projects import list_members, list_projects
+from tests.apptest_helpers import fresh_app, log_in, open_page, open_tab, point_app_at
 from tests.conftest import PASSWORD
 
 
@@ -95,6 +95,7 @@ def test_members_tab_grants_and_refuses_last_owner_removal(session, app_env, mak
     at.button(key="role_submit").click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
     assert "ann is now annotator" in at.success[0].value
+    assert at.session_state["project_tab"] == "Labels"  # default; a user's pick is kept
     assert {m.username: m.roles for m in list_members(session, owner, project.id)}["ann"] == (
         "annotator",
     )
@@ -167,3 +168,90 @@ def test_assign_cases_progress_and_export(session, settings, monkeypatch):
     exports = session.exec(text("select rows from export_record")).all()
     assert [r[0] for r in exports] == [(24 * 4 - 2) * 7]
     assert any(b.key == "export_download" for b in at.get("download_button"))
+
+
+def test_new_project_copies_a_template_or_a_managed_projects_labels(
+    session, app_env, make_project, monkeypatch
+):
+    monkeypatch.setenv("MARKIT_PROJECT_CREATORS", "everyone")
+    _, owner = app_env
+    src = make_project("Source", owner)
+    add_labels(session, owner, src.id, [("nodule", "Lung"), ("tube tip", "Devices")])
+    at = _open("owner")
+    picker = at.selectbox(key="new_project_labels_from")
+    assert picker.options[0].startswith("no labels")
+    assert picker.options[1:] == [
+        "Chest X-ray: the MarkIt paper's 7 critical labels (7 labels)",
+        "Source (2 labels)",
+    ]
+    at.text_input(key="new_project_name").input("Chest study")
+    at.selectbox(key="new_project_labels_from").select("template:chest-xray-7")
+    at.button(key="new_project_submit").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert "Created project 'Chest study' with 7 labels" in at.success[0].value
+    by_name = {p.name: p.id for p in list_projects(session, owner)}
+    assert [lb.name for lb in list_labels(session, owner, by_name["Chest study"])][:2] == [
+        "interstitial lung disease",
+        "pneumonia",
+    ]
+    # the new project is current and its label editor shows the copied set
+    editor = next(d for d in at.dataframe if d.key == "label_editor")
+    assert len(editor.value) == 7
+    at.text_input(key="new_project_name").input("Second")
+    at.selectbox(key="new_project_labels_from").select(f"project:{src.id}")
+    at.button(key="new_project_submit").click().run()
+    assert not at.exception and not at.error
+    by_name = {p.name: p.id for p in list_projects(session, owner)}
+    assert [(lb.name, lb.group) for lb in list_labels(session, owner, by_name["Second"])] == [
+        ("nodule", "Lung"),
+        ("tube tip", "Devices"),
+    ]
+    assert ledger.integrity(session).ok
+
+
+def test_label_editor_keeps_typed_rows_until_saved(session, app_env, make_project):
+    """Typing in the label editor does not rerun the page (a rerun per committed cell lost
+    what was typed meanwhile in the browser); the edits survive other reruns and are saved
+    whole."""
+    _, owner = app_env
+    project = make_project("Chest", owner)
+    add_labels(session, owner, project.id, [("cardiomegaly", "Heart")])
+    at = _open("owner")
+    editor = next(d for d in at.dataframe if d.key == "label_editor")
+    assert editor.proto.ignore_rerun and editor.editing_mode == "dynamic"
+    editor_id = editor.proto.id
+    typed = {
+        "edited_rows": {"0": {"group": "Cardiac"}},
+        "added_rows": [
+            {"name": "nodule", "group": "Lung"},
+            {"name": "effusion", "group": "Pleura", "kind": "binary"},
+        ],
+        "deleted_rows": [],
+    }
+    at.session_state["label_editor"] = typed
+    at.run()
+    # an unrelated rerun (another tab's widget) keeps the editor and its edits
+    at.selectbox(key="role_user").select("ann").run()
+    editor = next(d for d in at.dataframe if d.key == "label_editor")
+    assert editor.proto.id == editor_id and at.session_state["label_editor"] == typed
+    at.button(key="save_labels").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert [(lb.name, lb.group) for lb in list_labels(session, owner, project.id)] == [
+        ("cardiomegaly", "Cardiac"),
+        ("nodule", "Lung"),
+        ("effusion", "Pleura"),
+    ]
+
+
+def test_a_change_on_the_members_tab_stays_on_that_tab(session, app_env, make_project):
+    _, owner = app_env
+    make_project("Chest", owner)
+    at = _open("owner")
+    at.session_state["project_tab"] = "Members"  # the user opens the tab
+    at.run()
+    at.selectbox(key="role_user").select("ann")
+    at.selectbox(key="role_role").select("reviewer")
+    at.button(key="role_submit").click().run()
+    assert not at.exception and not at.error
+    assert "ann is now reviewer" in at.success[0].value
+    assert open_tab(at) == "Members"

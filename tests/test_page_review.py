@@ -10,7 +10,14 @@ from sqlmodel import select
 
 from markit_core import ledger
 from markit_core.models import Adjudication
-from tests.apptest_helpers import fresh_app, log_in, open_page, plotly_figures, point_app_at
+from tests.apptest_helpers import (
+    fresh_app,
+    log_in,
+    open_page,
+    open_tab,
+    plotly_figures,
+    point_app_at,
+)
 from tests.conftest import PASSWORD
 from tests.review_helpers import ANNOTATORS, build_example
 
@@ -151,3 +158,45 @@ def test_review_page_without_answers(session, app_env, make_user, make_project):
     at = _open("pi")
     assert not plotly_figures(at)
     assert any("present/absent labels" in i.value for i in at.info)
+
+
+def test_saving_an_adjudication_stays_on_disagreements_and_moves_to_the_next(
+    session, app_env, make_user, make_project
+):
+    ex = build_example(session, app_env, make_user, make_project)
+    at = _open("rev")
+    assert open_tab(at) == "Heatmaps"
+    at.session_state["review_tab"] = "Disagreements"  # the reviewer opens the tab
+    at.run()
+    assert open_tab(at) == "Disagreements"
+    at.selectbox(key="dis_pick").select(2).run()  # image 4, effusion
+    at.button(key="adjudicate_submit").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert any("Final answer" in s.value for s in at.success)
+    assert open_tab(at) == "Disagreements" and at.session_state["review_tab"] == "Disagreements"
+    # the next disagreement is open: image 4, pneumothorax
+    pick = at.selectbox(key="dis_pick")
+    assert pick.value == 3 and "pneumothorax" in pick.format_func(pick.value)
+    assert f"dis_img_{ex.cases[3]}_ann_a" in plotly_figures(at)
+    # the last item wraps round to the first one not yet adjudicated
+    at.button(key="adjudicate_submit").click().run()
+    assert at.selectbox(key="dis_pick").value == 0 and open_tab(at) == "Disagreements"
+    assert len(session.exec(select(Adjudication)).all()) == 2
+
+
+def test_next_disagreement_when_adjudicated_ones_are_hidden(
+    session, app_env, make_user, make_project
+):
+    build_example(session, app_env, make_user, make_project)
+    at = _open("rev")
+    at.session_state["review_tab"] = "Disagreements"
+    at.run()
+    at.checkbox(key="dis_show_adjudicated").uncheck().run()
+    first = at.selectbox(key="dis_pick")
+    second_name = first.format_func(1)
+    at.button(key="adjudicate_submit").click().run()
+    assert not at.exception and not at.error
+    pick = at.selectbox(key="dis_pick")
+    # the decided item left the list; the one after it is now open
+    assert len(pick.options) == 3 and pick.format_func(pick.value) == second_name
+    assert open_tab(at) == "Disagreements"

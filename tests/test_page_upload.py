@@ -80,3 +80,47 @@ def test_annotators_do_not_get_the_upload_page(app_env):
     with pytest.raises(ValueError, match="Could not find a navigation page") as e:
         open_page(at, "upload")
     assert "annotate.py" in str(e.value)
+
+
+def test_an_unsupported_file_is_refused_alike_directly_and_inside_a_zip(session, app_env):
+    """Neither the uploader nor the archive walk drops a file without saying so."""
+    import zipfile
+
+    ct = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    notes = b"scanner notes, not an image\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("study/IM0001", ct)  # DICOM without a suffix, as PACS exports name them
+        zf.writestr("study/notes.txt", notes)
+    at = open_page(log_in(fresh_app(), "donor", PASSWORD), "upload")
+    at.file_uploader(key="upload_files").set_value(
+        [
+            ("notes.txt", notes, "text/plain"),
+            ("study.zip", buf.getvalue(), "application/zip"),
+            ("IM0002", ct[:128] + b"DICM" + ct[132:], "application/octet-stream"),
+        ]
+    ).run()
+    assert not at.exception, at.exception
+    at.button(key="ingest_button").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    outcomes = at.tabs[0].dataframe[0].value
+    by_file = {
+        f: (r, d)
+        for f, r, d in zip(outcomes["file"], outcomes["result"], outcomes["detail"], strict=True)
+    }
+    assert set(by_file) == {
+        "notes.txt",
+        "study.zip/study/IM0001",
+        "study.zip/study/notes.txt",
+        "IM0002",
+    }
+    assert by_file["notes.txt"][0] == by_file["study.zip/study/notes.txt"][0] == "refused"
+    assert by_file["notes.txt"][1] == by_file["study.zip/study/notes.txt"][1]
+    assert "not an image" in by_file["notes.txt"][1]
+    assert by_file["study.zip/study/IM0001"][0] == "ingested"
+    assert by_file["IM0002"][0] == "duplicate"  # the same pixels, uploaded without a suffix
+    # the refused rows have no case: the table shows "—" there, not "None"
+    assert at.tabs[0].dataframe[0].proto.placeholder == "—"
+    assert outcomes["case"].isna().sum() == 2
+    summary = " ".join(m.value for m in [*at.success, *at.warning])
+    assert "4 files: 1 ingested, 1 already present, 2 refused" in summary

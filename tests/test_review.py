@@ -273,3 +273,17 @@ def test_answers_are_loaded_once_per_ledger_head(
     m = review.label_matrix(session, ex.reviewer, ex.project.id, "effusion")
     assert len(calls) == 2  # the adjudication moved the ledger head: fresh answers
     assert bool(m.adjudicated[list(m.case_ids).index(case)])
+
+
+def test_next_disagreement_skips_decided_items_and_wraps():
+    def item(case_id: int, label_id: int, decided: bool = False) -> review.Disagreement:
+        adj = review.AdjudicationView(case_id, "x", True, "rev", "", "now") if decided else None
+        return review.Disagreement(case_id, f"#{case_id}", label_id, "x", {}, 1, 1, True, adj, {})
+
+    items = [item(1, 1), item(1, 2, decided=True), item(2, 1), item(3, 1, decided=True)]
+    assert review.next_disagreement(items, 1, 1) == (2, 1)  # (1, 2) is decided already
+    assert review.next_disagreement(items, 2, 1) == (1, 1)  # wraps past decided (3, 1)
+    everything_decided = [item(1, 1, True), item(2, 1, True)]
+    assert review.next_disagreement(everything_decided, 1, 1) == (2, 1)  # then simply next
+    assert review.next_disagreement([item(1, 1)], 1, 1) is None
+    assert review.next_disagreement(items, 9, 9) is None

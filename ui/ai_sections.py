@@ -10,6 +10,7 @@ from markit_core.inference import active_learning, training_run
 from ui import ai as ai_ui
 from ui.resources import get_settings
 from ui.session import current_user, db, flash, show_error
+from ui.tables import DASH
 
 
 @st.fragment(run_every=2.0)
@@ -30,7 +31,12 @@ def training_progress(project_id: int) -> None:
                 f"epoch {status.epoch} / {status.epochs}",
             )
             if status.history:
-                st.dataframe(pd.DataFrame(status.history), hide_index=True, key="ai_train_hist")
+                st.dataframe(
+                    pd.DataFrame(status.history),
+                    hide_index=True,
+                    key="ai_train_hist",
+                    placeholder=DASH,
+                )
             if status.model_key:
                 st.success(f"Registered {status.model_key}: {status.metrics}")
             if status.error:
@@ -98,7 +104,10 @@ def active_learning_section(s, user, project_id: int) -> None:
     if labels:
         st.markdown(f"**AI labels** ({len(labels)}, source AI — not human readings)")
         st.dataframe(
-            pd.DataFrame([vars(r) for r in labels]), hide_index=True, key="ai_labels_table"
+            pd.DataFrame([vars(r) for r in labels]),
+            hide_index=True,
+            key="ai_labels_table",
+            placeholder=DASH,
         )
         if st.button("Export AI labels (CSV)", key="ai_labels_export"):
             try:  # each export is recorded in the ledger, so only on request

@@ -27,6 +27,7 @@ from ui import annotate_state as state
 from ui.case_list import case_list_panel
 from ui.resources import get_settings
 from ui.session import current_user, db, flash, show_error
+from ui.tables import DASH
 from ui.text import plain
 
 #: The annotate page's keyboard: key -> the key= of the button it presses.
@@ -214,7 +215,7 @@ def others_panel(
             }
             for lid in [lb.id for lb in binary]
         ]
-        st.dataframe(rows, hide_index=True, key="others_table")
+        st.dataframe(rows, hide_index=True, key="others_table", placeholder=DASH)
         st.markdown(
             " · ".join(
                 f"<span style='color:{c}'>■</span> {plain(a)}" for a, c in other_color.items()

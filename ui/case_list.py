@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from markit_core.annotation.navigation import STATUSES, CaseEntry
+from ui.tables import DASH
 
 K_FILTER = "case_filter"
 K_JUMP = "case_jump"
@@ -59,4 +60,5 @@ def case_list_panel(entries: Sequence[CaseEntry], case_id: int, go: Callable[[in
             hide_index=True,
             key="case_table",
             height=min(38 + 35 * len(shown), 360),
+            placeholder=DASH,
         )

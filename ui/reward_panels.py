@@ -18,6 +18,7 @@ from markit_core.rewards.run_result import RunResult
 from markit_core.rewards.run_result_parts import ExclusionQc
 from ui.reward_charts import exclusion_kappa_chart, rule_comparison_bar, time_ci_chart
 from ui.session import show_error
+from ui.tables import DASH
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -50,6 +51,7 @@ def intervals_panel(run: RunResult) -> None:
             c: st.column_config.NumberColumn(format="%.2f")
             for c in ("reward", "95 % low", "95 % high")
         },
+        placeholder=DASH,
     )
     if iv.overlaps:
         pairs = "; ".join(f"{a} and {b}" for a, b in iv.overlaps)
@@ -89,6 +91,7 @@ def _exclusions_table(exclusions: tuple[ExclusionQc, ...]) -> None:
             "kappa vs AI": st.column_config.NumberColumn(format="%.3f"),
             "SE": st.column_config.NumberColumn(format="%.3f"),
         },
+        placeholder=DASH,
     )
 
 
@@ -125,6 +128,7 @@ def qc_panel(run: RunResult) -> bool:
             "prevalence (AI)": st.column_config.NumberColumn(format="percent"),
             "AI kappa vs consensus": st.column_config.NumberColumn(format="%.3f"),
         },
+        placeholder=DASH,
     )
     if qc.exclusions:
         _exclusions_table(qc.exclusions)
@@ -162,6 +166,7 @@ def rules_panel(run: RunResult) -> None:
         width="stretch",
         key="rw_rules",
         column_config={o.title: st.column_config.NumberColumn(format="%.2f") for o in rules},
+        placeholder=DASH,
     )
     for o in rules:
         if o.error:
@@ -199,6 +204,7 @@ def time_table_panel(run: RunResult) -> None:
             c: st.column_config.NumberColumn(format="%.2f")
             for c in ("mean (s)", "± 95 % CI (s)", "median (s)")
         },
+        placeholder=DASH,
     )
     st.caption(f"CI method: {table.method}.")
     st.plotly_chart(time_ci_chart(table), key="rw_time_ci", width="stretch")

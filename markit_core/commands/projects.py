@@ -10,6 +10,7 @@ from markit_core.accounts import get_user
 from markit_core.annotation.summary import project_summary
 from markit_core.commands.common import actor, add_actor_option, db_session
 from markit_core.db import require_id
+from markit_core.labels import PROJECT_PREFIX, list_labels
 from markit_core.projects import create_project, find_project
 
 
@@ -22,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("--owner", metavar="USERNAME")
     p.add_argument("--description", default="")
+    p.add_argument(
+        "--labels-from",
+        metavar="SOURCE",
+        help="start with a copy of a label set: template:chest-xray-7 (the MarkIt paper's "
+        "7 chest X-ray labels) or project:NAME (a project whose labels you may edit)",
+    )
     add_actor_option(p)
     p.set_defaults(func=run_create)
 
@@ -73,8 +80,17 @@ def run_create(args: argparse.Namespace) -> int:
     with db_session() as (s, _):
         by = actor(s, args)
         owner = get_user(s, args.owner) if args.owner else None
-        info = create_project(s, by, args.name, description=args.description, owner=owner)
-    print(f"created project {info.name!r} (id {info.id})")
+        source = args.labels_from
+        if source and source.startswith(PROJECT_PREFIX):  # the command line names projects
+            named = find_project(s, by, source.removeprefix(PROJECT_PREFIX))
+            source = f"{PROJECT_PREFIX}{require_id(named)}"
+        info = create_project(
+            s, by, args.name, description=args.description, owner=owner, labels_from=source
+        )
+        labels = len(list_labels(s, by, info.id))
+    print(
+        f"created project {info.name!r} (id {info.id})" + (f", {labels} labels" if labels else "")
+    )
     return 0
 
 

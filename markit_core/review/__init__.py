@@ -24,6 +24,7 @@ from markit_core.review.views import (
     case_picture,
     disagreements,
     label_matrix,
+    next_disagreement,
     reliability,
     reviewable,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "case_picture",
     "disagreements",
     "label_matrix",
+    "next_disagreement",
     "reliability",
     "reviewable",
 ]

@@ -310,6 +310,30 @@ def disagreements(
     return out
 
 
+def next_disagreement(
+    items: list[Disagreement], case_id: int, label_id: int
+) -> tuple[int, int] | None:
+    """The (case id, label id) a reviewer moves on to after deciding ``(case_id, label_id)``.
+
+    The first not yet adjudicated item after it in list order (wrapping round), else
+    simply the next item; ``None`` when there is nothing else to go to.
+
+    Parameters
+    ----------
+    items : list of Disagreement
+        The list the reviewer was working through, as it was shown.
+    case_id, label_id : int
+        The item just decided.
+    """
+    keys = [(d.case_id, d.label_id) for d in items]
+    if (case_id, label_id) not in keys or len(keys) < 2:
+        return None
+    at = keys.index((case_id, label_id))
+    after = [items[(at + n) % len(items)] for n in range(1, len(items))]
+    pick = next((d for d in after if d.adjudication is None), after[0])
+    return pick.case_id, pick.label_id
+
+
 def case_picture(
     session: Session,
     settings: Settings,
