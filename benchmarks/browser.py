@@ -11,7 +11,9 @@ Chromium (Playwright) then logs in and reads:
   stays on the canvas until then, so there is no blank frame);
 - ``window_step_ms``: median per step of a window/level mouse drag, from the
   mousemove event to the end of the repaint it caused;
-- ``zoom_ms``: the same for wheel-zoom events.
+- ``zoom_ms``: the same for wheel-zoom events;
+- ``full_res_tile_ms``: zoomed in to 2x (past the 1024-px payload), the last wheel
+  event -> the full-resolution tile of the visible part painted over it.
 
 Baseline in the same run: the server-side viewer (sidebar toggle off), where each
 view is rendered and sent by the server: "Submit & next" -> the new case's canvas
@@ -153,6 +155,29 @@ def _drag_and_zoom(page) -> tuple[list[float], list[float]]:
     return stats["steps"], stats["zooms"]
 
 
+def _full_res_tile(page) -> float | None:
+    """Zoom in past the payload's resolution; ms until the full-resolution tile is painted."""
+    canvas = page.locator("canvas.mk-canvas")
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.evaluate("() => window.__markitReader.tiles.clear()")
+    for _ in range(12):  # each wheel step zooms by a fixed factor: well past 1:1
+        page.mouse.wheel(0, -120)
+        page.wait_for_timeout(30)
+    t0 = page.evaluate("() => performance.now()")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "() => { const r = window.__markitReader; const p = r.stats.lastPaint;"
+            " return r.tiles.size > 0 && p && p.t > [...r.tiles.values()][0].at; }",
+            timeout=30_000,
+        )
+    except PlaywrightTimeout:
+        return None
+    return page.evaluate("() => window.__markitReader.stats.lastPaint.t") - t0
+
+
 def _server_side(page, n: int) -> tuple[list[float], list[float]]:
     """The old path: each case and each window change is rendered and sent by the server."""
     page.locator(".st-key-view_client label").first.click()
@@ -241,6 +266,11 @@ def run(n_cases: int, baseline_cases: int) -> dict:
                     f"{statistics.median(steps):.1f} ms; wheel zoom: {len(zooms)} repaints, "
                     f"median {statistics.median(zooms):.1f} ms"
                 )
+                tile = _full_res_tile(page)
+                print(
+                    "zoomed past 1:1 of the payload: full-resolution tile painted "
+                    + ("never (30 s)" if tile is None else f"after {tile:.0f} ms")
+                )
                 try:
                     base_next, base_window = _server_side(page, baseline_cases)
                 except PlaywrightTimeout as e:  # a saturated machine: keep the figures above
@@ -263,6 +293,7 @@ def run(n_cases: int, baseline_cases: int) -> dict:
         "next_case_p95_ms": round(_p95(nexts), 1),
         "window_step_ms": round(statistics.median(steps), 2),
         "zoom_ms": round(statistics.median(zooms), 2),
+        "full_res_tile_ms": None if tile is None else round(tile, 1),
         "baseline_server_next_case_median_ms": _median(base_next),
         "baseline_server_window_ms": _median(base_window),
     }

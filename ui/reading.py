@@ -5,7 +5,9 @@ window/level, zoom and pan cost no round trip. Picking a drawing tool opens
 streamlit-drawable-canvas on the *same* view, rendered on the server, so regions
 are still converted to image pixels by ``markit_core.annotation.regions``. The
 server-side viewer (sidebar sliders) stays available as a fallback and a
-benchmark baseline (sidebar toggle "Viewer in the browser").
+benchmark baseline (sidebar toggle "Viewer in the browser"). Zoomed in past the
+reduced pixels of a large image, the reader gets the visible part at full
+resolution (``markit_core.imaging.client_tiles``) on the rerun its view report causes.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ def show_reader(
         if views.get((user_id, case_id)) != reported:
             views[(user_id, case_id)] = dict(reported)
             touch()  # a view change is an interaction for the draft's timing
+        reader_component.send_tile(stored_path, decoded, payload, reported)
 
 
 def region_dicts(

@@ -99,6 +99,27 @@ class MerkleTree:
             self._levels.append(nxt)
             level = nxt
 
+    def to_bytes(self) -> bytes:
+        """Every stored level, level 0 first (``size >> k`` nodes at level ``k``)."""
+        return b"".join(bytes(level) for level in self._levels)
+
+    @classmethod
+    def from_bytes(cls, size: int, data: bytes) -> MerkleTree:
+        """The tree :meth:`to_bytes` wrote for ``size`` leaves; ValueError if it does not fit."""
+        levels, offset, width = [], 0, size
+        while True:
+            end = offset + width * 32
+            levels.append(bytearray(data[offset:end]))
+            offset = end
+            if width < 2:
+                break
+            width //= 2
+        if offset != len(data) or len(levels[-1]) != (size >> (len(levels) - 1)) * 32:
+            raise ValueError(f"not the levels of a Merkle tree of {size} leaves")
+        tree = cls()
+        tree._levels, tree._size = (levels if size else [bytearray()]), size
+        return tree
+
     def leaf(self, index: int) -> bytes:
         """The leaf hash at ``index``."""
         return self._node(0, index)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from markit_core.commands.common import actor, add_actor_option, db_session
+from markit_core.config import Settings
 from markit_core.db import require_id
 from markit_core.errors import PermissionDenied, ValidationError
 
@@ -124,12 +125,19 @@ def run_public_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tree_cache(settings: Settings) -> Path:
+    """Where the CLI keeps the ledger's Merkle tree between runs (``audit.tree``)."""
+    return settings.cache_dir / "ledger-tree.bin"
+
+
 def run_head(args: argparse.Namespace) -> int:
     from markit_core.audit.heads import sign_tree_head
+    from markit_core.audit.tree import ledger_tree
 
-    with db_session() as (s, _):
+    with db_session() as (s, settings):
         by, pid = _project(s, args)
-        head = sign_tree_head(s, by, pid, passphrase(args))
+        tree = ledger_tree(s, cache=_tree_cache(settings))
+        head = sign_tree_head(s, by, pid, passphrase(args), tree)
     if args.out:
         args.out.write_text(head.to_json(), encoding="utf-8")
     print(head.to_json(), end="")
@@ -142,7 +150,7 @@ def run_prove(args: argparse.Namespace) -> int:
     from markit_core.audit.tree import entries_by_seq, ledger_tree
     from markit_core.ledger import entry_leaf_hash
 
-    with db_session() as (s, _):
+    with db_session() as (s, settings):
         by = actor(s, args)
         entries = list(entries_by_seq(s, [args.entry]))
         if not entries:
@@ -151,7 +159,7 @@ def run_prove(args: argparse.Namespace) -> int:
         pid = entry["project_id"]
         if not (by.is_admin or (pid is not None and can(s, by, pid, Action.VIEW))):
             raise PermissionDenied(f"{by.username!r} may not see ledger entry {args.entry}")
-        tree = ledger_tree(s)
+        tree = ledger_tree(s, cache=_tree_cache(settings))
     size = args.size or len(tree)
     if not args.entry <= size <= len(tree):
         raise ValidationError(f"--size must be between {args.entry} and {len(tree)}")

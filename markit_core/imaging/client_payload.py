@@ -44,6 +44,8 @@ __all__ = [
     "MAGIC",
     "DEFAULT_MAX_SIDE",
     "PixelPayload",
+    "encode_pixels",
+    "pack",
     "overlay_payload",
     "pixel_payload",
     "read_header",
@@ -100,20 +102,23 @@ def _grey_levels(decoded: DecodedImage) -> tuple[float, float]:
     return slope, lo
 
 
+def encode_pixels(pixels: np.ndarray, is_color: bool, slope: float, intercept: float) -> bytes:
+    """Pixels as a payload carries them: uint8 RGB, or uint16 LE (value - intercept) / slope."""
+    if is_color:
+        return np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()
+    stored = np.subtract(pixels, np.float32(intercept), dtype=np.float32)
+    if slope != 1.0:
+        stored /= np.float32(slope)
+    stored += np.float32(0.5)
+    np.clip(stored, 0.0, 65535.0, out=stored)
+    return stored.astype("<u2").tobytes()
+
+
 def _pixels(decoded: DecodedImage, factor: int, slope: float, intercept: float) -> bytes:
-    parts = []
-    for index in range(decoded.n_frames):
-        frame = _reduce(decoded.frame(index), factor)
-        if decoded.is_color:
-            parts.append(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
-            continue
-        stored = np.subtract(frame, np.float32(intercept), dtype=np.float32)
-        if slope != 1.0:
-            stored /= np.float32(slope)
-        stored += np.float32(0.5)
-        np.clip(stored, 0.0, 65535.0, out=stored)
-        parts.append(stored.astype("<u2").tobytes())
-    return b"".join(parts)
+    return b"".join(
+        encode_pixels(_reduce(decoded.frame(i), factor), decoded.is_color, slope, intercept)
+        for i in range(decoded.n_frames)
+    )
 
 
 def _presets(decoded: DecodedImage) -> dict[str, list[float]]:
@@ -176,7 +181,7 @@ def pixel_payload(
     pixels = _pixels(decoded, factor, header["slope"], header["intercept"])
     # offsets count from the end of the (padded) header, so they are known up front
     header["pixels"] = [0, len(pixels)]
-    return PixelPayload(data=_pack(header, pixels), factor=factor, header=header)
+    return PixelPayload(data=pack(header, pixels), factor=factor, header=header)
 
 
 def overlay_payload(case_id: int, png: bytes) -> bytes:
@@ -193,10 +198,10 @@ def overlay_payload(case_id: int, png: bytes) -> bytes:
         "overlay_id": hashlib.sha256(png).hexdigest()[:16],
         "overlay": [0, len(png)],
     }
-    return _pack(header, png)
+    return pack(header, png)
 
 
-def _pack(header: dict[str, Any], body: bytes) -> bytes:
+def pack(header: dict[str, Any], body: bytes) -> bytes:
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * ((-(8 + len(text))) % 8)
     return MAGIC + struct.pack("<I", len(text)) + text + body

@@ -26,6 +26,7 @@ from markit_core.imaging.client_payload import (
     pixel_payload,
     read_header,
 )
+from markit_core.imaging.client_tiles import tile_payload, tile_region
 from markit_core.imaging.decoded import DecodedImage
 
 _HERE = Path(__file__).parent
@@ -63,6 +64,25 @@ def case_payload(
 def send_pixels(payload: PixelPayload) -> None:
     """Mount the store for one case (current or prefetched); it shows nothing."""
     _store(key=f"mk_px_{payload.header['case']}", data=payload.data, width="stretch", height=1)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _cached_tile(
+    stored_path: str, region: tuple[int, int, int, int, int], _decoded: Any, _payload: Any
+) -> bytes:
+    """One full-resolution tile per (image, region): built once, shared by all sessions."""
+    return tile_payload(_decoded, _payload, region)
+
+
+def send_tile(
+    stored_path: str, decoded: DecodedImage, payload: PixelPayload, view: dict[str, Any] | None
+) -> None:
+    """Mount the full-resolution tile the reported view needs, if it needs one."""
+    region = tile_region(payload, view)
+    if region is None:
+        return
+    data = _cached_tile(stored_path, region, decoded, payload)
+    _store(key=f"mk_tile_{payload.header['case']}", data=data, width="stretch", height=1)
 
 
 def send_overlay(case_id: int, png: bytes) -> str:

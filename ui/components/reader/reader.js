@@ -14,6 +14,7 @@
 const G = (window.__markitReader ||= {
   payloads: new Map(), // case id -> parsed payload
   overlays: new Map(), // case id -> { id: overlay_id, bitmap }
+  tiles: new Map(), // case id -> full-resolution tile of the visible part (zoomed in)
   views: new Map(), // case id -> the view the reader left it at
   readers: new Set(),
   stats: { paints: [], steps: [], zooms: [], lastPaint: null },
@@ -38,6 +39,15 @@ function parsePayload(bytes) {
     const [oOff, oLen] = header.overlay;
     return { header, png: new Uint8Array(b.buffer, base + oOff, oLen) };
   }
+  if (header.kind === "tile") {
+    // full-resolution pixels of one rectangle, in the case payload's encoding
+    const n = header.cols * header.rows;
+    const pixels =
+      header.pixel_kind === "u16"
+        ? new Uint16Array(b.buffer, base, n)
+        : new Uint8Array(b.buffer, base, n * 3);
+    return { header, pixels };
+  }
   const [pOff, pLen] = header.pixels;
   const pixels =
     header.kind === "u16"
@@ -61,9 +71,20 @@ function storeOverlay({ header, png }) {
   });
 }
 
+function storeTile(tile) {
+  // one tile per case (the visible part at full resolution); a new one replaces it
+  const id = tile.header.case;
+  const old = G.tiles.get(id);
+  if (old && old.header.tile_id === tile.header.tile_id) return;
+  G.tiles.set(id, { ...tile, key: null, canvas: null, at: performance.now() });
+  while (G.tiles.size > MAX_PAYLOADS) G.tiles.delete(G.tiles.keys().next().value);
+  G.readers.forEach((r) => r.caseId === id && r.schedule());
+}
+
 function store(bytes) {
   const payload = parsePayload(bytes);
   if (payload.header.kind === "overlay") return storeOverlay(payload);
+  if (payload.header.kind === "tile") return storeTile(payload);
   const id = payload.header.case;
   const old = G.payloads.get(id);
   // the same case mounted again (current after being prefetched): keep what is painted
@@ -75,6 +96,23 @@ function store(bytes) {
 }
 
 // -- window/level ----------------------------------------------------------------------
+
+function toRgba(h, view, src, out32) {
+  // payload (or tile) pixels -> packed RGBA through the window/level of ``view``
+  if (h.kind === "u16") {
+    const lut = greyLut(h, view);
+    for (let i = 0; i < out32.length; i++) out32[i] = lut[src[i]];
+    return;
+  }
+  const inv = view.invert;
+  for (let i = 0, j = 0; i < out32.length; i++, j += 3) {
+    let r = src[j];
+    let g = src[j + 1];
+    let b = src[j + 2];
+    if (inv) [r, g, b] = [255 - r, 255 - g, 255 - b];
+    out32[i] = 0xff000000 | (b << 16) | (g << 8) | r;
+  }
+}
 
 function greyLut(h, view) {
   // modality value of each stored level -> 8-bit grey, packed as little-endian RGBA
@@ -241,25 +279,35 @@ class Reader {
       this.imageData = null;
     }
     this.imageData ||= this.offCtx.createImageData(h.cols, h.rows);
-    const out32 = new Uint32Array(this.imageData.data.buffer);
     const n = h.cols * h.rows;
-    if (h.kind === "u16") {
-      const lut = greyLut(h, v);
-      const src = p.pixels.subarray(frame * n, (frame + 1) * n);
-      for (let i = 0; i < n; i++) out32[i] = lut[src[i]];
-    } else {
-      const src = p.pixels.subarray(frame * n * 3, (frame + 1) * n * 3);
-      const inv = v.invert;
-      for (let i = 0, j = 0; i < n; i++, j += 3) {
-        let r = src[j];
-        let g = src[j + 1];
-        let b = src[j + 2];
-        if (inv) [r, g, b] = [255 - r, 255 - g, 255 - b];
-        out32[i] = 0xff000000 | (b << 16) | (g << 8) | r;
-      }
-    }
+    const src =
+      h.kind === "u16"
+        ? p.pixels.subarray(frame * n, (frame + 1) * n)
+        : p.pixels.subarray(frame * n * 3, (frame + 1) * n * 3);
+    toRgba(h, v, src, new Uint32Array(this.imageData.data.buffer));
     this.offCtx.putImageData(this.imageData, 0, 0);
     this.imageKey = key;
+  }
+
+  paintTile(h, z, x0, y0) {
+    // zoomed past the payload's resolution: the visible part at full resolution on top
+    const t = G.tiles.get(h.case);
+    const v = this.view;
+    if (!t || h.factor <= 1 || z * h.factor <= 1 || t.header.frame !== v.frame) return;
+    const th = t.header;
+    const key = `${th.tile_id}|${v.center}|${v.width}|${v.invert}|${v.voi}`;
+    if (t.key !== key) {
+      t.canvas ||= document.createElement("canvas");
+      t.canvas.width = th.cols;
+      t.canvas.height = th.rows;
+      const tctx = t.canvas.getContext("2d");
+      const data = tctx.createImageData(th.cols, th.rows);
+      toRgba(h, v, t.pixels, new Uint32Array(data.data.buffer));
+      tctx.putImageData(data, 0, 0);
+      t.key = key;
+    }
+    this.ctx.imageSmoothingEnabled = z < 1;
+    this.ctx.drawImage(t.canvas, (th.x0 - x0) * z, (th.y0 - y0) * z, th.cols * z, th.rows * z);
   }
 
   paint() {
@@ -276,6 +324,7 @@ class Reader {
     const dw = h.cols * h.factor * z;
     const dh = h.rows * h.factor * z;
     ctx.drawImage(this.off, -x0 * z, -y0 * z, dw, dh);
+    this.paintTile(h, z, x0, y0);
     const opacity = this.data.overlay_opacity ?? 0.4;
     const overlay = G.overlays.get(h.case);
     const wanted = this.data.overlay_id;
