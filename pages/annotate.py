@@ -37,7 +37,7 @@ from ui.resources import get_settings
 from ui.session import PROJECT_KEY, current_user, db, show_error, show_flash
 from ui.style import annotator_color
 from ui.text import plain
-from ui.widgets import project_picker
+from ui.widgets import pin_widget_value, project_picker
 
 TOOLS = {"rect": "Rectangle", "freedraw": "Free-hand", "polygon": "Polygon"}
 CANVAS_INIT_KEY = "roi_canvas_initial"
@@ -115,8 +115,8 @@ if others and st.session_state.get("show_others_rois", True):
 suggestions = ai_ui.annotate_suggestions(s, user, project.id, case_id, case_id in queue.done)
 heat = ai_ui.annotate_heatmap(s, user, project.id, case_id, suggestions)
 tool_names = {reading.VIEW_TOOL: "View", **TOOLS} if client else TOOLS
-if st.session_state.get("roi_mode") not in tool_names:
-    st.session_state["roi_mode"] = next(iter(tool_names))
+mode_now = st.session_state.get("roi_mode")
+pin_widget_value("roi_mode", mode_now if mode_now in tool_names else next(iter(tool_names)))
 # the browser reader blends a Grad-CAM map itself; a drawing canvas gets it baked in
 viewing = client and st.session_state["roi_mode"] == reading.VIEW_TOOL
 background, mapping = (
@@ -140,8 +140,10 @@ with left:
         "presets over the image. A drawing tool opens the canvas on the same view.",
     )
     label_ids = [lb.id for lb in labels]
-    if st.session_state.get("roi_label") not in label_ids:
-        st.session_state["roi_label"] = label_ids[0] if label_ids else None
+    label_now = st.session_state.get("roi_label")
+    pin_widget_value(
+        "roi_label", label_now if label_now in label_ids else (label_ids[0] if label_ids else None)
+    )
     roi_label = tools.selectbox(
         "Region label",
         label_ids,

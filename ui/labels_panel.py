@@ -19,6 +19,7 @@ from markit_core.labels import LabelInfo
 from ui import ai as ai_ui
 from ui import annotate_state as state
 from ui.text import plain
+from ui.widgets import pin_widget_value
 
 
 def _answer_key(case_id: int, label_id: int) -> str:
@@ -44,13 +45,13 @@ def _on_grade(draft: Draft, label_id: int, key: str) -> None:
 
 
 def _mirror(draft: Draft, case_id: int, label_id: int) -> None:
-    """Show the draft's answer in the label's widgets (set only when the draft changed
-    outside them: writing widget state on every run could undo a click made meanwhile)."""
+    """Show the draft's answer in the label's widgets: in callbacks that change the draft
+    outside them, and before the widgets on every run (``pin_widget_value`` says why; the
+    widgets' own callbacks have already written a click into the draft by then)."""
     value = draft.value(label_id)
-    st.session_state[_answer_key(case_id, label_id)] = (
-        None if value is None else ("present" if value else "absent")
-    )
-    st.session_state[_grade_key(case_id, label_id)] = draft.grade(label_id)
+    answer = None if value is None else ("present" if value else "absent")
+    pin_widget_value(_answer_key(case_id, label_id), answer)
+    pin_widget_value(_grade_key(case_id, label_id), draft.grade(label_id))
 
 
 def _on_key(draft: Draft, label_ids: list[int], action: str, arg: int = 0) -> None:
@@ -111,8 +112,7 @@ def _label_row(
 ) -> None:
     """One label: its name, the absent/present choice, the AI badge, confidence and clear."""
     answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
-    if answer_key not in st.session_state:  # new case, or Streamlit dropped the state
-        _mirror(draft, case_id, lb.id)
+    _mirror(draft, case_id, lb.id)
     row = st.container(
         horizontal=True,
         vertical_alignment="center",
@@ -138,8 +138,6 @@ def _label_row(
     if draft.value(lb.id) is None:  # no grade is suggested before an answer
         row.caption("confidence: answer first", width=160)
         return
-    if grade_key not in st.session_state:  # the slider was hidden until now
-        st.session_state[grade_key] = draft.grade(lb.id)
     row.select_slider(
         f"{shown} confidence",
         CONFIDENCE_GRADES,

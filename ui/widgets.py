@@ -53,3 +53,15 @@ def page_start(
         st.info(no_project)
         st.stop()
     return s, user, project
+
+
+def pin_widget_value(key: str, value: object) -> None:
+    """Write a keyed widget's value into session state on every run, just before the widget.
+
+    Writing it only when missing is not enough: when a click cuts the first run short (its
+    rerun request stops the run before the widget is sent), the value stays in session
+    state but never reaches the browser, which then shows the widget's default while the
+    server holds the value (streamlit/streamlit#4247). Callbacks run before the script, so
+    the value written here already includes the click that started this run.
+    """
+    st.session_state[key] = value

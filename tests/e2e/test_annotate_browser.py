@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -30,12 +29,10 @@ from markit_core.db import open_database
 from markit_core.db import session as new_session
 from markit_core.demo.seed import DEMO_PROJECT
 from markit_core.models import Annotation, AnnotationValue, Case, LabelDef, Project, Roi, User
-from tests.servers import free_port, missing, stop, wait_for_port
+from tests.e2e.app_server import CHROMIUM, ROOT, AppServer, app_env, require_browser, seed_demo
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -61,57 +58,16 @@ def _crop(caption: str) -> tuple[int, int, int, int]:
 @pytest.fixture
 def demo_server(tmp_path):
     """A seeded demo data dir and a Streamlit server on it; yields (url, settings)."""
-    if not CHROMIUM.exists():
-        missing("Chromium (/usr/bin/chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing("Playwright's Python package (requirements-dev.txt)")
+    require_browser()
     data = tmp_path / "data"
-    env = {**os.environ, "MARKIT_DATA_DIR": str(data)}
-    env.pop("MARKIT_DATABASE_URL", None)
-    seeded = subprocess.run(
-        [sys.executable, "-m", "markit_core", "demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert seeded.returncode == 0, seeded.stderr
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-            # a source edit elsewhere in the checkout must not hot-reload the models mid-test
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    env = app_env(data)
+    seed_demo(env)
+    server = AppServer(env, tmp_path / "streamlit.log")
+    server.start()
     try:
-        wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}", Settings(data_dir=data)
+        yield server.url, Settings(data_dir=data)
     finally:
-        stop(server)
-        log.close()
+        server.stop()
 
 
 def settle(page) -> None:

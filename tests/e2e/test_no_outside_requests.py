@@ -10,10 +10,6 @@ recorded, and any host other than 127.0.0.1 / localhost fails the test.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,12 +22,11 @@ from markit_core.db import session as new_session
 from markit_core.demo.seed import DEMO_PROJECT
 from markit_core.labels import add_labels
 from markit_core.models import Project
+from tests.e2e.app_server import AppServer, app_env, require_browser, seed_demo
 from tests.e2e.test_annotate_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD, settle
-from tests.servers import free_port, missing, stop, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
 OWN_HOSTS = {"127.0.0.1", "localhost"}
 HOSTILE_LABEL = "![x](http://example.invalid/a.png)"
 # link text -> the page's URL path (Streamlit derives it from the file name; the first
@@ -51,61 +46,21 @@ PAGES = {
 @pytest.fixture
 def server(tmp_path):
     """A demo data dir with a hostile label, and a Streamlit server on it; yields the URL."""
-    if not CHROMIUM.exists():
-        missing("Chromium (/usr/bin/chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing("Playwright's Python package (requirements-dev.txt)")
+    require_browser()
     data = tmp_path / "data"
-    env = {**os.environ, "MARKIT_DATA_DIR": str(data)}
-    env.pop("MARKIT_DATABASE_URL", None)
-    seeded = subprocess.run(
-        [sys.executable, "-m", "markit_core", "demo"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert seeded.returncode == 0, seeded.stderr
+    env = app_env(data)
+    seed_demo(env)
     engine = open_database(Settings(data_dir=data))
     with new_session(engine) as s:
         project = s.exec(select(Project).where(Project.name == DEMO_PROJECT)).one()
         add_labels(s, get_user(s, "admin"), project.id or 0, [(HOSTILE_LABEL, "<img src=x>")])
     engine.dispose()
-    port = free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    app = AppServer(env, tmp_path / "streamlit.log")
+    app.start()
     try:
-        wait_for_port(port, timeout=60)
-        yield f"http://127.0.0.1:{port}"
+        yield app.url
     finally:
-        stop(proc)
-        log.close()
+        app.stop()
 
 
 def test_every_page_requests_only_its_own_server(server, tmp_path):
