@@ -97,7 +97,12 @@ def train_joint(
     def loss_fn(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return bce(out[:, :9], t[:, :9]) + huber(out[:, 9], t[:, 9])
 
-    losses = _fit(model, x, target, loss_fn, epochs=epochs, seed=seed, lr=lr, batch=32)
+    xt = torch.as_tensor(x)
+
+    def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return loss_fn(model(_shift(xt[idx], 3, gen)), target[idx])
+
+    losses = _fit(model, len(xt), batch_loss, epochs=epochs, seed=seed, lr=lr, batch=32)
     return model, age_mean, age_std, losses
 
 
@@ -135,9 +140,13 @@ def finetune_pathologies(
         loc = outside[present].mean() if present.any() else outside.sum() * 0.0
         return bce(logits, t) + box_weight * loc
 
-    losses = _fit_features(
-        model, x, target, inside, loss_fn, epochs=epochs, seed=seed + 1, lr=lr, batch=16
-    )
+    xt = torch.as_tensor(x)
+
+    def batch_loss(idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        # a shift of <= 1 px at 128 px moves a lesion by a fraction of a 16-px cell
+        return loss_fn(model.features(_shift(xt[idx], 1, gen)), target[idx], inside[idx])
+
+    losses = _fit(model, len(xt), batch_loss, epochs=epochs, seed=seed + 1, lr=lr, batch=16)
     return model, losses
 
 
@@ -159,54 +168,27 @@ def box_masks(records: list[dict], cells: int) -> np.ndarray:
     return out
 
 
-def _fit_features(model, x, target, boxes, loss_fn, *, epochs, seed, lr, batch):
-    """``_fit`` for a loss that needs the feature map and the lesion boxes."""
+def _fit(model, n: int, batch_loss, *, epochs: int, seed: int, lr: float, batch: int):
+    """AdamW with a one-cycle schedule over ``n`` images; ``batch_loss(indices, generator)``
+    returns the loss of one batch (the generator drives its random shift)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    xt = torch.as_tensor(x)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(xt) / batch)
+    steps = epochs * math.ceil(n / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     losses = []
     for epoch in range(1, epochs + 1):
         model.train()
-        order, total, start_t = torch.randperm(len(xt), generator=gen), 0.0, time.time()
-        for start in range(0, len(xt), batch):
+        order, total, start_t = torch.randperm(n, generator=gen), 0.0, time.time()
+        for start in range(0, n, batch):
             idx = order[start : start + batch]
-            # a shift of <= 1 px at 128 px moves a lesion by a fraction of a 16-px cell
-            feats = model.features(_shift(xt[idx], 1, gen))
-            loss = loss_fn(feats, target[idx], boxes[idx])
+            loss = batch_loss(idx, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-        losses.append(total / len(xt))
-        print(f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  ({time.time() - start_t:.0f} s)")
-    model.eval()
-    return losses
-
-
-def _fit(model, x, target, loss_fn, *, epochs: int, seed: int, lr: float, batch: int):
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    xt = torch.as_tensor(x)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(xt) / batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    losses = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order, total, start_t = torch.randperm(len(xt), generator=gen), 0.0, time.time()
-        for start in range(0, len(xt), batch):
-            idx = order[start : start + batch]
-            loss = loss_fn(model(_shift(xt[idx], 3, gen)), target[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(xt))
+        losses.append(total / n)
         print(f"epoch {epoch}/{epochs}  loss {losses[-1]:.4f}  ({time.time() - start_t:.0f} s)")
     model.eval()
     return losses
