@@ -1,0 +1,266 @@
+"""Images left in a real Orthanc: reference, view, annotate, export; then the archive goes down.
+
+The module gets its own Orthanc (the ``orthanc`` fixture is module-scoped), so the
+last test may stop it. Between the steps the local archive cache and the decoded-image
+cache are emptied, so every step fetches from the archive again (WADO-RS).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pydicom
+import pytest
+from sqlmodel import select
+
+from markit_core import ledger
+from markit_core.accounts import get_user
+from markit_core.annotation.drafts import Draft, DraftAnswer, load_draft, save_draft
+from markit_core.annotation.submit import Answer, RegionInput, submit
+from markit_core.annotation.timing import Timing
+from markit_core.audit.keys import create_signing_key
+from markit_core.errors import ConflictError, SourceError
+from markit_core.export.bundle_export import export_bundle
+from markit_core.export.csv_export import export_annotations_csv
+from markit_core.imaging.archive_cache import ArchiveCache
+from markit_core.imaging.archive_images import case_image_bytes
+from markit_core.imaging.archive_prefetch import prefetch_archive_images
+from markit_core.imaging.cache import default_cache
+from markit_core.imaging.decode import decode_any
+from markit_core.imaging.reference import reference_studies
+from markit_core.imaging.remote_archives import remove_archive
+from markit_core.imaging.remote_import import import_studies
+from markit_core.imaging.stored import decoded_case_image
+from markit_core.inference.base import InputSpec, Normalisation
+from markit_core.inference.preprocess import preprocess, preprocess_case
+from markit_core.labels import add_labels, list_labels
+from markit_core.models import Case, CaseArchiveRef, LedgerEntry, UidMap
+from markit_core.review.views import case_picture
+from tests.integration.test_orthanc import (  # noqa: F401 - orthanc is a fixture
+    PASSWORD,
+    USER,
+    Orthanc,
+    _register,
+    orthanc,
+)
+
+pytestmark = pytest.mark.integration
+
+SPEC = InputSpec(size=(64, 64), channels=1, normalisation=Normalisation.UNIT)
+
+
+def _study(data: bytes) -> str:
+    return str(pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).StudyInstanceUID)
+
+
+def _root(session):
+    return get_user(session, "root")
+
+
+def _empty_caches(settings) -> None:
+    """Forget every fetched image: the next read must go to the archive."""
+    ArchiveCache.from_settings(settings).clear()
+    default_cache().clear()
+
+
+def _reference_all(session, settings, imaging, server: Orthanc) -> tuple[int, dict[str, Case]]:
+    archive = _register(
+        session,
+        name="Hospital PACS",
+        kind="dicomweb",
+        url=server.url,
+        auth="basic",
+        username=USER,
+        secret=PASSWORD,
+    )
+    uids = sorted({_study(d) for d in server.originals.values()})
+    report = reference_studies(
+        session, settings, imaging.dataowner, imaging.project_id, archive, uids
+    )
+    assert not report.failed_studies and not report.files.refused, report.files.outcomes
+    assert len(report.files.ingested) == len(server.originals), report.summary()
+    assert "referenced" in report.summary()
+    refs = session.exec(select(CaseArchiveRef)).all()
+    by_original = {r.sop_uid: session.get(Case, r.case_id) for r in refs}
+    assert set(by_original) == set(server.originals)
+    return archive, by_original
+
+
+def _labels(session, imaging) -> dict[str, int]:
+    add_labels(session, imaging.owner, imaging.project_id, [("nodule", "Lung")])
+    add_labels(session, imaging.owner, imaging.project_id, [("outline", "ROI")], kind="roi")
+    return {lb.name: lb.id for lb in list_labels(session, imaging.owner, imaging.project_id)}
+
+
+def _check_views(settings, cases: dict[str, Case], server: Orthanc) -> None:
+    """Each referenced case shows exactly the archive's pixels, de-identified on the way."""
+    for original_sop, case in cases.items():
+        expected = decode_any(server.originals[original_sop], "original").frames
+        got = decoded_case_image(settings, case.stored_path).frames
+        assert got.shape == expected.shape and np.array_equal(got, expected), original_sop
+        data = case_image_bytes(settings, case.stored_path)
+        assert original_sop.encode() not in data and b"Quixote" not in data
+        fetched = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        assert str(fetched.SOPInstanceUID) == case.sop_uid != original_sop
+        assert str(fetched.StudyInstanceUID) == case.study_uid
+
+
+def test_reference_view_annotate_export(
+    session,
+    settings,
+    imaging,
+    orthanc: Orthanc,  # noqa: F811 - the fixture
+    tmp_path,
+):
+    archive, cases = _reference_all(session, settings, imaging, orthanc)
+    store = settings.store_dir
+    assert not store.exists() or not any(p.is_file() for p in store.rglob("*"))  # nothing copied
+    actions = [e.action for e in session.exec(select(LedgerEntry)).all()]
+    assert actions.count("case.reference") == actions.count("case.archive_ref") == len(cases)
+    assert ledger.verify(session, _root(session)).ok
+
+    _empty_caches(settings)
+    _check_views(settings, cases, orthanc)  # fetched, de-identified, validated, cached
+    assert ArchiveCache.from_settings(settings).usage().files == len(cases)
+
+    # an import of the same studies into the project finds them already there: the import
+    # path makes the same pixels (duplicate key) out of the same instances
+    uids = sorted({_study(d) for d in orthanc.originals.values()})
+    again = import_studies(session, settings, imaging.dataowner, imaging.project_id, archive, uids)
+    assert len(again.files.duplicates) == len(cases) and not again.files.ingested
+    assert {o.case_id for o in again.files.duplicates} == {c.id for c in cases.values()}
+    pairs = {
+        (m.original, m.pseudonym)
+        for m in session.exec(select(UidMap).where(UidMap.kind == "uid")).all()
+    }
+    assert {(sop, c.sop_uid) for sop, c in cases.items()} <= pairs
+
+    mr = next(c for sop, c in cases.items() if c.modality == "MR")
+    labels = _labels(session, imaging)
+    _empty_caches(settings)
+    thread = prefetch_archive_images(session, settings, imaging.project_id, [mr.id])
+    assert thread is not None
+    thread.join(timeout=60)
+    assert not thread.is_alive() and mr.stored_path in ArchiveCache.from_settings(settings)
+    submit(
+        session,
+        imaging.annotator,
+        imaging.project_id,
+        mr.id,
+        answers={labels["nodule"]: Answer(True, 80)},
+        regions=(RegionInput(labels["outline"], "rect", [(2, 3), (20, 30)]),),
+        timing=Timing(3.0, 3.0, 0.0, {}),
+        token="ref-1",
+    )
+
+    _empty_caches(settings)  # review and AI read the pixels through the same loader
+    picture = case_picture(session, settings, imaging.owner, imaging.project_id, mr.id, size=64)
+    assert picture is not None
+    expected = preprocess(decode_any(_original_of(orthanc, cases, mr), "original"), SPEC)
+    _empty_caches(settings)
+    assert np.array_equal(preprocess_case(settings, mr.stored_path, SPEC), expected)
+
+    _empty_caches(settings)
+    _check_exports(session, settings, imaging, mr, labels, tmp_path)
+    assert ledger.verify(session, _root(session)).ok
+    with pytest.raises(ConflictError, match="referenced case"):
+        remove_archive(session, _root(session), archive)
+
+
+def _original_of(server: Orthanc, cases: dict[str, Case], case: Case) -> bytes:
+    return server.originals[next(sop for sop, c in cases.items() if c.id == case.id)]
+
+
+def _check_exports(session, settings, imaging, mr: Case, labels, tmp_path) -> None:
+    rows = list(
+        csv.DictReader(
+            io.StringIO(export_annotations_csv(session, imaging.owner, imaging.project_id))
+        )
+    )
+    assert [r["case_id"] for r in rows if r.get("case_id")] and str(mr.id) in {
+        r["case_id"] for r in rows
+    }
+    create_signing_key(session, imaging.owner, imaging.project_id, "archive passphrase")
+    result = export_bundle(
+        session,
+        imaging.owner,
+        imaging.project_id,
+        tmp_path / "bundle",
+        passphrase="archive passphrase",
+        formats=["csv", "coco", "sr"],
+        settings=settings,
+    )
+    coco = json.loads((result.directory / "coco.json").read_text())
+    image = next(i for i in coco["images"] if i["id"] == mr.id)
+    assert (image["width"], image["height"]) == (mr.cols, mr.rows)
+    decoded = decoded_case_image(settings, mr.stored_path)
+    assert (decoded.cols, decoded.rows) == (mr.cols, mr.rows)
+    sr = pydicom.dcmread(result.directory / "sr" / f"case_{mr.id}.dcm")
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0]
+    assert str(evidence.StudyInstanceUID) == mr.study_uid
+    referenced = evidence.ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert str(referenced.ReferencedSOPInstanceUID) == mr.sop_uid
+    ref = session.exec(select(CaseArchiveRef).where(CaseArchiveRef.case_id == mr.id)).one()
+    sr_bytes = (result.directory / "sr" / f"case_{mr.id}.dcm").read_bytes()
+    assert ref.sop_uid.encode() not in sr_bytes and ref.study_uid.encode() not in sr_bytes
+
+
+def test_archive_down_gives_a_clear_message_and_keeps_annotations(
+    session,
+    settings,
+    imaging,
+    orthanc: Orthanc,  # noqa: F811 - the fixture
+):
+    """Runs last in the module: it stops this module's Orthanc."""
+    _archive, cases = _reference_all(session, settings, imaging, orthanc)
+    mr = next(c for c in cases.values() if c.modality == "MR")
+    ct = next(c for c in cases.values() if c.modality == "CT")
+    labels = _labels(session, imaging)
+    first = submit(
+        session,
+        imaging.annotator,
+        imaging.project_id,
+        mr.id,
+        answers={labels["nodule"]: Answer(True, 60)},
+        timing=Timing(2.0, 2.0, 0.0, {}),
+        token="down-1",
+    )
+    draft = Draft(imaging.annotator.id, imaging.project_id, ct.id)
+    draft.answers = {labels["nodule"]: DraftAnswer(False, 40)}
+    save_draft(session, imaging.annotator, imaging.project_id, ct.id, draft)
+
+    assert orthanc.proc is not None
+    orthanc.proc.terminate()
+    orthanc.proc.wait(timeout=15)
+    _empty_caches(settings)
+    ref = session.exec(select(CaseArchiveRef).where(CaseArchiveRef.case_id == ct.id)).one()
+    with pytest.raises(SourceError) as caught:
+        decoded_case_image(settings, ct.stored_path)
+    message = str(caught.value)
+    assert f"case {ct.id}" in message and "Hospital PACS" in message
+    assert "cannot connect" in message and "Readings and drafts are not affected" in message
+    for uid in (ref.study_uid, ref.series_uid, ref.sop_uid):  # readers never see originals
+        assert uid not in message
+    thread = prefetch_archive_images(session, settings, imaging.project_id, [ct.id, mr.id])
+    assert thread is not None
+    thread.join(timeout=30)
+    assert not thread.is_alive()  # stopped at the first failure, bounded in time
+
+    kept = load_draft(session, imaging.annotator, imaging.project_id, ct.id)
+    assert kept is not None and kept.answers[labels["nodule"]].value is False
+    second = submit(  # submitting needs no pixels
+        session,
+        imaging.annotator,
+        imaging.project_id,
+        ct.id,
+        answers={labels["nodule"]: Answer(False, 40)},
+        timing=Timing(2.0, 2.0, 0.0, {}),
+        token="down-2",
+    )
+    assert first.annotation_id and second.annotation_id
+    csv_text = export_annotations_csv(session, imaging.owner, imaging.project_id)
+    assert str(ct.id) in csv_text and str(mr.id) in csv_text
+    assert ledger.verify(session, _root(session)).ok
