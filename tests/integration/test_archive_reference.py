@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import numpy as np
 import pydicom
@@ -19,6 +20,8 @@ from sqlmodel import select
 from markit_core import ledger
 from markit_core.accounts import get_user
 from markit_core.annotation.drafts import Draft, DraftAnswer, load_draft, save_draft
+from markit_core.annotation.navigation import upcoming
+from markit_core.annotation.queue import build_queue
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.audit.keys import create_signing_key
@@ -39,6 +42,8 @@ from markit_core.inference.preprocess import preprocess, preprocess_case
 from markit_core.labels import add_labels, list_labels
 from markit_core.models import Case, CaseArchiveRef, LedgerEntry, UidMap
 from markit_core.review.views import case_picture
+from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
+from tests.conftest import PASSWORD as USER_PASSWORD
 from tests.integration.test_orthanc import (  # noqa: F401 - orthanc is a fixture
     PASSWORD,
     USER,
@@ -95,6 +100,47 @@ def _labels(session, imaging) -> dict[str, int]:
     return {lb.name: lb.id for lb in list_labels(session, imaging.owner, imaging.project_id)}
 
 
+def _annotate_page(settings, monkeypatch, *, server_viewer: bool = True):
+    """The annotate page as the project's annotator (``server_viewer``: the sliders viewer)."""
+    point_app_at(settings, monkeypatch)
+    at = open_page(log_in(fresh_app(60), "annotator", USER_PASSWORD), "annotate")
+    assert not at.exception, at.exception
+    if server_viewer:
+        at.sidebar.toggle(key="view_client").set_value(False).run()
+        assert not at.exception, at.exception
+    return at
+
+
+def _shown_case(at) -> int:
+    text = at.progress[0].proto.text
+    return int(text.split("(#", 1)[1].split(",", 1)[0])
+
+
+def _wait_cached(settings, paths: list[str], seconds: float = 60) -> bool:
+    cache = ArchiveCache.from_settings(settings)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all(p in cache for p in paths):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _check_annotate_page(session, settings, imaging, cases, monkeypatch) -> None:
+    """The page shows a referenced case and prefetches the reader's next ones."""
+    _empty_caches(settings)
+    at = _annotate_page(settings, monkeypatch)
+    assert not at.error, [e.value for e in at.error]
+    shown = session.get(Case, _shown_case(at))
+    caption = next(c.value for c in at.caption if c.value.startswith("Window"))
+    assert caption.endswith(f"{shown.cols}×{shown.rows} px")
+    queue = build_queue(session, imaging.annotator, imaging.project_id)
+    ahead = upcoming(queue, shown.id, settings.archive_prefetch_cases)
+    assert ahead and shown.id not in ahead
+    paths = [session.get(Case, cid).stored_path for cid in ahead]
+    assert _wait_cached(settings, paths), "the next cases were not prefetched"
+
+
 def _check_views(settings, cases: dict[str, Case], server: Orthanc) -> None:
     """Each referenced case shows exactly the archive's pixels, de-identified on the way."""
     for original_sop, case in cases.items():
@@ -114,6 +160,7 @@ def test_reference_view_annotate_export(
     imaging,
     orthanc: Orthanc,  # noqa: F811 - the fixture
     tmp_path,
+    monkeypatch,
 ):
     archive, cases = _reference_all(session, settings, imaging, orthanc)
     store = settings.store_dir
@@ -138,6 +185,7 @@ def test_reference_view_annotate_export(
     }
     assert {(sop, c.sop_uid) for sop, c in cases.items()} <= pairs
 
+    _check_annotate_page(session, settings, imaging, cases, monkeypatch)
     mr = next(c for sop, c in cases.items() if c.modality == "MR")
     labels = _labels(session, imaging)
     _empty_caches(settings)
@@ -213,6 +261,7 @@ def test_archive_down_gives_a_clear_message_and_keeps_annotations(
     settings,
     imaging,
     orthanc: Orthanc,  # noqa: F811 - the fixture
+    monkeypatch,
 ):
     """Runs last in the module: it stops this module's Orthanc."""
     _archive, cases = _reference_all(session, settings, imaging, orthanc)
@@ -248,6 +297,9 @@ def test_archive_down_gives_a_clear_message_and_keeps_annotations(
     assert thread is not None
     thread.join(timeout=30)
     assert not thread.is_alive()  # stopped at the first failure, bounded in time
+    # the page says what is wrong (and keeps the navigation), nothing else breaks
+    at = _annotate_page(settings, monkeypatch, server_viewer=False)
+    assert any("cannot show case" in e.value and "Hospital PACS" in e.value for e in at.error)
 
     kept = load_draft(session, imaging.annotator, imaging.project_id, ct.id)
     assert kept is not None and kept.answers[labels["nodule"]].value is False
