@@ -40,7 +40,7 @@ from markit_core.imaging.stored import decoded_case_image
 from markit_core.inference.base import InputSpec, Normalisation
 from markit_core.inference.preprocess import preprocess, preprocess_case
 from markit_core.labels import add_labels, list_labels
-from markit_core.models import Case, CaseArchiveRef, LedgerEntry, UidMap
+from markit_core.models import Case, CaseArchiveRef, ExportRecord, LedgerEntry, UidMap
 from markit_core.review.views import case_picture
 from tests.apptest_helpers import fresh_app, log_in, open_page, point_app_at
 from tests.conftest import PASSWORD as USER_PASSWORD
@@ -262,6 +262,7 @@ def test_archive_down_gives_a_clear_message_and_keeps_annotations(
     imaging,
     orthanc: Orthanc,  # noqa: F811 - the fixture
     monkeypatch,
+    tmp_path,
 ):
     """Runs last in the module: it stops this module's Orthanc."""
     _archive, cases = _reference_all(session, settings, imaging, orthanc)
@@ -315,4 +316,19 @@ def test_archive_down_gives_a_clear_message_and_keeps_annotations(
     assert first.annotation_id and second.annotation_id
     csv_text = export_annotations_csv(session, imaging.owner, imaging.project_id)
     assert str(ct.id) in csv_text and str(mr.id) in csv_text
+    create_signing_key(session, imaging.owner, imaging.project_id, "archive passphrase")
+    with pytest.raises(SourceError, match="cannot show case"):  # the SR needs the headers
+        export_bundle(
+            session,
+            imaging.owner,
+            imaging.project_id,
+            tmp_path / "sr-down",
+            passphrase="archive passphrase",
+            formats=["sr"],
+            settings=settings,
+        )
+    assert (
+        not (tmp_path / "sr-down").exists()
+        and not session.exec(select(ExportRecord).where(ExportRecord.format == "bundle")).all()
+    )
     assert ledger.verify(session, _root(session)).ok
