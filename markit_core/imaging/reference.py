@@ -27,7 +27,7 @@ from markit_core import ledger
 from markit_core.access import Action, require
 from markit_core.config import Settings
 from markit_core.db import require_id
-from markit_core.errors import ImageError, SourceError, ValidationError
+from markit_core.errors import ImageError, NotFoundError, SourceError, ValidationError
 from markit_core.imaging.archive_cache import ArchiveCache
 from markit_core.imaging.archive_images import reference_path
 from markit_core.imaging.case_record import add_case, pixel_digest
@@ -71,10 +71,10 @@ class _Run:
 def _archive(session: Session, archive: int | str) -> RemoteArchive:
     from markit_core.imaging.remote_archives import archive_id
 
-    row = session.get(
-        RemoteArchive, archive if isinstance(archive, int) else archive_id(session, archive)
-    )
-    assert row is not None  # archive_id raised NotFoundError otherwise
+    key = archive if isinstance(archive, int) else archive_id(session, archive)
+    row = session.get(RemoteArchive, key)
+    if row is None:
+        raise NotFoundError(f"no registered archive {archive!r}")
     if row.kind != "dicomweb":
         raise ValidationError(
             f"archive {row.name!r} is a {row.kind} archive: only DICOMweb archives (WADO-RS) "
