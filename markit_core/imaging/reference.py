@@ -17,7 +17,7 @@ at all.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +34,13 @@ from markit_core.imaging.case_record import add_case, pixel_digest
 from markit_core.imaging.deid import Identity
 from markit_core.imaging.dicom_prepare import prepare_dicom
 from markit_core.imaging.ingest import ProgressFn
-from markit_core.imaging.ingest_report import DUPLICATE, INGESTED, REFUSED, FileOutcome
+from markit_core.imaging.ingest_report import (
+    DUPLICATE,
+    INGESTED,
+    REFUSED,
+    FileOutcome,
+    IngestReport,
+)
 from markit_core.imaging.inputs import strip_name
 from markit_core.imaging.limits import decoded_budget
 from markit_core.imaging.remote_archives import archive_source
@@ -43,15 +49,22 @@ from markit_core.imaging.sources.base import dataset_bytes
 from markit_core.imaging.trace import project_salt
 from markit_core.models import Case, CaseArchiveRef, RemoteArchive, User
 
-__all__ = ["ReferenceReport", "reference_studies"]
+__all__ = ["ReferenceReport", "ReferencedFiles", "reference_studies"]
 
 
-class ReferenceReport(ImportReport):
-    """Per-study outcomes plus one outcome per instance (``ingested`` = now referenced)."""
+class ReferencedFiles(IngestReport):
+    """One outcome per retrieved instance; ``ingested`` ones are now referenced cases."""
 
     def summary(self) -> str:
-        """One line for a terminal or a status box."""
+        """``N files: a referenced, b already present, c refused``."""
         return super().summary().replace(" ingested", " referenced", 1)
+
+
+@dataclass
+class ReferenceReport(ImportReport):
+    """Per-study outcomes plus one outcome per instance."""
+
+    files: IngestReport = field(default_factory=ReferencedFiles)
 
 
 @dataclass

@@ -256,6 +256,42 @@ def _check_exports(session, settings, imaging, mr: Case, labels, tmp_path) -> No
     assert ref.sop_uid.encode() not in sr_bytes and ref.study_uid.encode() not in sr_bytes
 
 
+def test_upload_page_references_instead_of_importing(
+    session,
+    settings,
+    imaging,
+    orthanc: Orthanc,  # noqa: F811 - the fixture
+    monkeypatch,
+):
+    """The data owner's DICOMweb tab with "Leave the images in the archive" on (AppTest)."""
+    point_app_at(settings, monkeypatch)
+    _register(
+        session,
+        name="Hospital PACS",
+        kind="dicomweb",
+        url=orthanc.url,
+        auth="basic",
+        username=USER,
+        secret=PASSWORD,
+    )
+    at = open_page(log_in(fresh_app(120), "dataowner", USER_PASSWORD), "upload")
+    at.text_input(key="dw_modality").input("CT")
+    at.button(key="dw_search").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    at.session_state["dw_results"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    at.toggle(key="dw_reference").set_value(True).run()
+    assert at.button(key="dw_import").label == "Reference 1 selected studies"
+    at.button(key="dw_import").click().run()
+    assert not at.exception, at.exception
+    assert "1 referenced" in at.success[0].value
+    (case,) = session.exec(select(Case).where(Case.project_id == imaging.project_id)).all()
+    assert case.modality == "CT" and case.stored_path.startswith("archive/")
+    ref = session.exec(select(CaseArchiveRef)).one()
+    assert ref.case_id == case.id and ref.sop_uid in orthanc.originals
+    assert not settings.store_dir.exists() or not any(settings.store_dir.rglob("*.dcm"))
+
+
 def test_archive_down_gives_a_clear_message_and_keeps_annotations(
     session,
     settings,
