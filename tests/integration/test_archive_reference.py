@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pydicom
 import pytest
+import requests
 from sqlmodel import select
 
 from markit_core import ledger
@@ -25,7 +26,7 @@ from markit_core.annotation.queue import build_queue
 from markit_core.annotation.submit import Answer, RegionInput, submit
 from markit_core.annotation.timing import Timing
 from markit_core.audit.keys import create_signing_key
-from markit_core.errors import ConflictError, SourceError
+from markit_core.errors import ConflictError, ImageError, SourceError
 from markit_core.export.bundle_export import export_bundle
 from markit_core.export.csv_export import export_annotations_csv
 from markit_core.imaging.archive_cache import ArchiveCache
@@ -216,6 +217,31 @@ def test_reference_view_annotate_export(
     assert ledger.verify(session, _root(session)).ok
     with pytest.raises(ConflictError, match="referenced case"):
         remove_archive(session, _root(session), archive)
+    _check_changed_archive_copy_is_refused(session, settings, cases, orthanc)
+
+
+def _check_changed_archive_copy_is_refused(session, settings, cases, server: Orthanc) -> None:
+    """The archive replaces an instance by one with other pixels: the view refuses it."""
+    sop, case = next((sop, c) for sop, c in cases.items() if b"Quixote" in server.originals[sop])
+    ds = pydicom.dcmread(io.BytesIO(server.originals[sop]))
+    pixels = ds.pixel_array.copy()
+    pixels[0, 0] = pixels[0, 0] + 1 if pixels[0, 0] < pixels.max() else pixels[0, 0] - 1
+    ds.PixelData = pixels.tobytes()
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    base = f"http://127.0.0.1:{server.http_port}"
+    found = requests.post(f"{base}/tools/lookup", data=sop, auth=(USER, PASSWORD), timeout=10)
+    (instance,) = [r["ID"] for r in found.json() if r["Type"] == "Instance"]
+    assert requests.delete(f"{base}/instances/{instance}", auth=(USER, PASSWORD), timeout=10).ok
+    stored = requests.post(
+        f"{base}/instances", data=buf.getvalue(), auth=(USER, PASSWORD), timeout=10
+    )
+    assert stored.ok and stored.json()["Status"] == "Success", stored.text
+    server.originals[sop] = buf.getvalue()  # later tests reference the new copy
+    _empty_caches(settings)
+    with pytest.raises(ImageError, match="now returns other pixels"):
+        decoded_case_image(settings, case.stored_path)
+    assert case.stored_path not in ArchiveCache.from_settings(settings)
 
 
 def _original_of(server: Orthanc, cases: dict[str, Case], case: Case) -> bytes:
