@@ -3,10 +3,12 @@
 Works with Orthanc's DICOMweb plugin, Google Cloud Healthcare API, and any
 vendor-neutral archive: authentication is HTTP basic (user and password) or a
 bearer token (``gcloud auth print-access-token``). Requests time out, busy
-servers (HTTP 429/503) are retried with exponential back-off by
-dicomweb-client's own retry logic, and every failure becomes a
-``SourceError`` that says which of the usual things went wrong: the server is
-down, too slow, refused the credentials, or sent something that is not DICOM.
+servers (HTTP 429/503) are retried with exponential back-off (honouring
+``Retry-After`` within a budget), and every failure becomes a ``SourceError``
+that says which of the usual things went wrong: the server is down, too slow,
+refused the credentials, cut its answer short, or sent something that is not
+DICOM. When a retry is safe, and why a truncated answer is refused rather than
+taken for a shorter study, is in :mod:`.dicomweb_transport`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
-from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from urllib3.util.retry import Retry
+from urllib3.exceptions import ReadTimeoutError
 
 from markit_core.errors import SourceError, ValidationError
 from markit_core.imaging.sources.base import STUDY_FIELDS, check_filters, json_value
+from markit_core.imaging.sources.dicomweb_transport import (
+    BoundedRetry,
+    StrictDICOMwebClient,
+    TruncatedAnswer,
+)
 
 __all__ = ["DicomWebSource"]
 
@@ -57,11 +63,15 @@ class DicomWebSource:
     timeout : float | tuple[float, float]
         Seconds to connect and to wait for data (``(connect, read)`` or one number).
     retries : int
-        Attempts for a request answered with 429 or 503 (1 = no retry); a
-        refused connection or a timeout is reported at once, not retried.
+        Attempts for a request answered with 429 or 503, or (GET only) whose
+        connection dropped before an answer (1 = no retry); a refused
+        connection, a timeout, 401 and 500 are reported at once, not retried.
     backoff_ms : int
         Exponential back-off factor between attempts, in milliseconds
-        (a ``Retry-After`` header from the server takes precedence, up to 60 s).
+        (a ``Retry-After`` header from the server takes precedence).
+    max_wait_s : float
+        Seconds one request may wait in total between its attempts; a server
+        asking for a longer ``Retry-After`` gets its answer reported at once.
     session : requests.Session | None
         A session to use (e.g. one with a proxy or client certificate).
     """
@@ -76,6 +86,7 @@ class DicomWebSource:
         timeout: float | tuple[float, float] = (5.0, 60.0),
         retries: int = 4,
         backoff_ms: int = 500,
+        max_wait_s: float = 60.0,
         session: requests.Session | None = None,
     ) -> None:
         if not url or not url.startswith(("http://", "https://")):
@@ -98,10 +109,10 @@ class DicomWebSource:
         self.description = f"dicomweb {self.url}"
         self._retries = max(1, int(retries))
         http = session or requests.Session()
-        retry = _CappedRetry(
+        retry = BoundedRetry(
             total=self._retries - 1,
             connect=0,
-            read=False,
+            read=self._retries - 1,
             other=0,
             status=self._retries - 1,
             status_forcelist=_RETRY_CODES,
@@ -109,6 +120,7 @@ class DicomWebSource:
             allowed_methods=None,
             respect_retry_after_header=True,
             raise_on_status=False,
+            max_wait=max_wait_s,
         )
         for prefix in ("http://", "https://"):
             http.mount(prefix, _WildcardAdapter(max_retries=retry))
@@ -117,7 +129,7 @@ class DicomWebSource:
         elif username:
             http.auth = (username, password or "")
         try:
-            self._client = DICOMwebClient(self.url, session=http, timeout=timeout)
+            self._client = StrictDICOMwebClient(self.url, session=http, timeout=timeout)
         except (ValueError, requests.RequestException) as e:
             raise SourceError(f"invalid DICOMweb URL {self.url!r}: {e}") from e
         # Retries live in the session (urllib3), not in dicomweb-client: its
@@ -260,9 +272,11 @@ class DicomWebSource:
         except requests.exceptions.SSLError as e:
             raise SourceError(f"cannot {what}: TLS error talking to {self.url}: {e}") from e
         except requests.exceptions.ConnectionError as e:
+            raise _connection_error(e, what, self.url, self._retries) from e
+        except (requests.exceptions.ChunkedEncodingError, TruncatedAnswer) as e:
             raise SourceError(
-                f"cannot {what}: cannot connect to {self.url} "
-                f"({_connection_reason(e)}); is the server running?"
+                f"cannot {what}: the answer from {self.url} was cut off before its end "
+                f"({_innermost_message(e)})"
             ) from e
         except requests.exceptions.HTTPError as e:
             raise SourceError(f"cannot {what}: {_http_reason(e.response, self.url)}") from e
@@ -288,14 +302,6 @@ def _split_credentials(url: str) -> tuple[str, str | None, str]:
 def _redacted(url: str) -> str:
     """``url`` with any ``user:password@`` replaced by ``***@`` (for messages)."""
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", url)
-
-
-class _CappedRetry(Retry):
-    """urllib3 retry that honours Retry-After, but never sleeps longer than a minute."""
-
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, 60.0)
 
 
 class _WildcardAdapter(requests.adapters.HTTPAdapter):
@@ -324,6 +330,34 @@ class _WildcardAdapter(requests.adapters.HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
+def _connection_error(
+    e: requests.exceptions.ConnectionError, what: str, url: str, attempts: int
+) -> SourceError:
+    """Tell "down" from "dropped the request" from "stalled mid-answer"."""
+    text = str(e)
+    if any(isinstance(a, ReadTimeoutError) for a in e.args) or "Read timed out" in text:
+        return SourceError(
+            f"cannot {what}: {url} is too slow: it stopped sending within the timeout"
+        )
+    if any(needle in text for needle in ("Connection aborted", "Connection reset")):
+        tried = f" ({attempts} attempts)" if "Max retries exceeded" in text else ""
+        return SourceError(
+            f"cannot {what}: {url} closed the connection without answering{tried}: the "
+            "server, or a proxy or load balancer in front of it, dropped the request"
+        )
+    return SourceError(
+        f"cannot {what}: cannot connect to {url} ({_connection_reason(e)}); is the server running?"
+    )
+
+
+def _innermost_message(e: BaseException) -> str:
+    """The message of the innermost wrapped error: requests wraps urllib3 wraps http.client."""
+    while e.args and isinstance(e.args[0], BaseException):
+        e = e.args[0]
+    text = str(e.args[0]) if e.args else type(e).__name__
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
 def _connection_reason(e: Exception) -> str:
     text = str(e)
     for needle, reason in (
@@ -347,7 +381,9 @@ def _http_reason(response: requests.Response | None, url: str) -> str:
     if code == 404:
         return f"not found on {url} (HTTP 404): wrong URL or unknown UID"
     if code in (429, 503):
-        return f"{url} is busy (HTTP {code}) and kept refusing after retries; try again later"
+        after = response.headers.get("Retry-After") if response is not None else None
+        asked = f", asking to wait {after.strip()} s (Retry-After)" if after else ""
+        return f"{url} is busy (HTTP {code}{asked}) and kept refusing; try again later"
     reason = response.reason if response is not None else ""
     return f"{url} answered HTTP {code} {reason}".rstrip()
 
