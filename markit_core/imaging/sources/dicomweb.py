@@ -24,7 +24,6 @@ import requests
 import requests.adapters
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from urllib3.exceptions import ReadTimeoutError
 
 from markit_core.errors import SourceError, ValidationError
 from markit_core.imaging.sources.base import STUDY_FIELDS, check_filters, json_value
@@ -32,6 +31,8 @@ from markit_core.imaging.sources.dicomweb_transport import (
     BoundedRetry,
     StrictDICOMwebClient,
     TruncatedAnswer,
+    connection_error,
+    cut_off_error,
 )
 
 __all__ = ["DicomWebSource"]
@@ -272,12 +273,9 @@ class DicomWebSource:
         except requests.exceptions.SSLError as e:
             raise SourceError(f"cannot {what}: TLS error talking to {self.url}: {e}") from e
         except requests.exceptions.ConnectionError as e:
-            raise _connection_error(e, what, self.url, self._retries) from e
+            raise connection_error(e, what, self.url, self._retries) from e
         except (requests.exceptions.ChunkedEncodingError, TruncatedAnswer) as e:
-            raise SourceError(
-                f"cannot {what}: the answer from {self.url} was cut off before its end "
-                f"({_innermost_message(e)})"
-            ) from e
+            raise cut_off_error(e, what, self.url) from e
         except requests.exceptions.HTTPError as e:
             raise SourceError(f"cannot {what}: {_http_reason(e.response, self.url)}") from e
         except SourceError:
@@ -330,48 +328,6 @@ class _WildcardAdapter(requests.adapters.HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def _connection_error(
-    e: requests.exceptions.ConnectionError, what: str, url: str, attempts: int
-) -> SourceError:
-    """Tell "down" from "dropped the request" from "stalled mid-answer"."""
-    text = str(e)
-    if any(isinstance(a, ReadTimeoutError) for a in e.args) or "Read timed out" in text:
-        return SourceError(
-            f"cannot {what}: {url} is too slow: it stopped sending within the timeout"
-        )
-    if any(needle in text for needle in ("Connection aborted", "Connection reset")):
-        tried = f" ({attempts} attempts)" if "Max retries exceeded" in text else ""
-        return SourceError(
-            f"cannot {what}: {url} closed the connection without answering{tried}: the "
-            "server, or a proxy or load balancer in front of it, dropped the request"
-        )
-    return SourceError(
-        f"cannot {what}: cannot connect to {url} ({_connection_reason(e)}); is the server running?"
-    )
-
-
-def _innermost_message(e: BaseException) -> str:
-    """The message of the innermost wrapped error: requests wraps urllib3 wraps http.client."""
-    while e.args and isinstance(e.args[0], BaseException):
-        e = e.args[0]
-    text = str(e.args[0]) if e.args else type(e).__name__
-    return text.splitlines()[0][:200] if text else type(e).__name__
-
-
-def _connection_reason(e: Exception) -> str:
-    text = str(e)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "unknown host name"),
-        ("nodename nor servname", "unknown host name"),
-        ("No route to host", "no route to host"),
-        ("Connection reset", "connection reset by the server"),
-    ):
-        if needle in text:
-            return reason
-    return text.splitlines()[0][:200] if text else type(e).__name__
-
-
 def _http_reason(response: requests.Response | None, url: str) -> str:
     code = response.status_code if response is not None else 0
     if code in (401, 403):
@@ -381,9 +337,9 @@ def _http_reason(response: requests.Response | None, url: str) -> str:
     if code == 404:
         return f"not found on {url} (HTTP 404): wrong URL or unknown UID"
     if code in (429, 503):
-        after = response.headers.get("Retry-After") if response is not None else None
-        asked = f", asking to wait {after.strip()} s (Retry-After)" if after else ""
-        return f"{url} is busy (HTTP {code}{asked}) and kept refusing; try again later"
+        after = (response.headers.get("Retry-After") or "").strip() if response is not None else ""
+        asked = f" (its last answer asked to wait {after} s)" if after not in ("", "0") else ""
+        return f"{url} is busy (HTTP {code}) and kept refusing{asked}; try again later"
     reason = response.reason if response is not None else ""
     return f"{url} answered HTTP {code} {reason}".rstrip()
 

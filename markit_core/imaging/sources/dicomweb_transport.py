@@ -15,6 +15,9 @@ Two pieces under :class:`~markit_core.imaging.sources.dicomweb.DicomWebSource`:
   reader returns whatever parts arrived, so a study cut off after its first
   instance looked complete, and a part cut in the middle was parsed as an
   instance.
+
+And the messages for what went wrong on the way: :func:`connection_error`
+(down, dropped without an answer, stalled mid-answer) and :func:`cut_off_error`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ from dicomweb_client.api import DICOMwebClient
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
-__all__ = ["IDEMPOTENT", "BoundedRetry", "StrictDICOMwebClient", "TruncatedAnswer"]
+from markit_core.errors import SourceError
+
+__all__ = [
+    "IDEMPOTENT",
+    "BoundedRetry",
+    "StrictDICOMwebClient",
+    "TruncatedAnswer",
+    "connection_error",
+    "cut_off_error",
+]
 
 #: Methods that may be sent again after a connection dropped without an answer.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -172,3 +184,52 @@ class StrictDICOMwebClient(DICOMwebClient):
                 search = max(0, len(buffer) - len(delimiter) + 1)
         if not (started and buffer.startswith(b"--")):
             raise TruncatedAnswer(parts)
+
+
+def connection_error(
+    e: requests.exceptions.ConnectionError, what: str, url: str, attempts: int
+) -> SourceError:
+    """A requests ``ConnectionError`` as a ``SourceError``: down, dropped, or stalled mid-answer."""
+    text = str(e)
+    if any(isinstance(a, ReadTimeoutError) for a in e.args) or "Read timed out" in text:
+        return SourceError(
+            f"cannot {what}: {url} is too slow: it stopped sending within the timeout"
+        )
+    if any(needle in text for needle in ("Connection aborted", "Connection reset")):
+        tried = f" ({attempts} attempts)" if "Max retries exceeded" in text else ""
+        return SourceError(
+            f"cannot {what}: {url} closed the connection without answering{tried}: the "
+            "server, or a proxy or load balancer in front of it, dropped the request"
+        )
+    return SourceError(
+        f"cannot {what}: cannot connect to {url} ({_connection_reason(e)}); is the server running?"
+    )
+
+
+def cut_off_error(e: Exception, what: str, url: str) -> SourceError:
+    """An answer that stopped early: Content-Length not reached, chunks or parts missing."""
+    return SourceError(
+        f"cannot {what}: the answer from {url} was cut off before its end ({_innermost_message(e)})"
+    )
+
+
+def _innermost_message(e: BaseException) -> str:
+    """The message of the innermost wrapped error: requests wraps urllib3 wraps http.client."""
+    while e.args and isinstance(e.args[0], BaseException):
+        e = e.args[0]
+    text = str(e.args[0]) if e.args else type(e).__name__
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _connection_reason(e: Exception) -> str:
+    text = str(e)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host name"),
+        ("nodename nor servname", "unknown host name"),
+        ("No route to host", "no route to host"),
+        ("Connection reset", "connection reset by the server"),
+    ):
+        if needle in text:
+            return reason
+    return text.splitlines()[0][:200] if text else type(e).__name__
