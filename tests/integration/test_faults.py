@@ -219,12 +219,37 @@ def test_a_stow_is_not_sent_again_after_a_drop_but_after_a_busy_answer(orthanc, 
 
 
 CUT_SHORT = [
-    pytest.param(short_body(0.5), 1, r"cut off before its end \(Connection broken: IncompleteRead"),
-    pytest.param(cut_chunked(0.5), 1, r"cut off before its end \(Response ended prematurely\)"),
-    pytest.param(cut_multipart(parts=1), 1, r"truncated: the multipart answer ended before"),
-    pytest.param(cut_multipart(keep=0.5), 1, r"truncated: the multipart answer ended before"),
-    pytest.param(answer(500), 1, r"answered HTTP 500"),
-    pytest.param(drop(), None, r"closed the connection without answering \(4 attempts\)"),
+    pytest.param(
+        short_body(0.5),
+        1,
+        r"cut off before its end \(Connection broken: IncompleteRead",
+        id="less than its Content-Length",
+    ),
+    pytest.param(
+        cut_chunked(0.5),
+        1,
+        r"cut off before its end \(Response ended prematurely\)",
+        id="chunked, no last chunk",
+    ),
+    pytest.param(
+        cut_multipart(parts=1),
+        1,
+        r"truncated: the multipart answer ended before",
+        id="multipart, one whole instance of two",
+    ),
+    pytest.param(
+        cut_multipart(keep=0.5),
+        1,
+        r"truncated: the multipart answer ended before",
+        id="multipart, cut inside the second instance",
+    ),
+    pytest.param(answer(500), 1, r"answered HTTP 500", id="HTTP 500"),
+    pytest.param(
+        drop(),
+        None,
+        r"closed the connection without answering \(4 attempts\)",
+        id="dropped on every attempt",
+    ),
 ]
 
 
