@@ -98,8 +98,8 @@ class BoundedRetry(Retry):
                 _pool,
                 url or "",
                 ResponseError(
-                    f"the server asks to wait {wait:.0f} s, past the {self.max_wait:.0f} s "
-                    "this client waits for one request"
+                    f"the next attempt would wait {wait:.0f} s, past the "
+                    f"{self.max_wait:.0f} s this client waits for one request"
                 ),
             )
         return new.new(waited=self.waited + wait)
