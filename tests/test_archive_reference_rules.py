@@ -64,3 +64,19 @@ def test_cache_command_shows_use_and_clears(tmp_path, monkeypatch, capsys):
     assert cli.main(["archive-cache", "clear"]) == 0
     assert capsys.readouterr().out.startswith("removed 1 cached images")
     assert cache.usage().files == 0
+
+
+def test_backup_leaves_images_that_are_the_archive_s(engine, settings, session, imaging, admin):
+    """A referenced case has no store file: the backup copies the others and succeeds."""
+    from markit_core.imaging.ingest import ingest
+    from markit_core.operations.backup import backup
+    from tests.imaging_fixtures import png_bytes
+
+    ingest(session, settings, imaging.owner, imaging.project_id, [("a.png", png_bytes(1))])
+    session.add(
+        Case(project_id=imaging.project_id, content_hash="e" * 64, stored_path="archive/1/1/2.25.7")
+    )
+    session.commit()
+    manifest = backup(engine, settings, admin, settings.data_dir.parent / "bk")
+    stored = [f for f in manifest["files"] if f.startswith("store/")]
+    assert len(stored) == 1 and not any("archive" in f for f in manifest["files"])
