@@ -39,12 +39,16 @@ class ModelEntry:
         (torchxrayvision); False for weights shipped in ``models/``.
     weights_file : str
         File name the loader reads (shown by the UI when it is missing).
+    weights_path : str
+        The whole path, for versions trained here (their file lies in the data folder
+        the entry was made for); empty for the others.
     """
 
     info: ModelInfo
     loader: Loader
     external_weights: bool = False
     weights_file: str = ""
+    weights_path: str = ""
 
     @property
     def name(self) -> str:
