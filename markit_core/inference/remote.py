@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import requests
+import urllib3
 
 from markit_core.config import Settings
 from markit_core.inference import registry
@@ -151,18 +152,35 @@ class ModelServerClient:
             ) from e
 
     def _read(self, resp: requests.Response, deadline: float, what: str) -> bytes:
-        chunks, size = [], 0
-        for chunk in resp.iter_content(1 << 16):
+        """The body, read as it comes (``read1``), each wait bounded by the time left."""
+        chunks: list[bytes] = []
+        size = 0
+        raw = resp.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._too_slow(what)
+            if sock is not None:
+                sock.settimeout(left)
+            try:
+                chunk = raw.read1(1 << 16, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError as e:
+                raise self._too_slow(what) from e
+            except urllib3.exceptions.HTTPError as e:
+                raise InferenceError(
+                    f"model server at {self.shown} broke off its answer to {what} "
+                    f"({type(e).__name__})"
+                ) from e
+            if not chunk:
+                return b"".join(chunks)
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
                 raise InferenceError(
                     f"model server at {self.shown} sent more than "
                     f"{MAX_ANSWER_BYTES >> 20} MB for {what}"
                 )
-            if time.monotonic() > deadline:
-                raise self._too_slow(what)
             chunks.append(chunk)
-        return b"".join(chunks)
 
     def _too_slow(self, what: str) -> InferenceError:
         return InferenceError(

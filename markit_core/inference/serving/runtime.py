@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mlserver import MLModel  # type: ignore[import-not-found]
-from mlserver.errors import MLServerError  # type: ignore[import-not-found]
-from mlserver.types import (  # type: ignore[import-not-found]
+from mlserver import MLModel
+from mlserver.errors import MLServerError
+from mlserver.types import (
     InferenceRequest,
     InferenceResponse,
     MetadataModelResponse,
@@ -34,7 +34,7 @@ from markit_core.inference.serving.protocol import (
 )
 
 
-class MarkitRuntime(MLModel):  # type: ignore[misc]
+class MarkitRuntime(MLModel):
     """One MarkIt model version behind the Open Inference Protocol.
 
     ``parameters.extra`` of its ``model-settings.json``: ``model`` and ``version`` (the
