@@ -194,3 +194,56 @@ def test_runtime_answers_like_the_in_process_model(tmp_path, info) -> None:
     bad = InferenceRequest.model_validate(encode_request(x[:1], ["no such"]))
     with pytest.raises(MLServerError, match="has no label 'no such'"):
         asyncio.run(runtime.predict(bad))
+
+
+def test_serve_config_serves_a_trained_version(session, settings, make_user, make_project,
+                                               monkeypatch, tmp_path) -> None:  # fmt: skip
+    """``serve-config --trained`` reads the ``model_version`` row; the runtime re-registers it
+    from those fields alone (no database on the server) and checks its SHA-256."""
+    import torch
+    from mlserver.settings import ModelSettings
+    from mlserver.types import InferenceRequest
+
+    from markit_core.cli import main
+    from markit_core.inference.cnn import ChestCNN, load_project_cnn
+    from markit_core.inference.errors import WeightsError
+    from markit_core.inference.serving.runtime import MarkitRuntime
+    from markit_core.inference.weights import sha256_of
+    from markit_core.models import ModelVersion
+    from tests.apptest_helpers import point_app_at
+
+    project = make_project("Trained here", make_user("owner"))
+    weights = settings.data_dir / "trained" / "chest-1.pt"
+    weights.parent.mkdir(parents=True)
+    torch.manual_seed(3)
+    torch.save(ChestCNN(2).state_dict(), weights)
+    name = f"project-{project.id}-pathologies"
+    session.add(
+        ModelVersion(project_id=project.id, model_name=name, version="1", task="pathologies",
+                     labels=["effusion", "pneumothorax"], weights_path="trained/chest-1.pt",
+                     weights_sha256=sha256_of(weights))
+    )  # fmt: skip
+    session.commit()
+    point_app_at(settings, monkeypatch)
+    try:
+        assert main(["serve-config", str(tmp_path / "repo"), "--trained", "--model", name]) == 0
+        folder = tmp_path / "repo" / f"{name}-1"
+        raw = json.loads((folder / "model-settings.json").read_text())
+        assert raw["parameters"]["extra"]["trained"]["weights_path"] == str(weights.resolve())
+        registry.unregister(name, "1")  # the server registers it from the file's fields
+        runtime = MarkitRuntime(ModelSettings.model_validate({**raw, "_source": str(folder)}))
+        assert asyncio.run(runtime.load())
+        info = registry.entry(name, "1").info
+        assert info.labels == ("effusion", "pneumothorax")
+        x = _batch(2, seed=9)
+        answer = asyncio.run(runtime.predict(InferenceRequest.model_validate(encode_request(x))))
+        outputs, _ = decode_response(_wire(answer.model_dump()), info, 2)
+        local = load_project_cnn(info, weights, "cpu")
+        np.testing.assert_allclose(outputs, local(x), rtol=1e-6, atol=1e-7)
+        weights.write_bytes(weights.read_bytes()[:-8] + b"tampered")
+        registry.clear_cache()
+        with pytest.raises(WeightsError, match="SHA-256 does not match"):
+            asyncio.run(MarkitRuntime(runtime._settings).load())
+    finally:
+        registry.unregister(name, "1")
+        registry.clear_cache()

@@ -110,11 +110,11 @@ def select_models(
     """The versions to serve and the reasons others were left out.
 
     ``wanted`` holds ``name`` or ``name@version`` items (empty: every registered version
-    whose weights this host has).
+    whose weights this host has); ``trained`` are registered versions MarkIt trained, with
+    the fields their runtime needs.
     """
     by_key = {(s.entry.name, s.entry.version): s for s in trained}
     every = [by_key.get((e.name, e.version), ServedModel(e)) for e in registry.list_models()]
-    every += [s for s in by_key.values() if s not in every]
     if wanted:
         chosen = []
         for item in wanted:
