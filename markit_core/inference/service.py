@@ -5,7 +5,9 @@ only where the project allows), stores new predictions with a ledger entry in on
 and returns plain data. Results are cached per (case, model version): the outputs in the
 database (:mod:`markit_core.inference.store`), Grad-CAM maps as files under the cache folder.
 Models are loaded once per process by the registry; the Streamlit side passes a
-``st.cache_resource`` loader in ``load``.
+``st.cache_resource`` loader in ``load``. With ``MARKIT_INFERENCE_URL`` set, :func:`task_for`
+hands out the model server's version instead (:mod:`markit_core.inference.remote`): the
+checks and caches above stay here, only the forward passes move.
 """
 
 from __future__ import annotations
