@@ -40,13 +40,16 @@ lint: install-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy markit_core
 
+# the whole suite on SQLite, then the core and export tests again on a real PostgreSQL
+# started by the tests (one server, a database per test, created from a migrated template)
 test: install-dev lint
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory test-postgres
 
-# the core tests again, on a real PostgreSQL started by the tests (one server, a database per test);
-# not part of `make test` yet: its CI time has not been measured on an idle machine
+PG_TESTS := tests/test_*.py tests/export
+
 test-postgres: install-dev
-	$(PY) -m pytest --backend postgres tests/test_*.py
+	$(PY) -m pytest --backend postgres $(PG_TESTS)
 
 bench: install-dev
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "ingest": "imaging",
     "dicomweb-import": "imaging",
     "dimse-import": "imaging",
+    "dicomweb-reference": "reference",
+    "archive-cache": "reference",
     "import-reports": "imaging",
     "rewards": "rewards",
     "backup": "backup",

@@ -1,11 +1,12 @@
-"""kill -9 in the middle of a submit and of a reward run (issue 13, point 5).
+"""kill -9 in the middle of an ingest, a submit and a reward run (issue 13, point 5).
 
 A real process does the work and is killed at its first commit, then again in a
 new process at its second, and so on until a process finishes: so a change
 split over several transactions would be caught between them. After each kill
 the database holds no record without its ledger entry (nor an entry without its
-record), the ledger verifies, and doing the same again completes. The ingest
-case is ``tests/test_store_recovery.py``.
+record), the ledger verifies, and doing the same again completes. How the image store
+is cleaned after a kill between writing a file and committing its case is
+``tests/test_store_recovery.py``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import pytest
 from sqlmodel import func, select
 
 from markit_core import ledger
-from markit_core.models import Annotation, LedgerEntry, RewardRun, Role
+from markit_core.db import open_database
+from markit_core.imaging.ingest import ingest
+from markit_core.models import Annotation, Case, CaseOrigin, LedgerEntry, RewardRun, Role
 from markit_core.projects import grant_role
 from tests.conftest import database_env
+from tests.imaging_fixtures import ImagingProject, dicom_bytes, identified_dicom, png_bytes
 from tests.review_helpers import build_example, read
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="kill -9")
@@ -153,3 +157,58 @@ run_rewards(s, actor, {ex.project.id}, budget=100, currency="tokens", n_resample
     assert sum(run.result["rewards"].values()) == pytest.approx(100)
     assert _entries(session) == before + 1
     assert ledger.integrity(session, ex.project.id).ok
+
+
+@pytest.mark.timeout(300)
+def test_kill_during_ingest_leaves_no_half_made_case_and_the_ingest_can_be_repeated(
+    session, settings, imaging: ImagingProject
+):
+    """Each kill stops an ingest with its file stored and its case flushed, not committed."""
+    # an image already in the project, so every commit of the work below is a file's
+    first = ingest(session, settings, imaging.owner, imaging.project_id, [("0.png", png_bytes(9))])
+    assert len(first.ingested) == 1
+    work = f"""
+from markit_core.config import load_settings
+from markit_core.imaging.ingest import ingest
+from tests.imaging_fixtures import png_bytes, dicom_bytes, identified_dicom
+items = [("a.dcm", dicom_bytes(identified_dicom(seed=5))), ("b.png", png_bytes(3))]
+report = ingest(s, load_settings(), actor, {imaging.project_id}, items)
+assert not report.refused, report.outcomes
+"""
+    root = settings.store_dir
+
+    def store_files() -> set[str]:
+        return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+    def cases() -> list[Case]:
+        session.expire_all()
+        return session.exec(select(Case).where(Case.project_id == imaging.project_id)).all()
+
+    def whole(expected: int | None = None) -> None:
+        """Every case with its origin, stored file and ledger entry; nothing else stored."""
+        found = cases()
+        ids = {c.id for c in found}
+        logged = session.exec(select(LedgerEntry).where(LedgerEntry.action == "case.upload")).all()
+        assert {e.record_id for e in logged} == {str(i) for i in ids}
+        assert set(session.exec(select(CaseOrigin.case_id)).all()) == ids
+        assert store_files() == {c.stored_path for c in found}
+        assert ledger.integrity(session, imaging.project_id).ok
+        assert expected is None or len(found) == expected
+
+    left: list[set[str]] = []
+
+    def nothing_half_made() -> None:
+        left.append(store_files() - {c.stored_path for c in cases()})
+        open_database(settings).dispose()  # the next start removes what the kill left
+        whole()
+
+    # killed at the first file's commit, then (a re-run) at the second's, the first committed
+    assert _kill_at_every_commit(settings, imaging.owner.username, work, nothing_half_made) == 2
+    assert all(len(files) == 1 for files in left), left  # each kill: a file stored, its case not
+    whole(expected=3)
+    entries = _entries(session)
+    items = [("a.dcm", dicom_bytes(identified_dicom(seed=5))), ("b.png", png_bytes(3))]
+    again = ingest(session, settings, imaging.owner, imaging.project_id, items)
+    assert [o.status for o in again.outcomes] == ["duplicate", "duplicate"]
+    whole(expected=3)
+    assert _entries(session) == entries

@@ -51,11 +51,12 @@ def _trained() -> list:
     from markit_core.inference.serving.config import ServedModel, trained_fields
     from markit_core.models import ModelVersion
 
-    with db_session() as (s, _settings):
-        register_trained_versions(s)
+    with db_session() as (s, settings):
+        register_trained_versions(s, None, settings)
         rows = s.exec(select(ModelVersion)).all()
         return [
-            ServedModel(registry.entry(r.model_name, r.version), trained_fields(r)) for r in rows
+            ServedModel(registry.entry(r.model_name, r.version), trained_fields(r, settings))
+            for r in rows
         ]
 
 

@@ -42,7 +42,7 @@ from markit_core.export.tables import (
 )
 from markit_core.models import ExportRecord, User, utcnow
 
-__all__ = ["FORMATS", "ExportResult", "export_bundle"]
+__all__ = ["FORMATS", "ExportResult", "export_bundle", "write_region_files"]
 
 FORMATS = ("csv", "coco", "consensus", "sr")
 
@@ -80,7 +80,7 @@ def _write_files(
     adjudications: set[int] = set()
     if "csv" in formats:
         written.append(write_readings_csv(session, project_id, work / "annotations.csv", progress))
-    written.extend(_region_files(session, project_id, work, formats, progress))
+    written.extend(write_region_files(session, project_id, work, formats, progress))
     if "consensus" in formats:
         cons, adjudications = write_consensus_csv(
             session, project_id, work / "consensus.csv", truth, progress
@@ -93,7 +93,7 @@ def _write_files(
     return written, adjudications
 
 
-def _region_files(
+def write_region_files(
     session: Session, project_id: int, work: Path, formats: list[str], progress: Progress
 ) -> list[Written]:
     """regions.csv and the COCO files; with both formats, from one pass over the regions."""

@@ -74,20 +74,46 @@ def _annotation(r: RegionRow, category: int) -> dict[str, Any]:
     }
 
 
-def _annotation_json(r: RegionRow, category: int) -> str:
-    """``_DUMP(_annotation(r, category))``, formatted directly (a large export writes
-    millions of these; ``repr`` of a float is what ``json`` writes for it)."""
-    poly = polygon_of(r.shape, r.points)
+def _rect_geometry(points: Sequence[Sequence[float]]) -> tuple[str, float, float, float, float]:
+    """A rectangle's polygon text, and its bbox, without building the polygon (the common case)."""
+    (ax, ay), (bx, by) = points
+    x0, x1 = (float(ax), float(bx)) if ax <= bx else (float(bx), float(ax))
+    y0, y1 = (float(ay), float(by)) if ay <= by else (float(by), float(ay))
+    return f"{x0!r},{y0!r},{x1!r},{y0!r},{x1!r},{y1!r},{x0!r},{y1!r}", x0, y0, x1 - x0, y1 - y0
+
+
+def _polygon_geometry(
+    shape: str, points: Sequence[Sequence[float]]
+) -> tuple[str, float, float, float, float, float]:
+    poly = polygon_of(shape, points)
     xs, ys = [p[0] for p in poly], [p[1] for p in poly]
     x0, y0 = min(xs), min(ys)
-    w, h = max(xs) - x0, max(ys) - y0
-    area = w * h if r.shape == "rect" else _area(poly)
-    segmentation = ",".join(f"{x!r},{y!r}" for x, y in poly)
+    text = ",".join(f"{x!r},{y!r}" for x, y in poly)
+    return text, x0, y0, max(xs) - x0, max(ys) - y0, _area(poly)
+
+
+class _JsonText(dict[str, str]):
+    """JSON text of the few distinct strings (shapes, reader names) an export repeats."""
+
+    def __missing__(self, key: str) -> str:
+        self[key] = text = _DUMP(key)
+        return text
+
+
+def _annotation_json(r: RegionRow, category: int, strings: _JsonText | None = None) -> str:
+    """``_DUMP(_annotation(r, category))``, formatted directly (a large export writes
+    millions of these; ``repr`` of a float is what ``json`` writes for it)."""
+    strings = _JsonText() if strings is None else strings
+    if r.shape == "rect":
+        segmentation, x0, y0, w, h = _rect_geometry(r.points)
+        area = w * h
+    else:
+        segmentation, x0, y0, w, h, area = _polygon_geometry(r.shape, r.points)
     return (
         f'{{"id":{r.region_id},"image_id":{r.case_id},"category_id":{category},'
         f'"segmentation":[[{segmentation}]],"bbox":[{x0!r},{y0!r},{w!r},{h!r}],'
-        f'"area":{area!r},"iscrowd":0,"markit_shape":{_DUMP(r.shape)},'
-        f'"markit_frame":{r.frame},"markit_reader":{_DUMP(r.reader)},'
+        f'"area":{area!r},"iscrowd":0,"markit_shape":{strings[r.shape]},'
+        f'"markit_frame":{r.frame},"markit_reader":{strings[r.reader]},'
         f'"markit_annotation_id":{r.annotation_id},"markit_version":{r.version}}}'
     )
 
@@ -130,6 +156,7 @@ def write_coco(
             f.write(("," if n else "") + _DUMP(image))
         f.write('],"annotations":[')
         g.write("[")
+        strings = _JsonText()
         for r in iter_regions(session, project_id):
             done += 1
             if regions_csv is not None:
@@ -142,7 +169,8 @@ def write_coco(
                 ai.rows += 1
                 ai.annotation_ids.add(r.annotation_id)
             else:
-                f.write(("," if out.rows else "") + _annotation_json(r, by_label[r.label_id]))
+                text = _annotation_json(r, by_label[r.label_id], strings)
+                f.write(("," if out.rows else "") + text)
                 out.rows += 1
                 out.annotation_ids.add(r.annotation_id)
             if done % 2000 == 0:

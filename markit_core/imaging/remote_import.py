@@ -27,6 +27,9 @@ __all__ = ["ImportReport", "StudyOutcome", "import_studies", "resolve_source", "
 
 log = logging.getLogger(__name__)
 
+#: Said after every retrieval failure: the study is all or nothing.
+_NOTHING_KEPT = "nothing of this study was imported"
+
 
 @dataclass(frozen=True)
 class StudyOutcome:
@@ -156,7 +159,7 @@ def import_studies(
         try:
             items = [(_item_name(uid, ds), dataset_bytes(ds)) for ds in source.retrieve_study(uid)]
         except SourceError as e:
-            report.studies.append(StudyOutcome(uid, False, str(e)))
+            report.studies.append(StudyOutcome(uid, False, f"{e}; {_NOTHING_KEPT}"))
             continue
         except Exception as e:  # noqa: BLE001 - a library bug in one study must not stop the rest
             # the study UID is the hospital's identifier and the message may quote it:
@@ -168,7 +171,9 @@ def import_studies(
                 type(e).__name__,
                 error_locations(e),
             )
-            report.studies.append(StudyOutcome(uid, False, f"{type(e).__name__}: {e}"))
+            report.studies.append(
+                StudyOutcome(uid, False, f"{type(e).__name__}: {e}; {_NOTHING_KEPT}")
+            )
             continue
         if not items:
             report.studies.append(StudyOutcome(uid, False, "the archive returned no instances"))

@@ -229,7 +229,7 @@ def score_unread(
     if not 0.5 < float(threshold) < 1.0:
         raise ValidationError(f"threshold must lie between 0.5 and 1 (exclusive), got {threshold}")
     uncertainty_of = strategy(method)
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     active = active_model(session, project_id, "pathologies")
     if active is None:
         raise ValidationError(

@@ -148,7 +148,7 @@ def start_project_run(
     require(session, actor, project_id, Action.VIEW)
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValidationError(f"batch size must be 1..{MAX_BATCH}, got {batch_size}")
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     info = registry.entry(model_name, version).info
     task_for(load, info.name, info.version, settings)  # fail now, not in the thread
     going = session.exec(
@@ -206,7 +206,7 @@ def resume_run(
             f"AI run {run_id} is {_status(run).status}; only an interrupted or "
             "failed run can be resumed"
         )
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     task_for(load, run.model_name, run.version, settings)
     run.status, run.error, run.cancel_requested = "queued", "", False
     run.total = len(_project_cases(session, project_id))

@@ -119,17 +119,28 @@ class ModelChoice:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def register_trained_versions(session: Session, project_id: int | None = None) -> None:
-    """Put the versions trained by MarkIt (``model_version`` rows) into the registry."""
-    from markit_core.inference.training_run import registry_entry
+def register_trained_versions(
+    session: Session, project_id: int | None = None, settings: Settings | None = None
+) -> None:
+    """Put the versions trained by MarkIt (``model_version`` rows) into the registry.
+
+    With ``settings`` (every caller that loads a model passes them) an entry made for
+    another data folder is replaced, so weights are read from this one's.
+    """
+    from markit_core.inference.training_run import registry_entry, trained_weights_path
 
     stmt = select(ModelVersion)
     if project_id is not None:
         stmt = stmt.where(ModelVersion.project_id == project_id)
-    known = {(e.name, e.version) for e in registry.list_models()}
+    known = {(e.name, e.version): e for e in registry.list_models()}
     for row in session.exec(stmt):
-        if (row.model_name, row.version) not in known:
-            registry.register(registry_entry(row))
+        entry = known.get((row.model_name, row.version))
+        if entry is None:
+            registry.register(registry_entry(row, settings))
+        elif settings is not None and entry.weights_path != str(
+            trained_weights_path(row, settings)
+        ):
+            registry.register(registry_entry(row, settings), replace=True)
 
 
 def _trained_here(session: Session, project_id: int) -> dict[tuple[str, str], ModelVersion]:
@@ -285,7 +296,7 @@ def predict_case(
         The case is not in the project.
     """
     require_ai(session, actor, project_id)
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     info = _resolve(model_name, version)
     case = _case(session, project_id, case_id)
     warnings = modality_warnings(case, info)
@@ -326,7 +337,7 @@ def explain_case(
     ones come from one batched backward pass together with the outputs.
     """
     require_ai(session, actor, project_id)
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     info = _resolve(model_name, version)
     unknown = [lb for lb in labels if lb not in info.labels]
     if unknown:

@@ -3,10 +3,12 @@
 Works with Orthanc's DICOMweb plugin, Google Cloud Healthcare API, and any
 vendor-neutral archive: authentication is HTTP basic (user and password) or a
 bearer token (``gcloud auth print-access-token``). Requests time out, busy
-servers (HTTP 429/503) are retried with exponential back-off by
-dicomweb-client's own retry logic, and every failure becomes a
-``SourceError`` that says which of the usual things went wrong: the server is
-down, too slow, refused the credentials, or sent something that is not DICOM.
+servers (HTTP 429/503) are retried with exponential back-off (honouring
+``Retry-After`` within a budget), and every failure becomes a ``SourceError``
+that says which of the usual things went wrong: the server is down, too slow,
+refused the credentials, cut its answer short, or sent something that is not
+DICOM. When a retry is safe, and why a truncated answer is refused rather than
+taken for a shorter study, is in :mod:`.dicomweb_transport`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
-from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from urllib3.util.retry import Retry
 
 from markit_core.errors import SourceError, ValidationError
 from markit_core.imaging.sources.base import STUDY_FIELDS, check_filters, json_value
+from markit_core.imaging.sources.dicomweb_transport import (
+    BoundedRetry,
+    StrictDICOMwebClient,
+    TruncatedAnswer,
+    connection_error,
+    cut_off_error,
+)
 
 __all__ = ["DicomWebSource"]
 
@@ -57,11 +64,15 @@ class DicomWebSource:
     timeout : float | tuple[float, float]
         Seconds to connect and to wait for data (``(connect, read)`` or one number).
     retries : int
-        Attempts for a request answered with 429 or 503 (1 = no retry); a
-        refused connection or a timeout is reported at once, not retried.
+        Attempts for a request answered with 429 or 503, or (GET only) whose
+        connection dropped before an answer (1 = no retry); a refused
+        connection, a timeout, 401 and 500 are reported at once, not retried.
     backoff_ms : int
         Exponential back-off factor between attempts, in milliseconds
-        (a ``Retry-After`` header from the server takes precedence, up to 60 s).
+        (a ``Retry-After`` header from the server takes precedence).
+    max_wait_s : float
+        Seconds one request may wait in total between its attempts; a server
+        asking for a longer ``Retry-After`` gets its answer reported at once.
     session : requests.Session | None
         A session to use (e.g. one with a proxy or client certificate).
     """
@@ -76,6 +87,7 @@ class DicomWebSource:
         timeout: float | tuple[float, float] = (5.0, 60.0),
         retries: int = 4,
         backoff_ms: int = 500,
+        max_wait_s: float = 60.0,
         session: requests.Session | None = None,
     ) -> None:
         if not url or not url.startswith(("http://", "https://")):
@@ -98,10 +110,10 @@ class DicomWebSource:
         self.description = f"dicomweb {self.url}"
         self._retries = max(1, int(retries))
         http = session or requests.Session()
-        retry = _CappedRetry(
+        retry = BoundedRetry(
             total=self._retries - 1,
             connect=0,
-            read=False,
+            read=self._retries - 1,
             other=0,
             status=self._retries - 1,
             status_forcelist=_RETRY_CODES,
@@ -109,6 +121,7 @@ class DicomWebSource:
             allowed_methods=None,
             respect_retry_after_header=True,
             raise_on_status=False,
+            max_wait=max_wait_s,
         )
         for prefix in ("http://", "https://"):
             http.mount(prefix, _WildcardAdapter(max_retries=retry))
@@ -117,7 +130,7 @@ class DicomWebSource:
         elif username:
             http.auth = (username, password or "")
         try:
-            self._client = DICOMwebClient(self.url, session=http, timeout=timeout)
+            self._client = StrictDICOMwebClient(self.url, session=http, timeout=timeout)
         except (ValueError, requests.RequestException) as e:
             raise SourceError(f"invalid DICOMweb URL {self.url!r}: {e}") from e
         # Retries live in the session (urllib3), not in dicomweb-client: its
@@ -260,10 +273,9 @@ class DicomWebSource:
         except requests.exceptions.SSLError as e:
             raise SourceError(f"cannot {what}: TLS error talking to {self.url}: {e}") from e
         except requests.exceptions.ConnectionError as e:
-            raise SourceError(
-                f"cannot {what}: cannot connect to {self.url} "
-                f"({_connection_reason(e)}); is the server running?"
-            ) from e
+            raise connection_error(e, what, self.url, self._retries) from e
+        except (requests.exceptions.ChunkedEncodingError, TruncatedAnswer) as e:
+            raise cut_off_error(e, what, self.url) from e
         except requests.exceptions.HTTPError as e:
             raise SourceError(f"cannot {what}: {_http_reason(e.response, self.url)}") from e
         except SourceError:
@@ -288,14 +300,6 @@ def _split_credentials(url: str) -> tuple[str, str | None, str]:
 def _redacted(url: str) -> str:
     """``url`` with any ``user:password@`` replaced by ``***@`` (for messages)."""
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", url)
-
-
-class _CappedRetry(Retry):
-    """urllib3 retry that honours Retry-After, but never sleeps longer than a minute."""
-
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, 60.0)
 
 
 class _WildcardAdapter(requests.adapters.HTTPAdapter):
@@ -324,20 +328,6 @@ class _WildcardAdapter(requests.adapters.HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def _connection_reason(e: Exception) -> str:
-    text = str(e)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "unknown host name"),
-        ("nodename nor servname", "unknown host name"),
-        ("No route to host", "no route to host"),
-        ("Connection reset", "connection reset by the server"),
-    ):
-        if needle in text:
-            return reason
-    return text.splitlines()[0][:200] if text else type(e).__name__
-
-
 def _http_reason(response: requests.Response | None, url: str) -> str:
     code = response.status_code if response is not None else 0
     if code in (401, 403):
@@ -347,7 +337,9 @@ def _http_reason(response: requests.Response | None, url: str) -> str:
     if code == 404:
         return f"not found on {url} (HTTP 404): wrong URL or unknown UID"
     if code in (429, 503):
-        return f"{url} is busy (HTTP {code}) and kept refusing after retries; try again later"
+        after = (response.headers.get("Retry-After") or "").strip() if response is not None else ""
+        asked = f" (its last answer asked to wait {after} s)" if after not in ("", "0") else ""
+        return f"{url} is busy (HTTP {code}) and kept refusing{asked}; try again later"
     reason = response.reason if response is not None else ""
     return f"{url} answered HTTP {code} {reason}".rstrip()
 

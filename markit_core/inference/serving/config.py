@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from markit_core.config import Settings
 from markit_core.errors import ValidationError
 from markit_core.inference import registry
 from markit_core.inference.serving.protocol import metadata_tensors
@@ -40,11 +41,11 @@ def weights_present(entry: registry.ModelEntry, weights_dir: Path) -> bool:
     return path.is_file() or path.with_name(path.name + ".state.pt").is_file()
 
 
-def trained_fields(row: Any) -> dict[str, Any]:
+def trained_fields(row: Any, settings: Settings) -> dict[str, Any]:
     """What the runtime needs of a ``model_version`` row (weights path made absolute)."""
-    from markit_core.config import load_settings
+    from markit_core.inference.training_run import trained_weights_path
 
-    path = load_settings().data_dir / row.weights_path
+    path = trained_weights_path(row, settings)
     return {
         "project_id": row.project_id,
         "model_name": row.model_name,
