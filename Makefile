@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt | $(UV)
 	$(UV) pip install --compile-bytecode --python $(PY) -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(UV)
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-serving.txt | $(UV)
 	$(UV) pip install --compile-bytecode --python $(PY) -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 

@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "restore": "backup",
     "train": "ai",
     "active-learning": "ai",
+    "serve-config": "serving",
 }
 
 

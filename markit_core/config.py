@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     archive_timeout_seconds: float = Field(default=30.0, gt=0)
     archive_prefetch_cases: int = Field(default=3, ge=0, le=50)
     archive_prefetch_seconds: float = Field(default=120.0, gt=0)
+    # --- issue 13: inference on a model server (Open Inference Protocol / KServe v2 REST) ---
+    #: e.g. ``http://127.0.0.1:8080``; unset = models run in the app process
+    inference_url: str | None = None
+    #: longest wait for the server's answer (a whole Grad-CAM request), seconds
+    inference_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: longest wait to open the connection, seconds
+    inference_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -269,16 +269,24 @@ def _builtin_entries() -> list[ModelEntry]:
 
 
 _builtins_done = False
+_builtins_lock = threading.Lock()
 
 
 def _ensure_builtins() -> None:
-    """Register the built-in models on first use (keeps importing this module cheap)."""
+    """Register the built-in models on first use (keeps importing this module cheap).
+
+    Marked done only once they are in: a model server loads several models in threads at
+    once, and none may see the registry half filled.
+    """
     global _builtins_done
     if _builtins_done:
         return
-    with _lock:
+    with _builtins_lock:
         if _builtins_done:
             return
-        _builtins_done = True
-    for item in _builtin_entries():
-        register(item, replace=True)
+        items = _builtin_entries()
+        with _lock:
+            for item in items:
+                _REGISTRY.setdefault(item.name, {})[item.version] = item
+            _builtins_done = True
+    _load.cache_clear()

@@ -5,7 +5,9 @@ only where the project allows), stores new predictions with a ledger entry in on
 and returns plain data. Results are cached per (case, model version): the outputs in the
 database (:mod:`markit_core.inference.store`), Grad-CAM maps as files under the cache folder.
 Models are loaded once per process by the registry; the Streamlit side passes a
-``st.cache_resource`` loader in ``load``.
+``st.cache_resource`` loader in ``load``. With ``MARKIT_INFERENCE_URL`` set, :func:`task_for`
+hands out the model server's version instead (:mod:`markit_core.inference.remote`): the
+checks and caches above stay here, only the forward passes move.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "predict_case",
     "require_ai",
     "set_active_model",
+    "task_for",
     "task_of",
 ]
 
@@ -57,6 +60,19 @@ _TASK_SUFFIXES = ("pathologies", "view", "sex", "age")
 def load_task(name: str, version: str, settings: Settings) -> InferTask:
     """The registry's loaded model (one copy per process)."""
     return registry.get(name, version, weights_dir=settings.resolved_weights_dir)
+
+
+def task_for(load: Loader, name: str, version: str, settings: Settings) -> InferTask:
+    """The model to run: on the model server when ``MARKIT_INFERENCE_URL`` is set, else ``load``.
+
+    With a server configured nothing is loaded here (the app host needs no weights); the
+    remote task raises ``InferenceError`` when the server is down, slow or wrong.
+    """
+    if settings.inference_url:
+        from markit_core.inference.remote import remote_task
+
+        return remote_task(settings, name, version)
+    return load(name, version, settings)
 
 
 def task_of(info: ModelInfo) -> str:
@@ -287,7 +303,7 @@ def predict_case(
     stored = stored_prediction(session, case_id, info.name, info.version)
     if stored is not None:
         return CasePrediction(case_id, info, stored.outputs, True, warnings)
-    task = load(info.name, info.version, settings)
+    task = task_for(load, info.name, info.version, settings)
     outputs = _outputs(info, task(model_input(settings, case, info)[None])[0])
     save_prediction(
         session,
@@ -342,7 +358,7 @@ def explain_case(
     stored = stored_prediction(session, case_id, info.name, info.version)
     if not missing and stored is not None:
         return CaseExplanation(case_id, info, stored.outputs, True, warnings, cams)
-    task = load(info.name, info.version, settings)
+    task = task_for(load, info.name, info.version, settings)
     image = model_input(settings, case, info)
     if missing:
         raw, maps = task.explain(image, [info.labels.index(lb) for lb in missing])
