@@ -36,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.isolated import temp_settings  # noqa: E402
 from markit_core.config import Settings  # noqa: E402
 from markit_core.inference import registry  # noqa: E402
 from markit_core.inference.catalog import XRV_WEIGHTS  # noqa: E402
@@ -143,7 +144,9 @@ def main() -> None:
         torch.save(state, weights / (XRV_WEIGHTS["all"] + ".state.pt"))
         proc, url = _start(Path(tmp) / "repo", weights, args.threads)
         try:
-            settings = Settings(inference_url=url, inference_timeout_seconds=120)
+            settings = temp_settings(Path(tmp) / "data").model_copy(
+                update={"inference_url": url, "inference_timeout_seconds": 120}
+            )
             started = time.monotonic()
             _wait(settings, proc)
             print(f"mlserver ready at {url} after {time.monotonic() - started:.1f} s")

@@ -81,7 +81,8 @@ def _read_snapshot(query: Query) -> Snapshot:
     entries = query("SELECT count(*) FROM ledger_entry")
     # cases left in an archive have no store file (their images are the archive's)
     paths = query(
-        "SELECT DISTINCT stored_path FROM \"case\" WHERE stored_path NOT LIKE 'archive/%' "
+        # (no LIKE: a literal % would be a placeholder to psycopg)
+        "SELECT DISTINCT stored_path FROM \"case\" WHERE substr(stored_path, 1, 8) <> 'archive/' "
         "ORDER BY stored_path"
     )
     seq, entry_hash = (int(head[0][0]), str(head[0][1])) if head else (0, "")
