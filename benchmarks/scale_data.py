@@ -213,7 +213,8 @@ def _regions(cur: Any, state: dict, ann_ids: np.ndarray, values: np.ndarray, rng
                 "shape": "rect",
                 "frame": 0,
                 "points": [
-                    f"[[{a}, {b}], [{a + c}, {b + d}]]" for a, b, c, d in zip(x0, y0, w, h)
+                    f"[[{a}, {b}], [{a + c}, {b + d}]]"
+                    for a, b, c, d in zip(x0, y0, w, h, strict=True)
                 ],
             }
         ),
@@ -261,9 +262,12 @@ def build_project(
                     f'(SELECT coalesce(max(id), 1) FROM "{table}"))'
                 )
         conn.commit()
-        with conn.cursor() as cur:
-            conn.autocommit = True
-            cur.execute("VACUUM ANALYZE")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("VACUUM ANALYZE")
+        finally:
+            conn.autocommit = False
     finally:
         raw.close()
     names = tuple(f"{name.lower()}-reader{n + 1}" for n in range(readers + 1))
