@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, text
+from sqlalchemy import select as sa_select  # six columns: beyond sqlmodel's typed overloads
 from sqlmodel import Session, col, select
 
 from markit_core.db import require_id
@@ -106,13 +107,13 @@ def current_answer_columns(
     """
     ids = current_annotation_ids(project_id).subquery()
     stmt = (
-        select(
-            Annotation.case_id,
-            AnnotationValue.label_id,
-            Annotation.annotator_id,
-            AnnotationValue.value,
-            AnnotationValue.confidence,
-            AnnotationValue.seconds,
+        sa_select(
+            col(Annotation.case_id),
+            col(AnnotationValue.label_id),
+            col(Annotation.annotator_id),
+            col(AnnotationValue.value),
+            col(AnnotationValue.confidence),
+            col(AnnotationValue.seconds),
         )
         .join(AnnotationValue, col(AnnotationValue.annotation_id) == Annotation.id)
         .where(col(Annotation.id).in_(select(ids.c.id)))

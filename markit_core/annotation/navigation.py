@@ -114,7 +114,7 @@ def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]
         else set()
     )
     names = dict(
-        session.exec(select(Case.id, Case.original_name).where(Case.project_id == project_id))
+        session.exec(select(Case.id, Case.original_name).where(Case.project_id == project_id)).all()
     )
     entries = []
     for position, case_id in enumerate(queue.case_ids, start=1):
