@@ -116,13 +116,14 @@ def _cases(first_id: int, n: int, project_id: int, root: int, rng: Any, now: str
 
 
 def _readings(
-    case_ids: np.ndarray, readers: list[int], next_cases: int, rng: Any
+    case_ids: np.ndarray, readers: list[int], first_case: int, next_cases: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(case, reader) pairs: every reader reads every case; the last reads the first cases."""
+    """(case, reader) pairs: every reader reads every case; the last reads the project's
+    first ``next_cases`` cases."""
     full = readers[:-1]
     cases = np.repeat(case_ids, len(full))
     who = np.tile(np.asarray(full), len(case_ids))
-    part = case_ids[case_ids < case_ids[0] + next_cases] if next_cases else case_ids[:0]
+    part = case_ids[case_ids < first_case + next_cases]
     return np.concatenate([cases, part]), np.concatenate([who, np.full(len(part), readers[-1])])
 
 
@@ -130,7 +131,7 @@ def _chunk(
     cur: Any, state: dict, case_ids: np.ndarray, project_id: int, readers: list[int], rng: Any
 ) -> int:
     """COPY one chunk's readings, answers, regions and reader counters; return answers loaded."""
-    cases, who = _readings(case_ids, readers, state["next_cases"], rng)
+    cases, who = _readings(case_ids, readers, state["first_case"], state["next_cases"])
     edited = rng.random(len(cases)) < EDITED
     # an edited reading is stored twice: version 1 (old) and version 2 (current)
     a_case = np.concatenate([cases, cases[edited]])
@@ -247,7 +248,7 @@ def build_project(
                 "roi": _next_ids(cur, "roi"),
                 "t0": pd.Timestamp(datetime(2026, 1, 5, 8, tzinfo=UTC)),
             }
-            first_case = _next_ids(cur, "case")
+            first_case = state["first_case"] = _next_ids(cur, "case")
             now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S+00")
             answers = 0
             for start in range(0, cases, CHUNK_CASES):
