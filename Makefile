@@ -18,11 +18,11 @@ $(UV): | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
 
 $(VENV)/.installed: requirements.txt | $(UV)
-	$(UV) pip install --python $(PY) -r requirements.txt
+	$(UV) pip install --compile-bytecode --python $(PY) -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(UV)
-	$(UV) pip install --python $(PY) -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt requirements-serving.txt | $(UV)
+	$(UV) pip install --compile-bytecode --python $(PY) -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -31,7 +31,10 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(PY) -m markit_core demo --if-empty
 
+# bytecode of the app's own modules written ahead (with PYTHONDONTWRITEBYTECODE set, every
+# process would otherwise compile them from source on its first page)
 run: demo
+	$(PY) -m compileall -q app.py markit_core ui pages
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
 # ruff (lint + format check) over the tree, mypy over the core (config in pyproject.toml)
@@ -43,6 +46,7 @@ lint: install-dev
 # the whole suite on SQLite, then the core and export tests again on a real PostgreSQL
 # started by the tests (one server, a database per test, created from a migrated template)
 test: install-dev lint
+	$(PY) -m compileall -q app.py markit_core ui pages tests
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory test-postgres
 

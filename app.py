@@ -11,11 +11,13 @@ from markit_core.errors import MarkitError
 from markit_core.projects import list_projects
 from ui.session import close_run_sessions, current_user, db, keep_cookie, show_error, sign_out
 from ui.text import plain
+from ui.warmup import import_in_background
 
 # a file in the repository, served by this server: an emoji or :material: icon would make
 # the browser fetch the favicon from a CDN
 FAVICON = Path(__file__).parent / "ui" / "static" / "favicon.png"
 st.set_page_config(page_title="MarkIt", page_icon=str(FAVICON), layout="wide")
+import_in_background()  # the reading pages' imports, while the login page is on screen
 
 # (file, title, icon, actions of which the user must hold one in some project; () = everyone)
 PAGES: tuple[tuple[str, str, str, tuple[Action, ...]], ...] = (

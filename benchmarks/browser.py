@@ -94,6 +94,9 @@ def _seed(data: Path, n_cases: int) -> None:
 
 
 def _server(data: Path, port: int, log: Path) -> subprocess.Popen:
+    # as `make run` does: the app's bytecode written ahead
+    sources = ["app.py", "markit_core", "ui", "pages"]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *sources], cwd=ROOT, check=True)
     env = {**os.environ, "MARKIT_DATA_DIR": str(data)}
     env.pop("MARKIT_DATABASE_URL", None)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]

@@ -33,12 +33,15 @@ COMMANDS: dict[str, str] = {
     "ingest": "imaging",
     "dicomweb-import": "imaging",
     "dimse-import": "imaging",
+    "dicomweb-reference": "reference",
+    "archive-cache": "reference",
     "import-reports": "imaging",
     "rewards": "rewards",
     "backup": "backup",
     "restore": "backup",
     "train": "ai",
     "active-learning": "ai",
+    "serve-config": "serving",
 }
 
 

@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     project_creators: Literal["admins", "everyone"] = "admins"
     min_password_length: int = Field(default=8, ge=8, le=128)
     weights_dir: Path | None = None  # MARKIT_WEIGHTS_DIR: external model weights (issue 10)
+    # issue 13, images left in the archive: the local cache of fetched instances (LRU by size),
+    # the seconds one archive request may take, and how many of a reader's next cases are
+    # fetched ahead in the background (for at most ``archive_prefetch_seconds``)
+    archive_cache_mb: int = Field(default=2048, ge=0)
+    archive_timeout_seconds: float = Field(default=30.0, gt=0)
+    archive_prefetch_cases: int = Field(default=3, ge=0, le=50)
+    archive_prefetch_seconds: float = Field(default=120.0, gt=0)
+    # --- issue 13: inference on a model server (Open Inference Protocol / KServe v2 REST) ---
+    #: e.g. ``http://127.0.0.1:8080``; unset = models run in the app process
+    inference_url: str | None = None
+    #: longest wait for the server's answer (a whole Grad-CAM request), seconds
+    inference_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: longest wait to open the connection, seconds
+    inference_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -57,6 +71,11 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         """Derived files that can be rebuilt (thumbnails, model outputs)."""
         return self.data_dir / "cache"
+
+    @property
+    def archive_cache_dir(self) -> Path:
+        """Instances fetched from archives for referenced cases (rebuildable, size-limited)."""
+        return self.cache_dir / "archive"
 
     @property
     def resolved_weights_dir(self) -> Path:

@@ -661,3 +661,30 @@ class ProjectReadingOptions(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", unique=True, index=True)
     show_report: bool = True  # False: blinded reading, readers never see the report
+
+
+# --- issue 13: images left in the archive ---
+
+
+class CaseArchiveRef(SQLModel, table=True):
+    """Where a referenced case's pixels live: a registered archive and the original UIDs.
+
+    A referenced case keeps no file in the image store: its ``Case.stored_path``
+    is ``archive/...`` (the same string as ``stored_path`` here), and the image
+    loaders fetch the instance by these original UIDs, de-identify it and cache
+    it (``markit_core.imaging.archive_images``). The original UIDs are the
+    hospital's identifiers: like ``CaseOrigin`` they stay server-side, in no
+    read-model a reader sees; the pseudonymised ones are on the ``Case`` row.
+    """
+
+    __tablename__ = "case_archive_ref"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", unique=True, index=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    archive_id: int = Field(foreign_key="remote_archive.id", index=True)
+    stored_path: str = Field(max_length=255, unique=True, index=True)
+    study_uid: str = Field(max_length=255)
+    series_uid: str = Field(max_length=255)
+    sop_uid: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -230,6 +230,7 @@ with right:
     panels.case_facts(case)
 
 state.keyboard_shortcuts(panels.SHORTCUTS)
+reading.prefetch_archive(s, project.id, queue, case_id)  # next cases left in an archive
 if client and next_target is not None:  # after everything else is shown: prefetch
     reading.prefetch(next_target, case_in_project(s, project.id, next_target).stored_path)
 s.close()

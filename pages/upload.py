@@ -10,6 +10,7 @@ import streamlit as st
 from markit_core.access import Action, can
 from markit_core.errors import MarkitError
 from markit_core.imaging.ingest import IngestReport, ingest
+from markit_core.imaging.reference import reference_studies
 from markit_core.imaging.remote_archives import list_archives
 from markit_core.imaging.remote_import import import_studies, search_studies
 from markit_core.imaging.trace import mapping_table
@@ -36,10 +37,14 @@ def _progress_bar(label: str) -> Callable[[int, int, str], None]:
     return update
 
 
-def _import_remote(archive_id: int, study_uids: list[str]) -> None:
-    """Retrieve studies from a registered archive into the project, with progress and outcomes."""
+def _import_remote(archive_id: int, study_uids: list[str], *, reference: bool = False) -> None:
+    """Retrieve studies from a registered archive into the project, with progress and outcomes.
+
+    ``reference``: leave the images in the archive (fetched on view) instead of copying them.
+    """
+    run = reference_studies if reference else import_studies
     try:
-        result = import_studies(
+        result = run(
             s,
             get_settings(),
             user,
@@ -152,10 +157,18 @@ with web_tab:
                 placeholder=DASH,
             )
             chosen = [found[i]["study_uid"] for i in picked.selection.rows]
+            keep = st.toggle(
+                "Leave the images in the archive",
+                key="dw_reference",
+                help="Reference the studies instead of copying them: each view fetches the "
+                "image from the archive (WADO-RS), de-identified the same way, and keeps it "
+                "in a size-limited local cache. Viewing then needs the archive to be up.",
+            )
+            verb = "Reference" if keep else "Import"
             if st.button(
-                f"Import {len(chosen)} selected studies", key="dw_import", disabled=not chosen
+                f"{verb} {len(chosen)} selected studies", key="dw_import", disabled=not chosen
             ):
-                _import_remote(archive, chosen)
+                _import_remote(archive, chosen, reference=keep)
 
 with pacs_tab:
     pacs = _archive_picker("dimse", "pacs_archive")

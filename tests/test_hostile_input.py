@@ -17,7 +17,7 @@ from PIL import Image
 
 from benchmarks.hostile import _dicom, _jpeg_bomb, _png_bomb, _zip_of_zeros
 from markit_core.errors import ImageError
-from markit_core.imaging import ingest as ingest_module
+from markit_core.imaging import dicom_prepare as prepare_module  # where uploads are parsed
 from markit_core.imaging.decode import decode_any
 from markit_core.imaging.ingest import ingest
 from markit_core.imaging.limits import decoded_budget, looks_like_dataset
@@ -38,7 +38,7 @@ def no_pydicom_parse(monkeypatch):
         raise AssertionError("pydicom.dcmread was called on hostile input")
 
     monkeypatch.setattr(pydicom, "dcmread", refuse)
-    monkeypatch.setattr(ingest_module.pydicom, "dcmread", refuse)
+    monkeypatch.setattr(prepare_module.pydicom, "dcmread", refuse)
 
 
 def _ingest_one(session, settings, imaging, path: Path) -> tuple[str, float]:

@@ -11,12 +11,16 @@ import io
 import zipfile
 from pathlib import Path
 
-from markit_core.imaging import archive, cache, decode, ingest, inputs, raster, store
+from markit_core.imaging import archive, cache, decode, dicom_prepare, ingest, inputs, raster, store
 
 
 def test_one_definition_of_each_shared_fact():
-    assert ingest.PIXEL_KEYWORDS is decode.PIXEL_KEYWORDS
-    assert not hasattr(ingest, "_PIXEL_KEYWORDS") and not hasattr(decode, "_PIXEL_KEYWORDS")
+    assert dicom_prepare.PIXEL_KEYWORDS is decode.PIXEL_KEYWORDS  # uploads and archive images
+    assert (
+        not hasattr(ingest, "PIXEL_KEYWORDS")
+        and not hasattr(ingest, "_PIXEL_KEYWORDS")
+        and not hasattr(decode, "_PIXEL_KEYWORDS")
+    )
     assert not hasattr(ingest, "_RASTER_SUFFIX")
     assert tuple(raster.RASTER_SUFFIX) == raster.RASTER_MAGIC
     assert cache.content_key is store.sha256_hex

@@ -317,3 +317,52 @@ def test_login_sessions_table_added_and_removed(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("select username from user_account")).all() == [("old",)]
     engine.dispose()
+
+
+def test_archive_reference_table_added_with_cases_and_ledger_kept(tmp_path):
+    """0010 adds ``case_archive_ref`` only: stored cases and the ledger stay as they were."""
+    from alembic import command
+
+    from markit_core.imaging.remote_archives import add_archive
+    from markit_core.models import Case
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0009")
+    assert "case_archive_ref" not in inspect(engine).get_table_names()
+    with session(engine) as s:
+        create_user(s, None, "admin", "long enough password")
+        admin = get_user(s, "admin")
+        project = create_project(s, admin, "P")
+        add_archive(s, admin, "PACS", "dicomweb", url="http://127.0.0.1:9/dicom-web")
+        case = Case(project_id=project.id, content_hash="b" * 64, stored_path="ab/" + "c" * 62)
+        s.add(case)
+        s.flush()
+        ledger.append(s, actor=admin, project_id=project.id, action="case.upload", record=case)
+        s.commit()
+        before = ledger.verify(s, admin)
+    with engine.connect() as conn:
+        cases_before = conn.execute(text('select id, content_hash, stored_path from "case"')).all()
+    upgrade(engine, "0010")
+    assert "case_archive_ref" in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        assert conn.execute(text('select id, content_hash, stored_path from "case"')).all() == (
+            cases_before
+        )
+        assert conn.execute(text("select name from remote_archive")).all() == [("PACS",)]
+        conn.execute(
+            text(
+                "insert into case_archive_ref (case_id, project_id, archive_id, stored_path, "
+                "study_uid, series_uid, sop_uid, created_at) values (1, 1, 1, 'archive/1/1/2.25.1',"
+                " '1.2.3', '1.2.3.4', '1.2.3.4.5', '2026-12-01 10:00:00')"
+            )
+        )
+    with session(engine) as s:
+        after = ledger.verify(s, get_user(s, "admin"))
+    assert before.ok and after.ok and after.entries == before.entries
+    command.downgrade(alembic_config(engine), "0009")
+    assert "case_archive_ref" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text('select id, content_hash, stored_path from "case"')).all() == (
+            cases_before
+        )
+    engine.dispose()

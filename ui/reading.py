@@ -16,11 +16,17 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
+from sqlmodel import Session
 
+from markit_core.annotation.navigation import upcoming
+from markit_core.annotation.queue import Queue
 from markit_core.errors import MarkitError
+from markit_core.imaging.archive_images import image_ready
+from markit_core.imaging.archive_prefetch import prefetch_archive_images
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.display import ViewState
 from ui.components import reader as reader_component
+from ui.resources import get_settings
 from ui.viewer import Overlay, decoded_image
 
 K_CLIENT = "view_client"
@@ -136,13 +142,27 @@ def region_dicts(
     return out
 
 
+def prefetch_archive(s: Session, project_id: int, queue: Queue, case_id: int) -> None:
+    """Start fetching the next cases' images that are left in an archive (background thread)."""
+    settings = get_settings()
+    ahead = upcoming(queue, case_id, settings.archive_prefetch_cases)
+    try:
+        prefetch_archive_images(s, settings, project_id, ahead)
+    except MarkitError:
+        return  # only time is lost: the case's own view fetches and reports
+
+
 def prefetch(case_id: int | None, stored_path: str | None) -> None:
     """Decode the next case (warming the decoded-image LRU) and send its pixels ahead.
 
     Called at the end of the page, after everything the reader sees has been sent,
-    so the current case never waits for the next one.
+    so the current case never waits for the next one. A next case whose image is
+    left in an archive and not fetched yet is skipped here: :func:`prefetch_archive`
+    fetches it in the background instead of holding up this page run.
     """
     if case_id is None or stored_path is None:
+        return
+    if not image_ready(get_settings(), stored_path):
         return
     try:
         decoded = decoded_image(stored_path)

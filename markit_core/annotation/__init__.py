@@ -23,7 +23,13 @@ from markit_core.annotation.editing import (
     display_order,
     replace_frame_regions,
 )
-from markit_core.annotation.navigation import STATUSES, CaseEntry, case_list, neighbours
+from markit_core.annotation.navigation import (
+    STATUSES,
+    CaseEntry,
+    case_list,
+    neighbours,
+    upcoming,
+)
 from markit_core.annotation.progress import (
     AnnotatorProgress,
     project_progress,
@@ -93,6 +99,7 @@ __all__ = [
     "CaseEntry",
     "case_list",
     "neighbours",
+    "upcoming",
     "build_queue",
     "case_in_project",
     "assign_cases",

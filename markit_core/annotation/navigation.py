@@ -17,11 +17,11 @@ from sqlmodel import Session, col, select
 
 from markit_core.access import Action, require
 from markit_core.annotation.current import current_annotation_ids
-from markit_core.annotation.queue import build_queue
+from markit_core.annotation.queue import Queue, build_queue
 from markit_core.db import require_id
 from markit_core.models import Annotation, AnnotationDraft, AnnotationValue, Case, User
 
-__all__ = ["STATUSES", "CaseEntry", "case_list", "neighbours"]
+__all__ = ["STATUSES", "CaseEntry", "case_list", "neighbours", "upcoming"]
 
 #: In the order a filter offers them.
 STATUSES: tuple[str, ...] = ("unread", "draft", "submitted", "disagreement")
@@ -141,3 +141,16 @@ def neighbours(entries: Iterable[CaseEntry], case_id: int) -> tuple[int | None, 
         return None, (ids[0] if ids else None)
     i = ids.index(case_id)
     return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def upcoming(queue: Queue, case_id: int, n: int) -> list[int]:
+    """The cases a reader will most likely open after ``case_id``, nearest first (at most n).
+
+    The not-yet-done cases after it (wrapping, as Next goes), then the ones after it
+    in queue order (once every case is done, Next walks the list); for prefetching.
+    """
+    ids = queue.case_ids
+    start = ids.index(case_id) + 1 if case_id in ids else 0
+    ring = [cid for cid in ids[start:] + ids[:start] if cid != case_id]
+    ordered = [cid for cid in ring if cid not in queue.done] + list(ids[start:])
+    return [cid for cid in dict.fromkeys(ordered) if cid != case_id][: max(0, n)]

@@ -38,7 +38,7 @@ from markit_core.config import Settings
 from markit_core.export.coco import polygon_of
 from markit_core.export.rows import ReadingRow, RegionRow, iter_readings, iter_regions
 from markit_core.export.tables import Progress, Written, _noop
-from markit_core.imaging.store import ImageStore
+from markit_core.imaging.archive_images import case_image_bytes
 from markit_core.models import Case
 
 __all__ = [
@@ -165,7 +165,6 @@ def write_srs(
     Readings and regions stream case by case; one case's SR is in memory at a time.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    store = ImageStore.from_settings(settings)
     paths: dict[int, str] = {
         int(cid or 0): path
         for cid, path in session.exec(
@@ -181,7 +180,9 @@ def write_srs(
     )
     written = []
     for n, (case_id, reads, regs) in enumerate(merged, start=1):
-        image = pydicom.dcmread(io.BytesIO(store.read(paths[case_id])), stop_before_pixels=True)
+        # a case left in an archive is read through its cache (fetched on a miss)
+        data = case_image_bytes(settings, paths[case_id])
+        image = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         sr = build_sr(image, reads, regs, instance_number=n)
         out = Written(folder / f"case_{case_id}.dcm", rows=len(reads) + len(regs))
         out.annotation_ids = {r.annotation_id for r in (*reads, *regs)}

@@ -9,4 +9,8 @@ Modules (import the one you need; this package imports nothing heavy):
 - ``cache``: a thread-safe, byte-bounded LRU of decoded images.
 - ``limits`` / ``dicom_walk``: hostile-input checks run before anything is decoded.
 - ``recovery``: removes what a crashed ingest left in the image store.
+- ``dicom_prepare``: the checks, de-identification and decoding every DICOM file takes.
+- ``reference`` / ``archive_images`` / ``archive_cache`` / ``archive_prefetch``: cases whose
+  images stay in a registered DICOMweb archive, fetched on view into a size-limited cache
+  and ahead of the reader; ``stored.decoded_case_image`` resolves both kinds of case.
 """

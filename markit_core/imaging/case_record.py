@@ -46,11 +46,15 @@ def add_case(
     suffix: str,
     kind: str,
     deid: DeidResult | None,
+    *,
+    action: str = "case.upload",
 ) -> Case:
     """Add the case, its origin and pseudonym pairs and its ledger entry (not committed).
 
     ``source`` says where the file came from and under which name (kept only in
-    ``CaseOrigin.source``, for data owners); ``relpath`` is where the store put it.
+    ``CaseOrigin.source``, for data owners); ``relpath`` is where the store put it
+    (or, for a case left in the archive, its ``archive/...`` reference, with
+    ``action="case.reference"``).
     """
     case = Case(
         project_id=project_id,
@@ -85,7 +89,7 @@ def add_case(
         session,
         actor=actor,
         project_id=project_id,
-        action="case.upload",
+        action=action,
         record=case,
     )
     return case

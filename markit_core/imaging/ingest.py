@@ -21,13 +21,8 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Iterable
-from io import BytesIO
 from pathlib import Path
-from typing import Any
 
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -35,10 +30,10 @@ from markit_core.access import Action, require
 from markit_core.config import Settings
 from markit_core.errors import ImageError, InputFileError
 from markit_core.imaging.case_record import add_case, pixel_digest
-from markit_core.imaging.decode import PIXEL_KEYWORDS, decode_any, is_dicom
+from markit_core.imaging.decode import decode_any, is_dicom
 from markit_core.imaging.decoded import DecodedImage
-from markit_core.imaging.deid import DeidResult, ProjectDeidentifier
-from markit_core.imaging.dicom_walk import check_structure
+from markit_core.imaging.deid import DeidResult
+from markit_core.imaging.dicom_prepare import prepare_dicom
 from markit_core.imaging.ingest_report import (
     DUPLICATE,
     INGESTED,
@@ -48,17 +43,15 @@ from markit_core.imaging.ingest_report import (
 )
 from markit_core.imaging.inputs import ArchiveAborted, Expansion, Item, load_entry, strip_name
 from markit_core.imaging.limits import (
-    check_dicom_size,
     check_raster_size,
     decoded_budget,
     file_limit,
-    looks_like_dataset,
 )
 from markit_core.imaging.raster import raster_suffix
 from markit_core.imaging.raster_clean import clean_raster
 from markit_core.imaging.recovery import ingest_lock, recover_store
 from markit_core.imaging.store import ImageStore
-from markit_core.imaging.trace import known_pairs, project_salt
+from markit_core.imaging.trace import project_salt
 from markit_core.models import Case, User
 
 __all__ = [
@@ -209,30 +202,8 @@ class _Context:
                 raise
             image = decode_any(clean, name, max_decoded_bytes=budget)  # what we store
             return self._commit(name, image, clean, suffix, kind="raster")
-        if not is_dicom(data[:132]) and not looks_like_dataset(data[:256], len(data)):
-            raise ImageError(f"{name}: not an image: not a DICOM or PNG/JPEG/TIFF file")
-        check_structure(data, name)  # before any pydicom parse (zeros parse very slowly)
-        deid = self._deidentify(name, data)
-        image = decode_any(deid.data, name, max_decoded_bytes=budget)  # what we store
+        deid, image = prepare_dicom(self.session, self.project_id, self.salt, budget, name, data)
         return self._commit(name, image, deid.data, ".dcm", kind="dicom", deid=deid)
-
-    def _deidentify(self, name: str, data: bytes) -> DeidResult:
-        try:
-            ds = pydicom.dcmread(BytesIO(data), force=True)
-            has_pixels = any(kw in ds for kw in PIXEL_KEYWORDS)
-        except Exception as e:  # noqa: BLE001 - let the decoder name the problem
-            decode_any(data, name, max_decoded_bytes=self.budget)  # the decoder's reason
-            raise ImageError(f"{name}: not a readable DICOM file ({e})") from e
-        if not has_pixels:
-            decode_any(data, name, max_decoded_bytes=self.budget)  # "not an image (SOP ...)"
-            raise ImageError(f"{name}: not an image: no pixel data")
-        check_dicom_size(ds, name, self.budget)  # before de-identifying or decoding
-        try:
-            uids = _uids(ds)
-        except Exception as e:  # noqa: BLE001 - malformed values surface lazily in pydicom
-            raise ImageError(f"{name}: cannot de-identify: {e}") from e
-        known = known_pairs(self.session, self.project_id, "uid", uids)
-        return ProjectDeidentifier(self.salt, known).deidentify(ds, name, in_place=True)
 
     def _existing(self, content_hash: str) -> int | None:
         return self.session.exec(
@@ -301,18 +272,6 @@ class _Context:
         used = self.session.exec(select(Case.id).where(Case.stored_path == relpath)).first()
         if used is None:
             self.store.remove(relpath)
-
-
-def _uids(ds: Dataset) -> list[str]:
-    found: list[str] = []
-
-    def callback(_ds: Dataset, elem: Any) -> None:
-        if elem.VR == "UI" and elem.value:
-            values = list(elem.value) if isinstance(elem.value, MultiValue) else [elem.value]
-            found.extend(str(v).strip().rstrip("\0") for v in values)
-
-    ds.walk(callback)
-    return found
 
 
 def error_locations(e: BaseException) -> str:

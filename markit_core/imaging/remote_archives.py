@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from markit_core import ledger
 from markit_core.access import require_admin
 from markit_core.db import require_id, rolls_back
-from markit_core.errors import NotFoundError, PermissionDenied, ValidationError
+from markit_core.errors import ConflictError, NotFoundError, PermissionDenied, ValidationError
 from markit_core.imaging.sources.base import ImageSource
-from markit_core.models import RemoteArchive, User
+from markit_core.models import CaseArchiveRef, RemoteArchive, User
 from markit_core.validation import clean_name
 
 __all__ = [
@@ -172,6 +172,14 @@ def remove_archive(session: Session, actor: User, archive: int | str) -> None:
     """Unregister an archive by id or name (site administrators only); logged in the ledger."""
     require_admin(actor, "remove remote archives")
     row = _get(session, archive)
+    referenced = session.exec(
+        select(func.count()).select_from(CaseArchiveRef).where(CaseArchiveRef.archive_id == row.id)
+    ).one()
+    if referenced:
+        raise ConflictError(
+            f"archive {row.name!r} still holds the images of {referenced} referenced case(s); "
+            "they would become unreadable, so it stays registered"
+        )
     ledger.append(
         session, actor=actor, project_id=None, action="archive.remove", record=row, removed=True
     )

@@ -18,7 +18,12 @@ from markit_core.inference.base import (
     TrainResult,
     TrainTask,
 )
-from markit_core.inference.errors import InferenceInputError, ModelNotFound, WeightsError
+from markit_core.inference.errors import (
+    InferenceError,
+    InferenceInputError,
+    ModelNotFound,
+    WeightsError,
+)
 from markit_core.inference.label_map import map_outputs, read_label_map
 from markit_core.inference.overlay import cam_overlay, composite, full_image_mapping
 from markit_core.inference.preprocess import preprocess, preprocess_case
@@ -31,6 +36,11 @@ from markit_core.inference.registry import (
     list_models,
     register,
     unregister,
+)
+from markit_core.inference.remote import (  # issue 13: model server (runtime in serving/)
+    ModelServerClient,
+    RemoteTask,
+    remote_task,
 )
 from markit_core.inference.strategy import Entropy, MaxClassLikelihood, max_class_likelihood
 
@@ -65,4 +75,8 @@ __all__ = [
     "full_image_mapping",
     "read_label_map",
     "map_outputs",
+    "InferenceError",
+    "ModelServerClient",
+    "RemoteTask",
+    "remote_task",
 ]

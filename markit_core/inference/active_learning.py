@@ -35,6 +35,7 @@ from markit_core.inference.service import (
     model_input,
     register_trained_versions,
     require_ai,
+    task_for,
 )
 from markit_core.inference.store import project_predictions, save_prediction
 from markit_core.inference.strategy import max_class_likelihood, strategy
@@ -106,7 +107,7 @@ def _predict_missing(
     todo = [c for c in ids if c not in have]
     if not todo:
         return
-    task = load(name, version, settings)
+    task = task_for(load, name, version, settings)
     info = registry.entry(name, version).info
     for start in range(0, len(todo), 32):
         chunk = todo[start : start + 32]
@@ -228,7 +229,7 @@ def score_unread(
     if not 0.5 < float(threshold) < 1.0:
         raise ValidationError(f"threshold must lie between 0.5 and 1 (exclusive), got {threshold}")
     uncertainty_of = strategy(method)
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     active = active_model(session, project_id, "pathologies")
     if active is None:
         raise ValidationError(

@@ -32,3 +32,11 @@ XRV_WEIGHTS: dict[str, str] = {  # weights name -> file name torchxrayvision pub
     "mimic_nb": f"mimic_nb-{_STEM}",
     "mimic_ch": f"mimic_ch-{_STEM}",
 }
+#: torchxrayvision's single-task baselines: registry name -> release file name
+XRV_BASELINE_FILES: dict[str, str] = {
+    "xrv-view-xinario": "xinario_chestViewSplit_resnet-50.pt",
+    "xrv-sex-mira": "mira_sex_resnet-all_epoch_13-step_7125.ckpt",
+    "xrv-age-riken": (
+        "baseline_models_riken_xray_age_every_model_age_senet154_v2_tl_26_ft_7_fp32.pt"
+    ),
+}

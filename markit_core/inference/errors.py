@@ -21,3 +21,12 @@ class InferenceInputError(MarkitError):
     """An image the model cannot take (wrong shape, colour, empty)."""
 
     default_message = "image cannot be used by this model"
+
+
+class InferenceError(MarkitError):
+    """The model server failed to answer: down, too slow, an HTTP error or a malformed reply.
+
+    The message names the server URL and what failed; nothing was stored.
+    """
+
+    default_message = "the model server did not answer"

@@ -32,6 +32,7 @@ from markit_core.inference.service import (
     model_input,
     register_trained_versions,
     require_ai,
+    task_for,
 )
 from markit_core.inference.store import predicted_case_ids, save_prediction
 from markit_core.models import AiRun, Case, User, utcnow
@@ -147,9 +148,9 @@ def start_project_run(
     require(session, actor, project_id, Action.VIEW)
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValidationError(f"batch size must be 1..{MAX_BATCH}, got {batch_size}")
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     info = registry.entry(model_name, version).info
-    load(info.name, info.version, settings)  # fail now, not in the thread
+    task_for(load, info.name, info.version, settings)  # fail now, not in the thread
     going = session.exec(
         select(AiRun).where(
             AiRun.project_id == project_id,
@@ -205,8 +206,8 @@ def resume_run(
             f"AI run {run_id} is {_status(run).status}; only an interrupted or "
             "failed run can be resumed"
         )
-    register_trained_versions(session, project_id)
-    load(run.model_name, run.version, settings)
+    register_trained_versions(session, project_id, settings)
+    task_for(load, run.model_name, run.version, settings)
     run.status, run.error, run.cancel_requested = "queued", "", False
     run.total = len(_project_cases(session, project_id))
     _log(session, actor, run, "ai.run.resume")
@@ -295,7 +296,7 @@ def _work(engine: Engine, settings: Settings, run_id: int, load: Loader) -> None
             return
         actor = s.get(User, run.started_by)
         try:
-            task = load(run.model_name, run.version, settings)
+            task = task_for(load, run.model_name, run.version, settings)
             run.status = "running"
             _log(s, actor, run, "ai.run.progress")
             s.commit()

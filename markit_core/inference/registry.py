@@ -39,12 +39,16 @@ class ModelEntry:
         (torchxrayvision); False for weights shipped in ``models/``.
     weights_file : str
         File name the loader reads (shown by the UI when it is missing).
+    weights_path : str
+        The whole path, for versions trained here (their file lies in the data folder
+        the entry was made for); empty for the others.
     """
 
     info: ModelInfo
     loader: Loader
     external_weights: bool = False
     weights_file: str = ""
+    weights_path: str = ""
 
     @property
     def name(self) -> str:
@@ -181,6 +185,43 @@ def _xrv_loader(info: ModelInfo, weights_dir: Path, device: str) -> InferTask:
     return load_xrv_densenet(info, weights_dir, device)
 
 
+def _xrv_baseline_loader(info: ModelInfo, weights_dir: Path, device: str) -> InferTask:
+    from markit_core.inference.xrv_baselines import load_xrv_baseline
+
+    return load_xrv_baseline(info, weights_dir, device)
+
+
+def _xrv_baseline_entries() -> list[ModelEntry]:
+    """The view, sex and age baselines (weights from MARKIT_WEIGHTS_DIR, like the DenseNets)."""
+    from markit_core.inference.catalog import XRV_BASELINE_FILES
+
+    xrv = Normalisation.XRV
+    specs = [
+        ("xrv-view-xinario", "view", TaskType.BINARY, ("Lateral",), "", 224,
+         "view: P(lateral) vs frontal (not AP/PA)"),
+        ("xrv-sex-mira", "sex", TaskType.BINARY, ("female",), "", 224, "sex: P(female)"),
+        ("xrv-age-riken", "age", TaskType.REGRESSION, ("age",), "years", 320, "age"),
+    ]  # fmt: skip
+    entries = []
+    for name, task, task_type, labels, units, size, desc in specs:
+        filename = XRV_BASELINE_FILES[name]
+        info = ModelInfo(
+            name,
+            "1",
+            task_type,
+            labels,
+            InputSpec(size=(size, size), channels=1, normalisation=xrv),
+            f"torchxrayvision baseline ({desc}; copy {filename} into MARKIT_WEIGHTS_DIR)",
+            units,
+            "models/xrv-baselines.md",
+            task=task,
+        )
+        entries.append(
+            ModelEntry(info, _xrv_baseline_loader, external_weights=True, weights_file=filename)
+        )
+    return entries
+
+
 def _builtin_entries() -> list[ModelEntry]:
     from markit_core.demo.generator import DEMO_LABELS
     from markit_core.inference.catalog import XRV_LABELS, XRV_WEIGHTS
@@ -224,20 +265,28 @@ def _builtin_entries() -> list[ModelEntry]:
             task="pathologies",
         )
         entries.append(ModelEntry(info, _xrv_loader, external_weights=True, weights_file=filename))
-    return entries
+    return entries + _xrv_baseline_entries()
 
 
 _builtins_done = False
+_builtins_lock = threading.Lock()
 
 
 def _ensure_builtins() -> None:
-    """Register the built-in models on first use (keeps importing this module cheap)."""
+    """Register the built-in models on first use (keeps importing this module cheap).
+
+    Marked done only once they are in: a model server loads several models in threads at
+    once, and none may see the registry half filled.
+    """
     global _builtins_done
     if _builtins_done:
         return
-    with _lock:
+    with _builtins_lock:
         if _builtins_done:
             return
-        _builtins_done = True
-    for item in _builtin_entries():
-        register(item, replace=True)
+        items = _builtin_entries()
+        with _lock:
+            for item in items:
+                _REGISTRY.setdefault(item.name, {})[item.version] = item
+            _builtins_done = True
+    _load.cache_clear()

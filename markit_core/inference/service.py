@@ -5,7 +5,9 @@ only where the project allows), stores new predictions with a ledger entry in on
 and returns plain data. Results are cached per (case, model version): the outputs in the
 database (:mod:`markit_core.inference.store`), Grad-CAM maps as files under the cache folder.
 Models are loaded once per process by the registry; the Streamlit side passes a
-``st.cache_resource`` loader in ``load``.
+``st.cache_resource`` loader in ``load``. With ``MARKIT_INFERENCE_URL`` set, :func:`task_for`
+hands out the model server's version instead (:mod:`markit_core.inference.remote`): the
+checks and caches above stay here, only the forward passes move.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "predict_case",
     "require_ai",
     "set_active_model",
+    "task_for",
     "task_of",
 ]
 
@@ -57,6 +60,19 @@ _TASK_SUFFIXES = ("pathologies", "view", "sex", "age")
 def load_task(name: str, version: str, settings: Settings) -> InferTask:
     """The registry's loaded model (one copy per process)."""
     return registry.get(name, version, weights_dir=settings.resolved_weights_dir)
+
+
+def task_for(load: Loader, name: str, version: str, settings: Settings) -> InferTask:
+    """The model to run: on the model server when ``MARKIT_INFERENCE_URL`` is set, else ``load``.
+
+    With a server configured nothing is loaded here (the app host needs no weights); the
+    remote task raises ``InferenceError`` when the server is down, slow or wrong.
+    """
+    if settings.inference_url:
+        from markit_core.inference.remote import remote_task
+
+        return remote_task(settings, name, version)
+    return load(name, version, settings)
 
 
 def task_of(info: ModelInfo) -> str:
@@ -103,17 +119,28 @@ class ModelChoice:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def register_trained_versions(session: Session, project_id: int | None = None) -> None:
-    """Put the versions trained by MarkIt (``model_version`` rows) into the registry."""
-    from markit_core.inference.training_run import registry_entry
+def register_trained_versions(
+    session: Session, project_id: int | None = None, settings: Settings | None = None
+) -> None:
+    """Put the versions trained by MarkIt (``model_version`` rows) into the registry.
+
+    With ``settings`` (every caller that loads a model passes them) an entry made for
+    another data folder is replaced, so weights are read from this one's.
+    """
+    from markit_core.inference.training_run import registry_entry, trained_weights_path
 
     stmt = select(ModelVersion)
     if project_id is not None:
         stmt = stmt.where(ModelVersion.project_id == project_id)
-    known = {(e.name, e.version) for e in registry.list_models()}
+    known = {(e.name, e.version): e for e in registry.list_models()}
     for row in session.exec(stmt):
-        if (row.model_name, row.version) not in known:
-            registry.register(registry_entry(row))
+        entry = known.get((row.model_name, row.version))
+        if entry is None:
+            registry.register(registry_entry(row, settings))
+        elif settings is not None and entry.weights_path != str(
+            trained_weights_path(row, settings)
+        ):
+            registry.register(registry_entry(row, settings), replace=True)
 
 
 def _trained_here(session: Session, project_id: int) -> dict[tuple[str, str], ModelVersion]:
@@ -269,14 +296,14 @@ def predict_case(
         The case is not in the project.
     """
     require_ai(session, actor, project_id)
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     info = _resolve(model_name, version)
     case = _case(session, project_id, case_id)
     warnings = modality_warnings(case, info)
     stored = stored_prediction(session, case_id, info.name, info.version)
     if stored is not None:
         return CasePrediction(case_id, info, stored.outputs, True, warnings)
-    task = load(info.name, info.version, settings)
+    task = task_for(load, info.name, info.version, settings)
     outputs = _outputs(info, task(model_input(settings, case, info)[None])[0])
     save_prediction(
         session,
@@ -310,7 +337,7 @@ def explain_case(
     ones come from one batched backward pass together with the outputs.
     """
     require_ai(session, actor, project_id)
-    register_trained_versions(session, project_id)
+    register_trained_versions(session, project_id, settings)
     info = _resolve(model_name, version)
     unknown = [lb for lb in labels if lb not in info.labels]
     if unknown:
@@ -331,7 +358,7 @@ def explain_case(
     stored = stored_prediction(session, case_id, info.name, info.version)
     if not missing and stored is not None:
         return CaseExplanation(case_id, info, stored.outputs, True, warnings, cams)
-    task = load(info.name, info.version, settings)
+    task = task_for(load, info.name, info.version, settings)
     image = model_input(settings, case, info)
     if missing:
         raw, maps = task.explain(image, [info.labels.index(lb) for lb in missing])

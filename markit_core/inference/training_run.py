@@ -270,7 +270,7 @@ def _register(s: Session, settings: Settings, run: TrainingRun, actor: User, inf
         task=run.task,
         labels=list(info.labels),
         metrics={k: float(v) for k, v in result.metrics.items()},
-        weights_path=str(final.resolve()),  # a file MarkIt wrote under its data dir
+        weights_path=_relative_to_data(final, settings),
         weights_sha256=sha256_of(final),
         training_run_id=run.id,
         created_by=actor.id,
@@ -282,6 +282,20 @@ def _register(s: Session, settings: Settings, run: TrainingRun, actor: User, inf
     _log(s, actor, run, "ai.train.done")
     s.commit()
     registry.register(registry_entry(row, settings), replace=True)
+
+
+def _relative_to_data(path: Path, settings: Settings) -> str:
+    """A path under the data folder as relative to it, so a moved or restored folder keeps
+    its models; anything else absolute."""
+    try:
+        return path.resolve().relative_to(settings.data_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def trained_weights_path(row: ModelVersion, settings: Settings) -> Path:
+    """Where a trained version's weights are for these settings (absolute paths stay)."""
+    return settings.data_dir / row.weights_path
 
 
 def registry_entry(row: ModelVersion, settings: Settings | None = None) -> registry.ModelEntry:
@@ -302,15 +316,15 @@ def registry_entry(row: ModelVersion, settings: Settings | None = None) -> regis
         task=row.task,
         modalities=base.modalities,
     )
-    data_dir = (settings or load_settings()).data_dir
-    path, digest = data_dir / row.weights_path, row.weights_sha256  # absolute paths stay as is
+    path = trained_weights_path(row, settings or load_settings())
+    digest = row.weights_sha256
 
     def load(info: ModelInfo, _weights_dir: Path, device: str):
         if path.exists() and sha256_of(path) != digest:
             raise WeightsError(f"{path}: SHA-256 does not match the one recorded at training")
         return load_project_cnn(info, path, device)
 
-    return registry.ModelEntry(info, load, weights_file=path.name)
+    return registry.ModelEntry(info, load, weights_file=path.name, weights_path=str(path))
 
 
 @rolls_back

@@ -10,10 +10,8 @@ The network is built with ``weights=None`` (no download). Its weights come from
 
 Outputs follow torchxrayvision: sigmoid, then its per-label operating-point
 normalisation (0.5 = the published operating threshold) for the named weights.
-Age, sex and view baselines: torchxrayvision ships their code, but they are
-other architectures (SE-ResNeXt TorchScript for age, ResNet-34 for sex, ResNet-50
-for view) whose constructors download weights; MarkIt does not wrap them yet
-(see models/xrv-densenet121.md).
+Age, sex and view baselines (other architectures and file formats) are in
+:mod:`markit_core.inference.xrv_baselines`.
 """
 
 from __future__ import annotations

@@ -79,7 +79,11 @@ def _read_snapshot(query: Query) -> Snapshot:
     revision = query("SELECT version_num FROM alembic_version")
     head = query("SELECT seq, entry_hash FROM ledger_head WHERE id = 1")
     entries = query("SELECT count(*) FROM ledger_entry")
-    paths = query('SELECT DISTINCT stored_path FROM "case" ORDER BY stored_path')
+    # cases left in an archive have no store file (their images are the archive's)
+    paths = query(
+        "SELECT DISTINCT stored_path FROM \"case\" WHERE stored_path NOT LIKE 'archive/%' "
+        "ORDER BY stored_path"
+    )
     seq, entry_hash = (int(head[0][0]), str(head[0][1])) if head else (0, "")
     return Snapshot(
         revision=str(revision[0][0]) if revision else "",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sqlmodel import select
@@ -105,6 +108,32 @@ def test_training_registers_a_version_with_metrics(session, settings, ai_world):
     assert set(out.outputs) == {"effusion", "pneumothorax"}
     assert service.set_active_model(session, w.manager, w.project_id, mv.model_name, mv.version)
     assert ledger.verify(session, w.owner, w.project_id).ok
+
+
+def test_a_moved_data_folder_keeps_its_trained_models(session, settings, ai_world, tmp_path):
+    """The weights path is stored relative to the data folder: a restored or moved
+    folder reads the version from its new place, not from the old one."""
+    w = ai_world
+    _read_all(session, w)
+    update_ai_options(session, w.manager, w.project_id, min_training_cases=4)
+    run_id = create_training(session, w.manager, w.project_id, epochs=1, seed=3)
+    assert run_training(session.get_bind(), settings, run_id).status == "done"
+    mv = session.exec(select(ModelVersion)).one()
+    assert not Path(mv.weights_path).is_absolute()
+    before = service.predict_case(
+        session, w.manager, settings, w.project_id, w.cases[1], mv.model_name, mv.version
+    )
+    moved = settings.model_copy(update={"data_dir": tmp_path / "moved"})
+    shutil.copytree(settings.data_dir, moved.data_dir)
+    old = settings.data_dir / mv.weights_path
+    old.rename(old.with_suffix(".gone"))  # only the moved folder has the weights now
+    after = service.predict_case(
+        session, w.manager, moved, w.project_id, w.cases[2], mv.model_name, mv.version
+    )
+    assert set(after.outputs) == set(before.outputs)
+    assert registry.entry(mv.model_name, mv.version).weights_path == str(
+        moved.data_dir / mv.weights_path
+    )
 
 
 def test_cancelled_training_registers_nothing(session, settings, ai_world):

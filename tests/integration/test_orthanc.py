@@ -64,6 +64,7 @@ class Orthanc:
     dicom_port: int
     move_port: int
     originals: dict[str, bytes]  # SOP Instance UID -> uploaded file
+    proc: subprocess.Popen | None = None  # the server (a test may stop it: the archive goes down)
 
     @property
     def url(self) -> str:
@@ -128,7 +129,7 @@ def orthanc(tmp_path_factory) -> Iterator[Orthanc]:
                 timeout=10,
             )
             assert r.status_code == 200 and r.json()["Status"] == "Success", r.text
-        yield Orthanc(http_port, dicom_port, move_port, originals)
+        yield Orthanc(http_port, dicom_port, move_port, originals, proc)
     finally:
         stop(proc)
 
