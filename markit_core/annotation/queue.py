@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -100,6 +101,21 @@ def _readers_per_case(session: Session, project_id: int) -> dict[int, int]:
     return {case_id: int(n) for case_id, n in rows}
 
 
+def _project_case_ids(session: Session, project_id: int) -> list[int]:
+    """The project's case ids in id order; PostgreSQL sends them as one array (one row, not
+    one row per case: 10^5 cases in a fraction of the time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        ordered = aggregate_order_by(col(Case.id), col(Case.id))
+        ids = session.exec(
+            select(func.array_agg(ordered)).where(Case.project_id == project_id)
+        ).one()
+        return [cid for cid in ids or () if cid is not None]  # primary keys: never None
+    rows = session.exec(
+        select(Case.id).where(Case.project_id == project_id).order_by(col(Case.id))
+    ).all()
+    return [cid for cid in rows if cid is not None]  # a primary key: never None
+
+
 def _by_priority(session: Session, project_id: int, case_ids: list[int]) -> list[int]:
     """Most uncertain first where active learning scored the cases (issue 10), else by id."""
     score = dict(
@@ -122,13 +138,7 @@ def build_queue(session: Session, actor: User, project_id: int) -> Queue:
             Assignment.project_id == project_id, Assignment.user_id == actor.id
         )
     ).all()
-    if assigned:
-        candidates = sorted(set(assigned))
-    else:
-        ids = session.exec(
-            select(Case.id).where(Case.project_id == project_id).order_by(col(Case.id))
-        ).all()
-        candidates = [cid for cid in ids if cid is not None]  # a primary key: never None
+    candidates = sorted(set(assigned)) if assigned else _project_case_ids(session, project_id)
     candidates = _by_priority(session, project_id, candidates)
     mine = _cases_done(session, project_id, actor.id)
     done = {cid for cid in candidates if cid in mine}
