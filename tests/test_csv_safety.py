@@ -92,3 +92,28 @@ def test_writer_round_trip_with_tab_and_carriage_return() -> None:
     csv_writer(buf).writerows([["\tcmd", "\rcmd", "a,b", "plain", -0.5, 3]])
     (row,) = list(csv.reader(io.StringIO(buf.getvalue(), newline="")))
     assert row == ["'\tcmd", "'\rcmd", "a,b", "plain", "-0.5", "3"]
+
+
+def test_readings_csv_neutralises_every_text_column(session, settings, make_user, make_project):
+    """The bundle's readings CSV checks only its text columns: those are all neutralised."""
+    from markit_core.export.tables import READING_COLUMNS, write_readings_csv
+
+    _, project = _evil_project(session, settings, make_user, make_project)
+    path = settings.data_dir / "readings.csv"
+    write_readings_csv(session, project.id, path)
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and list(rows[0]) == list(READING_COLUMNS)
+    cells = [c for row in rows for c in row.values()]
+    assert not any(_dangerous(c) for c in cells), [c for c in cells if _dangerous(c)]
+    assert {r["label"] for r in rows} == {"'" + lab for lab in EVIL_LABELS}
+    assert {r["reader"] for r in rows} == {"'" + u for u in EVIL_USERS}
+
+
+def test_writer_with_text_columns_checks_those() -> None:
+    from markit_core.export.spreadsheet import csv_writer
+
+    buf = io.StringIO()
+    csv_writer(buf, text_columns=(0, 2)).writerows([["=a", -1, "\rb", "c"]])
+    (row,) = list(csv.reader(io.StringIO(buf.getvalue(), newline="")))
+    assert row == ["'=a", "-1", "'\rb", "c"]

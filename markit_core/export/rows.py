@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import String, and_, cast, func
@@ -59,7 +60,7 @@ class ReadingRow(NamedTuple):
     case_seconds: float
     active_seconds: float
     idle_seconds: float
-    submitted_at: Any
+    submitted_at: str  # ISO 8601 (see iso_time)
     source: str
     ai_suggestion_visible: bool
     ai_label_id: int | None = None  # the AiLabel row of a source "ai" answer
@@ -90,6 +91,50 @@ class RegionRow(NamedTuple):
     def compact_points(self) -> str:
         """``points_json`` without whitespace (JSON of numbers only: exact)."""
         return self.points_json.replace(" ", "")
+
+
+def _driver_rows(session: Session, stmt: Any) -> Iterator[Any]:
+    """The rows of ``stmt``, streamed.
+
+    On SQLite straight from the driver's cursor: SQLAlchemy's per-row work (a Row object,
+    a type processor per datetime and boolean) is about half of a large export there, so
+    values come as SQLite stores them (0/1, datetime text) and the caller converts the
+    few it needs. Elsewhere through SQLAlchemy with ``yield_per``, which streams from a
+    server-side cursor (a driver cursor would load the whole result into memory).
+    """
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        yield from conn.execute(stmt.execution_options(yield_per=CHUNK))
+        return
+    compiled = stmt.compile(dialect=conn.dialect)
+    values = compiled.construct_params()
+    params = tuple(values[name] for name in compiled.positiontup or ())
+    dbapi = conn.connection.dbapi_connection
+    if dbapi is None:  # a closed connection: let SQLAlchemy say so
+        yield from conn.execute(stmt)
+        return
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def iso_time(value: datetime | str | None) -> str:
+    """A timestamp as ISO 8601 text, what ``datetime.isoformat`` of the aware UTC value
+    SQLModel returns gives; SQLite's stored text (UTC without an offset, always with
+    microseconds) is rewritten as text, without building a datetime."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value.isoformat()
+    if len(value) == 26 and value[10] == " ":  # "YYYY-MM-DD HH:MM:SS.ffffff"
+        date, time = value[:10], value[11:]
+        return f"{date}T{time[:8] if time.endswith('.000000') else time}+00:00"
+    parsed = datetime.fromisoformat(value)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
 
 def _current(project_id: int) -> Any:
@@ -191,10 +236,22 @@ def _human_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         .order_by(
             col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
         )
-    ).execution_options(yield_per=CHUNK)
+    )
     make = ReadingRow._make
-    for r in session.connection().execute(stmt):
-        yield make((*r[:14], "human", r[14] is True, None))
+    as_text = iso_time
+    for r in _driver_rows(session, stmt):
+        value = r[7]
+        yield make(
+            (
+                *r[:7],
+                None if value is None else value == 1,
+                *r[8:13],
+                as_text(r[13]),
+                "human",
+                r[14] == 1,
+                None,
+            )
+        )
 
 
 def _ai_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
@@ -231,7 +288,7 @@ def _ai_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         reader = f"{model}@{version}"
         yield ReadingRow(
             case_id, name, label_id, label, reader, None, 1, bool(value), None, None,
-            0.0, 0.0, 0.0, at, "ai", False, ai_id,
+            0.0, 0.0, 0.0, iso_time(at), "ai", False, ai_id,
         )  # fmt: skip
 
 
@@ -271,9 +328,10 @@ def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
         .join(User, col(User.id) == col(Annotation.annotator_id))
         .where(_current(project_id))
         .order_by(col(Annotation.case_id), col(User.username), col(Roi.id))
-    ).execution_options(yield_per=CHUNK)
-    for r in session.connection().execute(stmt):
-        yield RegionRow._make((*r, "human", None))
+    )
+    make = RegionRow._make
+    for r in _driver_rows(session, stmt):
+        yield make((*r, "human", None))
 
 
 def label_categories(session: Session, project_id: int) -> list[tuple[int, int, str, str]]:

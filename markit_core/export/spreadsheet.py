@@ -12,7 +12,7 @@ with one ``'`` in front where it was neutralised.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 __all__ = ["FORMULA_PREFIXES", "SafeCsvWriter", "csv_writer", "safe_cell"]
@@ -29,9 +29,14 @@ def safe_cell(value: Any) -> Any:
 
 
 class SafeCsvWriter:
-    """A ``csv.writer`` whose every row passes through :func:`safe_cell`."""
+    """A ``csv.writer`` whose every row passes through :func:`safe_cell`.
 
-    def __init__(self, stream: TextIO) -> None:
+    ``text_columns``: the only columns that can hold free text (names a user typed); a
+    large export whose other cells are numbers or MarkIt's own words checks just those.
+    """
+
+    def __init__(self, stream: TextIO, text_columns: Sequence[int] | None = None) -> None:
+        self._text = tuple(text_columns) if text_columns is not None else None
         self._writer = csv.writer(stream, lineterminator="\n")
         # csv quotes only the line terminator's characters, so with "\n" line ends a bare
         # "\r" inside a cell would split the row for a reader: such rows are fully quoted
@@ -39,9 +44,23 @@ class SafeCsvWriter:
 
     def writerow(self, row: Iterable[Any]) -> None:
         # safe_cell inlined, one pass over the cells: exports write millions of them
+        if self._text is not None:
+            self._write_checking(list(row), self._text)
+            return
         cells = list(row)
         has_cr = False
         for i, v in enumerate(cells):
+            if isinstance(v, str) and v:
+                if v[0] in _PREFIX_CHARS:
+                    cells[i] = "'" + v
+                if "\r" in v:
+                    has_cr = True
+        (self._quoted if has_cr else self._writer).writerow(cells)
+
+    def _write_checking(self, cells: list[Any], columns: tuple[int, ...]) -> None:
+        has_cr = False
+        for i in columns:
+            v = cells[i]
             if isinstance(v, str) and v:
                 if v[0] in _PREFIX_CHARS:
                     cells[i] = "'" + v
@@ -54,6 +73,6 @@ class SafeCsvWriter:
             self.writerow(row)
 
 
-def csv_writer(stream: TextIO) -> SafeCsvWriter:
+def csv_writer(stream: TextIO, text_columns: Sequence[int] | None = None) -> SafeCsvWriter:
     """The writer every MarkIt CSV export uses (UTF-8 text, ``\\n`` line ends)."""
-    return SafeCsvWriter(stream)
+    return SafeCsvWriter(stream, text_columns)

@@ -72,6 +72,10 @@ REGION_COLUMNS = (
     "score",
 )
 _READING_CELLS = len(READING_COLUMNS)
+# cells that can hold text someone typed (case, label and reader names); the others are
+# numbers, ISO times or MarkIt's own words, never a formula
+_READING_TEXT = tuple(READING_COLUMNS.index(c) for c in ("case_name", "label", "reader"))
+_REGION_TEXT = tuple(REGION_COLUMNS.index(c) for c in ("label", "shape", "reader"))
 _EVERY = 2000  # rows between progress calls
 
 
@@ -114,12 +118,11 @@ def write_readings_csv(
     total = count_readings(session, project_id)
     out = Written(path)
     with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv_writer(f)
+        writer = csv_writer(f, _READING_TEXT)
         writer.writerow(READING_COLUMNS)
         for r in iter_readings(session, project_id):
             cells = list(r[:_READING_CELLS])  # numbers stay numbers; None: an empty cell
             cells[7] = _BOOL[r.value]
-            cells[13] = r.submitted_at.isoformat() if r.submitted_at else ""
             cells[15] = _BOOL[r.ai_suggestion_visible]
             writer.writerow(cells)
             out.rows += 1
@@ -139,7 +142,7 @@ class RegionsCsv:
 
     def __init__(self, stream: TextIO, path: Path) -> None:
         self.written = Written(path)
-        self._writer = csv_writer(stream)
+        self._writer = csv_writer(stream, _REGION_TEXT)
         self._writer.writerow(REGION_COLUMNS)
 
     def add(self, r: RegionRow) -> None:

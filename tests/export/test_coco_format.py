@@ -27,3 +27,18 @@ def test_direct_json_equals_the_dict(shape, points):
     direct = json.loads(_annotation_json(row, 5))
     assert direct == _annotation(row, 5)
     assert direct["segmentation"][0][:2] == [float(v) for v in direct["segmentation"][0][:2]]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    ["2026-12-02 04:47:36.256566", "2026-12-02 04:47:36.000000", "2026-01-31 23:59:59.000001"],
+)
+def test_sqlite_timestamp_text_reads_as_the_aware_datetime_would(stored):
+    """The readings CSV writes SQLite's stored text as the isoformat() of the aware UTC value."""
+    from datetime import UTC, datetime
+
+    from markit_core.export.rows import iso_time
+
+    aware = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    assert iso_time(stored) == aware.isoformat()
+    assert iso_time(aware) == aware.isoformat() and iso_time(None) == ""
