@@ -54,3 +54,28 @@ def test_no_benchmark_builds_settings_from_the_environment(path: Path) -> None:
     )
     if "MARKIT_DATA_DIR" in text:  # it points the app or a child process at a data folder
         assert "MARKIT_DATABASE_URL" in text or "isolate_environment" in text, path.name
+
+
+@pytest.mark.integration
+def test_scale_benchmark_runs_small_on_its_own_postgres(tmp_path: Path) -> None:
+    """benchmarks/scale.py stays runnable: a tiny project on its own throw-away PostgreSQL."""
+    from tests.servers import missing
+
+    env, sentinel_db, sentinel_data = _sentinel_env(tmp_path)
+    res = subprocess.run(
+        [sys.executable, "benchmarks/scale.py", "--cases", "40", "--baseline-cases", "10"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    figures = json.loads(res.stdout.strip().splitlines()[-1])
+    if figures.get("skipped"):
+        missing("PostgreSQL (initdb, pg_ctl)")
+    for key in ("next_case_ms", "heatmap_s", "rewards_s", "export_s", "peak_rss_mb"):
+        assert figures[key] > 0, key
+    assert figures["answers"] == 40 * 4 * 25 + 1 * 25  # 4 readers on all, the 5th on 1 case
+    assert figures["export_rows"] == figures["answers"]
+    assert not sentinel_db.exists() and not sentinel_data.exists()

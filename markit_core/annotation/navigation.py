@@ -95,7 +95,7 @@ def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]
     list[CaseEntry]
         One entry per case open to ``actor`` (see :func:`.queue.build_queue`).
     """
-    from markit_core.review.answers import case_name  # here: review imports annotation
+    from markit_core.review.answers import case_display_name  # here: review imports annotation
 
     project = require(session, actor, project_id, Action.ANNOTATE)
     queue = build_queue(session, actor, project_id)
@@ -113,10 +113,9 @@ def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]
         if project.show_others_after_submit
         else set()
     )
-    cases = {
-        c.id: c
-        for c in session.exec(select(Case).where(Case.id.in_(queue.case_ids))).all()  # type: ignore[union-attr]
-    }
+    names = dict(
+        session.exec(select(Case.id, Case.original_name).where(Case.project_id == project_id)).all()
+    )
     entries = []
     for position, case_id in enumerate(queue.case_ids, start=1):
         if case_id in queue.done:
@@ -124,7 +123,13 @@ def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]
         else:
             status = "draft" if case_id in drafts else "unread"
         entries.append(
-            CaseEntry(case_id, position, case_name(cases[case_id]), status, case_id in drafts)
+            CaseEntry(
+                case_id,
+                position,
+                case_display_name(case_id, names[case_id]),
+                status,
+                case_id in drafts,
+            )
         )
     return entries
 

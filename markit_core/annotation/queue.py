@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import and_, func
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.accounts import get_user
-from markit_core.annotation.current import current_annotation_ids
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Annotation, Assignment, Case, CasePriority, User
@@ -57,16 +60,60 @@ class Queue:
         return ids[i - 1] if i > 0 else None
 
 
-def _readings_per_case(session: Session, project_id: int) -> dict[int, set[int]]:
+def _current_of(project_id: int) -> Any:
+    """Current readings of a project: not deleted, no higher version by the same reader.
+
+    A NOT EXISTS on the (case, annotator, version) unique index, so a query about
+    one reader reads only that reader's rows.
+    """
+    newer = aliased(Annotation)
+    later = (
+        select(col(newer.id))
+        .where(
+            col(newer.case_id) == col(Annotation.case_id),
+            col(newer.annotator_id) == col(Annotation.annotator_id),
+            col(newer.version) > col(Annotation.version),
+        )
+        .exists()
+    )
+    return and_(
+        col(Annotation.project_id) == project_id, col(Annotation.deleted).is_(False), ~later
+    )
+
+
+def _cases_done(session: Session, project_id: int, user_id: int | None) -> set[int]:
+    """Cases on which ``user_id`` holds a current reading."""
     rows = session.exec(
-        select(Annotation.case_id, Annotation.annotator_id).where(
-            col(Annotation.id).in_(current_annotation_ids(project_id))
+        select(Annotation.case_id).where(
+            _current_of(project_id), col(Annotation.annotator_id) == user_id
         )
     ).all()
-    per_case: dict[int, set[int]] = {}
-    for case_id, annotator_id in rows:
-        per_case.setdefault(case_id, set()).add(annotator_id)
-    return per_case
+    return set(rows)
+
+
+def _readers_per_case(session: Session, project_id: int) -> dict[int, int]:
+    """How many annotators hold a current reading of each read case (counted in SQL)."""
+    rows = session.exec(
+        select(Annotation.case_id, func.count())
+        .where(_current_of(project_id))
+        .group_by(col(Annotation.case_id))
+    ).all()
+    return {case_id: int(n) for case_id, n in rows}
+
+
+def _project_case_ids(session: Session, project_id: int) -> list[int]:
+    """The project's case ids in id order; PostgreSQL sends them as one array (one row, not
+    one row per case: 10^5 cases in a fraction of the time)."""
+    if session.get_bind().dialect.name == "postgresql":
+        ordered = aggregate_order_by(col(Case.id), col(Case.id))
+        ids = session.exec(
+            select(func.array_agg(ordered)).where(Case.project_id == project_id)
+        ).one()
+        return [cid for cid in ids or () if cid is not None]  # primary keys: never None
+    rows = session.exec(
+        select(Case.id).where(Case.project_id == project_id).order_by(col(Case.id))
+    ).all()
+    return [cid for cid in rows if cid is not None]  # a primary key: never None
 
 
 def _by_priority(session: Session, project_id: int, case_ids: list[int]) -> list[int]:
@@ -91,22 +138,16 @@ def build_queue(session: Session, actor: User, project_id: int) -> Queue:
             Assignment.project_id == project_id, Assignment.user_id == actor.id
         )
     ).all()
-    if assigned:
-        candidates = sorted(set(assigned))
-    else:
-        ids = session.exec(
-            select(Case.id).where(Case.project_id == project_id).order_by(col(Case.id))
-        ).all()
-        candidates = [cid for cid in ids if cid is not None]  # a primary key: never None
+    candidates = sorted(set(assigned)) if assigned else _project_case_ids(session, project_id)
     candidates = _by_priority(session, project_id, candidates)
-    per_case = _readings_per_case(session, project_id)
-    done = {cid for cid in candidates if actor.id in per_case.get(cid, ())}
+    mine = _cases_done(session, project_id, actor.id)
+    done = {cid for cid in candidates if cid in mine}
     needed = project.required_annotators  # 0: no cap, every annotator reads every case
-    open_ids = tuple(
-        cid
-        for cid in candidates
-        if cid in done or not needed or len(per_case.get(cid, ())) < needed
-    )
+    if not needed:
+        open_ids = tuple(candidates)
+    else:
+        readers = _readers_per_case(session, project_id)
+        open_ids = tuple(cid for cid in candidates if cid in done or readers.get(cid, 0) < needed)
     return Queue(open_ids, frozenset(done))
 
 

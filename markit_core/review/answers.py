@@ -29,18 +29,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from sqlmodel import Session, col, select
 
 from markit_core.agreement.measures import MISSING
 from markit_core.agreement.truth import dense_truth, normalise_truth
-from markit_core.annotation.current import current_answers, visible_cases
+from markit_core.annotation.current import current_answer_columns, visible_cases
 from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.labels import active_binary_labels
 from markit_core.models import Adjudication, Case, LedgerHead, User
 
-__all__ = ["AiReference", "ProjectAnswers", "case_name", "load_ai_reference", "load_answers"]
+__all__ = [
+    "AiReference",
+    "ProjectAnswers",
+    "case_display_name",
+    "case_name",
+    "load_ai_reference",
+    "load_answers",
+]
 
 AiReference = Mapping[tuple[int, str], bool]
 
@@ -127,8 +133,13 @@ def case_name(case: Case) -> str:
     :func:`markit_core.imaging.case_record.display_name`), so this is safe to show
     to annotators and reviewers.
     """
-    base = (case.original_name or "").rsplit("/", 1)[-1]
-    return f"#{case.id} {base}".strip()
+    return case_display_name(case.id, case.original_name)
+
+
+def case_display_name(case_id: int | None, original_name: str | None) -> str:
+    """:func:`case_name` from the two columns it reads (for lists of many cases)."""
+    base = (original_name or "").rsplit("/", 1)[-1]
+    return f"#{case_id} {base}".strip()
 
 
 def load_answers(session: Session, project_id: int, viewer: User | None = None) -> ProjectAnswers:
@@ -153,30 +164,39 @@ def load_answers(session: Session, project_id: int, viewer: User | None = None) 
     return memo
 
 
+def _codes(ids: np.ndarray, keys: dict[int, int]) -> np.ndarray:
+    """Positions of ``ids`` in ``keys`` ({id: position}) through a lookup table."""
+    table = np.zeros(max(keys, default=0) + 1, dtype=np.intp)
+    for key, pos in keys.items():
+        table[key] = pos
+    return table[ids]
+
+
 def _load_answers(
     session: Session, project_id: int, only: frozenset[int] | None = None
 ) -> ProjectAnswers:
     labels = active_binary_labels(session, project_id)
     names = tuple(lb.name for lb in labels)
-    frame = pd.DataFrame(
-        current_answers(session, project_id),
-        columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
+    label_pos = {require_id(lb): p for p, lb in enumerate(labels)}
+    cols = current_answer_columns(session, project_id, list(label_pos))
+    keep = np.ones(len(cols), dtype=bool) if only is None else np.isin(cols.case_id, list(only))
+    case_of, who = cols.case_id[keep], cols.annotator_id[keep]
+    case_ids = np.unique(case_of)
+    present = [int(u) for u in np.unique(who)]
+    usernames = dict(
+        session.exec(select(User.id, User.username).where(col(User.id).in_(present))).all()
     )
-    frame = frame[frame["value"].notna() & frame["label"].isin(names)]
-    if only is not None:
-        frame = frame[frame["case_id"].isin(list(only))]
-    case_ids = np.unique(frame["case_id"].to_numpy(dtype=np.int64))
-    annotators = tuple(sorted(frame["annotator"].unique()))
-    j = np.searchsorted(case_ids, frame["case_id"].to_numpy(dtype=np.int64))
-    i = np.searchsorted(np.asarray(annotators, dtype=str), frame["annotator"].to_numpy(dtype=str))
-    k = frame["label"].map({n: p for p, n in enumerate(names)}).to_numpy(dtype=np.intp)
+    annotators = tuple(sorted(usernames[u] for u in present))
+    j = np.searchsorted(case_ids, case_of)
+    i = _codes(who, {u: annotators.index(usernames[u]) for u in present})
+    k = _codes(cols.label_id[keep], label_pos)
     shape = (len(names), len(annotators), len(case_ids))
     values = np.full(shape, MISSING, dtype=np.int8)
-    values[k, i, j] = frame["value"].to_numpy(dtype=bool)
+    values[k, i, j] = cols.value[keep]
     confidence = np.full(shape, np.nan)
-    confidence[k, i, j] = pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(dtype=float)
+    confidence[k, i, j] = cols.confidence[keep]
+    del cols, keep, case_of, who, i, j, k
     adjudicated = np.full((len(names), len(case_ids)), MISSING, dtype=np.int8)
-    label_pos = {lb.id: p for p, lb in enumerate(labels)}
     for case_id, label_id, value in session.exec(
         select(Adjudication.case_id, Adjudication.label_id, Adjudication.value).where(
             Adjudication.project_id == project_id
@@ -185,15 +205,22 @@ def _load_answers(
         jj = int(np.searchsorted(case_ids, case_id))
         if label_id in label_pos and jj < len(case_ids) and case_ids[jj] == case_id:
             adjudicated[label_pos[label_id], jj] = int(value)
-    in_table = select(Case).where(col(Case.id).in_(case_ids.tolist()))
-    cases = {c.id: c for c in session.exec(in_table)}
     return ProjectAnswers(
         case_ids,
-        tuple(case_name(cases[int(c)]) for c in case_ids),
+        _case_names(session, project_id, case_ids),
         annotators,
         names,
-        tuple(require_id(lb) for lb in labels),
+        tuple(label_pos),
         values,
         confidence,
         adjudicated,
     )
+
+
+def _case_names(session: Session, project_id: int, case_ids: np.ndarray) -> tuple[str, ...]:
+    """:func:`case_name` of each case, reading only the two columns it needs."""
+    rows = session.exec(
+        select(Case.id, Case.original_name).where(Case.project_id == project_id)
+    ).all()
+    stored = {cid: name for cid, name in rows}
+    return tuple(case_display_name(int(c), stored[int(c)]) for c in case_ids)

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session, col, select
 
-from markit_core.annotation.current import current_answers
+from markit_core.annotation.current import current_answer_columns
+from markit_core.db import require_id
 from markit_core.labels import active_binary_labels
-from markit_core.models import Adjudication, LabelDef
+from markit_core.models import Adjudication, LabelDef, User
 from markit_core.review.answers import AiReference
 from markit_core.rewards.table import AnnotationTable
 
@@ -32,12 +33,23 @@ __all__ = [
 
 def answers_frame(session: Session, project_id: int) -> pd.DataFrame:
     """Current answers to active binary labels, sorted (case, label, annotator)."""
-    labels = [lb.name for lb in active_binary_labels(session, project_id)]
-    frame = pd.DataFrame(
-        current_answers(session, project_id),
-        columns=["case_id", "label", "annotator", "value", "confidence", "seconds"],
+    labels = {require_id(lb): lb.name for lb in active_binary_labels(session, project_id)}
+    cols = current_answer_columns(session, project_id, list(labels))
+    present = [int(u) for u in np.unique(cols.annotator_id)]
+    users = dict(
+        session.exec(select(User.id, User.username).where(col(User.id).in_(present))).all()
     )
-    frame = frame[frame["value"].notna() & frame["label"].isin(set(labels))]
+    frame = pd.DataFrame(
+        {
+            "case_id": cols.case_id,
+            "label": pd.Series(cols.label_id).map(labels).to_numpy(object),
+            "annotator": pd.Series(cols.annotator_id).map(users).to_numpy(object),
+            "value": cols.value,
+            "confidence": cols.confidence,
+            "seconds": cols.seconds,
+        }
+    )
+    del cols
     return frame.sort_values(["case_id", "label", "annotator"], kind="stable").reset_index(
         drop=True
     )
