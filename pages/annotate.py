@@ -10,6 +10,8 @@ markit_core.annotation.regions; storing in markit_core.annotation.submit.submit.
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from markit_core.access import Action
@@ -92,11 +94,28 @@ if draft.submit_pending and not draft.unchanged():
 others: list[Reading] = others_readings(s, user, project.id, case_id)
 other_color = {r.annotator: annotator_color(r.annotator) for r in others}
 
+
+def answer_panel(suggestions: Any) -> None:
+    """Report, labels, submit, others' readings and case facts (the column right of the image)."""
+    panels.report_box(s, user, project.id, case_id)  # first: visible without scrolling
+    request = labels_panel(user.id, project.id, case_id, binary, suggestions)
+    if request is not None:
+        panels.submit_draft(request[0], go_next=request[1], suggestions=suggestions)
+    if others:
+        panels.others_panel(others, other_color, names, binary)
+    elif project.show_others_after_submit and case_id not in queue.done:
+        st.caption("Other annotators' answers appear here after you submit yours.")
+    panels.case_facts(case)
+
+
 # -- viewer -------------------------------------------------------------------------
 try:
     decoded = viewer.decoded_image(case.stored_path)
 except MarkitError as e:
     show_error(e)
+    # answers need no pixels (e.g. an archive that is down): the labels stay usable
+    answer_panel(ai_ui.annotate_suggestions(s, user, project.id, case_id, case_id in queue.done))
+    state.keyboard_shortcuts(panels.SHORTCUTS)
     st.stop()
 client = reading.client_side()
 viewer.prepare_view(case_id, decoded)
@@ -219,15 +238,7 @@ with left:
     panels.region_list(draft, case_id, colors, names, decoded.n_frames)
 
 with right:
-    panels.report_box(s, user, project.id, case_id)  # first: visible without scrolling
-    request = labels_panel(user.id, project.id, case_id, binary, suggestions)
-    if request is not None:
-        panels.submit_draft(request[0], go_next=request[1], suggestions=suggestions)
-    if others:
-        panels.others_panel(others, other_color, names, binary)
-    elif project.show_others_after_submit and case_id not in queue.done:
-        st.caption("Other annotators' answers appear here after you submit yours.")
-    panels.case_facts(case)
+    answer_panel(suggestions)
 
 state.keyboard_shortcuts(panels.SHORTCUTS)
 reading.prefetch_archive(s, project.id, queue, case_id)  # next cases left in an archive

@@ -363,6 +363,8 @@ def test_archive_down_gives_a_clear_message_and_keeps_annotations(
     # the page says what is wrong (and keeps the navigation), nothing else breaks
     at = _annotate_page(settings, monkeypatch, server_viewer=False)
     assert any("cannot show case" in e.value and "Hospital PACS" in e.value for e in at.error)
+    # ... and the labels stay: the reader can still answer and submit without the image
+    assert at.button(key="submit_next") is not None and not at.exception
 
     kept = load_draft(session, imaging.annotator, imaging.project_id, ct.id)
     assert kept is not None and kept.answers[labels["nodule"]].value is False
