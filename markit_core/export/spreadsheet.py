@@ -44,8 +44,8 @@ class SafeCsvWriter:
 
     def writerow(self, row: Iterable[Any]) -> None:
         # safe_cell inlined, one pass over the cells: exports write millions of them
-        if self._text is not None:
-            self._write_checking(list(row), self._text)
+        if self._text is not None:  # a list is the caller's own copy: changed in place
+            self._write_checking(row if isinstance(row, list) else list(row), self._text)
             return
         cells = list(row)
         has_cr = False

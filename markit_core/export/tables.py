@@ -120,18 +120,20 @@ def write_readings_csv(
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv_writer(f, _READING_TEXT)
         writer.writerow(READING_COLUMNS)
-        for r in iter_readings(session, project_id):
+        write, seen, seen_ai, rows = writer.writerow, out.annotation_ids.add, out.ai_label_ids, 0
+        for r in iter_readings(session, project_id):  # the hot loop of a large export
             cells = list(r[:_READING_CELLS])  # numbers stay numbers; None: an empty cell
             cells[7] = _BOOL[r.value]
             cells[15] = _BOOL[r.ai_suggestion_visible]
-            writer.writerow(cells)
-            out.rows += 1
+            write(cells)
+            rows += 1
             if r.annotation_id is not None:
-                out.annotation_ids.add(r.annotation_id)
+                seen(r.annotation_id)
             if r.ai_label_id is not None:
-                out.ai_label_ids.add(r.ai_label_id)
-            if out.rows % _EVERY == 0:
-                progress(out.rows, total, "readings")
+                seen_ai.add(r.ai_label_id)
+            if rows % _EVERY == 0:
+                progress(rows, total, "readings")
+        out.rows = rows
     progress(out.rows, total, "readings")
     return out
 
@@ -147,7 +149,7 @@ class RegionsCsv:
 
     def add(self, r: RegionRow) -> None:
         # the stored JSON, not re-encoded
-        self._writer.writerow((*r[:6], r.points_json.replace(" ", ""), *r[7:]))
+        self._writer.writerow([*r[:6], r.points_json.replace(" ", ""), *r[7:]])
         self.written.rows += 1
         self.written.annotation_ids.add(r.annotation_id)
 
