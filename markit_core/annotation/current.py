@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, text
+from sqlalchemy import and_, func, text
 from sqlalchemy import select as sa_select  # six columns: beyond sqlmodel's typed overloads
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from markit_core.db import require_id
@@ -30,6 +31,29 @@ class CurrentAnswer:
     value: bool | None
     confidence: int | None
     seconds: float | None
+
+
+def current_readings(project_id: int) -> Any:
+    """WHERE clause of a project's current readings: not deleted, no higher version by the
+    same reader of the case.
+
+    A NOT EXISTS on the (case, annotator, version) unique index stays linear on large
+    projects (an IN over a grouped subquery does not, on SQLite), and a query about one
+    reader reads only that reader's rows.
+    """
+    newer = aliased(Annotation)
+    later = (
+        select(col(newer.id))
+        .where(
+            col(newer.case_id) == col(Annotation.case_id),
+            col(newer.annotator_id) == col(Annotation.annotator_id),
+            col(newer.version) > col(Annotation.version),
+        )
+        .exists()
+    )
+    return and_(
+        col(Annotation.project_id) == project_id, col(Annotation.deleted).is_(False), ~later
+    )
 
 
 def current_annotation_ids(project_id: int):

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import and_, func
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from markit_core import ledger
 from markit_core.access import Action, can, require
 from markit_core.accounts import get_user
+from markit_core.annotation.current import current_readings
 from markit_core.db import require_id, rolls_back
 from markit_core.errors import ValidationError
 from markit_core.models import Annotation, Assignment, Case, CasePriority, User
@@ -60,32 +59,11 @@ class Queue:
         return ids[i - 1] if i > 0 else None
 
 
-def _current_of(project_id: int) -> Any:
-    """Current readings of a project: not deleted, no higher version by the same reader.
-
-    A NOT EXISTS on the (case, annotator, version) unique index, so a query about
-    one reader reads only that reader's rows.
-    """
-    newer = aliased(Annotation)
-    later = (
-        select(col(newer.id))
-        .where(
-            col(newer.case_id) == col(Annotation.case_id),
-            col(newer.annotator_id) == col(Annotation.annotator_id),
-            col(newer.version) > col(Annotation.version),
-        )
-        .exists()
-    )
-    return and_(
-        col(Annotation.project_id) == project_id, col(Annotation.deleted).is_(False), ~later
-    )
-
-
 def _cases_done(session: Session, project_id: int, user_id: int | None) -> set[int]:
     """Cases on which ``user_id`` holds a current reading."""
     rows = session.exec(
         select(Annotation.case_id).where(
-            _current_of(project_id), col(Annotation.annotator_id) == user_id
+            current_readings(project_id), col(Annotation.annotator_id) == user_id
         )
     ).all()
     return set(rows)
@@ -95,7 +73,7 @@ def _readers_per_case(session: Session, project_id: int) -> dict[int, int]:
     """How many annotators hold a current reading of each read case (counted in SQL)."""
     rows = session.exec(
         select(Annotation.case_id, func.count())
-        .where(_current_of(project_id))
+        .where(current_readings(project_id))
         .group_by(col(Annotation.case_id))
     ).all()
     return {case_id: int(n) for case_id, n in rows}

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import String, and_, cast, func
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from markit_core.annotation.current import current_readings
 from markit_core.models import (
     AiLabel,
     Annotation,
@@ -137,36 +137,13 @@ def iso_time(value: datetime | str | None) -> str:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
 
-def _current(project_id: int) -> Any:
-    """Current readings: not deleted and no higher version by the same reader of the case.
-
-    A NOT EXISTS on the (case, annotator, version) unique index stays linear on large
-    projects, where an IN over a grouped subquery does not (SQLite).
-    """
-    newer = aliased(Annotation)
-    later = (
-        select(col(newer.id))
-        .where(
-            col(newer.case_id) == col(Annotation.case_id),
-            col(newer.annotator_id) == col(Annotation.annotator_id),
-            col(newer.version) > col(Annotation.version),
-        )
-        .exists()
-    )
-    return and_(
-        col(Annotation.project_id) == project_id,
-        col(Annotation.deleted).is_(False),
-        ~later,
-    )
-
-
 def count_readings(session: Session, project_id: int, *, include_ai: bool = True) -> int:
     """Number of rows :func:`iter_readings` yields."""
     stmt = (
         select(func.count())
         .select_from(AnnotationValue)
         .join(Annotation, col(Annotation.id) == col(AnnotationValue.annotation_id))
-        .where(_current(project_id), col(AnnotationValue.value).is_not(None))
+        .where(current_readings(project_id), col(AnnotationValue.value).is_not(None))
     )
     humans = int(session.exec(stmt).one())
     if not include_ai:
@@ -232,7 +209,7 @@ def _human_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
                 col(AnnotationExposure.label_id) == col(AnnotationValue.label_id),
             ),
         )
-        .where(_current(project_id), col(AnnotationValue.value).is_not(None))
+        .where(current_readings(project_id), col(AnnotationValue.value).is_not(None))
         .order_by(
             col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
         )
@@ -297,7 +274,7 @@ def count_regions(session: Session, project_id: int) -> int:
         select(func.count())
         .select_from(Roi)
         .join(Annotation, col(Annotation.id) == col(Roi.annotation_id))
-        .where(_current(project_id))
+        .where(current_readings(project_id))
     )
     return int(session.exec(stmt).one())
 
@@ -326,7 +303,7 @@ def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
         .join(Annotation, col(Annotation.id) == col(Roi.annotation_id))
         .join(LabelDef, col(LabelDef.id) == col(Roi.label_id))
         .join(User, col(User.id) == col(Annotation.annotator_id))
-        .where(_current(project_id))
+        .where(current_readings(project_id))
         .order_by(col(Annotation.case_id), col(User.username), col(Roi.id))
     )
     make = RegionRow._make
