@@ -143,6 +143,24 @@ def load_pickled_model_state(path: Path, list_path: Path = CHECKSUMS_FILE) -> di
     )
 
 
+def read_weights_state(path: Path, checksums: Path) -> tuple[dict[str, Any], Path]:
+    """State dict and the file it came from: ``<file>.state.pt`` if converted, else the
+    release file itself, read as a plain state dict or else as a pickle only when listed.
+
+    Raises
+    ------
+    WeightsError
+        Missing, corrupt, not listed or not matching its checksum.
+    """
+    converted = path.with_name(path.name + ".state.pt")
+    if converted.is_file():
+        return load_state_dict_file(converted), converted
+    try:
+        return load_state_dict_file(path), path
+    except WeightsError:  # not a plain state dict: a pickle, read only when listed
+        return load_pickled_model_state(path, checksums), path
+
+
 def apply_state_dict(model: Any, state: Mapping[str, Any], path: Path, arch: str) -> None:
     """Load ``state`` into ``model`` strictly; a mismatch names the file and architecture.
 

@@ -31,7 +31,7 @@ from markit_core.inference.torch_task import TorchTask
 from markit_core.inference.weights import (
     apply_state_dict,
     load_pickled_model_state,
-    load_state_dict_file,
+    read_weights_state,
 )
 
 ARCH = "torchxrayvision DenseNet-121 (1 channel, 18 outputs)"
@@ -83,16 +83,13 @@ def load_xrv_densenet(
         raise WeightsError(f"{info.name}: unknown torchxrayvision weights {weights_name(info)!r}")
     path = Path(weights_dir) / filename
     converted = path.with_name(path.name + ".state.pt")
-    if converted.is_file():
-        state, source = load_state_dict_file(converted), converted
-    elif path.is_file():
-        state, source = load_pickled_model_state(path, checksums), path
-    else:
+    if not converted.is_file() and not path.is_file():
         raise WeightsError(
             f"weights for {info.name} not found: copy {filename} (torchxrayvision's "
             f"release file) or {converted.name} into {Path(weights_dir).resolve()} "
             "(MARKIT_WEIGHTS_DIR)"
         )
+    state, source = read_weights_state(path, checksums)
     state = {k: v for k, v in state.items() if k != "op_threshs"}
     model = build_densenet()
     apply_state_dict(model, state, source, ARCH)

@@ -38,8 +38,7 @@ from markit_core.inference.errors import WeightsError
 from markit_core.inference.torch_task import TorchTask
 from markit_core.inference.weights import (
     apply_state_dict,
-    load_pickled_model_state,
-    load_state_dict_file,
+    read_weights_state,
     verify_checksum,
 )
 
@@ -124,22 +123,11 @@ class _FirstTwo(nn.Module):
         return z[:, :2]
 
 
-def _read_state(path: Path, checksums: Path) -> tuple[dict[str, Any], Path]:
-    """``<file>.state.pt`` if converted, else the release file: plain, or a listed pickle."""
-    converted = path.with_name(path.name + ".state.pt")
-    if converted.is_file():
-        return load_state_dict_file(converted), converted
-    try:
-        return load_state_dict_file(path), path
-    except WeightsError:  # not a plain state dict: a pickle, read only when listed
-        return load_pickled_model_state(path, checksums), path
-
-
 def _view_halves(path: Path, base: Baseline, checksums: Path) -> tuple[nn.Module, nn.Module]:
     import torchvision  # type: ignore[import-untyped]
 
     resnet = torchvision.models.resnet50(weights=None)
-    state, source = _read_state(path, checksums)
+    state, source = read_weights_state(path, checksums)
     apply_state_dict(resnet, state, source, base.arch)
     out = nn.Sequential(_FirstTwo(), _PositiveVsNegative(1))
     return _resnet_halves(resnet, _XrvToRgb(base.imagenet_norm), out)
@@ -155,7 +143,7 @@ def _sex_halves(path: Path, base: Baseline, checksums: Path) -> tuple[nn.Module,
 
     resnet = torchvision.models.resnet34(weights=None)
     resnet.fc = nn.Linear(resnet.fc.in_features, 2)
-    state, source = _read_state(path, checksums)
+    state, source = read_weights_state(path, checksums)
     apply_state_dict(resnet, _lightning_state(state), source, base.arch)
     return _resnet_halves(resnet, _XrvToRgb(base.imagenet_norm), _PositiveVsNegative(1))
 
