@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -688,3 +688,26 @@ class CaseArchiveRef(SQLModel, table=True):
     series_uid: str = Field(max_length=255)
     sop_uid: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- issue 13: stored answer snapshot ---
+
+
+class AnswerSnapshotRow(SQLModel, table=True):
+    """A project's current answers, dense, as of ledger entry ``ledger_seq``: a rebuildable copy.
+
+    Written by ``markit_core.annotation.snapshot_store`` (never by hand); the ledger
+    entries after ``ledger_seq`` bring it up to date (``markit_core.annotation.snapshot``).
+    """
+
+    __tablename__ = "answer_snapshot"
+
+    project_id: int = Field(foreign_key="project.id", primary_key=True)
+    ledger_seq: int
+    ledger_hash: str = Field(max_length=64)
+    max_annotation_id: int
+    answers: int
+    built_at: datetime = Field(default_factory=utcnow)
+    axes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # npy: case/reader/label ids
+    grades: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # zlib: value, confidence
+    seconds: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # zlib: float64 times

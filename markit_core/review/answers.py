@@ -33,7 +33,8 @@ from sqlmodel import Session, col, select
 
 from markit_core.agreement.measures import MISSING
 from markit_core.agreement.truth import dense_truth, normalise_truth
-from markit_core.annotation.current import current_answer_columns, visible_cases
+from markit_core.annotation.current import visible_cases
+from markit_core.annotation.snapshot import dense_answers
 from markit_core.db import require_id
 from markit_core.errors import ValidationError
 from markit_core.labels import active_binary_labels
@@ -164,39 +165,37 @@ def load_answers(session: Session, project_id: int, viewer: User | None = None) 
     return memo
 
 
-def _codes(ids: np.ndarray, keys: dict[int, int]) -> np.ndarray:
-    """Positions of ``ids`` in ``keys`` ({id: position}) through a lookup table."""
-    table = np.zeros(max(keys, default=0) + 1, dtype=np.intp)
-    for key, pos in keys.items():
-        table[key] = pos
-    return table[ids]
-
-
 def _load_answers(
     session: Session, project_id: int, only: frozenset[int] | None = None
 ) -> ProjectAnswers:
     labels = active_binary_labels(session, project_id)
-    names = tuple(lb.name for lb in labels)
-    label_pos = {require_id(lb): p for p, lb in enumerate(labels)}
-    cols = current_answer_columns(session, project_id, list(label_pos))
-    keep = np.ones(len(cols), dtype=bool) if only is None else np.isin(cols.case_id, list(only))
-    case_of, who = cols.case_id[keep], cols.annotator_id[keep]
-    case_ids = np.unique(case_of)
-    present = [int(u) for u in np.unique(who)]
+    label_ids = [require_id(lb) for lb in labels]
+    label_pos = {lid: p for p, lid in enumerate(label_ids)}
+    snap = dense_answers(session, project_id)
+    known = np.isin(label_ids, snap.label_ids)
+    rows = np.searchsorted(snap.label_ids, np.asarray(label_ids, dtype=np.int64)[known])
+    values = snap.value[rows]  # the active labels the snapshot holds, in display order
+    answered = (values != MISSING).any(axis=(0, 1))
+    if only is not None:
+        answered &= np.isin(snap.case_ids, list(only))
+    readers = (values[:, :, answered] != MISSING).any(axis=(0, 2))
+    present = [int(u) for u in snap.annotator_ids[readers]]
     usernames = dict(
         session.exec(select(User.id, User.username).where(col(User.id).in_(present))).all()
     )
-    annotators = tuple(sorted(usernames[u] for u in present))
-    j = np.searchsorted(case_ids, case_of)
-    i = _codes(who, {u: annotators.index(usernames[u]) for u in present})
-    k = _codes(cols.label_id[keep], label_pos)
-    shape = (len(names), len(annotators), len(case_ids))
-    values = np.full(shape, MISSING, dtype=np.int8)
-    values[k, i, j] = cols.value[keep]
+    order = sorted(range(len(present)), key=lambda n: usernames[present[n]])
+    i = np.flatnonzero(readers)[order]
+    j = np.flatnonzero(answered)
+    case_ids = snap.case_ids[j].astype(np.int64)
+    shape = (len(labels), len(i), len(j))
+    dense = np.full(shape, MISSING, dtype=np.int8)
+    dense[known] = values[np.ix_(np.arange(len(rows)), i, j)]
     confidence = np.full(shape, np.nan)
-    confidence[k, i, j] = cols.confidence[keep]
-    del cols, keep, case_of, who, i, j, k
-    adjudicated = np.full((len(names), len(case_ids)), MISSING, dtype=np.int8)
+    graded = snap.confidence[np.ix_(rows, i, j)].astype(float)
+    graded[graded == MISSING] = np.nan
+    confidence[known] = graded
+    del values, graded
+    adjudicated = np.full((len(labels), len(case_ids)), MISSING, dtype=np.int8)
     for case_id, label_id, value in session.exec(
         select(Adjudication.case_id, Adjudication.label_id, Adjudication.value).where(
             Adjudication.project_id == project_id
@@ -208,10 +207,10 @@ def _load_answers(
     return ProjectAnswers(
         case_ids,
         _case_names(session, project_id, case_ids),
-        annotators,
-        names,
-        tuple(label_pos),
-        values,
+        tuple(usernames[present[n]] for n in order),
+        tuple(lb.name for lb in labels),
+        tuple(label_ids),
+        dense,
         confidence,
         adjudicated,
     )
