@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from markit_core.agreement.measures import MISSING
@@ -80,8 +82,8 @@ class ProjectAnswers:
         Active binary labels in display order.
     values : (K, I, J) int8
         1 / 0 / -1 (missing).
-    confidence : (K, I, J) float
-        Grade 0..100, NaN where missing.
+    grades : (K, I, J) int8
+        Confidence grade 0..100, -1 where missing (``confidence`` as floats).
     adjudicated : (K, J) int8
         Reviewer's final answer, -1 where none.
     """
@@ -92,8 +94,19 @@ class ProjectAnswers:
     labels: tuple[str, ...]
     label_ids: tuple[int, ...]
     values: np.ndarray
-    confidence: np.ndarray
+    grades: np.ndarray
     adjudicated: np.ndarray
+
+    @cached_property
+    def confidence(self) -> np.ndarray:
+        """(K, I, J) float grades, NaN where missing (made on first use: 8 bytes a cell)."""
+        return self.confidence_of(slice(None))
+
+    def confidence_of(self, k: int | slice) -> np.ndarray:
+        """Float grades of label position ``k`` (or a slice of them), NaN where missing."""
+        out = self.grades[k].astype(float)
+        out[out == MISSING] = np.nan
+        return out
 
     def label_index(self, label: str | int) -> int:
         """Position of a label given by name or id (ValidationError if not active)."""
@@ -187,14 +200,8 @@ def _load_answers(
     i = np.flatnonzero(readers)[order]
     j = np.flatnonzero(answered)
     case_ids = snap.case_ids[j].astype(np.int64)
-    shape = (len(labels), len(i), len(j))
-    dense = np.full(shape, MISSING, dtype=np.int8)
-    dense[known] = values[np.ix_(np.arange(len(rows)), i, j)]
-    confidence = np.full(shape, np.nan)
-    graded = snap.confidence[np.ix_(rows, i, j)].astype(float)
-    graded[graded == MISSING] = np.nan
-    confidence[known] = graded
-    del values, graded
+    dense = _taken(snap.value, known, rows, i, j)
+    grades = _taken(snap.confidence, known, rows, i, j)
     adjudicated = np.full((len(labels), len(case_ids)), MISSING, dtype=np.int8)
     for case_id, label_id, value in session.exec(
         select(Adjudication.case_id, Adjudication.label_id, Adjudication.value).where(
@@ -211,15 +218,39 @@ def _load_answers(
         tuple(lb.name for lb in labels),
         tuple(label_ids),
         dense,
-        confidence,
+        grades,
         adjudicated,
     )
 
 
+def _taken(
+    full: np.ndarray, known: np.ndarray, rows: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> np.ndarray:
+    """``full[rows][:, i][:, :, j]`` placed at the ``known`` label positions (-1 elsewhere).
+
+    Whole axes are taken as they are (no fancy-index copy), the common case of a
+    reviewer who sees every case and readers whose names sort like their ids.
+    """
+    whole_i = len(i) == full.shape[1] and bool((i == np.arange(len(i))).all())
+    whole_j = len(j) == full.shape[2] and bool((j == np.arange(len(j))).all())
+    part = full[rows]
+    if not whole_i:
+        part = part[:, i]
+    if not whole_j:
+        part = part[:, :, j]
+    if bool(known.all()):
+        return part
+    out = np.full((len(known), len(i), len(j)), MISSING, dtype=full.dtype)
+    out[known] = part
+    return out
+
+
 def _case_names(session: Session, project_id: int, case_ids: np.ndarray) -> tuple[str, ...]:
-    """:func:`case_name` of each case, reading only the two columns it needs."""
-    rows = session.exec(
-        select(Case.id, Case.original_name).where(Case.project_id == project_id)
-    ).all()
-    stored = {cid: name for cid, name in rows}
-    return tuple(case_display_name(int(c), stored[int(c)]) for c in case_ids)
+    """:func:`case_name` of each case, reading only the two columns it needs (through the
+    driver cursor: 10^5 cases in a tenth of a second instead of a second)."""
+    table = Case.__table__  # type: ignore[attr-defined]
+    rows = session.connection().execute(
+        sa_select(table.c.id, table.c.original_name).where(table.c.project_id == project_id)
+    )
+    stored: dict[int, str | None] = dict(rows.tuples().all())
+    return tuple(case_display_name(c, stored[c]) for c in case_ids.tolist())
