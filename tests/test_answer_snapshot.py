@@ -21,7 +21,7 @@ from markit_core.models import Annotation, AnnotationValue, AnswerSnapshotRow, R
 from markit_core.review import views as review
 from tests.review_helpers import add_cases, build_example, read
 
-STORE_EVERY_TIME = {"store_min_answers": 0, "store_min_changes": 0}
+STORE_EVERY_TIME = {"store_min_answers": 0, "store_min_changes": 0, "store_in_background": False}
 
 
 @pytest.fixture
@@ -169,3 +169,15 @@ def test_review_figures_are_the_same_from_the_stored_snapshot(session, ex):
     np.testing.assert_array_equal(stored.values, fresh.values)
     np.testing.assert_array_equal(stored.confidence, fresh.confidence)
     assert stored.case_ids == fresh.case_ids and stored.annotators == fresh.annotators
+
+
+def test_the_background_store_lands(session, ex):
+    import threading
+
+    pid = ex.project.id
+    snapshot.dense_answers(session, pid, store_min_answers=0, store_min_changes=0)
+    for thread in threading.enumerate():
+        if thread.name == f"answer-snapshot-{pid}":
+            thread.join(30)
+    row = _stored(session, pid)
+    assert row is not None and row.answers == 24

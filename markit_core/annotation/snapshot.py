@@ -19,6 +19,7 @@ restore, or the project holds an annotation the ledger never named).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -71,13 +72,16 @@ def dense_answers(
     seconds: bool = False,
     store_min_answers: int = STORE_MIN_ANSWERS,
     store_min_changes: int = STORE_MIN_CHANGES,
+    store_in_background: bool = True,
 ) -> DenseAnswers:
     """The project's current answers, from the stored snapshot plus the ledger since.
 
     A query helper (callers check permissions). ``seconds`` also loads the
     labelling times. The snapshot is (re)stored, on a connection of its own,
     when the project has at least ``store_min_answers`` answers and it was
-    missing, untrusted, or ``store_min_changes`` annotations behind.
+    missing, untrusted, or ``store_min_changes`` annotations behind; by default
+    in a background thread, so the reader who brought it up to date does not
+    wait for the upload (a store lost with the process is made by a later reader).
     """
     from markit_core.annotation import snapshot_store as store
 
@@ -101,8 +105,18 @@ def dense_answers(
                 seconds=True,
                 store_min_answers=store_min_answers,
                 store_min_changes=store_min_changes,
+                store_in_background=store_in_background,
             )
-        store.save(session, project_id, snap)
+        if store_in_background:
+            engine = store.engine_of(session)
+            threading.Thread(
+                target=store.save,
+                args=(engine, project_id, snap),
+                daemon=True,
+                name=f"answer-snapshot-{project_id}",
+            ).start()
+        else:
+            store.save(store.engine_of(session), project_id, snap)
     return snap if seconds or snap.seconds is None else replace(snap, seconds=None)
 
 

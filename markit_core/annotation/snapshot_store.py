@@ -26,7 +26,7 @@ from markit_core.models import AnswerSnapshotRow, utcnow
 if TYPE_CHECKING:
     from markit_core.annotation.snapshot import DenseAnswers
 
-__all__ = ["load", "save"]
+__all__ = ["engine_of", "load", "save"]
 
 log = logging.getLogger(__name__)
 _T = AnswerSnapshotRow.__table__  # type: ignore[attr-defined]
@@ -70,7 +70,13 @@ def load(session: Session, project_id: int, *, seconds: bool) -> DenseAnswers | 
     )
 
 
-def save(session: Session, project_id: int, snap: DenseAnswers) -> bool:
+def engine_of(session: Session) -> Engine:
+    """The engine behind ``session``: snapshots are written on a connection of their own."""
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def save(engine: Engine, project_id: int, snap: DenseAnswers) -> bool:
     """Store ``snap`` unless a newer one is stored; False when the database was busy.
 
     Written on a connection of its own, so the caller's session (often a
@@ -88,8 +94,6 @@ def save(session: Session, project_id: int, snap: DenseAnswers) -> bool:
         "grades": zlib.compress(snap.value.tobytes() + snap.confidence.tobytes(), 1),
         "seconds": zlib.compress(np.ascontiguousarray(snap.seconds).tobytes(), 1),
     }
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
     sqlite = engine.dialect.name == "sqlite"
     stmt = (sqlite_insert if sqlite else pg_insert)(_T).values(**values)
     stmt = stmt.on_conflict_do_update(
@@ -109,7 +113,10 @@ def save(session: Session, project_id: int, snap: DenseAnswers) -> bool:
             finally:
                 if sqlite:
                     conn.exec_driver_sql("PRAGMA busy_timeout = 30000")
-    except OperationalError as e:  # busy: the next reader stores it
+    except OperationalError as e:  # busy or gone: the next reader stores it
         log.info("answer snapshot of project %s not stored now: %s", project_id, e)
+        return False
+    except Exception:  # a cache write must never take a page down (it runs in a thread too)
+        log.exception("answer snapshot of project %s not stored", project_id)
         return False
     return True

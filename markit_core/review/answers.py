@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -246,11 +247,21 @@ def _taken(
 
 
 def _case_names(session: Session, project_id: int, case_ids: np.ndarray) -> tuple[str, ...]:
-    """:func:`case_name` of each case, reading only the two columns it needs (through the
-    driver cursor: 10^5 cases in a tenth of a second instead of a second)."""
+    """:func:`case_name` of each case, reading only the two columns it needs (PostgreSQL
+    sends them as two arrays in one row: 10^5 cases in a fifth of the time)."""
     table = Case.__table__  # type: ignore[attr-defined]
-    rows = session.connection().execute(
-        sa_select(table.c.id, table.c.original_name).where(table.c.project_id == project_id)
-    )
-    stored: dict[int, str | None] = dict(rows.tuples().all())
-    return tuple(case_display_name(c, stored[c]) for c in case_ids.tolist())
+    mine = table.c.project_id == project_id
+    conn = session.connection()
+    stored: dict[int, str | None]
+    if conn.dialect.name == "postgresql":
+        ids, names = conn.execute(
+            sa_select(func.array_agg(table.c.id), func.array_agg(table.c.original_name)).where(mine)
+        ).one()
+        stored = dict(zip(ids or (), names or (), strict=True))
+    else:
+        stored = {
+            cid: name
+            for cid, name in conn.execute(sa_select(table.c.id, table.c.original_name).where(mine))
+        }
+    # case_display_name inlined: it runs once per case of the project
+    return tuple(f"#{c} {(stored[c] or '').rsplit('/', 1)[-1]}".strip() for c in case_ids.tolist())
