@@ -127,7 +127,7 @@ def _heatmap(s: Any, user: Any, project_id: int) -> int:
     return len(m.case_ids)
 
 
-def _submit_one(s: Any, user: Any, project_id: int, case_id: int) -> None:
+def _submit_one(s: Any, user: Any, project_id: int, case_id: int) -> int:
     """The fifth reader answers every label of ``case_id`` (a real submit with its ledger entry)."""
     from markit_core.annotation.submit import Answer, submit
     from markit_core.annotation.timing import Timing
@@ -137,6 +137,7 @@ def _submit_one(s: Any, user: Any, project_id: int, case_id: int) -> None:
     answers = {lb.id: Answer(n % 3 == 0, 80) for n, lb in enumerate(labels)}
     token = f"scale-bench-{project_id}-{case_id}-{time.time_ns()}"[:64]
     submit(s, user, project_id, case_id, answers=answers, timing=Timing(9.0, 9.0, 0.0), token=token)
+    return len(answers)
 
 
 def measure(engine: Any, built: Any, folder: Path) -> dict[str, Any]:
@@ -175,7 +176,7 @@ def measure(engine: Any, built: Any, folder: Path) -> dict[str, Any]:
         t, rows = _timed(lambda: _heatmap(s, root, pid))
     out["heatmap_s"], out["heatmap_rows"] = round(t, 2), rows
     with session(engine) as s:
-        _submit_one(s, get_user(s, built.next_reader), pid, case_id)
+        out["answers_added"] = _submit_one(s, get_user(s, built.next_reader), pid, case_id)
     with session(engine) as s:
         t, _ = _timed(lambda: _heatmap(s, get_user(s, "root"), pid))
     out["heatmap_after_submit_s"] = round(t, 2)
@@ -300,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     figures.update(
         cases=r["built"].cases,
         answers=scale["answers"],
+        answers_added=scale["answers_added"],
         load_s=_finite(r["load_s"]),
         snapshot_build_s=scale["snapshot_build_s"],
         heatmap_after_submit_s=scale["heatmap_after_submit_s"],
