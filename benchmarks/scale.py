@@ -11,7 +11,8 @@ the core calls the pages make are timed (server time, no browser):
   the fifth reader: ``build_queue`` + ``Queue.next_after``, ``case_in_project``,
   ``list_labels``, ``my_reading``, ``load_draft``, ``others_readings``
   (median of 5, each in a fresh session as a page rerun has). The page's case
-  list panel (``navigation.case_list`` over the whole queue) is timed apart.
+  list panel (``navigation.case_window``: the 200 cases around the current one
+  and the counts per status over the whole queue) is timed apart.
 * snapshot -- the answer snapshot (``annotation.snapshot.dense_answers``) is built once
   right after the bulk load, which wrote no ledger entries, and stored; timed apart
   (``snapshot_build_s``): what the first review or reward run after a large import pays.
@@ -143,7 +144,7 @@ def _submit_one(s: Any, user: Any, project_id: int, case_id: int) -> int:
 def measure(engine: Any, built: Any, folder: Path) -> dict[str, Any]:
     """Time the four operations (and the case list) on one project."""
     from markit_core.accounts import get_user
-    from markit_core.annotation.navigation import case_list
+    from markit_core.annotation.navigation import case_window
     from markit_core.annotation.snapshot import dense_answers
     from markit_core.db import session
     from markit_core.export.tables import write_readings_csv
@@ -166,10 +167,10 @@ def measure(engine: Any, built: Any, folder: Path) -> dict[str, Any]:
     out["next_case_id"] = case_id
     with session(engine) as s:
         reader = get_user(s, built.next_reader)
-        t, entries = _timed(lambda: case_list(s, reader, pid))
+        t, window = _timed(lambda: case_window(s, reader, pid, around=case_id))
     out["case_list_ms"] = round(t * 1000, 1)
-    out["case_list_entries"] = len(entries)
-    del entries
+    out["case_list_entries"] = len(window.entries)
+    del window
     out["rss_after_next_case_mb"] = _rss_mb()
     with session(engine) as s:
         root = get_user(s, "root")
