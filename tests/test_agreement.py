@@ -249,7 +249,7 @@ def test_krippendorff_undefined_when_every_value_is_one_category() -> None:
     assert np.isnan(krippendorff_alpha_nominal(np.array([[1, 1, 0], [1, 1, MISSING]])))
 
 
-@pytest.mark.parametrize("raters", [1, 2, 5, 20])
+@pytest.mark.parametrize("raters", [1, 2, 5, 8, 9, 20])
 def test_unweighted_pair_counts_equal_the_matrix_products(raters):
     """The bincount path for few raters gives exactly the weighted path's counts at weight 1."""
     from markit_core.agreement.measures import (

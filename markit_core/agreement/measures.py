@@ -286,6 +286,8 @@ def pair_confusion(
     With weights, a pair of ratings weighs the product of the two ratings' weights.
     """
     v = as_ratings(values)
+    if weights is None and 0 < v.shape[0] <= _PATTERN_RATERS:
+        return _pattern_confusion(v)
     if weights is None and v.shape[0] <= _BINCOUNT_RATERS:
         out = np.zeros((4, v.shape[0], v.shape[0]))
         for a in range(v.shape[0]):
@@ -296,6 +298,31 @@ def pair_confusion(
         return out[0], out[1], out[2], out[3]
     pos, neg = _indicator_pair(v, weights)
     return pos @ pos.T, pos @ neg.T, neg @ pos.T, neg @ neg.T
+
+
+#: Up to this many raters, pair counts come from one histogram of the items' rating
+#: patterns (3^raters bins): one pass over the items for every pair at once.
+_PATTERN_RATERS = 8
+
+
+def _pattern_confusion(
+    v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pair_confusion` (unweighted) from the histogram of rating patterns."""
+    n_raters = v.shape[0]
+    code = np.zeros(v.shape[1], dtype=np.int32)
+    for r in range(n_raters):  # pattern = sum of (rating + 1) * 3^r
+        code += (v[r].astype(np.int32) + 1) * 3**r
+    hist = np.bincount(code, minlength=3**n_raters).astype(np.float64)
+    digits = (np.arange(3**n_raters)[:, None] // 3 ** np.arange(n_raters)) % 3  # (P, raters)
+    yes, no = (digits == 2).astype(np.float64), (digits == 1).astype(np.float64)
+    weighted_yes, weighted_no = yes * hist[:, None], no * hist[:, None]
+    return (
+        yes.T @ weighted_yes,
+        yes.T @ weighted_no,
+        no.T @ weighted_yes,
+        no.T @ weighted_no,
+    )
 
 
 def pairwise_cohen_kappa(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

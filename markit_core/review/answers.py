@@ -26,7 +26,7 @@ pathology model (AI-assist page), thresholded at the project's threshold.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -97,6 +97,7 @@ class ProjectAnswers:
     values: np.ndarray
     grades: np.ndarray
     adjudicated: np.ndarray
+    _consensus: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @cached_property
     def confidence(self) -> np.ndarray:
@@ -124,10 +125,14 @@ class ProjectAnswers:
         Dawid-Skene is fitted per label on the current answers.
         """
         rule = normalise_truth(truth)
-        out = np.full(self.adjudicated.shape, MISSING, dtype=np.int8)
-        for k in range(len(self.labels)):
-            out[k] = dense_truth(self.values[k], rule)
-        return np.where(self.adjudicated != MISSING, self.adjudicated, out).astype(np.int8)
+        if rule not in self._consensus:  # a page asks for it per figure: work it out once
+            out = np.full(self.adjudicated.shape, MISSING, dtype=np.int8)
+            for k in range(len(self.labels)):
+                out[k] = dense_truth(self.values[k], rule)
+            done = np.where(self.adjudicated != MISSING, self.adjudicated, out).astype(np.int8)
+            done.flags.writeable = False
+            self._consensus[rule] = done
+        return self._consensus[rule]
 
     def ai_matrix(self, ai: AiReference | None) -> np.ndarray | None:
         """(K, J) int8 AI reference in this object's codes, or None."""
