@@ -35,8 +35,11 @@ __all__ = ["DenseAnswers", "STORE_MIN_ANSWERS", "STORE_MIN_CHANGES", "dense_answ
 MISSING = -1
 #: Projects with fewer answers are never stored: rebuilding them is as cheap as reading.
 STORE_MIN_ANSWERS = 50_000
-#: A stored snapshot is rewritten once this many annotations were applied on top of it.
+#: A stored snapshot is rewritten once this many annotations were applied on top of it,
+#: or one per :data:`ANSWERS_PER_CHANGE` answers it holds if that is more: rewriting
+#: 10^7 answers (about 100 MB) every 500 submits would flood the database's log.
 STORE_MIN_CHANGES = 500
+ANSWERS_PER_CHANGE = 2_500
 _CHUNK = 5_000  # ids per IN (...) list
 
 
@@ -97,7 +100,8 @@ def dense_answers(
         if _bypassed_ledger(session, project_id, snap):
             snap, changes = _build(session, project_id, seq, entry_hash), None
     big = snap.answers >= store_min_answers
-    if big and (changes is None or changes >= store_min_changes):
+    due = max(store_min_changes, snap.answers // ANSWERS_PER_CHANGE)
+    if big and (changes is None or changes >= due):
         if snap.seconds is None:  # storing needs the times too: read them the same way
             return dense_answers(
                 session,
