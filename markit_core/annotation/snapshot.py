@@ -95,9 +95,13 @@ def dense_answers(
     if stored is None:
         snap, changes = _build(session, project_id, seq, entry_hash), None
     else:
+        # the newest annotation id first: one committed before this read has its ledger entry
+        # committed with it, so the entries read next name it (an id read after them could
+        # belong to a submit that committed in between, and force a needless rebuild)
+        newest = _max_annotation_id(session, project_id)
         ids = _annotations_since(session, project_id, stored.seq)
         snap, changes = _apply(session, stored, ids, seq, entry_hash), len(ids)
-        if _bypassed_ledger(session, project_id, snap):
+        if newest > snap.max_annotation_id:  # written around the ledger: rebuild
             snap, changes = _build(session, project_id, seq, entry_hash), None
     big = snap.answers >= store_min_answers
     due = max(store_min_changes, snap.answers // ANSWERS_PER_CHANGE)
@@ -137,11 +141,6 @@ def _max_annotation_id(session: Session, project_id: int) -> int:
         select(func.max(Annotation.id)).where(Annotation.project_id == project_id)
     ).one()
     return int(found or 0)
-
-
-def _bypassed_ledger(session: Session, project_id: int, snap: DenseAnswers) -> bool:
-    """An annotation newer than every one the ledger named: written around it, rebuild."""
-    return _max_annotation_id(session, project_id) > snap.max_annotation_id
 
 
 def _annotations_since(session: Session, project_id: int, seq: int) -> list[int]:
