@@ -1,6 +1,7 @@
-"""A stored, rebuildable copy of each large project's current answers (issue 13): ``answer_snapshot``.
+"""A stored, rebuildable copy of each large project's current answers (issue 13): ``answer_snapshot``;
+and an index on ``case (project_id, id)`` for the queue's change check.
 
-A new table only, filled on first read; every existing row is kept.
+A new table (filled on first read) and an index; every existing row is kept.
 
 Revision ID: 0011
 Revises: 0010
@@ -28,7 +29,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], ),
     sa.PrimaryKeyConstraint('project_id')
     )
+    with op.batch_alter_table('case', schema=None) as batch_op:
+        batch_op.create_index('ix_case_project_id_id', ['project_id', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('case', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_project_id_id')
     op.drop_table('answer_snapshot')
