@@ -230,6 +230,8 @@ def reward_setup(
 
 
 def _rows_by_label(table: AnnotationTable) -> tuple[np.ndarray, ...]:
-    order = np.argsort(table.label, kind="stable")
+    # A stable sort of small codes is numpy's radix sort (linear); same order as on intp.
+    small = len(table.labels) <= np.iinfo(np.uint16).max + 1
+    order = np.argsort(table.label.astype(np.uint16) if small else table.label, kind="stable")
     counts = np.bincount(table.label, minlength=len(table.labels))
     return tuple(np.split(order, np.cumsum(counts)[:-1]))
