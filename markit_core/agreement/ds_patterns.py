@@ -89,6 +89,15 @@ def _unique_keys(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray, 
     return uniq, inverse.ravel(), counts
 
 
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (``np.bitwise_count`` where numpy has it, numpy >= 2)."""
+    count = getattr(np, "bitwise_count", None)
+    if count is not None:
+        return np.asarray(count(x))
+    bits = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1)
+    return bits.sum(axis=1)
+
+
 def rating_patterns(
     rater: np.ndarray, item: np.ndarray, v: np.ndarray, n_raters: int, group: np.ndarray
 ) -> Units | None:
@@ -109,7 +118,7 @@ def rating_patterns(
     mask_f = np.bincount(item, np.ldexp(1.0, bit), n_items)
     mask = mask_f.astype(np.uint64)
     n_ratings = np.bincount(item, minlength=n_items)
-    if not np.array_equal(np.bitwise_count(mask), n_ratings):
+    if not np.array_equal(_popcount(mask), n_ratings):
         return None  # a repeated (item, rater): bits carried into each other
     if 2 * n_slots + int(n_groups - 1).bit_length() > 62:
         return None

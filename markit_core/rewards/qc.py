@@ -145,7 +145,7 @@ def kept_answers(table: AnnotationTable, excluded: np.ndarray) -> KeptAnswers:
     cell_all, item_all = table.cell_index(), table.item_index()
     if not excluded.any():  # the usual case: every answer kept, no copies
         keep = table.derived("all_kept", lambda: np.ones(table.n_annotations, dtype=bool))
-        answer = table.derived("answer", lambda: item_all * 2 + table.value)
+        answer = table.answer_code()
         return KeptAnswers(keep, cell_all, item_all, table.value, answer, everything=True)
     keep = ~excluded.ravel()[cell_all]
     item, value = item_all[keep], table.value[keep]

@@ -239,7 +239,14 @@ class AnnotationTable:
 
     def answer_key(self) -> np.ndarray:
         """Flat (case, label, annotator) code of each row (unique in a valid table)."""
-        return self.item_index().astype(np.int64) * len(self.annotators) + self.annotator
+        return self.derived(
+            "answer_key",
+            lambda: self.item_index().astype(np.int64) * len(self.annotators) + self.annotator,
+        )
+
+    def answer_code(self) -> np.ndarray:
+        """``item * 2 + value`` of each row: the item and what the answer said, as one code."""
+        return self.derived("answer", lambda: self.item_index() * 2 + self.value)
 
     def reference_matrix(
         self,
