@@ -78,15 +78,12 @@ def _codes(
     project's own, so a lookup array over their range usually replaces a sort
     of every row.
     """
-    base, top = int(ids.min()), int(ids.max())
-    if fits_dense(top - base + 1, ids.shape[0]):
-        present = np.zeros(top - base + 1, dtype=bool)
-        present[ids - base] = True
+    lookup_size = int(ids.max()) + 1
+    dense = int(ids.min()) >= 0 and fits_dense(lookup_size, ids.shape[0])
+    if dense:  # ids index a lookup array directly: one scatter, one gather
+        present = np.zeros(lookup_size, dtype=bool)
+        present[ids] = True
         uniq = np.flatnonzero(present)  # numeric order
-        inverse = np.empty(present.shape[0], dtype=np.intp)
-        inverse[uniq] = np.arange(uniq.shape[0])
-        row_pos = inverse[ids - base]
-        uniq += base
     else:
         uniq, row_pos = np.unique(ids, return_inverse=True)
     id_list = uniq.tolist()
@@ -94,7 +91,13 @@ def _codes(
     by_name = sorted(range(len(names)), key=names.__getitem__)
     code = np.empty(len(names), dtype=np.intp)
     code[by_name] = np.arange(len(names))
-    return code[row_pos], [names[p] for p in by_name], np.asarray(by_name, dtype=np.intp)
+    if dense:
+        lookup = np.zeros(lookup_size, dtype=np.intp)
+        lookup[uniq] = code
+        row_code = lookup[ids]
+    else:
+        row_code = code[row_pos.ravel()]
+    return row_code, [names[p] for p in by_name], np.asarray(by_name, dtype=np.intp)
 
 
 def table_of(answers: NamedAnswers) -> AnnotationTable | None:

@@ -241,7 +241,10 @@ class AnnotationTable:
         """Flat (case, label, annotator) code of each row (unique in a valid table)."""
         return self.derived(
             "answer_key",
-            lambda: self.item_index().astype(np.int64) * len(self.annotators) + self.annotator,
+            lambda: (
+                self.item_index().astype(np.int64, copy=False) * len(self.annotators)
+                + self.annotator
+            ),
         )
 
     def answer_code(self) -> np.ndarray:
