@@ -3,6 +3,7 @@ rules that review and rewards share."""
 
 from __future__ import annotations
 
+from markit_core.agreement.ds_patterns import rating_patterns
 from markit_core.agreement.measures import (
     MISSING,
     AgreementSummary,
@@ -46,6 +47,7 @@ __all__ = [
     "krippendorff_alpha_nominal",
     "majority_vote",
     "pairwise_cohen_kappa",
+    "rating_patterns",
     "TRUTH_RULES",
     "dense_truth",
     "normalise_truth",
