@@ -3,6 +3,7 @@ rules that review and rewards share."""
 
 from __future__ import annotations
 
+from markit_core.agreement.ds_patterns import rating_patterns
 from markit_core.agreement.measures import (
     MISSING,
     AgreementSummary,
@@ -48,6 +49,7 @@ __all__ = [
     "majority_vote",
     "pair_confusion",
     "pairwise_cohen_kappa",
+    "rating_patterns",
     "TRUTH_RULES",
     "dense_truth",
     "normalise_truth",

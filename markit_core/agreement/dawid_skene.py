@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from markit_core.agreement.ds_patterns import Units, rating_patterns
 from markit_core.errors import ValidationError
 
 __all__ = ["DawidSkeneResult", "dawid_skene", "dawid_skene_long"]
@@ -76,6 +77,16 @@ def _long_inputs(
     return rater, item, v, w, group
 
 
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    posterior: np.ndarray
+    sensitivity: np.ndarray
+    specificity: np.ndarray
+    prior: np.ndarray
+    n_iter: int
+    converged: bool
+
+
 def _weighted_vote(
     item: np.ndarray, v: np.ndarray, w: np.ndarray, rated: np.ndarray, n_items: int
 ) -> np.ndarray:
@@ -132,47 +143,57 @@ def dawid_skene_long(
     if max_iter < 1:
         raise ValidationError("max_iter must be at least 1")
     n_groups = int(group.max()) + 1 if group.size else 1
-    a = float(smoothing)
+    units = None if weights is not None else rating_patterns(rater, item, v, n_raters, group)
+    if units is None:  # every item its own unit
+        rated = np.bincount(item, weights=w, minlength=n_items) > 0
+        units = Units(item, rater, v, w, w, None, group, rated, n_items)
+    fit = _em(units, n_raters, n_groups, max_iter, tol, float(smoothing))
+    post = fit.posterior if units.of_item is None else fit.posterior[units.of_item]
+    has = np.bincount(rater, w, n_raters) > 0
+    return DawidSkeneResult(
+        posterior=post,
+        sensitivity=np.where(has, fit.sensitivity, np.nan),
+        specificity=np.where(has, fit.specificity, np.nan),
+        prior=fit.prior,
+        n_iter=fit.n_iter,
+        converged=fit.converged,
+    )
 
-    rated = np.bincount(item, weights=w, minlength=n_items) > 0
-    post = _weighted_vote(item, v, w, rated, n_items)  # the starting soft labels
-    items_per_group = np.bincount(group[rated], minlength=n_groups)
+
+def _em(u: Units, n_raters: int, n_groups: int, max_iter: int, tol: float, a: float) -> _Fit:
+    """Expectation-maximisation over the units' ratings (see :class:`Units`)."""
+    post = _weighted_vote(u.unit, u.value, u.w_e, u.rated, u.n_units)  # starting soft labels
+    mult = np.ones(u.n_units) if u.mult is None else u.mult
+    items_per_group = np.bincount(u.group[u.rated], mult[u.rated], n_groups)
     # One code per (rater, answer) so each EM step is one gather and one bincount.
-    cell = rater * 2 + v.astype(np.intp)
-    w_cell = np.bincount(cell, w, 2 * n_raters).reshape(n_raters, 2)
-
+    cell = u.rater * 2 + u.value.astype(np.intp)
+    w_cell = np.bincount(cell, u.w_m, 2 * n_raters).reshape(n_raters, 2)
+    rated_group = u.group[u.rated]
+    rated_mult = mult[u.rated]
     converged = False
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
         # M-step: rater confusion and group prevalence from the soft labels.
-        wt = np.bincount(cell, w * post[item], 2 * n_raters).reshape(n_raters, 2)
+        wt = np.bincount(cell, u.w_m * post[u.unit], 2 * n_raters).reshape(n_raters, 2)
         sens = (wt[:, 1] + a) / (wt.sum(axis=1) + 2 * a)
         not_t = w_cell - wt  # weight of ratings on items that are False
         spec = (not_t[:, 0] + a) / (not_t.sum(axis=1) + 2 * a)
-        prior = (np.bincount(group[rated], post[rated], n_groups) + a) / (items_per_group + 2 * a)
-        # E-step: log-odds of True per item; a rating adds log P(answer|T)/P(answer|F).
+        mass = np.bincount(rated_group, rated_mult * post[u.rated], n_groups)
+        prior = (mass + a) / (items_per_group + 2 * a)
+        # E-step: log-odds of True per unit; a rating adds log P(answer|T)/P(answer|F).
         log_lr = np.empty((n_raters, 2))
         log_lr[:, 1] = np.log(sens) - np.log1p(-spec)
         log_lr[:, 0] = np.log1p(-sens) - np.log(spec)
-        log_odds = np.log(prior[group]) - np.log1p(-prior[group])
-        log_odds = log_odds + np.bincount(item, w * log_lr.ravel()[cell], n_items)
+        log_odds = np.log(prior[u.group]) - np.log1p(-prior[u.group])
+        log_odds = log_odds + np.bincount(u.unit, u.w_e * log_lr.ravel()[cell], u.n_units)
         new_post = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -500, 500)))
-        change = float(np.max(np.abs(new_post - post))) if n_items else 0.0
+        change = float(np.max(np.abs(new_post - post))) if u.n_units else 0.0
         post = new_post
         if change < tol:
             converged = True
             break
-
-    has = np.bincount(rater, w, n_raters) > 0
-    return DawidSkeneResult(
-        posterior=post,
-        sensitivity=np.where(has, sens, np.nan),
-        specificity=np.where(has, spec, np.nan),
-        prior=prior,
-        n_iter=n_iter,
-        converged=converged,
-    )
+    return _Fit(post, sens, spec, prior, n_iter, converged)
 
 
 def dawid_skene(

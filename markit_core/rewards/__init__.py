@@ -51,6 +51,7 @@ from markit_core.rewards.diagnostics import (
     qc_diagnostics,
     rewards_with_qc,
 )
+from markit_core.rewards.digest import answers_digest, digest_lines
 from markit_core.rewards.engine import (
     TRUTH_RULES,
     NoPositiveScoresError,
@@ -59,8 +60,12 @@ from markit_core.rewards.engine import (
 )
 from markit_core.rewards.labelling_time import (
     TIME_CI_METHOD,
+    GroupedTimes,
     TimeStats,
     group_time_stats,
+    grouped_times,
+    label_time_stats,
+    pair_times,
     t_quantile,
     time_table,
 )
@@ -83,8 +88,11 @@ from markit_core.rewards.run_result_parts import (
 from markit_core.rewards.table import (
     AnnotationTable,
     find_duplicate,
+    fits_dense,
     index_of,
+    sorted_order,
 )
+from markit_core.rewards.weighted import case_weight_blocks
 
 if TYPE_CHECKING:
     from markit_core.rewards.run_inputs import answers_table
@@ -128,7 +136,16 @@ __all__ = [
     "largest_remainder",
     "AnnotationTable",
     "find_duplicate",
+    "fits_dense",
     "index_of",
+    "sorted_order",
+    "answers_digest",
+    "digest_lines",
+    "GroupedTimes",
+    "grouped_times",
+    "label_time_stats",
+    "pair_times",
+    "case_weight_blocks",
     "TRUTH_RULES",
     "Exclusion",
     "NoPositiveScoresError",

@@ -15,7 +15,7 @@ import numpy as np
 from markit_core.agreement.dawid_skene import dawid_skene_long
 from markit_core.agreement.measures import MISSING
 
-__all__ = ["Votes", "dr_sums", "task_value", "votes"]
+__all__ = ["Votes", "answer_codes", "dr_sums", "task_value", "vote_counts", "votes"]
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,15 @@ def votes(
     adjudicated: np.ndarray | None = None,
     max_iter: int = 10_000,
     tol: float = 1e-6,
+    answer: np.ndarray | None = None,
 ) -> Votes:
     """Votes and pseudo answer per item; ``adjudicated`` (J*K codes 1 / 0 / -1 none), where
-    given, is the pseudo answer of an item that has answers."""
+    given, is the pseudo answer of an item that has answers. ``answer``: the answers'
+    ``item * 2 + value`` codes when the caller has them."""
     n_items = n_j * n_k
     label_of_item = np.arange(n_items) % n_k
-    n_all = np.bincount(item, minlength=n_items)
-    n_true = np.bincount(item[value], minlength=n_items)
-    n_false = n_all - n_true
+    n_true, n_false = vote_counts(item, value, n_items, answer)
+    n_all = n_true + n_false
     answered = n_all > 0
     ds_sens = ds_spec = None
     ds_converged, ds_iterations = None, 0
@@ -94,15 +95,41 @@ def votes(
     )
 
 
+def vote_counts(
+    item: np.ndarray, value: np.ndarray, n_items: int, answer: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(True votes, False votes) per item: one ``bincount`` of ``answer = item * 2 + value``."""
+    code = answer_codes(item, value) if answer is None else answer
+    counts = np.bincount(code, minlength=2 * n_items).reshape(n_items, 2)
+    return counts[:, 1].copy(), counts[:, 0].copy()
+
+
+def answer_codes(item: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``item * 2 + value``: an answer's item and what it said, as one code."""
+    return item * 2 + value
+
+
 def dr_sums(
-    v: Votes, cell: np.ndarray, item: np.ndarray, value: np.ndarray, n_cells: int
+    v: Votes,
+    cell: np.ndarray,
+    item: np.ndarray,
+    value: np.ndarray,
+    n_cells: int,
+    answer: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Sum over each (annotator, label) of D~ r~: difficulty times the scaled credit."""
-    agree = value == v.pseudo[item]
-    credit = np.zeros(item.shape[0])
-    np.divide(1.0, v.majority[item], out=credit, where=agree)
-    terms = v.d_scaled[item] * (4.0 * (0.25 - credit))
-    return np.bincount(cell, terms, n_cells)
+    """Sum over each (annotator, label) of D~ r~: difficulty times the scaled credit.
+
+    The term depends only on the item and on the answer, so it is computed per
+    (item, answer) -- the same operations on the same numbers as per answer --
+    and gathered by the answer code (``answer``, default ``item * 2 + value``).
+    """
+    code = answer_codes(item, value) if answer is None else answer
+    credit = np.zeros((v.pseudo.shape[0], 2))
+    counted = v.majority > 0  # an answer that agrees is itself in the majority
+    for said in (False, True):
+        np.divide(1.0, v.majority, out=credit[:, int(said)], where=counted & (v.pseudo == said))
+    per_answer = v.d_scaled[:, None] * (4.0 * (0.25 - credit))
+    return np.bincount(cell, per_answer.ravel()[code], n_cells)
 
 
 def task_value(v: Votes, n_k: int) -> np.ndarray:

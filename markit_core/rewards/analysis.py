@@ -126,7 +126,12 @@ def analyse_rewards(
     comparison = None
     if compare:
         comparison = compare_rules(
-            table, ai=ai, adjudicated=adjudicated, settings=settings, **common
+            table,
+            ai=ai,
+            adjudicated=adjudicated,
+            settings=settings,
+            computed={result.truth_rule: result},  # this run, not computed twice
+            **common,
         )
     return RewardAnalysis(table, result, diagnostics, boot, comparison)
 

@@ -2,7 +2,8 @@
 
 A resample draws the J cases with replacement; it is represented by its
 multiplicity vector ``w[j]`` (how often case j was drawn), so the B
-resamples are one ``(B, J)`` weight matrix and every sum over cases in the
+resamples are a ``(B, J)`` weight matrix (drawn and used a block of rows at
+a time, so memory does not grow with B) and every sum over cases in the
 reward becomes a matrix product with it. Everything Eq. 1 is built from is a
 sum over cases of per-case quantities that depend only on which answers are
 kept, so per resample the computation is the paper's, with the same rules:
@@ -37,11 +38,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from markit_core.errors import ValidationError
 from markit_core.rewards.engine import RewardResult
 from markit_core.rewards.table import AnnotationTable
-from markit_core.rewards.weighted import case_weights, ranks, reward_setup, rewards_under_weights
+from markit_core.rewards.weighted import (
+    case_weight_blocks,
+    case_weights,
+    ranks,
+    reward_setup,
+    rewards_under_weights,
+)
 
 __all__ = [
     "BOOTSTRAP_METHOD",
@@ -181,8 +189,16 @@ def bootstrap_rewards(
     if not 0.0 < level < 1.0:
         raise ValidationError("the interval level must lie between 0 and 1")
     s = reward_setup(table, result, ai, adjudicated, label_seconds, trusted_ai_only, trust_level)
-    w = case_weights(len(table.cases), int(n_resamples), seed)
-    rewards = rewards_under_weights(s, w)
+    # One BLAS thread: the products are of one block of resamples at a time, which
+    # OpenBLAS splits badly; on a busy 2-core machine two threads ran the bootstrap of
+    # 10^7 answers 7x slower than one (measured; docs/reward-math.md, "At scale").
+    with threadpool_limits(limits=1, user_api="blas"):
+        rewards = np.concatenate(
+            [
+                rewards_under_weights(s, w)
+                for w in case_weight_blocks(len(table.cases), int(n_resamples), seed)
+            ]
+        )
     ok = ~np.isnan(rewards).any(axis=1)
     rewards = rewards[ok]
     tail = (1.0 - level) / 2.0

@@ -14,6 +14,7 @@ only where the trusted-AI-only gate depends on the consensus.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from markit_core.agreement.measures import MISSING
 from markit_core.rewards.diagnostics import QcSettings, rewards_with_qc
-from markit_core.rewards.engine import NoPositiveScoresError
+from markit_core.rewards.engine import NoPositiveScoresError, RewardResult
 from markit_core.rewards.table import AnnotationTable
 
 __all__ = ["COMPARED_RULES", "RuleOutcome", "compare_rules", "comparison_to_dict"]
@@ -51,6 +52,7 @@ def compare_rules(
     ai: np.ndarray | None = None,
     adjudicated: np.ndarray | None = None,
     settings: QcSettings | None = None,
+    computed: Mapping[str, RewardResult] | None = None,
     **kwargs: Any,
 ) -> tuple[RuleOutcome, ...]:
     """The run under majority, Dawid–Skene and adjudication where available.
@@ -58,7 +60,9 @@ def compare_rules(
     ``kwargs`` (budget, kappa threshold, label times) go to
     :func:`~markit_core.rewards.engine.compute_rewards`; ``truth`` must not be
     among them. A rule under which no annotator has a positive score gets an
-    outcome with its error instead of rewards.
+    outcome with its error instead of rewards. ``computed``: results already
+    computed with these arguments, by rule (``majority`` / ``dawid_skene``,
+    without adjudications), which are used instead of computing them again.
     """
     has_adjudication = adjudicated is not None and bool((np.asarray(adjudicated) != MISSING).any())
     out = []
@@ -69,8 +73,13 @@ def compare_rules(
         truth = "majority" if rule == "adjudication" else rule
         adj = adjudicated if rule == "adjudication" else None
         try:
-            result, _ = rewards_with_qc(
-                table, ai=ai, settings=settings, truth=truth, adjudicated=adj, **kwargs
+            known = None if adj is not None else (computed or {}).get(rule)
+            result = (
+                known
+                if known is not None
+                else rewards_with_qc(
+                    table, ai=ai, settings=settings, truth=truth, adjudicated=adj, **kwargs
+                )[0]
             )
         except NoPositiveScoresError as e:
             out.append(RuleOutcome(rule, title, None, None, (), str(e)))

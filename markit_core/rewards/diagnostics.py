@@ -309,11 +309,13 @@ def _exclusions(
     seed: int,
 ) -> tuple[ExclusionDiagnostics, ...]:
     n_i, n_k = len(table.annotators), len(table.labels)
+    if not result.exclusions:
+        return ()
     # One pass over the answers: the 2x2 table (reader, AI) of every (annotator, label).
-    r = ref[table.case, table.label]
+    r = np.asarray(ref).ravel()[table.item_index()]
     has = r != MISSING
     reader_no = (~table.value[has]).astype(np.intp)
-    code = (table.annotator * n_k + table.label)[has] * 4 + reader_no * 2 + (r[has] != 1)
+    code = table.cell_index()[has] * 4 + reader_no * 2 + (r[has] != 1)
     cells = np.bincount(code, minlength=n_i * n_k * 4).reshape(n_i, n_k, 4)  # 11, 10, 01, 00
     out = []
     for e in result.exclusions:

@@ -35,13 +35,13 @@ from markit_core.agreement.truth import TRUTH_RULES, normalise_truth
 from markit_core.errors import MarkitError, ValidationError
 from markit_core.rewards import algorithm1
 from markit_core.rewards.eq1 import Eq1Terms, eq1_terms
-from markit_core.rewards.labelling_time import TimeStats, group_time_stats
+from markit_core.rewards.labelling_time import TimeStats, label_time_stats, pair_times
 from markit_core.rewards.qc import (
     Exclusion,
     KeptAnswers,
     check_reference,
     exclusions_of,
-    kappa_table,
+    kappa_vs_items,
     kept_answers,
     quality_control,
 )
@@ -249,6 +249,7 @@ def _pseudo_answers(
         adjudicated=None if adj is None else adj.ravel(),
         max_iter=DS_MAX_ITER,
         tol=DS_TOL,
+        answer=kept.answer,
     )
 
 
@@ -270,10 +271,15 @@ def _result(
     n_i, n_j, n_k = len(table.annotators), len(table.cases), len(table.labels)
     kappa_ai, shared, excluded = qc
     payouts = largest_remainder(paid, budget, decimals)
-    cell_all = table.annotator * n_k + table.label
-    n_answers = np.bincount(cell_all, minlength=n_i * n_k).reshape(n_i, n_k)
-    n_kept = np.bincount(kept.cell, minlength=n_i * n_k).reshape(n_i, n_k)
-    kappa_cons, _ = kappa_table(kept.cell, kept.value, votes.pseudo[kept.item], n_i * n_k)
+    n_answers = np.array(
+        table.derived("n_answers", lambda: np.bincount(table.cell_index(), minlength=n_i * n_k))
+    ).reshape(n_i, n_k)
+    n_kept = (
+        n_answers.copy()
+        if kept.everything
+        else np.bincount(kept.cell, minlength=n_i * n_k).reshape(n_i, n_k)
+    )
+    kappa_cons, _ = kappa_vs_items(kept.cell, kept.answer, votes.pseudo, n_i * n_k)
     consensus = np.where(votes.answered, votes.pseudo, MISSING).astype(np.int8).reshape(n_j, n_k)
     pooled, by_label = _agreement(votes.n_true, votes.n_all, n_kept, n_j, n_k)
     t_label, t_pair = _time_stats(table)
@@ -355,9 +361,13 @@ def _agreement(
 
 
 def _time_stats(table: AnnotationTable) -> tuple[TimeStats | None, TimeStats | None]:
-    if table.seconds is None or np.isnan(table.seconds).all():
-        return None, None
-    n_i, n_k = len(table.annotators), len(table.labels)
-    by_label = group_time_stats(table.seconds, table.label, n_k)
-    pair = group_time_stats(table.seconds, table.label * n_i + table.annotator, n_k * n_i)
-    return by_label, pair.reshape((n_k, n_i))
+    """Times per label and per (label, annotator): all answers, so once per table."""
+    stats: tuple[TimeStats | None, TimeStats | None] = table.derived(
+        "time_stats", lambda: _label_pair_stats(table)
+    )
+    return stats
+
+
+def _label_pair_stats(table: AnnotationTable) -> tuple[TimeStats | None, TimeStats | None]:
+    grouped = pair_times(table)
+    return (None, None) if grouped is None else label_time_stats(grouped, len(table.labels))

@@ -31,15 +31,26 @@ class Eq1Terms:
     scores: np.ndarray  # (I,)
 
 
-def label_means(table: AnnotationTable, keep: np.ndarray) -> np.ndarray:
-    """Mean seconds per label over the kept, timed answers (0 for an untimed label)."""
+def label_means(table: AnnotationTable, keep: np.ndarray | None) -> np.ndarray:
+    """Mean seconds per label over the kept, timed answers (0 for an untimed label).
+
+    ``keep`` None: every answer (computed once per table, as every rule needs it).
+    """
     n_k = len(table.labels)
-    if table.seconds is None:
+    seconds = table.seconds
+    if seconds is None:
         return np.zeros(n_k)
-    ok = keep & ~np.isnan(table.seconds)
-    count = np.bincount(table.label[ok], minlength=n_k)
-    total = np.bincount(table.label[ok], table.seconds[ok], n_k)
-    return np.divide(total, count, out=np.zeros(n_k), where=count > 0)
+
+    def means(keep: np.ndarray | None) -> np.ndarray:
+        timed = ~np.isnan(seconds)
+        ok = timed if keep is None else keep & timed
+        count = np.bincount(table.label[ok], minlength=n_k)
+        total = np.bincount(table.label[ok], seconds[ok], n_k)
+        return np.divide(total, count, out=np.zeros(n_k), where=count > 0)
+
+    if keep is None:
+        return np.array(table.derived("label_means", lambda: means(None)))
+    return means(keep)
 
 
 def check_label_seconds(label_seconds: np.ndarray, n_k: int) -> np.ndarray:
@@ -60,11 +71,13 @@ def eq1_terms(
 ) -> Eq1Terms:
     """Eq. 1 over the kept answers; ``label_seconds`` None: the kept answers' mean times."""
     n_i, n_k = len(table.annotators), len(table.labels)
-    dr_sums = algorithm1.dr_sums(votes, kept.cell, kept.item, kept.value, n_i * n_k)
+    dr_sums = algorithm1.dr_sums(
+        votes, kept.cell, kept.item, kept.value, n_i * n_k, answer=kept.answer
+    )
     dr_sums = dr_sums.reshape(n_i, n_k)
     task_value = algorithm1.task_value(votes, n_k)
     means = (
-        label_means(table, kept.keep)
+        label_means(table, None if kept.everything else kept.keep)
         if label_seconds is None
         else check_label_seconds(label_seconds, n_k)
     )

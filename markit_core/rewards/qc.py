@@ -21,6 +21,7 @@ __all__ = [
     "check_reference",
     "exclusions_of",
     "kappa_table",
+    "kappa_vs_items",
     "kept_answers",
     "quality_control",
 ]
@@ -43,6 +44,20 @@ def kappa_table(
     code = cell * 4 + answer.astype(np.intp) * 2 + reference.astype(np.intp)
     c = np.bincount(code, minlength=n_cells * 4).reshape(n_cells, 4)
     # columns: (answer, reference) = (0,0), (0,1), (1,0), (1,1)
+    return kappa_from_confusion(c[:, 3], c[:, 2], c[:, 1], c[:, 0]), c.sum(axis=1)
+
+
+def kappa_vs_items(
+    cell: np.ndarray, answer: np.ndarray, truth: np.ndarray, n_cells: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kappa_table` of answers (codes ``item * 2 + value``) vs a per-item bool answer.
+
+    The (answer, reference) class is looked up per answer code instead of
+    gathering the reference per answer: the same counts in fewer passes.
+    """
+    said = np.arange(2 * truth.shape[0]) % 2
+    cls = said * 2 + np.repeat(truth.astype(np.intp), 2)
+    c = np.bincount(cell * 4 + cls[answer], minlength=n_cells * 4).reshape(n_cells, 4)
     return kappa_from_confusion(c[:, 3], c[:, 2], c[:, 1], c[:, 0]), c.sum(axis=1)
 
 
@@ -84,9 +99,9 @@ def quality_control(
     n_i, n_k = len(table.annotators), len(table.labels)
     if ai is None:
         return None, np.zeros((n_i, n_k), np.int64), np.zeros((n_i, n_k), bool)
-    ref = check_reference(ai, table)[table.case, table.label]
+    ref = check_reference(ai, table).ravel()[table.item_index()]
     has = ref != MISSING
-    cell = (table.annotator * n_k + table.label)[has]
+    cell = table.cell_index()[has]
     kappa, shared = kappa_table(cell, table.value[has], ref[has] == 1, n_i * n_k)
     kappa, shared = kappa.reshape(n_i, n_k), shared.reshape(n_i, n_k)
     excluded = (shared > 0) & ~(kappa > kappa_threshold)
@@ -113,17 +128,25 @@ class KeptAnswers:
     """The answers quality control kept, as flat codes (see ``AnnotationTable``).
 
     ``keep`` is a mask over all the table's answers; ``cell`` (annotator * K + label),
-    ``item`` (case * K + label) and ``value`` hold the kept answers only.
+    ``item`` (case * K + label), ``value`` and ``answer`` (item * 2 + value) hold the
+    kept answers only.
     """
 
     keep: np.ndarray
     cell: np.ndarray
     item: np.ndarray
     value: np.ndarray
+    answer: np.ndarray  # item * 2 + value
+    everything: bool = False  # nothing excluded: the arrays are the table's own
 
 
 def kept_answers(table: AnnotationTable, excluded: np.ndarray) -> KeptAnswers:
     """The answers of the (annotator, label) pairs that ``excluded`` does not drop."""
-    cell_all = table.annotator * len(table.labels) + table.label
+    cell_all, item_all = table.cell_index(), table.item_index()
+    if not excluded.any():  # the usual case: every answer kept, no copies
+        keep = table.derived("all_kept", lambda: np.ones(table.n_annotations, dtype=bool))
+        answer = table.answer_code()
+        return KeptAnswers(keep, cell_all, item_all, table.value, answer, everything=True)
     keep = ~excluded.ravel()[cell_all]
-    return KeptAnswers(keep, cell_all[keep], table.item_index()[keep], table.value[keep])
+    item, value = item_all[keep], table.value[keep]
+    return KeptAnswers(keep, cell_all[keep], item, value, item * 2 + value)

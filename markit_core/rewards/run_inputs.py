@@ -6,53 +6,47 @@ the SHA-256 of the exact answers).
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlmodel import Session, col, select
 
-from markit_core.annotation.current import current_answer_columns
+from markit_core.annotation.current import AnswerColumns, current_answer_columns
 from markit_core.db import require_id
 from markit_core.labels import active_binary_labels
 from markit_core.models import Adjudication, LabelDef, User
 from markit_core.review.answers import AiReference
-from markit_core.rewards.table import AnnotationTable
+from markit_core.rewards.digest import answers_digest
+from markit_core.rewards.table import AnnotationTable, fits_dense, sorted_order
 
 __all__ = [
+    "NamedAnswers",
     "adjudication_matrix",
     "ai_reference_matrix",
-    "answers_frame",
+    "answer_columns",
     "answers_table",
-    "input_digest",
     "input_params",
     "table_of",
 ]
 
 
-def answers_frame(session: Session, project_id: int) -> pd.DataFrame:
-    """Current answers to active binary labels, sorted (case, label, annotator)."""
+@dataclass(frozen=True, eq=False)
+class NamedAnswers:
+    """The current answers as id columns, with the names of their labels and annotators."""
+
+    columns: AnswerColumns
+    labels: dict[int, str]
+    users: dict[int, str]
+
+
+def answer_columns(session: Session, project_id: int) -> NamedAnswers:
+    """Current answers to active binary labels (in no order), with label and user names."""
     labels = {require_id(lb): lb.name for lb in active_binary_labels(session, project_id)}
     cols = current_answer_columns(session, project_id, list(labels))
-    present = [int(u) for u in np.unique(cols.annotator_id)]
-    users = dict(
-        session.exec(select(User.id, User.username).where(col(User.id).in_(present))).all()
-    )
-    frame = pd.DataFrame(
-        {
-            "case_id": cols.case_id,
-            "label": pd.Series(cols.label_id).map(labels).to_numpy(object),
-            "annotator": pd.Series(cols.annotator_id).map(users).to_numpy(object),
-            "value": cols.value,
-            "confidence": cols.confidence,
-            "seconds": cols.seconds,
-        }
-    )
-    del cols
-    return frame.sort_values(["case_id", "label", "annotator"], kind="stable").reset_index(
-        drop=True
-    )
+    present = _distinct(cols.annotator_id).tolist()
+    rows = session.exec(select(User.id, User.username).where(col(User.id).in_(present))).all()
+    return NamedAnswers(cols, labels, {u: name for u, name in rows if u is not None})
 
 
 def answers_table(session: Session, project_id: int) -> AnnotationTable | None:
@@ -62,31 +56,79 @@ def answers_table(session: Session, project_id: int) -> AnnotationTable | None:
     the CLI's CSV input, so a run and ``python -m markit_core rewards`` on an
     export of the same answers see identical tables.
     """
-    return table_of(answers_frame(session, project_id))
+    return table_of(answer_columns(session, project_id))
 
 
-def table_of(frame: pd.DataFrame) -> AnnotationTable | None:
-    """``answers_frame``'s rows as an ``AnnotationTable`` (None for no rows)."""
-    if frame.empty:
+def _distinct(ids: np.ndarray) -> np.ndarray:
+    """The distinct ids, ascending (a count over their range when it is small)."""
+    if not ids.size:
+        return np.empty(0, dtype=np.int64)
+    base, top = int(ids.min()), int(ids.max())
+    if fits_dense(top - base + 1, ids.shape[0]):
+        return np.flatnonzero(np.bincount(ids - base)) + base
+    return np.unique(ids)
+
+
+def _codes(
+    ids: np.ndarray, name_of: dict[int, str] | None
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(code of each row, the names sorted, numeric rank of each code) of database ids.
+
+    Names are ``name_of[id]`` (``str(id)`` without a map). Ids are a
+    project's own, so a lookup array over their range usually replaces a sort
+    of every row.
+    """
+    lookup_size = int(ids.max()) + 1
+    dense = int(ids.min()) >= 0 and fits_dense(lookup_size, ids.shape[0])
+    if dense:  # ids index a lookup array directly: one scatter, one gather
+        present = np.zeros(lookup_size, dtype=bool)
+        present[ids] = True
+        uniq = np.flatnonzero(present)  # numeric order
+    else:
+        uniq, row_pos = np.unique(ids, return_inverse=True)
+    id_list = uniq.tolist()
+    names = [str(i) for i in id_list] if name_of is None else [name_of[i] for i in id_list]
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    code = np.empty(len(names), dtype=np.intp)
+    code[by_name] = np.arange(len(names))
+    if dense:
+        lookup = np.zeros(lookup_size, dtype=np.intp)
+        lookup[uniq] = code
+        row_code = lookup[ids]
+    else:
+        row_code = code[row_pos.ravel()]
+    return row_code, [names[p] for p in by_name], np.asarray(by_name, dtype=np.intp)
+
+
+def table_of(answers: NamedAnswers) -> AnnotationTable | None:
+    """The answers as an ``AnnotationTable`` (None for no rows), from integer codes.
+
+    Rows are sorted by (case id as a number, label, annotator) and case names
+    are the ids as strings, sorted as strings: the table the CLI builds from
+    an export of the same answers. The case ids' range is that of one
+    project's cases, so the lookups stay small.
+    """
+    cols = answers.columns
+    if not len(cols):
         return None
-    return AnnotationTable.from_columns(
-        frame["case_id"].astype(str).to_numpy(),
-        frame["label"].to_numpy(str),
-        frame["annotator"].to_numpy(str),
-        frame["value"].to_numpy(bool),
-        seconds=pd.to_numeric(frame["seconds"], errors="coerce").to_numpy(float),
-        confidence=pd.to_numeric(frame["confidence"], errors="coerce").to_numpy(float),
+    case, cases, case_rank = _codes(cols.case_id, None)
+    label, labels, _ = _codes(cols.label_id, answers.labels)
+    annot, annotators, _ = _codes(cols.annotator_id, answers.users)
+    numeric = case_rank.astype(np.int64)  # each case code's position by number
+    n_k, n_i = len(labels), len(annotators)
+    key = (numeric[case] * n_k + label) * n_i + annot
+    order = sorted_order(key, len(cases) * n_k * n_i)
+    return AnnotationTable.from_codes(
+        case[order],
+        label[order],
+        annot[order],
+        cols.value[order],
+        cases=cases,
+        labels=labels,
+        annotators=annotators,
+        seconds=cols.seconds[order],
+        confidence=cols.confidence[order],
     )
-
-
-def input_digest(frame: pd.DataFrame) -> str:
-    """SHA-256 of the answers a run used: ``case,label,annotator,value`` lines, sorted."""
-    text = (
-        frame[["case_id", "label", "annotator", "value"]]
-        .astype({"case_id": "int64", "value": bool})
-        .to_csv(index=False, header=False, lineterminator="\n")
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def adjudication_matrix(session: Session, project_id: int, table: AnnotationTable) -> np.ndarray:
@@ -111,12 +153,13 @@ def ai_reference_matrix(table: AnnotationTable, ai: AiReference | None) -> np.nd
     )
 
 
-def input_params(table: AnnotationTable, frame: pd.DataFrame) -> dict[str, Any]:
-    """What the run was computed on, stored with it: sizes, names and the input's digest."""
+def input_params(table: AnnotationTable) -> dict[str, Any]:
+    """What the run was computed on, stored with it: sizes, names and the input's digest
+    (:func:`~markit_core.rewards.digest.answers_digest`)."""
     return {
         "answers": table.n_annotations,
         "cases": len(table.cases),
         "labels": list(table.labels),
         "annotators": list(table.annotators),
-        "input_sha256": input_digest(frame),
+        "input_sha256": answers_digest(table),
     }

@@ -33,10 +33,11 @@ from markit_core.review.answers import AiReference, load_ai_reference
 from markit_core.rewards.analysis import analyse_rewards
 from markit_core.rewards.diagnostics import QcSettings
 from markit_core.rewards.engine import RewardResult
+from markit_core.rewards.labelling_time import pair_times
 from markit_core.rewards.run_inputs import (
     adjudication_matrix,
     ai_reference_matrix,
-    answers_frame,
+    answer_columns,
     input_params,
     table_of,
 )
@@ -63,25 +64,21 @@ def time_boxes(table: AnnotationTable) -> dict[str, dict[str, dict[str, float | 
     ``{label: {annotator: {n, q1, median, q3, lowerfence, upperfence, mean}}}``
     with Tukey whiskers (furthest time within 1.5 IQR of the box). Stored
     with the run so the figure can be redrawn for an audit without keeping
-    every per-answer time. Loops over (label, annotator) groups only.
+    every per-answer time. Loops over (label, annotator) groups only, on the
+    table's times grouped once (percentiles by partition, no sort).
     """
-    if table.seconds is None:
+    grouped = pair_times(table)
+    if grouped is None or not grouped.x.size:
         return {}
-    ok = ~np.isnan(table.seconds)
     n_i = len(table.annotators)
-    group = (table.label * n_i + table.annotator)[ok]
-    secs = table.seconds[ok]
-    order = np.lexsort((secs, group))
-    group, secs = group[order], secs[order]
-    if not group.size:
-        return {}
-    bounds = np.flatnonzero(np.diff(group)) + 1
     out: dict[str, dict[str, dict[str, float | int]]] = {}
-    for g, x in zip(group[np.r_[0, bounds]], np.split(secs, bounds), strict=True):
+    starts = grouped.starts().tolist()
+    for g in np.flatnonzero(grouped.n).tolist():
+        x = grouped.by_group[starts[g] : starts[g] + int(grouped.n[g])]
         q1, med, q3 = np.percentile(x, [25, 50, 75])
         iqr = q3 - q1
         inside = x[(x >= q1 - 1.5 * iqr) & (x <= q3 + 1.5 * iqr)]
-        label, annotator = table.labels[int(g) // n_i], table.annotators[int(g) % n_i]
+        label, annotator = table.labels[g // n_i], table.annotators[g % n_i]
         out.setdefault(label, {})[annotator] = {
             "n": int(x.size),
             "q1": float(q1),
@@ -171,8 +168,7 @@ def run_rewards(
     """
     require(session, actor, project_id, Action.REWARDS)
     currency = _check_params(budget, currency, kappa_threshold)
-    frame = answers_frame(session, project_id)
-    table = table_of(frame)
+    table = table_of(answer_columns(session, project_id))
     if table is None:
         raise ValidationError(
             "no answers to reward yet: nobody has answered a present/absent label"
@@ -199,7 +195,7 @@ def run_rewards(
         "kappa_threshold": float(kappa_threshold),
         "truth": result.truth_rule,
         "ai_reference": ai_matrix is not None,
-        **input_params(table, frame),
+        **input_params(table),
         "trust_level": qc.trust_level,
         "min_positives": qc.min_positives,
         "trusted_ai_only": qc.trusted_ai_only,

@@ -9,29 +9,48 @@ app (annotations read from the database) build this table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
 from markit_core.agreement.measures import MISSING
 from markit_core.errors import ValidationError
 
-__all__ = ["AnnotationTable", "find_duplicate", "index_of"]
+__all__ = ["AnnotationTable", "find_duplicate", "fits_dense", "index_of", "sorted_order"]
 
 # pandas is imported lazily (only to encode plain columns): the CSV command's
 # fast path does not need it, and importing it costs about a second here.
 Column: TypeAlias = Sequence[Any] | np.ndarray
 
 
-def find_duplicate(keys: np.ndarray) -> tuple[int, int] | None:
+#: Keys below ``DENSE_FACTOR * rows + DENSE_SLACK`` are counted in a dense array (one
+#: ``bincount``) instead of sorted: the usual case, since every reader answers most
+#: (case, label) items.
+DENSE_FACTOR = 4
+DENSE_SLACK = 1 << 16
+
+
+def fits_dense(n_keys: int, n_rows: int) -> bool:
+    """Whether non-negative keys below ``n_keys`` are few enough to count in a dense array."""
+    return n_keys <= DENSE_FACTOR * n_rows + DENSE_SLACK
+
+
+def find_duplicate(keys: np.ndarray, n_keys: int | None = None) -> tuple[int, int] | None:
     """Return ``(first, duplicate)`` row positions of the earliest repeated key.
 
     ``duplicate`` is the first row (in input order) whose key already
     appeared; ``first`` is where it appeared. ``None`` when keys are unique.
-    O(n log n), no Python loop over rows.
+    O(n log n), no Python loop over rows; with ``n_keys`` (keys known to lie in
+    ``[0, n_keys)``) a dense count answers the usual "no duplicate" in O(n).
     """
+    if not keys.size:
+        return None
+    dense = n_keys is not None and fits_dense(n_keys, keys.shape[0])
+    if dense and np.bincount(keys, minlength=n_keys or 0).max() <= 1:
+        return None
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     same = sorted_keys[1:] == sorted_keys[:-1]
@@ -136,27 +155,101 @@ class AnnotationTable:
             seconds=None if seconds is None else np.asarray(seconds, dtype=np.float64),
             confidence=None if confidence is None else np.asarray(confidence, dtype=np.float64),
         )
-        dup = find_duplicate(table.answer_key())
+        table._check_unique()
+        return table
+
+    @classmethod
+    def from_codes(
+        cls,
+        case: np.ndarray,
+        label: np.ndarray,
+        annotator: np.ndarray,
+        values: np.ndarray,
+        *,
+        cases: Sequence[str],
+        labels: Sequence[str],
+        annotators: Sequence[str],
+        seconds: np.ndarray | None = None,
+        confidence: np.ndarray | None = None,
+    ) -> AnnotationTable:
+        """Build a table from integer codes into sorted name tuples (no per-row strings).
+
+        The bulk form of :meth:`from_columns`: ``from_codes`` on the codes and
+        names ``from_columns`` would derive gives the same table, so the names
+        must be unique and sorted (:class:`ValidationError` otherwise), and a
+        repeated (case, label, annotator) raises as there.
+        """
+        names = [tuple(str(x) for x in cases), tuple(str(x) for x in labels)]
+        names.append(tuple(str(x) for x in annotators))
+        for what, tup in zip(("case", "label", "annotator"), names, strict=True):
+            if any(a >= b for a, b in zip(tup, tup[1:], strict=False)):
+                raise ValidationError(f"{what} names must be unique and sorted")
+        table = cls(
+            annotator=np.asarray(annotator, dtype=np.intp),
+            case=np.asarray(case, dtype=np.intp),
+            label=np.asarray(label, dtype=np.intp),
+            value=np.asarray(values, dtype=bool),
+            annotators=names[2],
+            cases=names[0],
+            labels=names[1],
+            seconds=None if seconds is None else np.asarray(seconds, dtype=np.float64),
+            confidence=None if confidence is None else np.asarray(confidence, dtype=np.float64),
+        )
+        table._check_unique()
+        return table
+
+    def _check_unique(self) -> None:
+        """ValidationError naming the first repeated (case, label, annotator)."""
+        n_keys = len(self.cases) * len(self.labels) * len(self.annotators)
+        dup = find_duplicate(self.answer_key(), n_keys)
         if dup is not None:
             j = dup[1]
             raise ValidationError(
                 "duplicate answer for (case, label, annotator) = "
-                f"({case_names[case[j]]!r}, {label_names[label[j]]!r}, {annot_names[annot[j]]!r})"
+                f"({self.cases[self.case[j]]!r}, {self.labels[self.label[j]]!r}, "
+                f"{self.annotators[self.annotator[j]]!r})"
             )
-        return table
 
     @property
     def n_annotations(self) -> int:
         """Number of answers (rows)."""
         return int(self.value.shape[0])
 
+    def derived(self, name: str, build: Callable[[], Any]) -> Any:
+        """``build()``, computed once per table: figures every reward rule needs alike.
+
+        Arrays come back read-only, so a caller cannot change what the next
+        caller sees (the table's columns are not to be changed either).
+        """
+        cache = _DERIVED.setdefault(self, {})
+        if name not in cache:
+            value = build()
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            cache[name] = value
+        return cache[name]
+
     def item_index(self) -> np.ndarray:
         """Flat (case, label) item code of each row: ``case * n_labels + label``."""
-        return self.case * len(self.labels) + self.label
+        return self.derived("item", lambda: self.case * len(self.labels) + self.label)
+
+    def cell_index(self) -> np.ndarray:
+        """Flat (annotator, label) cell code of each row: ``annotator * n_labels + label``."""
+        return self.derived("cell", lambda: self.annotator * len(self.labels) + self.label)
 
     def answer_key(self) -> np.ndarray:
         """Flat (case, label, annotator) code of each row (unique in a valid table)."""
-        return self.item_index().astype(np.int64) * len(self.annotators) + self.annotator
+        return self.derived(
+            "answer_key",
+            lambda: (
+                self.item_index().astype(np.int64, copy=False) * len(self.annotators)
+                + self.annotator
+            ),
+        )
+
+    def answer_code(self) -> np.ndarray:
+        """``item * 2 + value`` of each row: the item and what the answer said, as one code."""
+        return self.derived("answer", lambda: self.item_index() * 2 + self.value)
 
     def reference_matrix(
         self,
@@ -189,3 +282,23 @@ class AnnotationTable:
         out = np.full((len(self.annotators), len(self.cases)), MISSING, dtype=np.int8)
         out[self.annotator[rows], self.case[rows]] = self.value[rows]
         return out
+
+
+#: What :meth:`AnnotationTable.derived` computed, per table (kept outside the
+#: instance so ``table.__dict__`` holds just the fields); gone with the table.
+_DERIVED: WeakKeyDictionary[AnnotationTable, dict[str, Any]] = WeakKeyDictionary()
+
+
+def sorted_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """The permutation that sorts ``keys`` (in ``[0, n_keys)``), stable.
+
+    Unique keys in a small range are placed by one scatter instead of a sort;
+    repeated keys (an invalid table, reported by the caller) take the sort.
+    """
+    if fits_dense(n_keys, keys.shape[0]):
+        slot = np.full(n_keys, -1, dtype=np.intp)
+        slot[keys] = np.arange(keys.shape[0])
+        order = slot[slot >= 0]
+        if order.shape[0] == keys.shape[0]:
+            return order
+    return np.argsort(keys, kind="stable")

@@ -9,16 +9,24 @@ result exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from markit_core.agreement.measures import MISSING, kappa_from_confusion
 from markit_core.rewards.engine import RewardResult
 from markit_core.rewards.table import AnnotationTable
+from markit_core.rewards.weighted_terms import (
+    EXTRA,
+    distinct_columns,
+    per_case_terms,
+)
 
 __all__ = [
     "WeightedSetup",
+    "case_weight_blocks",
     "case_weights",
     "ranks",
     "reward_setup",
@@ -26,16 +34,47 @@ __all__ = [
 ]
 
 
+#: Bootstrap resamples are drawn and weighed a block at a time in about this many
+#: bytes of weights, so memory does not grow with the number of resamples.
+BLOCK_BYTES = 64 << 20
+#: Per-case terms of rare exclusion patterns kept between blocks (each J x (I + 8)).
+RARE_TERMS_KEPT = 32
+
+
+def _draw_chunk(n_cases: int) -> int:
+    """Resamples drawn per call of the generator (part of the seeded sequence: fixed)."""
+    return max(1, 4_000_000 // max(n_cases, 1))
+
+
+def case_weight_blocks(
+    n_cases: int, n_resamples: int, seed: int, block_bytes: int = BLOCK_BYTES
+) -> Iterator[np.ndarray]:
+    """The rows of :func:`case_weights`, a block of resamples at a time.
+
+    Each block is yielded in the same buffer (use it before asking for the
+    next); the draws are those of :func:`case_weights` for the same seed.
+    """
+    rng = np.random.default_rng(seed)
+    chunk = _draw_chunk(n_cases)
+    per_block = chunk * max(1, block_bytes // (8 * max(n_cases, 1) * chunk))
+    buf = np.empty((min(per_block, n_resamples), n_cases), dtype=np.float64)
+    for start in range(0, n_resamples, per_block):
+        rows = min(per_block, n_resamples - start)
+        for at in range(0, rows, chunk):
+            b = min(chunk, rows - at)
+            draws = rng.integers(0, n_cases, size=(b, n_cases), dtype=np.int32)
+            for r in range(b):  # one count per resample: its counters stay in cache
+                buf[at + r] = np.bincount(draws[r], minlength=n_cases)
+        yield buf[:rows]
+
+
 def case_weights(n_cases: int, n_resamples: int, seed: int) -> np.ndarray:
     """(B, J) multiplicities of B resamples of J cases drawn with replacement."""
-    rng = np.random.default_rng(seed)
     out = np.empty((n_resamples, n_cases), dtype=np.float64)
-    chunk = max(1, 4_000_000 // max(n_cases, 1))
-    for start in range(0, n_resamples, chunk):
-        b = min(chunk, n_resamples - start)
-        draws = rng.integers(0, n_cases, size=(b, n_cases), dtype=np.int32)
-        flat = (draws + np.arange(b, dtype=np.int64)[:, None] * n_cases).ravel()
-        out[start : start + b] = np.bincount(flat, minlength=b * n_cases).reshape(b, n_cases)
+    start = 0
+    for block in case_weight_blocks(n_cases, n_resamples, seed):
+        out[start : start + block.shape[0]] = block
+        start += block.shape[0]
     return out
 
 
@@ -54,6 +93,8 @@ class WeightedSetup:
     trust_level: float
     budget: float
     label_rows: tuple[np.ndarray, ...]  # answer rows of each label
+    # What does not depend on the weights, kept across blocks of resamples.
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
 
 def _paper_exclusions(s: WeightedSetup, w: np.ndarray) -> np.ndarray:
@@ -62,70 +103,30 @@ def _paper_exclusions(s: WeightedSetup, w: np.ndarray) -> np.ndarray:
     n_b, n_i, n_k = w.shape[0], len(t.annotators), len(t.labels)
     if s.ai is None:
         return np.zeros((n_b, n_i, n_k), dtype=bool)
-    ref = s.ai[t.case, t.label]
-    has = ref != MISSING
-    code = ((t.annotator * n_k + t.label) * 4 + t.value * 2 + (ref == 1))[has]
-    per_case = np.bincount(
-        t.case[has] * (4 * n_i * n_k) + code, minlength=len(t.cases) * 4 * n_i * n_k
-    ).reshape(len(t.cases), 4 * n_i * n_k)
     # Integer counts: exact in float32 below 2**24, and half the memory traffic.
     exact = w.max(initial=0) * len(t.cases) < 2**24
     dtype = np.float32 if exact else np.float64
-    c = (w.astype(dtype, copy=False) @ per_case.astype(dtype)).astype(np.float64)
+    per_case = s.cache.get(("ai_counts", dtype))
+    if per_case is None:
+        per_case = s.cache[("ai_counts", dtype)] = _ai_counts(s).astype(dtype)
+    c = (w.astype(dtype, copy=False) @ per_case).astype(np.float64)
     c = c.reshape(n_b, n_i * n_k, 4)  # (answer, ai) = 00, 01, 10, 11
     kappa = kappa_from_confusion(c[..., 3], c[..., 2], c[..., 1], c[..., 0])
     shared = c.sum(axis=-1)
     return ((shared > 0) & ~(kappa > s.kappa_threshold)).reshape(n_b, n_i, n_k)
 
 
-_EXTRA = 8  # per-case columns after the I annotator columns (see _per_case)
-
-
-def _per_case(s: WeightedSetup, k: int, dropped: np.ndarray) -> np.ndarray:
-    """(J, I + 8) per-case terms of label k with the annotators in ``dropped`` excluded.
-
-    Columns: the sum of D~ r~ per annotator; then positive pseudo answer,
-    answered, seconds sum, timed count; then the AI-vs-pseudo-answer 2x2
-    cells (11, 10, 01, 00; AI first) for the trust judgement.
-    """
+def _ai_counts(s: WeightedSetup) -> np.ndarray:
+    """(J, 4 I K) per case: each pair's answers by (answer, AI) class."""
     t = s.table
-    n_j, n_i = len(t.cases), len(t.annotators)
-    idx = s.label_rows[k]
-    rows = idx[~dropped[t.annotator[idx]]]
-    case, annot, value = t.case[rows], t.annotator[rows], t.value[rows]
-    n_all = np.bincount(case, minlength=n_j)
-    n_true = np.bincount(case[value], minlength=n_j)
-    answered = n_all > 0
-    # Dawid-Skene: held fixed at the full-data fit (module docstring).
-    majority_rule = s.truth_rule == "majority"
-    pseudo = n_true > n_all - n_true if majority_rule else s.fixed_truth[:, k] == 1
-    if s.adjudicated is not None:
-        adj = s.adjudicated[:, k]
-        pseudo = np.where(adj != MISSING, adj == 1, pseudo)
-    pseudo = pseudo & answered
-    majority = np.where(pseudo, n_true, n_all - n_true)
-    d_scaled = 2.0 * (0.5 - np.divide(majority, n_all, out=np.zeros(n_j), where=answered))
-    credit = np.zeros(case.shape[0])
-    np.divide(1.0, majority[case], out=credit, where=value == pseudo[case])
-    terms = d_scaled[case] * 4.0 * (0.25 - credit)
-    out = np.zeros((n_j, n_i + _EXTRA))
-    out[:, :n_i] = np.bincount(case * n_i + annot, terms, n_j * n_i).reshape(n_j, n_i)
-    out[:, n_i] = pseudo
-    out[:, n_i + 1] = answered
-    if t.seconds is not None:
-        secs = t.seconds[rows]
-        timed = ~np.isnan(secs)
-        out[:, n_i + 2] = np.bincount(case[timed], secs[timed], n_j)
-        out[:, n_i + 3] = np.bincount(case[timed], minlength=n_j)
-    if s.ai is not None:
-        ai = s.ai[:, k]
-        both = answered & (ai != MISSING)
-        a_pos = ai == 1
-        out[:, n_i + 4] = both & a_pos & pseudo
-        out[:, n_i + 5] = both & a_pos & ~pseudo
-        out[:, n_i + 6] = both & ~a_pos & pseudo
-        out[:, n_i + 7] = both & ~a_pos & ~pseudo
-    return out
+    n_i, n_k = len(t.annotators), len(t.labels)
+    assert s.ai is not None
+    ref = s.ai.ravel()[t.item_index()]
+    has = ref != MISSING
+    code = (t.cell_index() * 4 + t.value * 2 + (ref == 1))[has]
+    return np.bincount(
+        t.case[has] * (4 * n_i * n_k) + code, minlength=len(t.cases) * 4 * n_i * n_k
+    ).reshape(len(t.cases), 4 * n_i * n_k)
 
 
 def _label_sums(
@@ -138,26 +139,49 @@ def _label_sums(
     product (one pass over the weights for all labels); the terms of rare
     patterns are multiplied by just the rows of their few resamples.
     """
-    n_b, width = w.shape[0], len(s.table.annotators) + _EXTRA
+    n_b, width = w.shape[0], len(s.table.annotators) + EXTRA
     out = {k: np.empty((n_b, width)) for k in patterns}
-    stacked: list[np.ndarray] = []
-    targets: list[tuple[int, np.ndarray]] = []
+    targets: list[tuple[int, np.ndarray, np.ndarray]] = []  # label, pattern, resamples
     for k, pat in patterns.items():
         uniq, inverse = np.unique(pat, axis=0, return_inverse=True)
         inverse = inverse.ravel()
         for p in range(uniq.shape[0]):
             rows = np.flatnonzero(inverse == p)
-            terms = _per_case(s, k, uniq[p])
             if rows.size * 16 >= n_b:
-                stacked.append(terms)
-                targets.append((k, rows))
+                targets.append((k, uniq[p], rows))
             else:
-                out[k][rows] = w[rows] @ terms
-    if stacked:
-        products = w @ np.hstack(stacked)
-        for c, (k, rows) in enumerate(targets):
-            out[k][rows] = products[rows, c * width : (c + 1) * width]
+                out[k][rows] = w[rows] @ _label_terms(s, k, uniq[p])
+    if targets:
+        key = tuple((k, pat.tobytes()) for k, pat, _ in targets)
+        last_key, both = s.cache.get("stacked", (None, None))
+        if last_key != key or both is None:
+            # Only the last product's columns are kept (the next block usually has
+            # the same patterns); the terms are built again if a pattern turns rare.
+            s.cache.pop("stacked", None)
+            stacked = [per_case_terms(s, k, pat) for k, pat, _ in targets]
+            both = distinct_columns(stacked)
+            del stacked
+            s.cache["stacked"] = (key, both)
+        matrix, index = both
+        products = w @ matrix
+        for (k, _, rows), where in zip(targets, index, strict=True):
+            block = np.zeros((rows.shape[0], width))
+            used = where >= 0
+            block[:, used] = products[np.ix_(rows, where[used])]
+            out[k][rows] = block
     return out
+
+
+def _label_terms(s: WeightedSetup, k: int, dropped: np.ndarray) -> np.ndarray:
+    """:func:`per_case_terms` of one label, kept for the next block of resamples."""
+    key = ("terms", k, dropped.tobytes())
+    terms = s.cache.get(key)
+    if terms is None:
+        if len(s.cache) > RARE_TERMS_KEPT:  # bounded: forget the rare patterns seen so far
+            for old in [c for c in s.cache if isinstance(c, tuple) and c[0] == "terms"]:
+                del s.cache[old]
+        terms = s.cache[key] = per_case_terms(s, k, dropped)
+    return terms
 
 
 def _trusted(s: WeightedSetup, sums: np.ndarray) -> np.ndarray:
@@ -230,6 +254,8 @@ def reward_setup(
 
 
 def _rows_by_label(table: AnnotationTable) -> tuple[np.ndarray, ...]:
-    order = np.argsort(table.label, kind="stable")
+    # A stable sort of small codes is numpy's radix sort (linear); same order as on intp.
+    small = len(table.labels) <= np.iinfo(np.uint16).max + 1
+    order = np.argsort(table.label.astype(np.uint16) if small else table.label, kind="stable")
     counts = np.bincount(table.label, minlength=len(table.labels))
     return tuple(np.split(order, np.cumsum(counts)[:-1]))
