@@ -122,14 +122,23 @@ def _driver_rows(session: Session, stmt: Any) -> Iterator[Any]:
         cursor.close()
 
 
+def _by_code_point(session: Session, column: Any) -> Any:
+    """``column`` ordered as Python orders str (code points): ``COLLATE "C"`` on PostgreSQL,
+    whose default collation may not; SQLite's BINARY already is. The merge with the AI's
+    answers (``heapq.merge`` on Python keys) and the COPY export rely on it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column.collate("C")
+    return column
+
+
 def iso_time(value: datetime | str | None) -> str:
     """A timestamp as ISO 8601 text, what ``datetime.isoformat`` of the aware UTC value
-    SQLModel returns gives; SQLite's stored text (UTC without an offset, always with
+    SQLModel returns gives (in UTC whatever the session's time zone); SQLite's stored text (UTC without an offset, always with
     microseconds) is rewritten as text, without building a datetime."""
     if value is None:
         return ""
-    if not isinstance(value, str):
-        return value.isoformat()
+    if not isinstance(value, str):  # aware in the session's time zone, or naive UTC
+        return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if len(value) == 26 and value[10] == " ":  # "YYYY-MM-DD HH:MM:SS.ffffff"
         date, time = value[:10], value[11:]
         return f"{date}T{time[:8] if time.endswith('.000000') else time}+00:00"
@@ -211,7 +220,10 @@ def _human_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         )
         .where(current_readings(project_id), col(AnnotationValue.value).is_not(None))
         .order_by(
-            col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
+            col(Annotation.case_id),
+            col(LabelDef.order),
+            _by_code_point(session, col(LabelDef.name)),
+            _by_code_point(session, col(User.username)),
         )
     )
     make = ReadingRow._make
@@ -249,7 +261,9 @@ def _ai_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         .join(LabelDef, col(LabelDef.id) == col(AiLabel.label_id))
         .join(Case, col(Case.id) == col(AiLabel.case_id))
         .where(col(AiLabel.project_id) == project_id)
-        .order_by(col(AiLabel.case_id), col(LabelDef.order), col(LabelDef.name))
+        .order_by(
+            col(AiLabel.case_id), col(LabelDef.order), _by_code_point(session, col(LabelDef.name))
+        )
     ).execution_options(yield_per=CHUNK)
     for (
         ai_id,

@@ -1,6 +1,8 @@
 """The readings and regions CSV files of an export (columns documented in docs/export.md).
 
-Both are written row by row from the streaming queries of
+On PostgreSQL the readings CSV is formatted by the server and streamed with COPY
+(:mod:`markit_core.export.copy_csv`); otherwise both are written row by row from the
+streaming queries of
 :mod:`markit_core.export.rows` through the formula-neutralising
 :func:`~markit_core.export.spreadsheet.csv_writer`, UTF-8, ``\\n`` line ends.
 """
@@ -15,6 +17,7 @@ from typing import TextIO
 
 from sqlmodel import Session
 
+from markit_core.export.copy_csv import copy_readings_csv, copy_supported
 from markit_core.export.rows import (
     RegionRow,
     count_readings,
@@ -112,11 +115,28 @@ def _noop(done: int, total: int, what: str) -> None:
 
 
 def write_readings_csv(
-    session: Session, project_id: int, path: Path, progress: Progress = _noop
+    session: Session,
+    project_id: int,
+    path: Path,
+    progress: Progress = _noop,
+    *,
+    server_side: bool = True,
 ) -> Written:
-    """One row per current (case, label, reader) answer."""
+    """One row per current (case, label, reader) answer.
+
+    On PostgreSQL (psycopg 3) the server formats the lines and streams them with COPY
+    (:mod:`markit_core.export.copy_csv`), byte for byte what the Python loop below writes;
+    ``server_side=False`` takes the Python loop there too (the parity tests compare both).
+    """
     total = count_readings(session, project_id)
     out = Written(path)
+    if server_side and copy_supported(session):
+        header = ",".join(READING_COLUMNS) + "\n"
+        out.rows, out.annotation_ids, out.ai_label_ids = copy_readings_csv(
+            session, project_id, path, header, total, progress
+        )
+        progress(out.rows, total, "readings")
+        return out
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv_writer(f, _READING_TEXT)
         writer.writerow(READING_COLUMNS)
