@@ -132,9 +132,10 @@ def _by_code_point(session: Session, column: Any) -> Any:
 
 
 def iso_time(value: datetime | str | None) -> str:
-    """A timestamp as ISO 8601 text, what ``datetime.isoformat`` of the aware UTC value
-    SQLModel returns gives (in UTC whatever the session's time zone); SQLite's stored text (UTC without an offset, always with
-    microseconds) is rewritten as text, without building a datetime."""
+    """A timestamp as ISO 8601 text, what ``datetime.isoformat`` of the aware UTC value gives
+    (converted to UTC whatever the session's time zone; a naive value is UTC). SQLite's
+    stored text (UTC without an offset, always with microseconds) is rewritten as text,
+    without building a datetime."""
     if value is None:
         return ""
     if not isinstance(value, str):  # aware in the session's time zone, or naive UTC
