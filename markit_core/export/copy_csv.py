@@ -210,7 +210,8 @@ def _one_row(buf: bytearray, pos: int) -> tuple[list[bytes | None] | None, int]:
     (count,) = _I16.unpack_from(buf, pos)
     if count == -1:
         return None, pos + 2
-    at, fields = pos + 2, []
+    at = pos + 2
+    fields: list[bytes | None] = []
     for _ in range(count):
         if len(buf) < at + 4:
             return None, -1
