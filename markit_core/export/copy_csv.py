@@ -114,51 +114,64 @@ def _readings_sql() -> str:
     ai_value, ai_value_q = _cells([_bool("x.value"), "''", "''", "'0.0'", "'0.0'", "'0.0'"])
     ai_tail, ai_tail_q = _cells([_iso("x.at"), "'ai'"])
     value = [_bool("v.value"), "coalesce(v.confidence::text, '')", _float("v.seconds")]
-    value_min, value_q = _cells(value)
+    value_q = _cells(value)[1]
     visible = _bool("coalesce(e.suggestion_visible, false)")
+    # the common line in as few || as possible (concat() is slower: a call per argument)
+    line = (
+        "r.head || l.cells || r.mid || (CASE WHEN v.value THEN 'true,' ELSE 'false,' END)"
+        f" || coalesce(v.confidence::text || ',', ',') || {_float('v.seconds')} || ',' || r.tail"
+        " || (CASE WHEN e.suggestion_visible THEN E'true\\n' ELSE E'false\\n' END)"
+    )
     return f"""
 WITH labels AS MATERIALIZED (
-    SELECT l.id, l."order" AS rank, l.name, {_has_cr("l.name")} AS cr,
+    SELECT l.id, row_number() OVER (ORDER BY l."order", l.name COLLATE "C") AS rank,
+           {_has_cr("l.name")} AS cr,
            {label} AS cells, {label_q} AS cells_q
     FROM label_def l WHERE l.project_id = %(project)s
-), readings AS MATERIALIZED (
-    SELECT a.id, a.case_id, u.username AS reader, {_has_cr("c.original_name", "u.username")} AS cr,
-           {head} AS head, {head_q} AS head_q, {mid} AS mid, {mid_q} AS mid_q,
-           {tail} AS tail, {tail_q} AS tail_q
-    FROM annotation a
-    JOIN user_account u ON u.id = a.annotator_id
-    JOIN "case" c ON c.id = a.case_id
-    WHERE a.project_id = %(project)s AND NOT a.deleted AND NOT EXISTS (
-        SELECT 1 FROM annotation n WHERE n.case_id = a.case_id
-        AND n.annotator_id = a.annotator_id AND n.version > a.version)
-), lines AS (
-    SELECT r.case_id, l.rank, l.name, r.reader, 0 AS source, r.id AS annotation_id,
-           NULL::int AS ai_label_id,
-           CASE WHEN r.cr OR l.cr
-           THEN r.head_q || l.cells_q || r.mid_q || {value_q} || r.tail_q || '"' || {visible} || '"'
-           ELSE r.head || l.cells || r.mid || {value_min} || r.tail || {visible} END
-           || E'\\n' AS line
-    FROM readings r
-    JOIN annotation_value v ON v.annotation_id = r.id
-    JOIN labels l ON l.id = v.label_id
-    LEFT JOIN annotation_exposure e ON e.annotation_id = r.id AND e.label_id = v.label_id
-    WHERE v.value IS NOT NULL
-    UNION ALL
-    SELECT x.case_id, l.rank, l.name, x.model_name || '@' || x.version, 1, NULL, x.id,
-           CASE WHEN l.cr OR {_has_cr("c.original_name", "x.model_name", "x.version")}
-           THEN {ai_head_q} || l.cells_q || {ai_mid_q} || {ai_value_q} || {ai_tail_q} || '"false"'
-           ELSE {ai_head} || l.cells || {ai_mid} || {ai_value} || {ai_tail} || 'false' END
-           || E'\\n'
-    FROM ai_label x
-    JOIN labels l ON l.id = x.label_id
-    JOIN "case" c ON c.id = x.case_id
-    WHERE x.project_id = %(project)s
 )
-SELECT count(*)::int8,
-       string_agg(line, '' ORDER BY rank, name COLLATE "C", reader COLLATE "C", source),
-       string_agg(DISTINCT annotation_id::text, ','),
-       string_agg(ai_label_id::text, ',')
-FROM lines GROUP BY case_id ORDER BY case_id
+SELECT g.n, g.lines, g.ids, g.ai_ids
+FROM "case" c CROSS JOIN LATERAL (
+    SELECT count(*)::int8 AS n,
+           string_agg(line, '' ORDER BY rank, reader COLLATE "C", source) AS lines,
+           string_agg(annotation_id::text, ',') FILTER (WHERE first) AS ids,
+           string_agg(ai_label_id::text, ',') AS ai_ids
+    FROM (
+        SELECT l.rank, r.reader, 0 AS source, r.id AS annotation_id, NULL::int AS ai_label_id,
+               v.label_id = r.first_label AS first,
+               CASE WHEN r.cr OR l.cr
+               THEN r.head_q || l.cells_q || r.mid_q || {value_q} || r.tail_q
+                    || '"' || {visible} || '"' || E'\\n'
+               ELSE {line} END AS line
+        FROM (  -- the case's current readings, their cells formatted once (OFFSET 0: kept apart)
+            SELECT a.id, u.username AS reader, {_has_cr("c.original_name", "u.username")} AS cr,
+                   (SELECT min(w.label_id) FROM annotation_value w
+                    WHERE w.annotation_id = a.id AND w.value IS NOT NULL) AS first_label,
+                   {head} AS head, {head_q} AS head_q, {mid} AS mid, {mid_q} AS mid_q,
+                   {tail} AS tail, {tail_q} AS tail_q
+            FROM annotation a JOIN user_account u ON u.id = a.annotator_id
+            WHERE a.case_id = c.id AND a.project_id = %(project)s AND NOT a.deleted
+            AND NOT EXISTS (
+                SELECT 1 FROM annotation n WHERE n.case_id = a.case_id
+                AND n.annotator_id = a.annotator_id AND n.version > a.version)
+            OFFSET 0
+        ) r
+        JOIN annotation_value v ON v.annotation_id = r.id
+        JOIN labels l ON l.id = v.label_id
+        LEFT JOIN annotation_exposure e ON e.annotation_id = r.id AND e.label_id = v.label_id
+        WHERE v.value IS NOT NULL
+        UNION ALL
+        SELECT l.rank, x.model_name || '@' || x.version, 1, NULL, x.id, false,
+               CASE WHEN l.cr OR {_has_cr("c.original_name", "x.model_name", "x.version")}
+               THEN {ai_head_q} || l.cells_q || {ai_mid_q} || {ai_value_q} || {ai_tail_q}
+                    || '"false"'
+               ELSE {ai_head} || l.cells || {ai_mid} || {ai_value} || {ai_tail} || 'false' END
+               || E'\\n'
+        FROM ai_label x JOIN labels l ON l.id = x.label_id
+        WHERE x.case_id = c.id AND x.project_id = %(project)s
+    ) lines
+) g
+WHERE c.project_id = %(project)s AND g.n > 0
+ORDER BY c.id
 """
 
 
@@ -183,10 +196,10 @@ def binary_copy_rows(chunks: Iterable[bytes | memoryview]) -> Iterator[list[byte
     for chunk in stream:
         buf += chunk
         if not started:
-            if len(buf) < 19:
-                continue
-            if bytes(buf[:11]) != _HEADER:
+            if len(buf) >= 11 and bytes(buf[:11]) != _HEADER:
                 raise ValueError("not a binary COPY stream (bad signature)")
+            if len(buf) < 19 or len(buf) < 19 + _I32.unpack_from(buf, 15)[0]:
+                continue  # the header (and its extension) not complete yet
             pos, started = 19 + _I32.unpack_from(buf, 15)[0], True
         while True:
             row, end = _one_row(buf, pos)
@@ -262,7 +275,10 @@ def copy_readings_csv(
     ai_label_ids: set[int] = set()
     cursor = _driver(session).cursor()
     try:
-        cursor.execute("SELECT set_config('extra_float_digits', '1', true)")
+        # shortest float text; no JIT (compiling the per-case subplans costs more than it saves)
+        cursor.execute(
+            "SELECT set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
+        )
         sql = f"COPY ({READINGS_COPY_SQL}) TO STDOUT (FORMAT binary)"
         with open(path, "wb") as f, cursor.copy(sql, {"project": project_id}) as copy:
             f.write(header.encode("utf-8"))
