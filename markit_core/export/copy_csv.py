@@ -62,8 +62,39 @@ def _float(x: str) -> str:
         f" WHEN {x} = 'NaN'::float8 THEN 'nan'"
         f" WHEN {x} = 'Infinity'::float8 THEN 'inf'"
         f" WHEN {x} = '-Infinity'::float8 THEN '-inf'"
-        f" WHEN abs({x}) < 1e16 THEN {exponent15}"
-        f" ELSE {x}::text END)"
+        f" WHEN abs({x}) < 9007199254740992 THEN {exponent15}"
+        f" ELSE {_big_float(x)} END)"
+    )
+
+
+def _big_float(x: str) -> str:
+    """SQL of ``repr`` for a finite float8 of magnitude >= 2^53 (an integer).
+
+    There PostgreSQL's shortest digits can be one longer than Python's: Python also takes a
+    decimal lying exactly half-way to the next float (it reads back as this one, the even
+    mantissa), which PostgreSQL never does. So: the exact integer, then the fewest leading
+    digits that read back as ``x`` (the nearer of the two candidates), in ``repr``'s format
+    (positional below 1e16, else ``d.ddde+XX``).
+    """
+    exact = (  # x / 2^k is exact and fits int8; times 2^k in numeric is the exact integer
+        f"(SELECT trunc((abs({x}) / 2 ^ k)::int8::numeric * power(2::numeric, k)) AS v"
+        f" FROM (SELECT greatest(floor(ln(abs({x})) / ln(2))::int - 54, 0) AS k) AS s)"
+    )
+    best = (
+        "(SELECT d.c FROM generate_series(1, 17) AS n,"
+        " LATERAL (VALUES (trunc(e.v, n - length(e.v::text))),"
+        " (trunc(e.v, n - length(e.v::text)) + power(10::numeric, length(e.v::text) - n)))"
+        " AS d(c) WHERE CASE WHEN d.c > 9007199254740991 * power(2::numeric, 971) THEN false"
+        f" ELSE (CASE WHEN {x} < 0 THEN -d.c ELSE d.c END)::float8 = {x} END"
+        " ORDER BY n, abs(d.c - e.v) LIMIT 1)"
+    )
+    sign = f"(CASE WHEN {x} < 0 THEN '-' ELSE '' END)"
+    return (
+        f"(SELECT CASE WHEN length(b.t) < 17 THEN {sign} || b.t || '.0'"
+        f" ELSE {sign} || left(rtrim(b.t, '0'), 1) || (CASE WHEN length(rtrim(b.t, '0')) > 1"
+        f" THEN '.' || substr(rtrim(b.t, '0'), 2) ELSE '' END)"
+        f" || 'e+' || to_char(length(b.t) - 1, 'FM900') END"
+        f" FROM (SELECT trunc({best})::text AS t FROM {exact} AS e) AS b)"
     )
 
 
@@ -170,13 +201,14 @@ FROM "case" c CROSS JOIN LATERAL (
         WHERE x.case_id = c.id AND x.project_id = %(project)s
     ) lines
 ) g
-WHERE c.project_id = %(project)s AND g.n > 0
+WHERE c.project_id = %(project)s
 ORDER BY c.id
 """
 
 
-#: The query behind :func:`copy_readings_csv` (parameter ``project``); one row per case:
-#: its row count, its CSV lines, its annotation ids and its AI label ids (comma-separated).
+#: The query behind :func:`copy_readings_csv` (parameter ``project``); one row per case of
+#: the project: its row count, its CSV lines, its annotation ids and its AI label ids
+#: (comma-separated; NULL where the case has none).
 READINGS_COPY_SQL = _readings_sql()
 
 _HEADER = b"PGCOPY\n\xff\r\n\x00"
@@ -262,15 +294,16 @@ def copy_readings_csv(
     project_id: int,
     path: Path,
     header: str,
-    total: int,
     progress: Callable[[int, int, str], None],
 ) -> tuple[int, set[int], set[int]]:
     """Write ``header`` and every reading line of the project into ``path`` via COPY.
 
     Returns the row count, the annotation ids and the AI label ids of the rows. Runs in
-    the session's transaction (one snapshot for the whole file).
+    the session's transaction (one snapshot for the whole file). Progress counts cases
+    (``readings (cases)``): their number is known at once, while counting the rows first
+    would cost a tenth of the export on a large project.
     """
-    rows = 0
+    rows, done = 0, 0
     annotation_ids: set[int] = set()
     ai_label_ids: set[int] = set()
     cursor = _driver(session).cursor()
@@ -279,18 +312,24 @@ def copy_readings_csv(
         cursor.execute(
             "SELECT set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
         )
+        cursor.execute('SELECT count(*) FROM "case" WHERE project_id = %s', (project_id,))
+        (total,) = cursor.fetchone() or (0,)
         sql = f"COPY ({READINGS_COPY_SQL}) TO STDOUT (FORMAT binary)"
         with open(path, "wb") as f, cursor.copy(sql, {"project": project_id}) as copy:
             f.write(header.encode("utf-8"))
-            reported = 0
             for count, lines, ids, ai_ids in binary_copy_rows(copy):
-                f.write(lines or b"")
+                done += 1
+                if lines:
+                    f.write(lines)
                 rows += int.from_bytes(count or b"", "big", signed=True)
                 annotation_ids.update(_ids(ids))
                 ai_label_ids.update(_ids(ai_ids))
-                if rows - reported >= 2000:
-                    progress(rows, total, "readings")
-                    reported = rows
+                if done % 1000 == 0:
+                    progress(done, total, _CASES)
     finally:
         cursor.close()
+    progress(done, done, _CASES)
     return rows, annotation_ids, ai_label_ids
+
+
+_CASES = "readings (cases)"

@@ -128,15 +128,14 @@ def write_readings_csv(
     (:mod:`markit_core.export.copy_csv`), byte for byte what the Python loop below writes;
     ``server_side=False`` takes the Python loop there too (the parity tests compare both).
     """
-    total = count_readings(session, project_id)
     out = Written(path)
     if server_side and copy_supported(session):
         header = ",".join(READING_COLUMNS) + "\n"
         out.rows, out.annotation_ids, out.ai_label_ids = copy_readings_csv(
-            session, project_id, path, header, total, progress
+            session, project_id, path, header, progress
         )
-        progress(out.rows, total, "readings")
         return out
+    total = count_readings(session, project_id)
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv_writer(f, _READING_TEXT)
         writer.writerow(READING_COLUMNS)
