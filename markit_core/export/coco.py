@@ -15,13 +15,14 @@ The file is written piece by piece (cases and regions stream from the database).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from markit_core.export.rows import RegionRow, count_regions, iter_regions, label_categories
+from markit_core.export.sqlite_cells import prepared_region_chunks, prepared_regions_fit
 from markit_core.export.tables import Progress, RegionsCsv, Written, _noop
 from markit_core.models import Case
 
@@ -118,6 +119,23 @@ def _annotation_json(r: RegionRow, category: int, strings: _JsonText | None = No
     )
 
 
+def _regions(
+    session: Session, project_id: int, regions_csv: RegionsCsv | None
+) -> Iterator[RegionRow]:
+    """The regions, each also written to ``regions_csv``: on SQLite, where the text cells
+    need nothing done, whole chunks at once (:mod:`~markit_core.export.sqlite_cells`)."""
+    if regions_csv is not None and prepared_regions_fit(session, project_id):
+        make = RegionRow._make
+        for rows in prepared_region_chunks(session, project_id):
+            regions_csv.add_prepared(rows)
+            yield from map(make, rows)
+        return
+    for r in iter_regions(session, project_id):
+        if regions_csv is not None:
+            regions_csv.add(r)
+        yield r
+
+
 def write_coco(
     session: Session,
     project_id: int,
@@ -157,10 +175,8 @@ def write_coco(
         f.write('],"annotations":[')
         g.write("[")
         strings = _JsonText()
-        for r in iter_regions(session, project_id):
+        for r in _regions(session, project_id, regions_csv):
             done += 1
-            if regions_csv is not None:
-                regions_csv.add(r)
             if r.source == "ai":
                 item = _annotation(r, by_label[r.label_id])
                 result = {k: item[k] for k in ("image_id", "category_id", "segmentation", "bbox")}

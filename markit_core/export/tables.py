@@ -26,6 +26,7 @@ from markit_core.export.rows import (
     iter_regions,
 )
 from markit_core.export.spreadsheet import csv_writer
+from markit_core.export.sqlite_cells import prepared_cells_fit, prepared_reading_chunks
 
 __all__ = [
     "READING_COLUMNS",
@@ -126,7 +127,9 @@ def write_readings_csv(
 
     On PostgreSQL (psycopg 3) the server formats the lines and streams them with COPY
     (:mod:`markit_core.export.copy_csv`), byte for byte what the Python loop below writes;
-    ``server_side=False`` takes the Python loop there too (the parity tests compare both).
+    on SQLite the database makes the cells and the csv module writes whole chunks
+    (:mod:`markit_core.export.sqlite_cells`) where the names allow it.
+    ``server_side=False`` takes the Python loop everywhere (the parity tests compare).
     """
     out = Written(path)
     if server_side and copy_supported(session):
@@ -136,6 +139,8 @@ def write_readings_csv(
         )
         return out
     total = count_readings(session, project_id)
+    if server_side and prepared_cells_fit(session, project_id):
+        return _write_prepared_readings(session, project_id, out, total, progress)
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv_writer(f, _READING_TEXT)
         writer.writerow(READING_COLUMNS)
@@ -157,6 +162,23 @@ def write_readings_csv(
     return out
 
 
+def _write_prepared_readings(
+    session: Session, project_id: int, out: Written, total: int, progress: Progress
+) -> Written:
+    """SQLite's ready cells (:mod:`markit_core.export.sqlite_cells`), a chunk per write."""
+    with open(out.path, "w", encoding="utf-8", newline="") as f:
+        writer = csv_writer(f, _READING_TEXT)
+        writer.writerow(READING_COLUMNS)
+        seen = out.annotation_ids
+        for rows in prepared_reading_chunks(session, project_id):
+            writer.writerows_prepared(rows)
+            seen.update([r[5] for r in rows])
+            out.rows += len(rows)
+            progress(out.rows, total, "readings")
+    progress(out.rows, total, "readings")
+    return out
+
+
 class RegionsCsv:
     """The regions CSV, written a row at a time: by :func:`write_regions_csv`, or by the
     COCO writer in the same pass over the regions (one query for both files)."""
@@ -171,6 +193,12 @@ class RegionsCsv:
         self._writer.writerow([*r[:6], r.points_json.replace(" ", ""), *r[7:]])
         self.written.rows += 1
         self.written.annotation_ids.add(r.annotation_id)
+
+    def add_prepared(self, rows: list[tuple]) -> None:
+        """Rows of cells ready to write (see ``sqlite_cells.prepared_region_chunks``)."""
+        self._writer.writerows_prepared(rows)
+        self.written.rows += len(rows)
+        self.written.annotation_ids.update([r[8] for r in rows])
 
 
 def write_regions_csv(

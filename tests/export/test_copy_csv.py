@@ -53,6 +53,7 @@ FLOATS = [
     1234567890123456.8, -1e15 - 0.5, 9.999999999999998e15, 1e16, 1.5e16, 1e22, 5e-324,
     math.nan, math.inf, -math.inf, 123456789.123456789,
 ]  # fmt: skip
+NUMBERS = [x for x in FLOATS if not math.isnan(x)]
 
 
 def _users(session: Session) -> list[User]:
@@ -98,7 +99,7 @@ def _hostile_project(session: Session) -> int:
                     deleted=deleted,
                     submit_token=f"t{token}",
                     submitted_at=now + timedelta(seconds=token, microseconds=(token % 3) * 1717),
-                    total_seconds=FLOATS[token % len(FLOATS)],
+                    total_seconds=NUMBERS[token % len(NUMBERS)],  # NOT NULL: no nan (SQLite)
                     active_seconds=rng.uniform(0, 100),
                     idle_seconds=float(token % 4),
                 )
