@@ -15,13 +15,14 @@ The file is written piece by piece (cases and regions stream from the database).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from markit_core.export.rows import RegionRow, count_regions, iter_regions, label_categories
+from markit_core.export.sqlite_cells import prepared_region_chunks, prepared_regions_fit
 from markit_core.export.tables import Progress, RegionsCsv, Written, _noop
 from markit_core.models import Case
 
@@ -100,15 +101,21 @@ class _JsonText(dict[str, str]):
         return text
 
 
-def _annotation_json(r: RegionRow, category: int, strings: _JsonText | None = None) -> str:
+def _annotation_json(
+    r: RegionRow,
+    category: int,
+    strings: _JsonText | None = None,
+    points: Sequence[Sequence[float]] | None = None,
+) -> str:
     """``_DUMP(_annotation(r, category))``, formatted directly (a large export writes
     millions of these; ``repr`` of a float is what ``json`` writes for it)."""
     strings = _JsonText() if strings is None else strings
+    points = r.points if points is None else points  # ``points``: parsed already
     if r.shape == "rect":
-        segmentation, x0, y0, w, h = _rect_geometry(r.points)
+        segmentation, x0, y0, w, h = _rect_geometry(points)
         area = w * h
     else:
-        segmentation, x0, y0, w, h, area = _polygon_geometry(r.shape, r.points)
+        segmentation, x0, y0, w, h, area = _polygon_geometry(r.shape, points)
     return (
         f'{{"id":{r.region_id},"image_id":{r.case_id},"category_id":{category},'
         f'"segmentation":[[{segmentation}]],"bbox":[{x0!r},{y0!r},{w!r},{h!r}],'
@@ -116,6 +123,26 @@ def _annotation_json(r: RegionRow, category: int, strings: _JsonText | None = No
         f'"markit_frame":{r.frame},"markit_reader":{strings[r.reader]},'
         f'"markit_annotation_id":{r.annotation_id},"markit_version":{r.version}}}'
     )
+
+
+def _regions(
+    session: Session, project_id: int, regions_csv: RegionsCsv | None
+) -> Iterator[tuple[RegionRow, Any]]:
+    """The regions with their parsed points, each also written to ``regions_csv``: on
+    SQLite, where the text cells need nothing done, whole chunks at once
+    (:mod:`~markit_core.export.sqlite_cells`), their points parsed by one ``json.loads``
+    of the chunk (the same parser, without its per-call cost)."""
+    if regions_csv is not None and prepared_regions_fit(session, project_id):
+        make = RegionRow._make
+        for rows in prepared_region_chunks(session, project_id):
+            regions_csv.add_prepared(rows)
+            points = json.loads("[" + ",".join([r[6] for r in rows]) + "]")
+            yield from zip(map(make, rows), points, strict=True)
+        return
+    for r in iter_regions(session, project_id):
+        if regions_csv is not None:
+            regions_csv.add(r)
+        yield r, r.points
 
 
 def write_coco(
@@ -157,10 +184,8 @@ def write_coco(
         f.write('],"annotations":[')
         g.write("[")
         strings = _JsonText()
-        for r in iter_regions(session, project_id):
+        for r, points in _regions(session, project_id, regions_csv):
             done += 1
-            if regions_csv is not None:
-                regions_csv.add(r)
             if r.source == "ai":
                 item = _annotation(r, by_label[r.label_id])
                 result = {k: item[k] for k in ("image_id", "category_id", "segmentation", "bbox")}
@@ -169,7 +194,7 @@ def write_coco(
                 ai.rows += 1
                 ai.annotation_ids.add(r.annotation_id)
             else:
-                text = _annotation_json(r, by_label[r.label_id], strings)
+                text = _annotation_json(r, by_label[r.label_id], strings, points)
                 f.write(("," if out.rows else "") + text)
                 out.rows += 1
                 out.annotation_ids.add(r.annotation_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -113,23 +113,39 @@ def _driver_rows(session: Session, stmt: Any) -> Iterator[Any]:
     if dbapi is None:  # a closed connection: let SQLAlchemy say so
         yield from conn.execute(stmt)
         return
+    for rows in driver_chunks(dbapi, str(compiled), params):
+        yield from rows
+
+
+def driver_chunks(dbapi: Any, sql: str, params: Any) -> Iterator[list[Any]]:
+    """The rows of ``sql`` on a DB-API connection, ``CHUNK`` rows at a time."""
     cursor = dbapi.cursor()
     try:
-        cursor.execute(str(compiled), params)
+        cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
-            yield from rows
+            yield rows
     finally:
         cursor.close()
 
 
+def _by_code_point(session: Session, column: Any) -> Any:
+    """``column`` ordered as Python orders str (code points): ``COLLATE "C"`` on PostgreSQL,
+    whose default collation may not; SQLite's BINARY already is. The merge with the AI's
+    answers (``heapq.merge`` on Python keys) and the COPY export rely on it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column.collate("C")
+    return column
+
+
 def iso_time(value: datetime | str | None) -> str:
-    """A timestamp as ISO 8601 text, what ``datetime.isoformat`` of the aware UTC value
-    SQLModel returns gives; SQLite's stored text (UTC without an offset, always with
-    microseconds) is rewritten as text, without building a datetime."""
+    """A timestamp as ISO 8601 text, what ``datetime.isoformat`` of the aware UTC value gives
+    (converted to UTC whatever the session's time zone; a naive value is UTC). SQLite's
+    stored text (UTC without an offset, always with microseconds) is rewritten as text,
+    without building a datetime."""
     if value is None:
         return ""
-    if not isinstance(value, str):
-        return value.isoformat()
+    if not isinstance(value, str):  # aware in the session's time zone, or naive UTC
+        return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if len(value) == 26 and value[10] == " ":  # "YYYY-MM-DD HH:MM:SS.ffffff"
         date, time = value[:10], value[11:]
         return f"{date}T{time[:8] if time.endswith('.000000') else time}+00:00"
@@ -178,26 +194,31 @@ def iter_readings(
     yield from heapq.merge(humans, _ai_readings(session, project_id), key=key)
 
 
-def _human_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
-    columns: list[Any] = [
-        Annotation.case_id,
-        Case.original_name,
-        LabelDef.id,
-        LabelDef.name,
-        User.username,
-        Annotation.id,
-        Annotation.version,
-        AnnotationValue.value,
-        AnnotationValue.confidence,
-        AnnotationValue.seconds,
-        Annotation.total_seconds,
-        Annotation.active_seconds,
-        Annotation.idle_seconds,
-        Annotation.submitted_at,
-        AnnotationExposure.suggestion_visible,
-    ]
-    stmt = (
+READING_SOURCES: tuple[Any, ...] = (
+    Annotation.case_id,
+    Case.original_name,
+    LabelDef.id,
+    LabelDef.name,
+    User.username,
+    Annotation.id,
+    Annotation.version,
+    AnnotationValue.value,
+    AnnotationValue.confidence,
+    AnnotationValue.seconds,
+    Annotation.total_seconds,
+    Annotation.active_seconds,
+    Annotation.idle_seconds,
+    Annotation.submitted_at,
+    AnnotationExposure.suggestion_visible,
+)
+
+
+def human_readings_stmt(session: Session, project_id: int, columns: Sequence[Any]) -> Any:
+    """SELECT ``columns`` (over :data:`READING_SOURCES`' tables) of the current human
+    answers, in the export's order."""
+    return (
         select(*columns)
+        .select_from(Annotation)
         .join(AnnotationValue, col(AnnotationValue.annotation_id) == col(Annotation.id))
         .join(LabelDef, col(LabelDef.id) == col(AnnotationValue.label_id))
         .join(User, col(User.id) == col(Annotation.annotator_id))
@@ -211,9 +232,16 @@ def _human_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         )
         .where(current_readings(project_id), col(AnnotationValue.value).is_not(None))
         .order_by(
-            col(Annotation.case_id), col(LabelDef.order), col(LabelDef.name), col(User.username)
+            col(Annotation.case_id),
+            col(LabelDef.order),
+            _by_code_point(session, col(LabelDef.name)),
+            _by_code_point(session, col(User.username)),
         )
     )
+
+
+def _human_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
+    stmt = human_readings_stmt(session, project_id, READING_SOURCES)
     make = ReadingRow._make
     as_text = iso_time
     for r in _driver_rows(session, stmt):
@@ -249,7 +277,9 @@ def _ai_readings(session: Session, project_id: int) -> Iterator[ReadingRow]:
         .join(LabelDef, col(LabelDef.id) == col(AiLabel.label_id))
         .join(Case, col(Case.id) == col(AiLabel.case_id))
         .where(col(AiLabel.project_id) == project_id)
-        .order_by(col(AiLabel.case_id), col(LabelDef.order), col(LabelDef.name))
+        .order_by(
+            col(AiLabel.case_id), col(LabelDef.order), _by_code_point(session, col(LabelDef.name))
+        )
     ).execution_options(yield_per=CHUNK)
     for (
         ai_id,
@@ -298,17 +328,22 @@ def iter_regions(session: Session, project_id: int) -> Iterator[RegionRow]:
         Annotation.id,
         Annotation.version,
     ]
-    stmt = (
+    make = RegionRow._make
+    for r in _driver_rows(session, regions_stmt(project_id, columns)):
+        yield make((*r, "human", None))
+
+
+def regions_stmt(project_id: int, columns: Sequence[Any]) -> Any:
+    """SELECT ``columns`` of the regions of the current readings, in the export's order."""
+    return (
         select(*columns)
+        .select_from(Roi)
         .join(Annotation, col(Annotation.id) == col(Roi.annotation_id))
         .join(LabelDef, col(LabelDef.id) == col(Roi.label_id))
         .join(User, col(User.id) == col(Annotation.annotator_id))
         .where(current_readings(project_id))
         .order_by(col(Annotation.case_id), col(User.username), col(Roi.id))
     )
-    make = RegionRow._make
-    for r in _driver_rows(session, stmt):
-        yield make((*r, "human", None))
 
 
 def label_categories(session: Session, project_id: int) -> list[tuple[int, int, str, str]]:

@@ -1,6 +1,8 @@
 """The readings and regions CSV files of an export (columns documented in docs/export.md).
 
-Both are written row by row from the streaming queries of
+On PostgreSQL the readings CSV is formatted by the server and streamed with COPY
+(:mod:`markit_core.export.copy_csv`); otherwise both are written row by row from the
+streaming queries of
 :mod:`markit_core.export.rows` through the formula-neutralising
 :func:`~markit_core.export.spreadsheet.csv_writer`, UTF-8, ``\\n`` line ends.
 """
@@ -15,6 +17,7 @@ from typing import TextIO
 
 from sqlmodel import Session
 
+from markit_core.export.copy_csv import copy_readings_csv, copy_supported
 from markit_core.export.rows import (
     RegionRow,
     count_readings,
@@ -23,6 +26,7 @@ from markit_core.export.rows import (
     iter_regions,
 )
 from markit_core.export.spreadsheet import csv_writer
+from markit_core.export.sqlite_cells import prepared_cells_fit, prepared_reading_chunks
 
 __all__ = [
     "READING_COLUMNS",
@@ -112,11 +116,31 @@ def _noop(done: int, total: int, what: str) -> None:
 
 
 def write_readings_csv(
-    session: Session, project_id: int, path: Path, progress: Progress = _noop
+    session: Session,
+    project_id: int,
+    path: Path,
+    progress: Progress = _noop,
+    *,
+    server_side: bool = True,
 ) -> Written:
-    """One row per current (case, label, reader) answer."""
-    total = count_readings(session, project_id)
+    """One row per current (case, label, reader) answer.
+
+    On PostgreSQL (psycopg 3) the server formats the lines and streams them with COPY
+    (:mod:`markit_core.export.copy_csv`), byte for byte what the Python loop below writes;
+    on SQLite the database makes the cells and the csv module writes whole chunks
+    (:mod:`markit_core.export.sqlite_cells`) where the names allow it.
+    ``server_side=False`` takes the Python loop everywhere (the parity tests compare).
+    """
     out = Written(path)
+    if server_side and copy_supported(session):
+        header = ",".join(READING_COLUMNS) + "\n"
+        out.rows, out.annotation_ids, out.ai_label_ids = copy_readings_csv(
+            session, project_id, path, header, progress
+        )
+        return out
+    total = count_readings(session, project_id)
+    if server_side and prepared_cells_fit(session, project_id):
+        return _write_prepared_readings(session, project_id, out, total, progress)
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv_writer(f, _READING_TEXT)
         writer.writerow(READING_COLUMNS)
@@ -138,6 +162,23 @@ def write_readings_csv(
     return out
 
 
+def _write_prepared_readings(
+    session: Session, project_id: int, out: Written, total: int, progress: Progress
+) -> Written:
+    """SQLite's ready cells (:mod:`markit_core.export.sqlite_cells`), a chunk per write."""
+    with open(out.path, "w", encoding="utf-8", newline="") as f:
+        writer = csv_writer(f, _READING_TEXT)
+        writer.writerow(READING_COLUMNS)
+        seen = out.annotation_ids
+        for rows in prepared_reading_chunks(session, project_id):
+            writer.writerows_prepared(rows)
+            seen.update([r[5] for r in rows])
+            out.rows += len(rows)
+            progress(out.rows, total, "readings")
+    progress(out.rows, total, "readings")
+    return out
+
+
 class RegionsCsv:
     """The regions CSV, written a row at a time: by :func:`write_regions_csv`, or by the
     COCO writer in the same pass over the regions (one query for both files)."""
@@ -152,6 +193,12 @@ class RegionsCsv:
         self._writer.writerow([*r[:6], r.points_json.replace(" ", ""), *r[7:]])
         self.written.rows += 1
         self.written.annotation_ids.add(r.annotation_id)
+
+    def add_prepared(self, rows: list[tuple]) -> None:
+        """Rows of cells ready to write (see ``sqlite_cells.prepared_region_chunks``)."""
+        self._writer.writerows_prepared(rows)
+        self.written.rows += len(rows)
+        self.written.annotation_ids.update([r[8] for r in rows])
 
 
 def write_regions_csv(
