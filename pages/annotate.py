@@ -98,9 +98,7 @@ other_color = {r.annotator: annotator_color(r.annotator) for r in others}
 def answer_panel(suggestions: Any) -> None:
     """Report, labels, submit, others' readings and case facts (the column right of the image)."""
     panels.report_box(s, user, project.id, case_id)  # first: visible without scrolling
-    request = labels_panel(user.id, project.id, case_id, binary, suggestions)
-    if request is not None:
-        panels.submit_draft(request[0], go_next=request[1], suggestions=suggestions)
+    labels_panel(user.id, project.id, case_id, binary, suggestions)
     if others:
         panels.others_panel(others, other_color, names, binary)
     elif project.show_others_after_submit and case_id not in queue.done:
