@@ -99,7 +99,10 @@ def labels_panel(
     ids = [lb.id for lb in ordered]
     draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
     current = f" · keys act on *{plain(ordered[draft.cursor].name)}*" if ordered else ""
-    st.markdown(f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}")
+    st.markdown(
+        f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}"
+        + (" · a confidence grade appears after the answer" if binary else "")
+    )
     if not binary:
         st.caption("This project has no present/absent labels; draw regions on the image.")
     for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
@@ -140,8 +143,7 @@ def _label_row(
     if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
         take_ai = functools.partial(_accept_ai, draft, case_id)
         ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, take_ai)
-    if draft.value(lb.id) is None:  # no grade is suggested before an answer
-        row.caption("confidence: answer first", width=160)
+    if draft.value(lb.id) is None:  # no grade is suggested before an answer (header says so)
         return
     row.select_slider(
         f"{shown} confidence",
