@@ -688,3 +688,21 @@ class CaseArchiveRef(SQLModel, table=True):
     series_uid: str = Field(max_length=255)
     sop_uid: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- issue 12: single sign-on ---
+
+
+class UserEmail(SQLModel, table=True):
+    """The e-mail address single sign-on (``st.login``, OIDC) maps to an account.
+
+    A table of its own rather than a ``user_account`` column: the ledger digests whole
+    rows, so a new column would make every logged account read as "changed".
+    Stored lower-case; at most one account per address (``sign_on.set_user_email``).
+    """
+
+    __tablename__ = "user_email"
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
