@@ -22,7 +22,7 @@ from markit_core.db import require_id, rolls_back
 from markit_core.errors import AuthenticationError, ConflictError, ValidationError
 from markit_core.models import LoginAttempt, User, UserEmail, utcnow
 
-__all__ = ["clean_email", "email_of", "set_user_email", "user_for_sign_in"]
+__all__ = ["all_emails", "clean_email", "email_of", "set_user_email", "user_for_sign_in"]
 
 MAX_EMAIL = 254
 # one @, no spaces or control characters, a dot in the domain: enough to catch typing
@@ -48,6 +48,17 @@ def email_of(session: Session, user_id: int) -> str | None:
     """The sign-on address of an account, or None."""
     row = session.get(UserEmail, user_id)
     return row.email if row is not None else None
+
+
+def all_emails(session: Session, actor: User) -> dict[str, str]:
+    """Username -> sign-on address of every account that has one (administrators only)."""
+    require_admin(actor, "list e-mail addresses")
+    rows = session.exec(
+        select(User.username, UserEmail.email).join(
+            UserEmail, col(UserEmail.user_id) == col(User.id)
+        )
+    ).all()
+    return dict(rows)
 
 
 @rolls_back
