@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from markit_core.annotation.drafts import Draft, discard_draft
 from markit_core.annotation.navigation import case_list, neighbours
-from markit_core.annotation.queue import Queue, build_queue
+from markit_core.annotation.queue import Queue
 from markit_core.annotation.submit import CONFIDENCE_GRADES, Reading, submit
 from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo
@@ -94,8 +94,7 @@ def submit_draft(draft: Draft, *, go_next: bool, suggestions=None) -> None:
                 f"{timing.total_seconds:.1f} s, {timing.idle_seconds:.1f} s idle."
             )
         if go_next:
-            queue = build_queue(s, user, draft.project_id)
-            state.go_to_case(draft.user_id, draft.project_id, queue.next_after(draft.case_id))
+            state.go_to_next_after(draft.user_id, draft.project_id, draft.case_id)
     flash(message)
 
 
