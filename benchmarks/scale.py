@@ -11,9 +11,15 @@ the core calls the pages make are timed (server time, no browser):
   the fifth reader: ``build_queue`` + ``Queue.next_after``, ``case_in_project``,
   ``list_labels``, ``my_reading``, ``load_draft``, ``others_readings``
   (median of 5, each in a fresh session as a page rerun has). The page's case
-  list panel (``navigation.case_list`` over the whole queue) is timed apart.
+  list panel (``navigation.case_window``: the 200 cases around the current one
+  and the counts per status over the whole queue) is timed apart.
+* snapshot -- the answer snapshot (``annotation.snapshot.dense_answers``) is built once
+  right after the bulk load, which wrote no ledger entries, and stored; timed apart
+  (``snapshot_build_s``): what the first review or reward run after a large import pays.
 * heatmap -- the review page's heatmaps tab for one label: ``reviewable``,
-  ``label_matrix``, ``reliability``, ``annotator_agreement`` in one session.
+  ``label_matrix``, ``reliability``, ``annotator_agreement`` in one session; then again
+  after the fifth reader submits one more reading (``heatmap_after_submit_s``: the
+  snapshot brought up to date from the ledger).
 * rewards -- ``rewards.runs.run_rewards`` with the rewards page's defaults
   (budget 1000, kappa 0.05, majority, 1000 bootstrap resamples), stored.
 * export -- ``export.tables.write_readings_csv`` streaming the readings CSV.
@@ -26,7 +32,10 @@ Last line: JSON with ``next_case_ms``, ``heatmap_s``, ``rewards_s``,
 ``export_s``, ``peak_rss_mb`` and more.
 
 Run: ``python benchmarks/scale.py [--cases 100000] [--baseline-cases 1000]``
-(``--cases 2000`` for a quick check; the full run loads 10^7 answers first).
+(``--cases 2000`` for a quick check; the full run loads 10^7 answers first, about
+8 minutes). ``--database-url URL`` measures the projects "Baseline" and "Scale" a
+previous run's loader left in a database of your own (a development shortcut: nothing
+is loaded, and the numbers depend on what else that database holds).
 """
 
 from __future__ import annotations
@@ -119,10 +128,24 @@ def _heatmap(s: Any, user: Any, project_id: int) -> int:
     return len(m.case_ids)
 
 
+def _submit_one(s: Any, user: Any, project_id: int, case_id: int) -> int:
+    """The fifth reader answers every label of ``case_id`` (a real submit with its ledger entry)."""
+    from markit_core.annotation.submit import Answer, submit
+    from markit_core.annotation.timing import Timing
+    from markit_core.labels import list_labels
+
+    labels = [lb for lb in list_labels(s, user, project_id) if lb.kind == "binary"]
+    answers = {lb.id: Answer(n % 3 == 0, 80) for n, lb in enumerate(labels)}
+    token = f"scale-bench-{project_id}-{case_id}-{time.time_ns()}"[:64]
+    submit(s, user, project_id, case_id, answers=answers, timing=Timing(9.0, 9.0, 0.0), token=token)
+    return len(answers)
+
+
 def measure(engine: Any, built: Any, folder: Path) -> dict[str, Any]:
     """Time the four operations (and the case list) on one project."""
     from markit_core.accounts import get_user
-    from markit_core.annotation.navigation import case_list
+    from markit_core.annotation.navigation import case_window
+    from markit_core.annotation.snapshot import dense_answers
     from markit_core.db import session
     from markit_core.export.tables import write_readings_csv
     from markit_core.rewards.engine import NoPositiveScoresError
@@ -130,6 +153,10 @@ def measure(engine: Any, built: Any, folder: Path) -> dict[str, Any]:
 
     pid = built.project_id
     out: dict[str, Any] = {}
+    with session(engine) as s:
+        t, snap = _timed(lambda: dense_answers(s, pid, store_in_background=False))
+    out["snapshot_build_s"], out["answers"] = round(t, 2), snap.answers
+    del snap
     times = []
     for _ in range(NEXT_CASE_RUNS):
         with session(engine) as s:
@@ -140,15 +167,20 @@ def measure(engine: Any, built: Any, folder: Path) -> dict[str, Any]:
     out["next_case_id"] = case_id
     with session(engine) as s:
         reader = get_user(s, built.next_reader)
-        t, entries = _timed(lambda: case_list(s, reader, pid))
+        t, window = _timed(lambda: case_window(s, reader, pid, around=case_id))
     out["case_list_ms"] = round(t * 1000, 1)
-    out["case_list_entries"] = len(entries)
-    del entries
+    out["case_list_entries"] = len(window.entries)
+    del window
     out["rss_after_next_case_mb"] = _rss_mb()
     with session(engine) as s:
         root = get_user(s, "root")
         t, rows = _timed(lambda: _heatmap(s, root, pid))
     out["heatmap_s"], out["heatmap_rows"] = round(t, 2), rows
+    with session(engine) as s:
+        out["answers_added"] = _submit_one(s, get_user(s, built.next_reader), pid, case_id)
+    with session(engine) as s:
+        t, _ = _timed(lambda: _heatmap(s, get_user(s, "root"), pid))
+    out["heatmap_after_submit_s"] = round(t, 2)
     out["rss_after_heatmap_mb"] = _rss_mb()
     print(f"  project {pid}: next case {out['next_case_ms']} ms, heatmap {out['heatmap_s']} s")
     with session(engine) as s:
@@ -181,26 +213,52 @@ def _finite(x: float) -> float | None:
 
 def _report(name: str, built: Any, m: dict[str, Any]) -> None:
     print(
-        f"{name}: {built.cases} cases, {built.answers} answers; next case {m['next_case_ms']} ms "
+        f"{name}: {built.cases} cases, {m['answers']} answers; snapshot built in "
+        f"{m['snapshot_build_s']} s; next case {m['next_case_ms']} ms "
         f"(case list of {m['case_list_entries']}: {m['case_list_ms']} ms), heatmap "
-        f"{m['heatmap_s']} s ({m['heatmap_rows']} rows), rewards {m['rewards_s']} s, export "
+        f"{m['heatmap_s']} s ({m['heatmap_rows']} rows; {m['heatmap_after_submit_s']} s after "
+        f"one more submit), rewards {m['rewards_s']} s, export "
         f"{m['export_s']} s ({m['export_rows']} rows, {m['export_mb']} MB); RSS after each "
         f"{m['rss_after_next_case_mb']} / {m['rss_after_heatmap_mb']} / "
         f"{m['rss_after_rewards_mb']} / {m['rss_after_export_mb']} MB"
     )
 
 
-def run(url: str, folder: Path, cases: int, baseline_cases: int) -> dict[str, Any]:
+def _loaded(engine: Any, name: str) -> Any:
+    """What an earlier run's loader built under ``name`` (for ``--database-url``)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from benchmarks.scale_data import Built
+    from markit_core.db import session
+    from markit_core.models import Case, Project
+
+    with session(engine) as s:
+        project = s.exec(select(Project).where(Project.name == name)).first()
+        if project is None:
+            raise SystemExit(f"no project {name!r} in that database: load it with a full run")
+        cases = s.exec(select(func.count()).where(Case.project_id == project.id)).one()
+    prefix = name.lower()
+    readers = tuple(f"{prefix}-reader{n}" for n in range(1, 5))
+    return Built(int(project.id), int(cases), readers, f"{prefix}-reader5", -1)
+
+
+def run(
+    url: str, folder: Path, cases: int, baseline_cases: int, *, load: bool = True
+) -> dict[str, Any]:
     from benchmarks.isolated import temp_settings
     from markit_core.db import open_database
 
     engine = open_database(temp_settings(folder, url))
-    base, base_load_s, _ = _build(url, "Baseline", baseline_cases)
-    big, load_s, load_rss = _build(url, "Scale", cases)
-    print(
-        f"loaded {big.cases} cases / {big.answers} answers by COPY in {load_s:.0f} s "
-        f"(loader peak RSS {load_rss} MB); baseline {base.cases} cases in {base_load_s:.0f} s"
-    )
+    if load:
+        base, base_load_s, _ = _build(url, "Baseline", baseline_cases)
+        big, load_s, load_rss = _build(url, "Scale", cases)
+        print(
+            f"loaded {big.cases} cases / {big.answers} answers by COPY in {load_s:.0f} s "
+            f"(loader peak RSS {load_rss} MB); baseline {base.cases} cases in {base_load_s:.0f} s"
+        )
+    else:
+        base, big, load_s = _loaded(engine, "Baseline"), _loaded(engine, "Scale"), float("nan")
     baseline = measure(engine, base, folder)
     _report("baseline", base, baseline)
     scale = measure(engine, big, folder)
@@ -213,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--baseline-cases", type=int, default=1_000)
+    parser.add_argument("--database-url", help="measure the projects already loaded there")
     args = parser.parse_args(argv)
     os.environ.pop("MARKIT_DATABASE_URL", None)
     from markit_core.errors import MarkitError
@@ -227,8 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from tests.servers import postgres_server
 
-    with tempfile.TemporaryDirectory(prefix="markit-bench-scale-") as tmp, postgres_server() as url:
-        r = run(url, Path(tmp), args.cases, args.baseline_cases)
+    with tempfile.TemporaryDirectory(prefix="markit-bench-scale-") as tmp:
+        if args.database_url:
+            r = run(args.database_url, Path(tmp), args.cases, args.baseline_cases, load=False)
+        else:
+            with postgres_server() as url:
+                r = run(url, Path(tmp), args.cases, args.baseline_cases)
     scale, baseline = r["scale"], r["baseline"]
     figures: dict[str, Any] = {k: _finite(scale[k]) for k in GOALS}
     figures["peak_rss_mb"] = _rss_mb()
@@ -237,9 +300,12 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"{key.rsplit('_', 1)[0]}_goal_met"] = met
         print(f"{key} {scale[key]} {'meets' if met else 'MISSES'} the goal of {goal:g}")
     figures.update(
-        cases=args.cases,
-        answers=r["built"].answers,
-        load_s=r["load_s"],
+        cases=r["built"].cases,
+        answers=scale["answers"],
+        answers_added=scale["answers_added"],
+        load_s=_finite(r["load_s"]),
+        snapshot_build_s=scale["snapshot_build_s"],
+        heatmap_after_submit_s=scale["heatmap_after_submit_s"],
         case_list_ms=scale["case_list_ms"],
         export_rows=scale["export_rows"],
         baseline_cases=args.baseline_cases,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -140,7 +140,11 @@ class Case(SQLModel, table=True):
     """One image (all frames of one DICOM instance, or one raster file)."""
 
     __tablename__ = "case"
-    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "content_hash"),
+        # the queue's "has the case list changed?" is max(id) per project: one index probe
+        Index("ix_case_project_id_id", "project_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id", index=True)
@@ -688,6 +692,29 @@ class CaseArchiveRef(SQLModel, table=True):
     series_uid: str = Field(max_length=255)
     sop_uid: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- issue 13: stored answer snapshot ---
+
+
+class AnswerSnapshotRow(SQLModel, table=True):
+    """A project's current answers, dense, as of ledger entry ``ledger_seq``: a rebuildable copy.
+
+    Written by ``markit_core.annotation.snapshot_store`` (never by hand); the ledger
+    entries after ``ledger_seq`` bring it up to date (``markit_core.annotation.snapshot``).
+    """
+
+    __tablename__ = "answer_snapshot"
+
+    project_id: int = Field(foreign_key="project.id", primary_key=True)
+    ledger_seq: int
+    ledger_hash: str = Field(max_length=64)
+    max_annotation_id: int
+    answers: int
+    built_at: datetime = Field(default_factory=utcnow)
+    axes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # npy: case/reader/label ids
+    grades: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # zlib: value, confidence
+    seconds: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # zlib: float64 times
 
 
 # --- issue 12: single sign-on ---

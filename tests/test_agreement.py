@@ -247,3 +247,24 @@ def test_krippendorff_undefined_when_every_value_is_one_category() -> None:
     assert np.isnan(krippendorff_alpha_nominal(same))
     # one unpaired value in another category does not make it pairable variation
     assert np.isnan(krippendorff_alpha_nominal(np.array([[1, 1, 0], [1, 1, MISSING]])))
+
+
+@pytest.mark.parametrize("raters", [1, 2, 5, 8, 9, 20])
+def test_unweighted_pair_counts_equal_the_matrix_products(raters):
+    """The bincount path for few raters gives exactly the weighted path's counts at weight 1."""
+    from markit_core.agreement.measures import (
+        cohen_kappa_vs_reference,
+        pair_confusion,
+        pairwise_cohen_kappa,
+    )
+
+    rng = np.random.default_rng(raters)
+    v = rng.integers(-1, 2, size=(raters, 500)).astype(np.int8)
+    ones = np.ones(v.shape)
+    for fast, slow in zip(pair_confusion(v), pair_confusion(v, ones), strict=True):
+        np.testing.assert_array_equal(fast, slow)
+    np.testing.assert_array_equal(pairwise_cohen_kappa(v), pairwise_cohen_kappa(v, ones))
+    ref = rng.integers(-1, 2, size=500).astype(np.int8)
+    np.testing.assert_array_equal(
+        cohen_kappa_vs_reference(v, ref), cohen_kappa_vs_reference(v, ref, ones)
+    )

@@ -74,8 +74,16 @@ def test_scale_benchmark_runs_small_on_its_own_postgres(tmp_path: Path) -> None:
     figures = json.loads(res.stdout.strip().splitlines()[-1])
     if figures.get("skipped"):
         missing("PostgreSQL (initdb, pg_ctl)")
-    for key in ("next_case_ms", "heatmap_s", "rewards_s", "export_s", "peak_rss_mb"):
+    for key in (
+        "next_case_ms",
+        "heatmap_s",
+        "heatmap_after_submit_s",
+        "snapshot_build_s",
+        "rewards_s",
+        "export_s",
+        "peak_rss_mb",
+    ):
         assert figures[key] > 0, key
     assert figures["answers"] == 40 * 4 * 25 + 1 * 25  # 4 readers on all, the 5th on 1 case
-    assert figures["export_rows"] == figures["answers"]
+    assert figures["export_rows"] == figures["answers"] + figures["answers_added"]
     assert not sentinel_db.exists() and not sentinel_data.exists()

@@ -77,3 +77,49 @@ def test_only_annotators_get_a_case_list(session, env):
 
     with pytest.raises((PermissionDenied, NotFoundError)):
         case_list(session, get_user(session, "outsider"), env["p"])
+
+
+def test_a_window_lists_the_cases_around_one_with_whole_list_counts(session, env, settings):
+    from markit_core.annotation.navigation import case_window
+    from tests.review_helpers import add_cases
+
+    p, c, lab, ann1, ann2 = env["p"], env["c"], env["l"], env["ann1"], env["ann2"]
+    update_settings(session, env["owner"], p, show_others_after_submit=True)
+    more = add_cases(session, settings, p, 16, start=100)
+    ids = c + more  # 20 cases in id order
+    submit(session, ann1, p, ids[5], answers={lab: Answer(True, 80)}, token="w1")
+    submit(session, ann2, p, ids[5], answers={lab: Answer(False, 80)}, token="w2")  # disagrees
+    submit(session, ann1, p, ids[6], answers={lab: Answer(True, 80)}, token="w3")
+    draft = Draft(ann1.id, p, ids[15])
+    draft.set_value(lab, True)
+    save_draft(session, ann1, p, ids[15], draft)
+    whole = case_list(session, ann1, p)
+    w = case_window(session, ann1, p, around=ids[10], size=5)
+    assert [e.case_id for e in w.entries] == ids[8:13]
+    assert w.entries == whole[8:13]  # the same entries, names and positions
+    assert (w.total, w.matching) == (20, 20)
+    assert w.counts == {"unread": 17, "draft": 1, "submitted": 1, "disagreement": 1}
+    assert w.counts == {s: sum(e.status == s for e in whole) for s in w.counts}
+    # the ends: a window never runs past the list, and stays full
+    assert [e.case_id for e in case_window(session, ann1, p, around=ids[0], size=5).entries] == (
+        ids[:5]
+    )
+    assert [e.position for e in case_window(session, ann1, p, around=ids[19], size=5).entries] == [
+        16,
+        17,
+        18,
+        19,
+        20,
+    ]
+    # a status filter lists only those (and the case one is on), counted over the whole list
+    done = case_window(session, ann1, p, around=ids[10], statuses=["submitted", "disagreement"])
+    assert [(e.case_id, e.status) for e in done.entries] == [
+        (ids[5], "disagreement"),
+        (ids[6], "submitted"),
+        (ids[10], "unread"),
+    ]
+    assert done.matching == 3
+    with pytest.raises((PermissionDenied, NotFoundError)):
+        from markit_core.accounts import get_user
+
+        case_window(session, get_user(session, "outsider"), p)

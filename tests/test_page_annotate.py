@@ -481,6 +481,23 @@ def test_finished_queue_then_jump_to_an_earlier_case_and_edit_it(session, env):
     assert not at.exception, at.exception
 
 
+def test_a_long_case_list_shows_a_window_and_jumps_by_position(session, env, monkeypatch):
+    from markit_core.annotation import navigation
+
+    monkeypatch.setattr(navigation, "WINDOW", 2)  # as if the project had 10^5 cases
+    c = env["cases"]
+    at = _open("ann1")
+    jump = at.selectbox(key="case_jump")
+    assert [o.split(" — ")[0] for o in jump.options] == [
+        f"{i}. #{cid} {_name(session, cid)}" for i, cid in enumerate(c[:2], start=1)
+    ]
+    assert any("2 of 3 shown" in m.value for m in at.caption)
+    at.number_input(key="case_position").set_value(3).run()
+    assert f"case 3 of 3 (#{c[2]}" in _progress(at)
+    assert [o.split(".")[0] for o in at.selectbox(key="case_jump").options] == ["2", "3"]
+    assert not at.exception, at.exception
+
+
 def _name(session, case_id: int) -> str:
     case = session.get(Case, case_id)
     return (case.original_name or "").rsplit("/", 1)[-1]

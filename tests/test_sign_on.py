@@ -96,15 +96,15 @@ def test_an_address_can_be_changed_and_removed(session, admin, make_user):
     assert ledger.integrity(session).ok
 
 
-def test_migration_0011_adds_the_table_and_keeps_every_row(tmp_path):
+def test_migration_0012_adds_the_table_and_keeps_every_row(tmp_path):
     from alembic import command
     from sqlalchemy import inspect, text
 
     from markit_core.db import alembic_config, current_revision, make_engine, upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0010")
-    with engine.begin() as conn:  # an account written by the 0010 schema, as a release would
+    upgrade(engine, "0011")
+    with engine.begin() as conn:  # an account written by the 0011 schema, as a release would
         conn.execute(
             text(
                 "insert into user_account (username, display_name, password_hash, is_admin, "
@@ -112,8 +112,8 @@ def test_migration_0011_adds_the_table_and_keeps_every_row(tmp_path):
                 "'2025-01-01 10:00:00')"
             )
         )
-    upgrade(engine, "0011")
-    assert current_revision(engine) == "0011"
+    upgrade(engine, "0012")
+    assert current_revision(engine) == "0012"
     assert "user_email" in inspect(engine).get_table_names()
     with engine.begin() as conn:
         assert conn.execute(text("select username, display_name from user_account")).all() == [
@@ -125,7 +125,7 @@ def test_migration_0011_adds_the_table_and_keeps_every_row(tmp_path):
                 "values (1, 'old@example.org', '2025-01-02 10:00:00')"
             )
         )
-    command.downgrade(alembic_config(engine), "0010")
+    command.downgrade(alembic_config(engine), "0011")
     assert "user_email" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert conn.execute(text("select username from user_account")).all() == [("old",)]

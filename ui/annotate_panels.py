@@ -14,7 +14,7 @@ import streamlit as st
 from sqlmodel import Session
 
 from markit_core.annotation.drafts import Draft, discard_draft
-from markit_core.annotation.navigation import case_list, neighbours
+from markit_core.annotation.navigation import case_window, queue_neighbours
 from markit_core.annotation.queue import Queue
 from markit_core.annotation.submit import CONFIDENCE_GRADES, Reading, submit
 from markit_core.errors import MarkitError
@@ -24,7 +24,7 @@ from markit_core.reading_options import show_report
 from markit_core.reports import report_for_case
 from ui import ai as ai_ui
 from ui import annotate_state as state
-from ui.case_list import case_list_panel
+from ui.case_list import case_list_panel, wanted_statuses
 from ui.resources import get_settings
 from ui.session import current_user, db, flash
 from ui.tables import DASH
@@ -119,8 +119,8 @@ def navigation_header(
 ) -> int | None:
     """Progress, the case list and Previous / Next; returns the case Next opens (or None)."""
     position = queue.case_ids.index(case_id) + 1
-    entries = case_list(s, user, project.id)
-    prev_id, following = neighbours(entries, case_id)
+    window = case_window(s, user, project.id, around=case_id, statuses=wanted_statuses())
+    prev_id, following = queue_neighbours(queue.case_ids, case_id)
     next_id = queue.next_after(case_id)  # None: every case is done
     next_target = next_id if next_id not in (None, case_id) else following
     head = st.columns([6, 1.4, 1.2, 1.2], vertical_alignment="bottom")
@@ -131,7 +131,12 @@ def navigation_header(
         f"{'annotated' if case_id in queue.done else 'not yet annotated'})",
     )
     with head[1]:
-        case_list_panel(entries, case_id, lambda cid: state.go_to_case(user.id, project.id, cid))
+        case_list_panel(
+            window,
+            case_id,
+            lambda cid: state.go_to_case(user.id, project.id, cid),
+            queue.case_ids,
+        )
     head[2].button(
         "Previous",
         key="prev_case",

@@ -20,6 +20,7 @@ from markit_core.agreement.measures import (
     kappa_from_confusion,
     krippendorff_alpha_nominal,
     majority_vote,
+    pair_confusion,
     pairwise_cohen_kappa,
 )
 from markit_core.agreement.truth import (
@@ -45,6 +46,7 @@ __all__ = [
     "kappa_from_confusion",
     "krippendorff_alpha_nominal",
     "majority_vote",
+    "pair_confusion",
     "pairwise_cohen_kappa",
     "TRUTH_RULES",
     "dense_truth",

@@ -50,6 +50,7 @@ __all__ = [
     "kappa_from_confusion",
     "krippendorff_alpha_nominal",
     "majority_vote",
+    "pair_confusion",
     "pairwise_cohen_kappa",
 ]
 
@@ -266,15 +267,71 @@ def _indicator_pair(
     return w * (v == 1), w * (v == 0)
 
 
+#: Up to this many raters, unweighted pair counts are bincounts of pair codes per pair (no
+#: float copies of the ratings); beyond it the four matrix products are cheaper.
+_BINCOUNT_RATERS = 16
+
+
+def _code_counts(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
+    """(n11, n10, n01, n00) of two 1/0/-1 rows, from one bincount of ``3 (a+1) + (b+1)``."""
+    c = np.bincount((3 * (a + 1) + (b + 1)).astype(np.intp), minlength=9)
+    return int(c[8]), int(c[7]), int(c[5]), int(c[4])
+
+
+def pair_confusion(
+    values: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rater x rater 2x2 counts ``(n11, n10, n01, n00)``, each pair on the items both rated.
+
+    With weights, a pair of ratings weighs the product of the two ratings' weights.
+    """
+    v = as_ratings(values)
+    if weights is None and 0 < v.shape[0] <= _PATTERN_RATERS:
+        return _pattern_confusion(v)
+    if weights is None and v.shape[0] <= _BINCOUNT_RATERS:
+        out = np.zeros((4, v.shape[0], v.shape[0]))
+        for a in range(v.shape[0]):
+            for b in range(a, v.shape[0]):
+                n11, n10, n01, n00 = _code_counts(v[a], v[b])
+                out[:, a, b] = n11, n10, n01, n00
+                out[:, b, a] = n11, n01, n10, n00
+        return out[0], out[1], out[2], out[3]
+    pos, neg = _indicator_pair(v, weights)
+    return pos @ pos.T, pos @ neg.T, neg @ pos.T, neg @ neg.T
+
+
+#: Up to this many raters, pair counts come from one histogram of the items' rating
+#: patterns (3^raters bins): one pass over the items for every pair at once.
+_PATTERN_RATERS = 8
+
+
+def _pattern_confusion(
+    v: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`pair_confusion` (unweighted) from the histogram of rating patterns."""
+    n_raters = v.shape[0]
+    code = np.zeros(v.shape[1], dtype=np.int32)
+    for r in range(n_raters):  # pattern = sum of (rating + 1) * 3^r
+        code += (v[r].astype(np.int32) + 1) * 3**r
+    hist = np.bincount(code, minlength=3**n_raters).astype(np.float64)
+    digits = (np.arange(3**n_raters)[:, None] // 3 ** np.arange(n_raters)) % 3  # (P, raters)
+    yes, no = (digits == 2).astype(np.float64), (digits == 1).astype(np.float64)
+    weighted_yes, weighted_no = yes * hist[:, None], no * hist[:, None]
+    return (
+        yes.T @ weighted_yes,
+        yes.T @ weighted_no,
+        no.T @ weighted_yes,
+        no.T @ weighted_no,
+    )
+
+
 def pairwise_cohen_kappa(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Rater x rater matrix of Cohen's kappa, each pair on the items both rated.
 
-    Computed for all pairs at once with four matrix products. With weights,
-    a pair of ratings weighs the product of the two ratings' weights. The
-    diagonal is each rater against itself (1, or 0 for a constant rater).
+    Computed for all pairs at once from :func:`pair_confusion`. The diagonal is
+    each rater against itself (1, or 0 for a constant rater).
     """
-    pos, neg = _indicator_pair(values, weights)
-    return kappa_from_confusion(pos @ pos.T, pos @ neg.T, neg @ pos.T, neg @ neg.T)
+    return kappa_from_confusion(*pair_confusion(values, weights))
 
 
 def cohen_kappa_vs_reference(
@@ -286,10 +343,14 @@ def cohen_kappa_vs_reference(
     compared on the items it rated and the reference has. Weights are the
     raters' rating weights (the reference weighs 1).
     """
-    pos, neg = _indicator_pair(values, weights)
+    v = as_ratings(values)
     ref = as_ratings(np.asarray(reference)[None, :])[0]
-    if ref.shape[0] != pos.shape[1]:
+    if ref.shape[0] != v.shape[1]:
         raise ValidationError("reference length does not match the number of items")
+    if weights is None and v.shape[0] <= _BINCOUNT_RATERS:
+        counts = np.array([_code_counts(row, ref) for row in v], dtype=np.float64).reshape(-1, 4)
+        return kappa_from_confusion(counts[:, 0], counts[:, 1], counts[:, 2], counts[:, 3])
+    pos, neg = _indicator_pair(v, weights)
     rp, rn = (ref == 1).astype(np.float64), (ref == 0).astype(np.float64)
     return kappa_from_confusion(pos @ rp, pos @ rn, neg @ rp, neg @ rn)
 

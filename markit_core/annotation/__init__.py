@@ -25,9 +25,13 @@ from markit_core.annotation.editing import (
 )
 from markit_core.annotation.navigation import (
     STATUSES,
+    WINDOW,
     CaseEntry,
+    CaseWindow,
     case_list,
+    case_window,
     neighbours,
+    queue_neighbours,
     upcoming,
 )
 from markit_core.annotation.progress import (
@@ -96,9 +100,13 @@ __all__ = [
     "current_answers",
     "Queue",
     "STATUSES",
+    "WINDOW",
     "CaseEntry",
+    "CaseWindow",
     "case_list",
+    "case_window",
     "neighbours",
+    "queue_neighbours",
     "upcoming",
     "build_queue",
     "case_in_project",

@@ -98,7 +98,7 @@ def current_answers(session: Session, project_id: int) -> list[CurrentAnswer]:
     ]
 
 
-#: Rows fetched per round trip by :func:`current_answer_columns`.
+#: Rows fetched per round trip by :func:`query_answer_columns`.
 ANSWER_CHUNK = 100_000
 
 
@@ -125,9 +125,40 @@ class AnswerColumns:
 def current_answer_columns(
     session: Session, project_id: int, label_ids: Sequence[int]
 ) -> AnswerColumns:
-    """Every current non-empty answer to ``label_ids`` in the project, streamed in chunks.
+    """Every current non-empty answer to ``label_ids`` in the project, ordered by label,
+    annotator id, case id.
 
-    Callers check permissions; this is a query helper, not a service.
+    Read from the project's answer snapshot (:mod:`markit_core.annotation.snapshot`), which
+    applies only the annotations since it was last stored. Callers check permissions;
+    this is a query helper, not a service.
+    """
+    from markit_core.annotation.snapshot import MISSING, dense_answers
+
+    if not label_ids:
+        return AnswerColumns(*(np.empty(0, kind) for kind in _KINDS))
+    snap = dense_answers(session, project_id, seconds=True)
+    assert snap.seconds is not None
+    wanted = np.asarray(sorted(set(label_ids)), dtype=np.int64)
+    k = np.searchsorted(snap.label_ids, wanted[np.isin(wanted, snap.label_ids)])
+    kk, ii, jj = np.nonzero(snap.value[k] != MISSING)
+    kk = k[kk]
+    conf = snap.confidence[kk, ii, jj].astype(float)
+    conf[conf == MISSING] = np.nan
+    return AnswerColumns(
+        snap.case_ids[jj].astype(np.int64),
+        snap.label_ids[kk].astype(np.int64),
+        snap.annotator_ids[ii].astype(np.int64),
+        snap.value[kk, ii, jj] == 1,
+        conf,
+        snap.seconds[kk, ii, jj].astype(float),
+    )
+
+
+def query_answer_columns(
+    session: Session, project_id: int, label_ids: Sequence[int] | None
+) -> AnswerColumns:
+    """Every current non-empty answer (to ``label_ids``; None: every label) read through
+    the version filter: the authoritative, slow read the snapshot is built from.
     """
     ids = current_annotation_ids(project_id).subquery()
     stmt = (
@@ -142,10 +173,11 @@ def current_answer_columns(
         .join(AnnotationValue, col(AnnotationValue.annotation_id) == Annotation.id)
         .where(col(Annotation.id).in_(select(ids.c.id)))
         .where(col(AnnotationValue.value).is_not(None))
-        .where(col(AnnotationValue.label_id).in_(list(label_ids)))
     )
-    if not label_ids:
-        return AnswerColumns(*(np.empty(0, kind) for kind in _KINDS))
+    if label_ids is not None:
+        if not label_ids:
+            return AnswerColumns(*(np.empty(0, kind) for kind in _KINDS))
+        stmt = stmt.where(col(AnnotationValue.label_id).in_(list(label_ids)))
     if session.get_bind().dialect.name == "postgresql":
         return _columns_packed(session, stmt)
     parts: list[list[np.ndarray]] = [[] for _ in _KINDS]

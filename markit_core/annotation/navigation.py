@@ -10,18 +10,29 @@ jump to any case and edit it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from sqlmodel import Session, col, select
 
 from markit_core.access import Action, require
-from markit_core.annotation.current import current_annotation_ids
 from markit_core.annotation.queue import Queue, build_queue
 from markit_core.db import require_id
-from markit_core.models import Annotation, AnnotationDraft, AnnotationValue, Case, User
+from markit_core.models import AnnotationDraft, Case, User
 
-__all__ = ["STATUSES", "CaseEntry", "case_list", "neighbours", "upcoming"]
+__all__ = [
+    "STATUSES",
+    "WINDOW",
+    "CaseEntry",
+    "CaseWindow",
+    "case_list",
+    "case_window",
+    "neighbours",
+    "queue_neighbours",
+    "upcoming",
+]
 
 #: In the order a filter offers them.
 STATUSES: tuple[str, ...] = ("unread", "draft", "submitted", "disagreement")
@@ -56,26 +67,88 @@ class CaseEntry:
 
 
 def _disagreeing_cases(session: Session, project_id: int, user_id: int) -> set[int]:
-    ids = current_annotation_ids(project_id).subquery()
-    rows = session.exec(
-        select(
-            Annotation.case_id,
-            Annotation.annotator_id,
-            AnnotationValue.label_id,
-            AnnotationValue.value,
+    """Cases where ``user_id``'s current answer to some label differs from another reader's.
+
+    Read from the answer snapshot (:mod:`.snapshot`): one comparison over the dense
+    arrays instead of every answer of the project through Python.
+    """
+    from markit_core.annotation.snapshot import MISSING, dense_answers
+
+    snap = dense_answers(session, project_id)
+    at = np.flatnonzero(snap.annotator_ids == user_id)
+    if not len(at):
+        return set()
+    mine = snap.value[:, at[0], :]  # (labels, cases)
+    others = np.delete(snap.value, at[0], axis=1)  # (labels, other readers, cases)
+    differs = (others != MISSING) & (mine[:, None, :] != MISSING) & (others != mine[:, None, :])
+    return {int(c) for c in snap.case_ids[differs.any(axis=(0, 1))]}
+
+
+@dataclass(frozen=True)
+class _Statuses:
+    """What decides each case's status: the queue, the saved drafts and the disagreements."""
+
+    queue: Queue
+    drafts: frozenset[int]
+    disagree: frozenset[int]
+
+    def of(self, case_id: int) -> str:
+        if case_id in self.queue.done:
+            return "disagreement" if case_id in self.disagree else "submitted"
+        return "draft" if case_id in self.drafts else "unread"
+
+    def counts(self) -> dict[str, int]:
+        """Cases per status over the whole queue, from set sizes (no pass over the cases)."""
+        done = self.queue.done
+        pending = self.drafts - done
+        drafts = len(pending & set(self.queue.case_ids)) if pending else 0
+        disagree = len(self.disagree & done)
+        open_ids = self.queue.case_ids
+        return {
+            "unread": len(open_ids) - len(done) - drafts,
+            "draft": drafts,
+            "submitted": len(done) - disagree,
+            "disagreement": disagree,
+        }
+
+
+def _statuses(session: Session, actor: User, project_id: int) -> _Statuses:
+    project = require(session, actor, project_id, Action.ANNOTATE)
+    queue = build_queue(session, actor, project_id)
+    drafts = frozenset(
+        session.exec(
+            select(AnnotationDraft.case_id).where(
+                AnnotationDraft.project_id == project_id, AnnotationDraft.annotator_id == actor.id
+            )
+        ).all()
+    )
+    disagree = (
+        _disagreeing_cases(session, project_id, require_id(actor))
+        if project.show_others_after_submit and queue.done
+        else set()
+    )
+    return _Statuses(queue, drafts, frozenset(disagree))
+
+
+def _entries(session: Session, st: _Statuses, positions: Sequence[int]) -> list[CaseEntry]:
+    """Entries for the cases at these 0-based queue positions, names read for them only."""
+    ids = [st.queue.case_ids[p] for p in positions]
+    names: dict[int, str] = {}
+    for n in range(0, len(ids), 5000):
+        found = session.exec(
+            select(Case.id, Case.original_name).where(col(Case.id).in_(ids[n : n + 5000]))
         )
-        .join(AnnotationValue, col(AnnotationValue.annotation_id) == col(Annotation.id))
-        .where(col(Annotation.id).in_(select(ids.c.id)))
-        .where(col(AnnotationValue.value).is_not(None))
-    ).all()
-    mine: dict[tuple[int, int], bool] = {}
-    theirs: dict[tuple[int, int], set[bool]] = {}
-    for case_id, annotator_id, label_id, value in rows:
-        if annotator_id == user_id:
-            mine[(case_id, label_id)] = bool(value)
-        else:
-            theirs.setdefault((case_id, label_id), set()).add(bool(value))
-    return {key[0] for key, value in mine.items() if theirs.get(key, {value}) - {value}}
+        names.update((int(cid or 0), name) for cid, name in found)
+    return [
+        CaseEntry(
+            cid,
+            p + 1,
+            f"#{cid} {(names.get(cid) or '').rsplit('/', 1)[-1]}".strip(),
+            st.of(cid),
+            cid in st.drafts,
+        )
+        for p, cid in zip(positions, ids, strict=True)
+    ]
 
 
 def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]:
@@ -93,50 +166,67 @@ def case_list(session: Session, actor: User, project_id: int) -> list[CaseEntry]
     Returns
     -------
     list[CaseEntry]
-        One entry per case open to ``actor`` (see :func:`.queue.build_queue`).
+        One entry per case open to ``actor`` (see :func:`.queue.build_queue`); for
+        a page, :func:`case_window` lists only the cases around one.
     """
-    from markit_core.review.answers import case_display_name  # here: review imports annotation
+    st = _statuses(session, actor, project_id)
+    return _entries(session, st, range(len(st.queue.case_ids)))
 
-    project = require(session, actor, project_id, Action.ANNOTATE)
-    queue = build_queue(session, actor, project_id)
-    if not queue.case_ids:
-        return []
-    drafts = set(
-        session.exec(
-            select(AnnotationDraft.case_id).where(
-                AnnotationDraft.project_id == project_id, AnnotationDraft.annotator_id == actor.id
-            )
-        ).all()
-    )
-    disagree = (
-        _disagreeing_cases(session, project_id, require_id(actor))
-        if project.show_others_after_submit
-        else set()
-    )
-    names = dict(
-        session.exec(select(Case.id, Case.original_name).where(Case.project_id == project_id)).all()
-    )
-    entries = []
-    for position, case_id in enumerate(queue.case_ids, start=1):
-        if case_id in queue.done:
-            status = "disagreement" if case_id in disagree else "submitted"
-        else:
-            status = "draft" if case_id in drafts else "unread"
-        entries.append(
-            CaseEntry(
-                case_id,
-                position,
-                case_display_name(case_id, names[case_id]),
-                status,
-                case_id in drafts,
-            )
-        )
-    return entries
+
+#: Entries a case window lists at most.
+WINDOW = 200
+
+
+@dataclass(frozen=True)
+class CaseWindow:
+    """Part of the annotator's case list: the entries around one case, and the whole
+    list's size and counts per status (what a page shows without listing 10^5 cases)."""
+
+    entries: list[CaseEntry]
+    total: int
+    matching: int
+    counts: dict[str, int]
+
+
+def case_window(
+    session: Session,
+    actor: User,
+    project_id: int,
+    *,
+    around: int | None = None,
+    statuses: Iterable[str] | None = None,
+    size: int | None = None,
+) -> CaseWindow:
+    """At most ``size`` (default :data:`WINDOW`) entries of the case list with a status in
+    ``statuses`` (default all), centred on ``around`` (annotate permission).
+
+    ``matching`` counts the whole list's cases with those statuses; ``counts`` every
+    status. Names are read for the listed cases only.
+    """
+    size = WINDOW if size is None else size
+    st = _statuses(session, actor, project_id)
+    ids = st.queue.case_ids
+    wanted = set(STATUSES if statuses is None else statuses)
+    if wanted >= set(STATUSES):
+        matching: Sequence[int] = range(len(ids))
+    else:
+        matching = [p for p, cid in enumerate(ids) if st.of(cid) in wanted or cid == around]
+    centre = 0
+    if around is not None and around in ids:
+        at = ids.index(around)
+        centre = at if isinstance(matching, range) else bisect.bisect_left(matching, at)
+    start = max(0, min(centre - size // 2, len(matching) - size))
+    shown = matching[start : start + max(0, size)]
+    return CaseWindow(_entries(session, st, list(shown)), len(ids), len(matching), st.counts())
 
 
 def neighbours(entries: Iterable[CaseEntry], case_id: int) -> tuple[int | None, int | None]:
     """(previous, next) case ids around ``case_id`` in the whole list (None at the ends)."""
-    ids = [e.case_id for e in entries]
+    return queue_neighbours(tuple(e.case_id for e in entries), case_id)
+
+
+def queue_neighbours(ids: Sequence[int], case_id: int) -> tuple[int | None, int | None]:
+    """(previous, next) case ids around ``case_id`` in queue order (None at the ends)."""
     if case_id not in ids:
         return None, (ids[0] if ids else None)
     i = ids.index(case_id)

@@ -19,7 +19,12 @@ import numpy as np
 from sqlmodel import Session, col, select
 
 from markit_core.access import Action, require
-from markit_core.agreement.measures import MISSING, cohen_kappa_vs_reference, pairwise_cohen_kappa
+from markit_core.agreement.measures import (
+    MISSING,
+    cohen_kappa_vs_reference,
+    kappa_from_confusion,
+    pair_confusion,
+)
 from markit_core.annotation.current import current_annotation_ids
 from markit_core.annotation.queue import case_in_project
 from markit_core.config import Settings
@@ -112,7 +117,7 @@ def label_matrix(
         tuple(n for n, r in zip(ans.case_names, rows, strict=True) if r),
         ans.annotators,
         ans.values[k][:, rows].T.copy(),
-        ans.confidence[k][:, rows].T.copy(),
+        ans.confidence_of(k)[:, rows].T.copy(),
         ans.consensus(truth)[k, rows],
         ans.adjudicated[k, rows] != MISSING,
     )
@@ -189,12 +194,16 @@ def annotator_agreement(
     else:
         k = ans.label_index(label)
         v, name = ans.values[k], ans.labels[k]
-    pos, neg = (v == 1).astype(float), (v == 0).astype(float)
-    shared = pos @ pos.T + neg @ neg.T + pos @ neg.T + neg @ pos.T
-    same = pos @ pos.T + neg @ neg.T
+    n11, n10, n01, n00 = pair_confusion(v)
+    shared = n11 + n10 + n01 + n00
+    same = n11 + n00
     rate = np.divide(same, shared, out=np.full(shared.shape, np.nan), where=shared > 0)
     return PairAgreement(
-        ans.annotators, name, pairwise_cohen_kappa(v), rate, shared.astype(np.int64)
+        ans.annotators,
+        name,
+        kappa_from_confusion(n11, n10, n01, n00),
+        rate,
+        shared.astype(np.int64),
     )
 
 
@@ -282,7 +291,7 @@ def disagreements(
     out = []
     for k, j, case_id in zip(ks, js, case_ids, strict=True):
         who = np.nonzero(ans.values[k, :, j] != MISSING)[0]
-        conf = ans.confidence[k, :, j]
+        conf = ans.grades[k, :, j]
         out.append(
             Disagreement(
                 case_id,
@@ -292,7 +301,7 @@ def disagreements(
                 {
                     ans.annotators[i]: (
                         bool(ans.values[k, i, j]),
-                        None if np.isnan(conf[i]) else int(conf[i]),
+                        None if conf[i] == MISSING else int(conf[i]),
                     )
                     for i in who
                 },

@@ -3,14 +3,14 @@
 A new table only: every existing row is kept, and logged accounts keep their ledger
 digests (accounts without an address keep logging in with their password only).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0010'
+revision = '0012'
+down_revision = '0011'  # issue 13's answer snapshot took 0011 on main
 branch_labels = None
 depends_on = None
 
