@@ -181,38 +181,53 @@ def _full_res_tile(page) -> float | None:
     return page.evaluate("() => window.__markitReader.stats.lastPaint.t") - t0
 
 
+_ONE_FRESH = (
+    "(sel) => { if (document.querySelector('[data-stale=\"true\"]')) return null; "
+    "const all = document.querySelectorAll(sel); "
+    "return all.length === 1 ? all[0].innerText : null; }"
+)
+
+
+def _fresh_text(page, selector: str) -> str:
+    """The text of the one element matching ``selector`` once no rerun is in progress.
+
+    During a rerun Streamlit can show the old and the new copy of a keyed element side
+    by side (the stale one is removed when the run ends), so a plain locator would match
+    two elements; this waits until exactly one, not stale, is left.
+    """
+    handle = page.wait_for_function(_ONE_FRESH, arg=selector, timeout=60_000)
+    return handle.json_value()
+
+
+def _changed(page, selector: str, before: str, timeout: int) -> None:
+    page.wait_for_function(
+        f"(a) => {{ const t = ({_ONE_FRESH})(a.sel); return t !== null && t !== a.before; }}",
+        arg={"sel": selector, "before": before},
+        timeout=timeout,
+    )
+
+
 def _server_side(page, n: int) -> tuple[list[float], list[float]]:
     """The old path: each case and each window change is rendered and sent by the server."""
     page.locator(".st-key-view_client label").first.click()
     page.wait_for_function(NO_STALE)
-    page.locator(".st-key-view_preset").wait_for()
-    progress = page.get_by_test_id("stProgress")
+    page.locator(".st-key-view_preset").first.wait_for()
     nexts = []
+    progress = "[data-testid='stProgress']"
     for _ in range(n):
-        before = progress.inner_text()
         _answer_all_absent(page)
+        before = _fresh_text(page, progress)
         t0 = time.perf_counter()
         page.locator(".st-key-submit_next button").first.click()
-        page.wait_for_function(
-            "(b) => { const p = document.querySelector('[data-testid=\"stProgress\"]'); "
-            "return p && p.innerText !== b && !document.querySelector('[data-stale=\"true\"]'); }",
-            arg=before,
-            timeout=180_000,
-        )
+        _changed(page, progress, before, 180_000)
         nexts.append((time.perf_counter() - t0) * 1000)
         page.wait_for_timeout(300)
     windows = []
-    caption = page.locator(".st-key-view_caption")
     for name in ("Lung", "Bone", "Chest", "Auto", "Header") * 2:
-        before = caption.inner_text()
+        before = _fresh_text(page, ".st-key-view_caption")
         t0 = time.perf_counter()
-        page.locator(".st-key-view_preset").get_by_role("radio", name=name).click()
-        page.wait_for_function(
-            "(b) => { const c = document.querySelector('.st-key-view_caption'); "
-            "return c && c.innerText !== b && !document.querySelector('[data-stale=\"true\"]'); }",
-            arg=before,
-            timeout=60_000,
-        )
+        page.locator(".st-key-view_preset").first.get_by_role("radio", name=name).click()
+        _changed(page, ".st-key-view_caption", before, 60_000)
         windows.append((time.perf_counter() - t0) * 1000)
     return nexts, windows
 

@@ -715,3 +715,21 @@ class AnswerSnapshotRow(SQLModel, table=True):
     axes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # npy: case/reader/label ids
     grades: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # zlib: value, confidence
     seconds: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # zlib: float64 times
+
+
+# --- issue 12: single sign-on ---
+
+
+class UserEmail(SQLModel, table=True):
+    """The e-mail address single sign-on (``st.login``, OIDC) maps to an account.
+
+    A table of its own rather than a ``user_account`` column: the ledger digests whole
+    rows, so a new column would make every logged account read as "changed".
+    Stored lower-case; at most one account per address (``sign_on.set_user_email``).
+    """
+
+    __tablename__ = "user_email"
+
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    email: str = Field(max_length=254, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -81,14 +81,24 @@ draft = state.get_draft(
 
 # -- header: progress and navigation ------------------------------------------------
 st.html("<style>[data-testid='stMainBlockContainer']{padding:2.5rem 1.5rem 2rem 1.5rem}</style>")
-show_flash()
-next_target = panels.navigation_header(s, user, project, queue, case_id)
-if draft.submit_pending and not draft.unchanged():
-    st.warning(
-        "Your last submit of this case was not confirmed (session expired or connection "
-        "lost). Your answers are kept: press Submit again — it is never stored twice.",
-        icon=":material/sync_problem:",
-    )
+# Filled after the image is sent: the browser renders the deltas of a run as they come,
+# so after "Submit & next" the next case is painted before the rest of the page is redrawn.
+top = st.container()
+
+
+def header() -> int | None:
+    """Flash message, progress, case list and Previous / Next; returns the case Next opens."""
+    with top:
+        show_flash()
+        target = panels.navigation_header(s, user, project, queue, case_id)
+        if draft.submit_pending and not draft.unchanged():
+            st.warning(
+                "Your last submit of this case was not confirmed (session expired or connection "
+                "lost). Your answers are kept: press Submit again — it is never stored twice.",
+                icon=":material/sync_problem:",
+            )
+    return target
+
 
 # -- others' readings (only after one's own submission, when the project allows) -------
 others: list[Reading] = others_readings(s, user, project.id, case_id)
@@ -98,9 +108,7 @@ other_color = {r.annotator: annotator_color(r.annotator) for r in others}
 def answer_panel(suggestions: Any) -> None:
     """Report, labels, submit, others' readings and case facts (the column right of the image)."""
     panels.report_box(s, user, project.id, case_id)  # first: visible without scrolling
-    request = labels_panel(user.id, project.id, case_id, binary, suggestions)
-    if request is not None:
-        panels.submit_draft(request[0], go_next=request[1], suggestions=suggestions)
+    labels_panel(user.id, project.id, case_id, binary, suggestions)
     if others:
         panels.others_panel(others, other_color, names, binary)
     elif project.show_others_after_submit and case_id not in queue.done:
@@ -112,6 +120,7 @@ def answer_panel(suggestions: Any) -> None:
 try:
     decoded = viewer.decoded_image(case.stored_path)
 except MarkitError as e:
+    header()
     show_error(e)
     # answers need no pixels (e.g. an archive that is down): the labels stay usable
     answer_panel(ai_ui.annotate_suggestions(s, user, project.id, case_id, case_id in queue.done))
@@ -147,34 +156,15 @@ if heat is not None and mapping is not None:
 body = st.container(horizontal=True, gap="medium")
 left = body.container(width=(size + 4) if client else mapping.size[0] + 4)
 right = body.container(width="stretch")
+label_ids = [lb.id for lb in labels]
+label_now = st.session_state.get("roi_label")
+pin_widget_value(
+    "roi_label", label_now if label_now in label_ids else (label_ids[0] if label_ids else None)
+)
+# the widgets' values, pinned above (the widgets themselves are drawn after the image)
+mode, roi_label = st.session_state["roi_mode"], st.session_state["roi_label"]
 with left:
     tools = st.container(horizontal=True, vertical_alignment="bottom")
-    mode = tools.segmented_control(
-        "Tool",
-        list(tool_names),
-        key="roi_mode",
-        format_func=tool_names.get,
-        required=True,
-        help="View: drag for window/level, wheel to zoom, shift-drag to pan, keys 1-5 "
-        "presets over the image. A drawing tool opens the canvas on the same view.",
-    )
-    label_ids = [lb.id for lb in labels]
-    label_now = st.session_state.get("roi_label")
-    pin_widget_value(
-        "roi_label", label_now if label_now in label_ids else (label_ids[0] if label_ids else None)
-    )
-    roi_label = tools.selectbox(
-        "Region label",
-        label_ids,
-        key="roi_label",
-        format_func=lambda i: names.get(i, "?"),
-        width=220,
-    )
-    tools.container(key="roi_swatch", width="content").markdown(
-        f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
-        f"<em>{plain(names.get(roi_label, '—'))}</em>",
-        unsafe_allow_html=True,
-    )
     if viewing:
         reading.show_reader(
             user.id,
@@ -220,6 +210,30 @@ with left:
             color=colors.get(roi_label, "#ffffff"),
         )
     draft.displayed()
+next_target = header()
+with tools:
+    st.segmented_control(
+        "Tool",
+        list(tool_names),
+        key="roi_mode",
+        format_func=tool_names.get,
+        required=True,
+        help="View: drag for window/level, wheel to zoom, shift-drag to pan, keys 1-5 "
+        "presets over the image. A drawing tool opens the canvas on the same view.",
+    )
+    st.selectbox(
+        "Region label",
+        label_ids,
+        key="roi_label",
+        format_func=lambda i: names.get(i, "?"),
+        width=220,
+    )
+    st.container(key="roi_swatch", width="content").markdown(
+        f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
+        f"<em>{plain(names.get(roi_label, '—'))}</em>",
+        unsafe_allow_html=True,
+    )
+with left:
     if drawing is not None:
         parsed = drawing_to_regions(
             drawing, mapping, colors=colors, default_label=roi_label, frame=view.frame

@@ -1,4 +1,5 @@
-"""Login page: username and password, with lock-out handled by markit_core.
+"""Login page: username and password, with lock-out handled by markit_core; single
+sign-on (``ui.sign_on``) when ``[auth]`` is configured in secrets.toml.
 
 After an administrator's reset the login asks for a new password before
 letting the user in (``markit_core.accounts.login`` refuses to go further).
@@ -12,6 +13,7 @@ from markit_core.accounts import get_user, login
 from markit_core.errors import MarkitError, PasswordChangeRequired
 from ui.resources import get_settings
 from ui.session import NOTICE_KEY, db, show_error, start_login
+from ui.sign_on import sign_on_panel
 from ui.text import plain
 
 CHANGE_KEY = "login_must_change"  # username whose one-time password was accepted
@@ -90,3 +92,5 @@ with middle:
             show_error(e)
         else:
             st.rerun()
+
+    sign_on_panel()  # "Sign in with <provider>" when [auth] is configured (st.login)

@@ -14,7 +14,8 @@ from markit_core.annotation.summary import project_summary
 from markit_core.errors import MarkitError
 from markit_core.export.csv_export import export_annotations_csv
 from markit_core.imaging.trace import identity_views
-from markit_core.labels import label_sources, list_labels, save_label_set
+from markit_core.label_lines import add_label_lines
+from markit_core.labels import LabelChanges, label_sources, list_labels, save_label_set
 from markit_core.models import LabelKind, Role
 from markit_core.projects import (
     create_project,
@@ -81,6 +82,25 @@ def _new_project_form() -> None:
                 st.success(f"Created project '{plain(info.name)}'{copied}; you are its owner.")
 
 
+def _report_label_changes(changes: LabelChanges) -> None:
+    """Flash what a save changed and rerun (the table then shows the stored set)."""
+    if not changes.any:
+        st.info("No changes to save.")
+        return
+    parts = [
+        f"{what}: {', '.join(names)}"
+        for what, names in (
+            ("added", changes.created),
+            ("changed", changes.updated),
+            ("deleted", changes.deleted),
+            ("archived (has answers)", changes.archived),
+        )
+        if names
+    ]
+    flash("Label set saved — " + "; ".join(parts))
+    st.rerun()
+
+
 # MARKIT_PROJECT_CREATORS: the core refuses anyway; the form is offered only where it can work
 may_create = user.is_admin or get_settings().project_creators == "everyone"
 if may_create:
@@ -139,28 +159,28 @@ with tabs[0]:
         },
         placeholder=DASH,
     )
+    rows = edited.astype(object).where(edited.notna(), None).to_dict("records")
     if editable and st.button("Save label set", key="save_labels", type="primary"):
         try:
-            rows = edited.astype(object).where(edited.notna(), None).to_dict("records")
-            changes = save_label_set(s, user, project.id, rows)
+            _report_label_changes(save_label_set(s, user, project.id, rows))
         except MarkitError as e:
             show_error(e)
-        else:
-            if changes.any:
-                parts = [
-                    f"{what}: {', '.join(names)}"
-                    for what, names in (
-                        ("added", changes.created),
-                        ("changed", changes.updated),
-                        ("deleted", changes.deleted),
-                        ("archived (has answers)", changes.archived),
-                    )
-                    if names
-                ]
-                flash("Label set saved — " + "; ".join(parts))
-                st.rerun()
-            else:
-                st.info("No changes to save.")
+    if editable:
+        # typing many labels: a text box keeps every key (the table's cell editor drops keys
+        # typed before it opens); its button also saves the table's pending edits
+        with st.form("label_lines_form", clear_on_submit=True, border=False):
+            lines = st.text_area(
+                "Add labels as text: one per line, `name, group, kind` (group and kind optional)",
+                key="label_lines",
+                placeholder="nodule, Lung\npleural effusion, Pleura\ntube tip, Devices, roi",
+                height=110,
+            )
+            add = st.form_submit_button("Add these labels", key="label_lines_add")
+        if add:
+            try:
+                _report_label_changes(add_label_lines(s, user, project.id, rows, lines))
+            except MarkitError as e:
+                show_error(e)
 
 with tabs[1]:
     members = list_members(s, user, project.id)

@@ -9,6 +9,7 @@ from markit_core import account_admin
 from markit_core.accounts import create_user
 from markit_core.errors import MarkitError
 from markit_core.imaging.remote_archives import add_archive, list_archives, remove_archive
+from markit_core.sign_on import all_emails, set_user_email
 from ui.session import current_user, db, flash, show_error, show_flash
 from ui.tables import DASH
 from ui.text import plain
@@ -27,6 +28,7 @@ users_tab, archives_tab = st.tabs(["Accounts", "Remote archives"])
 
 with users_tab:
     accounts = account_admin.all_users(s, user)
+    emails = all_emails(s, user)
     st.dataframe(
         pd.DataFrame(
             [
@@ -37,6 +39,7 @@ with users_tab:
                     "active": u.is_active,
                     "demo": u.is_demo,
                     "must change password": u.must_change_password,
+                    "sign-on e-mail": emails.get(u.username),
                 }
                 for u in accounts
             ]
@@ -78,6 +81,25 @@ with users_tab:
             except MarkitError as e:
                 show_error(e)
             else:
+                st.rerun()
+    with st.form("user_email_form", clear_on_submit=True):
+        st.markdown("**Sign-on e-mail** · single sign-on (if configured) signs this account in")
+        c1, c2 = st.columns([2, 2])
+        email_who = c1.selectbox("Account", [u.username for u in accounts], key="email_user")
+        address = c2.text_input(
+            "E-mail address (empty: remove)", key="email_address", autocomplete="off"
+        )
+        if st.form_submit_button("Set e-mail", key="email_submit"):
+            try:
+                stored = set_user_email(s, user, email_who or "", address)
+            except MarkitError as e:
+                show_error(e)
+            else:
+                flash(
+                    f"{email_who} signs on as {stored}."
+                    if stored
+                    else f"{email_who} has no sign-on e-mail now."
+                )
                 st.rerun()
     with (
         st.expander("New account", icon=":material/person_add:"),

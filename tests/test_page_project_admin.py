@@ -255,3 +255,40 @@ def test_a_change_on_the_members_tab_stays_on_that_tab(session, app_env, make_pr
     assert not at.exception and not at.error
     assert "ann is now reviewer" in at.success[0].value
     assert open_tab(at) == "Members"
+
+
+def test_labels_typed_as_lines_are_added_with_the_tables_pending_edits(
+    session, app_env, make_project
+):
+    """The text box adds one label per line (a text box keeps every key typed, where the
+    table's cell editor drops keys typed before it opens) and saves what was edited in the
+    table but not saved yet, in one go; a bad line names itself and stores nothing."""
+    _, owner = app_env
+    project = make_project("Chest", owner)
+    add_labels(session, owner, project.id, [("cardiomegaly", "Heart")])
+    at = _open("owner")
+    at.session_state["label_editor"] = {
+        "edited_rows": {"0": {"group": "Cardiac"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.text_area(key="label_lines").input("nodule, Lung\ntube tip, Devices, roi, extra\n")
+    at.button(key="label_lines_add").click().run()
+    assert "line 2: 4 fields" in at.error[0].value
+    assert [lb.name for lb in list_labels(session, owner, project.id)] == ["cardiomegaly"]
+    at.text_area(key="label_lines").input(
+        "nodule, Lung\n\npleural effusion\tPleura\ntube tip, Devices, ROI\n"
+    )
+    at.button(key="label_lines_add").click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert "added: nodule, pleural effusion, tube tip" in at.success[0].value
+    saved = {lb.name: (lb.group, lb.kind) for lb in list_labels(session, owner, project.id)}
+    assert saved == {
+        "cardiomegaly": ("Cardiac", "binary"),
+        "nodule": ("Lung", "binary"),
+        "pleural effusion": ("Pleura", "binary"),
+        "tube tip": ("Devices", "roi"),
+    }
+    editor = next(d for d in at.dataframe if d.key == "label_editor")
+    assert len(editor.value) == 4  # the table shows the stored set
+    assert ledger.integrity(session).ok

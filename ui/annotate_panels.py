@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from markit_core.annotation.drafts import Draft, discard_draft
 from markit_core.annotation.navigation import case_window, queue_neighbours
-from markit_core.annotation.queue import Queue, build_queue
+from markit_core.annotation.queue import Queue
 from markit_core.annotation.submit import CONFIDENCE_GRADES, Reading, submit
 from markit_core.errors import MarkitError
 from markit_core.labels import LabelInfo
@@ -26,7 +26,7 @@ from ui import ai as ai_ui
 from ui import annotate_state as state
 from ui.case_list import case_list_panel, wanted_statuses
 from ui.resources import get_settings
-from ui.session import current_user, db, flash, show_error
+from ui.session import current_user, db, flash
 from ui.tables import DASH
 from ui.text import plain
 
@@ -45,16 +45,23 @@ SHORTCUTS = {
 }
 
 
+SUBMIT_NOTICE_KEY = "annotate_submit_notice"
+
+
 def submit_draft(draft: Draft, *, go_next: bool, suggestions=None) -> None:
-    """Store the draft (idempotent by its token) and start a new attempt."""
+    """Button callback: store the draft (idempotent by its token), start a new attempt and,
+    for "Submit & next", move to the next case.
+
+    A callback runs before the script, so the page runs once and paints the next case
+    (not once for the old case, then again). Its messages are kept for the page to show:
+    a success as the flash, anything else below the labels (``show_submit_notice``).
+    """
     with db() as s:
         user = current_user(s)
         if user is None:  # session expired: the login page comes up; the draft stays
-            st.rerun()
+            return
         if draft.empty():
-            st.info(
-                "Nothing to submit yet: answer a label or draw a region.", icon=":material/info:"
-            )
+            _notice("info", "Nothing to submit yet: answer a label or draw a region.")
             return
         if draft.unchanged():
             draft.submit_pending = False
@@ -77,7 +84,7 @@ def submit_draft(draft: Draft, *, go_next: bool, suggestions=None) -> None:
                 discard_draft(s, user, draft.project_id, draft.case_id)
             except MarkitError as e:
                 draft.submit_pending = False
-                show_error(e)
+                _notice("error", str(e))
                 return
             state.after_submit(draft, result)
             message = (
@@ -87,10 +94,24 @@ def submit_draft(draft: Draft, *, go_next: bool, suggestions=None) -> None:
                 f"{timing.total_seconds:.1f} s, {timing.idle_seconds:.1f} s idle."
             )
         if go_next:
-            queue = build_queue(s, user, draft.project_id)
-            state.go_to_case(draft.user_id, draft.project_id, queue.next_after(draft.case_id))
+            state.go_to_next_after(draft.user_id, draft.project_id, draft.case_id)
     flash(message)
-    st.rerun()
+
+
+def _notice(kind: str, message: str) -> None:
+    st.session_state[SUBMIT_NOTICE_KEY] = (kind, message)
+
+
+def show_submit_notice() -> None:
+    """Show (once) what the last submit callback had to say other than a success."""
+    kept = st.session_state.pop(SUBMIT_NOTICE_KEY, None)
+    if kept is None:
+        return
+    kind, message = kept
+    if kind == "error":
+        st.error(plain(message), icon=":material/error:")
+    else:
+        st.info(plain(message), icon=":material/info:")
 
 
 def navigation_header(
@@ -177,7 +198,7 @@ def region_list(
         )
         row.button(
             "Delete",
-            key=f"roi_del_{case_id}_{i}",
+            key=f"roi_del_{i}",
             icon=":material/delete:",
             on_click=_delete_region,
             args=(draft, i),

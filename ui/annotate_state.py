@@ -39,6 +39,7 @@ from ui.session import current_user, db, show_error
 
 DRAFTS_KEY = "annotate_drafts"
 CASE_KEY = "annotate_case"
+NEXT_AFTER_KEY = "annotate_next_after"  # {(user, project): case just submitted with "& next"}
 LAST_PROJECT_KEY = "annotate_last_project"
 
 __all__ = ["DEFAULT_GRADE", "Draft", "new_token"]  # re-exported for the page
@@ -135,8 +136,16 @@ def drop_draft(draft: Draft) -> None:
 
 
 def current_case(user_id: int, project_id: int, queue: Queue) -> int:
-    """The case the user is on: the first unannotated one if none is chosen (or it left)."""
+    """The case the user is on: the first unannotated one if none is chosen (or it left).
+
+    After "Submit & next" (``go_to_next_after``) it is the next unannotated case after
+    the submitted one in this run's queue (a callback need not build the queue again).
+    """
     cases = st.session_state.setdefault(CASE_KEY, {})
+    after = st.session_state.setdefault(NEXT_AFTER_KEY, {}).pop((user_id, project_id), None)
+    if after is not None:
+        target = queue.next_after(after)
+        cases[(user_id, project_id)] = target if target is not None else after
     chosen = cases.get((user_id, project_id))
     if chosen not in queue.case_ids:
         chosen = queue.next_after(None)
@@ -144,6 +153,11 @@ def current_case(user_id: int, project_id: int, queue: Queue) -> int:
             chosen = queue.case_ids[0]
         cases[(user_id, project_id)] = chosen
     return chosen
+
+
+def go_to_next_after(user_id: int, project_id: int, case_id: int) -> None:
+    """Move to the next unannotated case after ``case_id`` (resolved by ``current_case``)."""
+    st.session_state.setdefault(NEXT_AFTER_KEY, {})[(user_id, project_id)] = case_id
 
 
 def go_to_case(user_id: int, project_id: int, case_id: int | None) -> None:

@@ -18,16 +18,21 @@ from markit_core.annotation.submit import CONFIDENCE_GRADES
 from markit_core.labels import LabelInfo
 from ui import ai as ai_ui
 from ui import annotate_state as state
+from ui.annotate_panels import show_submit_notice, submit_draft
 from ui.text import plain
 from ui.widgets import pin_widget_value
 
+# Keys name the label, not the case: the same widgets show every case (the draft's values
+# are pinned into them on each run), so "Submit & next" updates them in the browser instead
+# of unmounting one case's widgets and mounting the next one's.
 
-def _answer_key(case_id: int, label_id: int) -> str:
-    return f"lab_{case_id}_{label_id}"
+
+def _answer_key(label_id: int) -> str:
+    return f"lab_{label_id}"
 
 
-def _grade_key(case_id: int, label_id: int) -> str:
-    return f"grade_{case_id}_{label_id}"
+def _grade_key(label_id: int) -> str:
+    return f"grade_{label_id}"
 
 
 # -- callbacks (run before the script, so the draft is current when it renders) ------
@@ -50,8 +55,8 @@ def _mirror(draft: Draft, case_id: int, label_id: int) -> None:
     widgets' own callbacks have already written a click into the draft by then)."""
     value = draft.value(label_id)
     answer = None if value is None else ("present" if value else "absent")
-    pin_widget_value(_answer_key(case_id, label_id), answer)
-    pin_widget_value(_grade_key(case_id, label_id), draft.grade(label_id))
+    pin_widget_value(_answer_key(label_id), answer)
+    pin_widget_value(_grade_key(label_id), draft.grade(label_id))
 
 
 def _on_key(draft: Draft, label_ids: list[int], action: str, arg: int = 0) -> None:
@@ -82,19 +87,22 @@ def labels_panel(
     case_id: int,
     binary: list[LabelInfo],
     suggestions: Any = None,
-) -> tuple[Draft, bool] | None:
+) -> None:
     """One row per present/absent label (grouped), the submit buttons and the keyboard bar.
 
     ``suggestions`` (``ui.ai``) adds the AI's score beside each label it covers, with
-    the one-click accept where the project allows it. Returns (the draft, go to the
-    next case) when a submit button was pressed.
+    the one-click accept where the project allows it. The submit buttons store the
+    draft in their callback (``ui.annotate_panels.submit_draft``).
     """
     draft = state.get_draft(user_id, project_id, case_id, lambda: None)
     ordered = display_order(binary)
     ids = [lb.id for lb in ordered]
     draft.cursor = min(max(draft.cursor, 0), max(len(ids) - 1, 0))
     current = f" · keys act on *{plain(ordered[draft.cursor].name)}*" if ordered else ""
-    st.markdown(f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}")
+    st.markdown(
+        f"**Labels** · {len(draft.answered())} of {len(binary)} answered{current}"
+        + (" · a confidence grade appears after the answer" if binary else "")
+    )
     if not binary:
         st.caption("This project has no present/absent labels; draw regions on the image.")
     for group, items in groupby(enumerate(ordered), key=lambda t: t[1].group):
@@ -102,22 +110,22 @@ def labels_panel(
         for index, lb in items:
             _label_row(draft, case_id, lb, index == draft.cursor, suggestions)
     st.caption(f"{_draft_status(draft)} · {len(draft.regions)} region(s)")
-    do_submit, do_next = _submit_buttons()
+    show_submit_notice()
+    _submit_buttons(draft, suggestions)
     keyboard_bar(draft, ids)
-    return (draft, do_next) if do_submit or do_next else None
 
 
 def _label_row(
     draft: Draft, case_id: int, lb: LabelInfo, under_cursor: bool, suggestions: Any
 ) -> None:
     """One label: its name, the absent/present choice, the AI badge, confidence and clear."""
-    answer_key, grade_key = _answer_key(case_id, lb.id), _grade_key(case_id, lb.id)
+    answer_key, grade_key = _answer_key(lb.id), _grade_key(lb.id)
     _mirror(draft, case_id, lb.id)
     row = st.container(
         horizontal=True,
         vertical_alignment="center",
         gap="small",
-        key=f"row_{case_id}_{lb.id}",
+        key=f"row_{lb.id}",
     )
     shown = plain(lb.name)  # user text: never markdown
     name = f":blue-background[**{shown}**]" if under_cursor else f"**{shown}**"
@@ -135,8 +143,7 @@ def _label_row(
     if suggestions is not None and suggestions.visible and lb.id in suggestions.scores:
         take_ai = functools.partial(_accept_ai, draft, case_id)
         ai_ui.suggestion_badge(row, suggestions, lb.id, answer_key, take_ai)
-    if draft.value(lb.id) is None:  # no grade is suggested before an answer
-        row.caption("confidence: answer first", width=160)
+    if draft.value(lb.id) is None:  # no grade is suggested before an answer (header says so)
         return
     row.select_slider(
         f"{shown} confidence",
@@ -149,7 +156,7 @@ def _label_row(
     )
     row.button(
         "",
-        key=f"clr_{case_id}_{lb.id}",
+        key=f"clr_{lb.id}",
         icon=":material/close:",
         help=f"Clear the answer for {lb.name}",
         on_click=_clear_answer,
@@ -164,25 +171,30 @@ def _draft_status(draft: Draft) -> str:
     return "Draft saved · not yet submitted" if not draft.empty() else "Nothing entered yet"
 
 
-def _submit_buttons() -> tuple[bool, bool]:
-    """(Submit pressed, Submit & next pressed)."""
-    c1, c2 = st.columns(2)
-    do_submit = c1.button(
+def _submit_buttons(draft: Draft, suggestions: Any) -> None:
+    """Submit and Submit & next: callbacks, so a submit costs one page run, not two."""
+    buttons = st.container(horizontal=True, gap="small")
+    buttons.button(
         "Submit",
         key="submit",
         type="primary",
         icon=":material/check:",
         width="stretch",
         help="Store this reading (s)",
+        on_click=submit_draft,
+        args=(draft,),
+        kwargs={"go_next": False, "suggestions": suggestions},
     )
-    do_next = c2.button(
+    buttons.button(
         "Submit & next",
         key="submit_next",
         icon=":material/skip_next:",
         width="stretch",
         help="Store it and open the next unannotated case (d)",
+        on_click=submit_draft,
+        args=(draft,),
+        kwargs={"go_next": True, "suggestions": suggestions},
     )
-    return do_submit, do_next
 
 
 def keyboard_bar(draft: Draft, label_ids: list[int]) -> None:

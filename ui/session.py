@@ -83,6 +83,19 @@ def sign_out(notice: str | None = None) -> None:
     st.session_state[COOKIE_KEY] = ""
     if notice:
         st.session_state[NOTICE_KEY] = notice
+    _end_identity()
+
+
+def _end_identity() -> None:
+    """End a single sign-on identity too (``ui.sign_on``): else its cookie would sign the
+    user straight back in, past a logout or the idle timeout. ``st.logout`` sends the
+    browser to the provider's logout and back, as a new session."""
+    try:
+        logged_in = bool(st.user.get("is_logged_in", False))
+    except Exception:  # noqa: BLE001 - no script run context (bare script runs)
+        return
+    if logged_in:
+        st.logout()
 
 
 def _cookie_token() -> str | None:

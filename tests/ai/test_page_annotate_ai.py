@@ -44,9 +44,8 @@ def test_pre_labels_with_one_click_accept_and_exposure(session, app_env, ai_worl
     at = _open()
     badges = [c.value for c in at.caption if c.value.startswith("AI ")]
     assert len(badges) == 2
-    case_id = at.session_state["view_case"]
     eff = w.labels["effusion"]
-    at.button(key=f"ai_accept_lab_{case_id}_{eff}").click().run()
+    at.button(key=f"ai_accept_lab_{eff}").click().run()
     assert not at.exception, at.exception
     at.toggle(key="ai_show_heatmap").set_value(True).run()
     assert not at.exception, at.exception

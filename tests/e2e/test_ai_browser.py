@@ -113,9 +113,7 @@ def test_annotator_sees_the_grad_cam_overlay_and_changes_its_opacity(demo_server
             high = _changed_canvas(page, low, shots / "3-overlay-90.png")
             assert high != low, "changing the opacity did not change the overlay"
 
-            page.locator(f".st-key-lab_{case_id}_{pneumonia}").get_by_role(
-                "radio", name="Present"
-            ).click()
+            page.locator(f".st-key-lab_{pneumonia}").get_by_role("radio", name="Present").click()
             settle(page)
             page.locator(".st-key-submit").get_by_role("button", name="Submit").first.click()
             expect(page.get_by_text(f"Saved case {case_id} as version 1")).to_be_visible()
