@@ -9,7 +9,7 @@ by expectation–maximisation. Pure numpy, vectorised over ratings with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -77,16 +77,6 @@ def _long_inputs(
     return rater, item, v, w, group
 
 
-@dataclass(frozen=True, eq=False)
-class _Fit:
-    posterior: np.ndarray
-    sensitivity: np.ndarray
-    specificity: np.ndarray
-    prior: np.ndarray
-    n_iter: int
-    converged: bool
-
-
 def _weighted_vote(
     item: np.ndarray, v: np.ndarray, w: np.ndarray, rated: np.ndarray, n_items: int
 ) -> np.ndarray:
@@ -150,18 +140,19 @@ def dawid_skene_long(
     fit = _em(units, n_raters, n_groups, max_iter, tol, float(smoothing))
     post = fit.posterior if units.of_item is None else fit.posterior[units.of_item]
     has = np.bincount(rater, w, n_raters) > 0
-    return DawidSkeneResult(
+    return replace(
+        fit,
         posterior=post,
         sensitivity=np.where(has, fit.sensitivity, np.nan),
         specificity=np.where(has, fit.specificity, np.nan),
-        prior=fit.prior,
-        n_iter=fit.n_iter,
-        converged=fit.converged,
     )
 
 
-def _em(u: Units, n_raters: int, n_groups: int, max_iter: int, tol: float, a: float) -> _Fit:
-    """Expectation-maximisation over the units' ratings (see :class:`Units`)."""
+def _em(
+    u: Units, n_raters: int, n_groups: int, max_iter: int, tol: float, a: float
+) -> DawidSkeneResult:
+    """Expectation-maximisation over the units' ratings (see :class:`Units`); the
+    posterior is per unit, and raters without ratings are not yet NaN."""
     post = _weighted_vote(u.unit, u.value, u.w_e, u.rated, u.n_units)  # starting soft labels
     mult = np.ones(u.n_units) if u.mult is None else u.mult
     items_per_group = np.bincount(u.group[u.rated], mult[u.rated], n_groups)
@@ -193,7 +184,7 @@ def _em(u: Units, n_raters: int, n_groups: int, max_iter: int, tol: float, a: fl
         if change < tol:
             converged = True
             break
-    return _Fit(post, sens, spec, prior, n_iter, converged)
+    return DawidSkeneResult(post, sens, spec, prior, n_iter, converged)
 
 
 def dawid_skene(

@@ -267,8 +267,8 @@ def _indicator_pair(
     return w * (v == 1), w * (v == 0)
 
 
-#: Up to this many raters, unweighted pair counts are bincounts of pair codes per pair (no
-#: float copies of the ratings); beyond it the four matrix products are cheaper.
+#: Up to this many raters, a rater's unweighted counts against a reference are one
+#: bincount of pair codes (no float copies of the ratings); beyond it the matrix products.
 _BINCOUNT_RATERS = 16
 
 
@@ -288,14 +288,6 @@ def pair_confusion(
     v = as_ratings(values)
     if weights is None and 0 < v.shape[0] <= _PATTERN_RATERS:
         return _pattern_confusion(v)
-    if weights is None and v.shape[0] <= _BINCOUNT_RATERS:
-        out = np.zeros((4, v.shape[0], v.shape[0]))
-        for a in range(v.shape[0]):
-            for b in range(a, v.shape[0]):
-                n11, n10, n01, n00 = _code_counts(v[a], v[b])
-                out[:, a, b] = n11, n10, n01, n00
-                out[:, b, a] = n11, n01, n10, n00
-        return out[0], out[1], out[2], out[3]
     pos, neg = _indicator_pair(v, weights)
     return pos @ pos.T, pos @ neg.T, neg @ pos.T, neg @ neg.T
 

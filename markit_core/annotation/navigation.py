@@ -132,6 +132,8 @@ def _statuses(session: Session, actor: User, project_id: int) -> _Statuses:
 
 def _entries(session: Session, st: _Statuses, positions: Sequence[int]) -> list[CaseEntry]:
     """Entries for the cases at these 0-based queue positions, names read for them only."""
+    from markit_core.review.answers import case_display_name  # here: review imports annotation
+
     ids = [st.queue.case_ids[p] for p in positions]
     names: dict[int, str] = {}
     for n in range(0, len(ids), 5000):
@@ -143,7 +145,7 @@ def _entries(session: Session, st: _Statuses, positions: Sequence[int]) -> list[
         CaseEntry(
             cid,
             p + 1,
-            f"#{cid} {(names.get(cid) or '').rsplit('/', 1)[-1]}".strip(),
+            case_display_name(cid, names.get(cid)),
             st.of(cid),
             cid in st.drafts,
         )

@@ -268,5 +268,4 @@ def _case_names(session: Session, project_id: int, case_ids: np.ndarray) -> tupl
             cid: name
             for cid, name in conn.execute(sa_select(table.c.id, table.c.original_name).where(mine))
         }
-    # case_display_name inlined: it runs once per case of the project
-    return tuple(f"#{c} {(stored[c] or '').rsplit('/', 1)[-1]}".strip() for c in case_ids.tolist())
+    return tuple(case_display_name(c, stored[c]) for c in case_ids.tolist())
