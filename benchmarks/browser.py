@@ -65,6 +65,7 @@ CHROMIUM_ARGS = [
 PASSWORD = "benchmark password 1"
 SIZE = 2048
 NO_STALE = "() => !document.querySelector('[data-stale=\"true\"]')"
+STEP_TIMEOUT_MS = 30_000  # one page step; a failure costs seconds, not minutes
 
 
 def _seed(data: Path, n_cases: int) -> None:
@@ -112,10 +113,21 @@ def _painted_case(page) -> int | None:
     )
 
 
+ALL_ANSWERED = (
+    "() => !document.querySelector('[data-stale=\"true\"]') && "
+    "/\\b(\\d+) of \\1 answered/.test(document.body.innerText)"
+)
+
+
 def _answer_all_absent(page) -> None:
+    """ "Rest absent", then wait until the label panel says every label is answered.
+
+    Waiting for the panel (not a fixed pause) matters on a loaded machine: a "Submit &
+    next" sent before the answers are in submits an empty draft ("Nothing to submit
+    yet"), the page stays on the case, and the wait for the next case never ends.
+    """
     page.locator(".st-key-kb_rest button").first.click()
-    page.wait_for_timeout(200)
-    page.wait_for_function(NO_STALE)
+    page.wait_for_function(ALL_ANSWERED, timeout=STEP_TIMEOUT_MS)
 
 
 def _next_case_client(page, n: int) -> list[float]:
@@ -195,7 +207,7 @@ def _fresh_text(page, selector: str) -> str:
     by side (the stale one is removed when the run ends), so a plain locator would match
     two elements; this waits until exactly one, not stale, is left.
     """
-    handle = page.wait_for_function(_ONE_FRESH, arg=selector, timeout=60_000)
+    handle = page.wait_for_function(_ONE_FRESH, arg=selector, timeout=STEP_TIMEOUT_MS)
     return handle.json_value()
 
 
@@ -207,29 +219,30 @@ def _changed(page, selector: str, before: str, timeout: int) -> None:
     )
 
 
-def _server_side(page, n: int) -> tuple[list[float], list[float]]:
-    """The old path: each case and each window change is rendered and sent by the server."""
+def _server_side(page, n: int, nexts: list[float], windows: list[float]) -> None:
+    """The old path: each case and each window change is rendered and sent by the server.
+
+    Appends to ``nexts`` and ``windows`` as it goes, so a step that gives up keeps the
+    figures measured before it.
+    """
     page.locator(".st-key-view_client label").first.click()
     page.wait_for_function(NO_STALE)
-    page.locator(".st-key-view_preset").first.wait_for()
-    nexts = []
+    page.locator(".st-key-view_preset").first.wait_for(timeout=STEP_TIMEOUT_MS)
     progress = "[data-testid='stProgress']"
     for _ in range(n):
         _answer_all_absent(page)
         before = _fresh_text(page, progress)
         t0 = time.perf_counter()
         page.locator(".st-key-submit_next button").first.click()
-        _changed(page, progress, before, 180_000)
+        _changed(page, progress, before, STEP_TIMEOUT_MS)
         nexts.append((time.perf_counter() - t0) * 1000)
         page.wait_for_timeout(300)
-    windows = []
     for name in ("Lung", "Bone", "Chest", "Auto", "Header") * 2:
         before = _fresh_text(page, ".st-key-view_caption")
         t0 = time.perf_counter()
         page.locator(".st-key-view_preset").first.get_by_role("radio", name=name).click()
-        _changed(page, ".st-key-view_caption", before, 60_000)
+        _changed(page, ".st-key-view_caption", before, STEP_TIMEOUT_MS)
         windows.append((time.perf_counter() - t0) * 1000)
-    return nexts, windows
 
 
 def _median(values: list[float]) -> float | None:
@@ -289,17 +302,17 @@ def run(n_cases: int, baseline_cases: int) -> dict:
                     "zoomed past 1:1 of the payload: full-resolution tile painted "
                     + ("never (30 s)" if tile is None else f"after {tile:.0f} ms")
                 )
+                base_next: list[float] = []
+                base_window: list[float] = []
                 try:
-                    base_next, base_window = _server_side(page, baseline_cases)
+                    _server_side(page, baseline_cases, base_next, base_window)
                 except PlaywrightTimeout as e:  # a saturated machine: keep the figures above
                     print(f"baseline (server-side viewer) gave up: {str(e).splitlines()[0]}")
-                    base_next, base_window = [], []
-                else:
-                    print(
-                        f"baseline (server-side viewer): submit & next median "
-                        f"{statistics.median(base_next):.0f} ms over {baseline_cases} cases; "
-                        f"window preset median {statistics.median(base_window):.0f} ms"
-                    )
+                print(
+                    f"baseline (server-side viewer): submit & next median "
+                    f"{_median(base_next)} ms over {len(base_next)} cases; "
+                    f"window preset median {_median(base_window)} ms over {len(base_window)}"
+                )
                 browser.close()
         finally:
             stop(server)
