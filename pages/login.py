@@ -11,6 +11,7 @@ import streamlit as st
 
 from markit_core.accounts import get_user, login
 from markit_core.errors import MarkitError, PasswordChangeRequired
+from ui.components import reader as reader_component
 from ui.resources import get_settings
 from ui.session import NOTICE_KEY, db, show_error, start_login
 from ui.sign_on import sign_on_panel
@@ -94,3 +95,5 @@ with middle:
             st.rerun()
 
     sign_on_panel()  # "Sign in with <provider>" when [auth] is configured (st.login)
+
+reader_component.warm_up()  # the reading surface's code, loaded while the user types

@@ -66,6 +66,16 @@ def send_pixels(payload: PixelPayload) -> None:
     _store(key=f"mk_px_{payload.header['case']}", data=payload.data, width="stretch", height=1)
 
 
+def warm_up() -> None:
+    """Mount the store with nothing to store, so the browser loads the reader's code now.
+
+    Shown on the login page: the first case after login then finds this module (and
+    the component chunks of Streamlit's frontend) loaded, instead of waiting for the
+    browser to fetch and start them behind the rest of the annotate page.
+    """
+    _store(key="mk_warm", data={"warm": True}, width="stretch", height=1)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _cached_tile(
     stored_path: str, region: tuple[int, int, int, int, int], _decoded: Any, _payload: Any

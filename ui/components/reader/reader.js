@@ -604,6 +604,8 @@ const readers = new WeakMap();
 
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
+  // mounted on the login page only to have this module loaded before the first case
+  if (data && data.warm) return () => {};
   if (data instanceof Uint8Array) {
     store(data);
     return () => {};
