@@ -122,38 +122,6 @@ class AnswerColumns:
         return len(self.case_id)
 
 
-def current_answer_columns(
-    session: Session, project_id: int, label_ids: Sequence[int]
-) -> AnswerColumns:
-    """Every current non-empty answer to ``label_ids`` in the project, ordered by label,
-    annotator id, case id.
-
-    Read from the project's answer snapshot (:mod:`markit_core.annotation.snapshot`), which
-    applies only the annotations since it was last stored. Callers check permissions;
-    this is a query helper, not a service.
-    """
-    from markit_core.annotation.snapshot import MISSING, dense_answers
-
-    if not label_ids:
-        return AnswerColumns(*(np.empty(0, kind) for kind in _KINDS))
-    snap = dense_answers(session, project_id, seconds=True)
-    assert snap.seconds is not None
-    wanted = np.asarray(sorted(set(label_ids)), dtype=np.int64)
-    k = np.searchsorted(snap.label_ids, wanted[np.isin(wanted, snap.label_ids)])
-    kk, ii, jj = np.nonzero(snap.value[k] != MISSING)
-    kk = k[kk]
-    conf = snap.confidence[kk, ii, jj].astype(float)
-    conf[conf == MISSING] = np.nan
-    return AnswerColumns(
-        snap.case_ids[jj].astype(np.int64),
-        snap.label_ids[kk].astype(np.int64),
-        snap.annotator_ids[ii].astype(np.int64),
-        snap.value[kk, ii, jj] == 1,
-        conf,
-        snap.seconds[kk, ii, jj].astype(float),
-    )
-
-
 def query_answer_columns(
     session: Session, project_id: int, label_ids: Sequence[int] | None
 ) -> AnswerColumns:
