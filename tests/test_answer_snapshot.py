@@ -16,11 +16,12 @@ from sqlmodel import select
 from markit_core.annotation import snapshot
 from markit_core.annotation.current import query_answer_columns
 from markit_core.annotation.submit import delete_reading
-from markit_core.labels import add_labels, list_labels
-from markit_core.models import Annotation, AnnotationValue, AnswerSnapshotRow, Role
+from markit_core.labels import active_binary_labels, add_labels, list_labels
+from markit_core.models import Annotation, AnnotationValue, AnswerSnapshotRow, Role, User
 from markit_core.review import views as review
-from markit_core.rewards.run_inputs import answers_table
+from markit_core.rewards.run_inputs import NamedAnswers, answers_table, table_of
 from tests.review_helpers import add_cases, build_example, read
+from tests.test_reward_scale_paths import _same_table
 
 STORE_EVERY_TIME = {"store_min_answers": 0, "store_min_changes": 0, "store_in_background": False}
 
@@ -100,6 +101,18 @@ def test_edits_deletes_new_readers_cases_and_labels_are_applied(
     # a later reader in a fresh session starts from the stored row and agrees
     again = snapshot.dense_answers(session, pid, seconds=True)
     assert _held(again) == _held(snap)
+    # and the reward table read from it is the one the authoritative query gives
+    _same_reward_table(session, pid)
+
+
+def _same_reward_table(session, project_id: int) -> None:
+    labels = {lb.id: lb.name for lb in active_binary_labels(session, project_id)}
+    users = {u.id: u.username for u in session.exec(select(User))}
+    cols = query_answer_columns(session, project_id, list(labels))
+    expected = table_of(NamedAnswers(cols, labels, users))
+    table = answers_table(session, project_id)
+    assert table is not None and expected is not None
+    _same_table(table, expected)
 
 
 def test_reads_without_storing_for_small_projects(session, ex):

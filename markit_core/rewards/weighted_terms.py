@@ -66,12 +66,16 @@ def per_case_terms(s: WeightedSetup, k: int, dropped: np.ndarray) -> np.ndarray:
 
 
 def _pseudo_answers(
-    s: WeightedSetup, n_true: np.ndarray, n_all: np.ndarray, fixed: np.ndarray, adj: np.ndarray
+    s: WeightedSetup,
+    n_true: np.ndarray,
+    n_all: np.ndarray,
+    fixed: np.ndarray,
+    adj: np.ndarray | None,
 ) -> np.ndarray:
     """Positive pseudo answers of items (majority, or Dawid-Skene held fixed; adjudication
     where given), False where unanswered."""
     pseudo = n_true > n_all - n_true if s.truth_rule == "majority" else fixed == 1
-    if s.adjudicated is not None:
+    if adj is not None:
         pseudo = np.where(adj != MISSING, adj == 1, pseudo)
     return pseudo & (n_all > 0)
 
