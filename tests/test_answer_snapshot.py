@@ -14,10 +14,17 @@ from sqlalchemy import insert, update
 from sqlmodel import select
 
 from markit_core.annotation import snapshot
-from markit_core.annotation.current import query_answer_columns
+from markit_core.annotation.current import current_answers, query_answer_columns
 from markit_core.annotation.submit import delete_reading
 from markit_core.labels import active_binary_labels, add_labels, list_labels
-from markit_core.models import Annotation, AnnotationValue, AnswerSnapshotRow, Role, User
+from markit_core.models import (
+    Annotation,
+    AnnotationValue,
+    AnswerSnapshotRow,
+    LabelDef,
+    Role,
+    User,
+)
 from markit_core.review import views as review
 from markit_core.rewards.run_inputs import NamedAnswers, answers_table, table_of
 from tests.review_helpers import add_cases, build_example, read
@@ -71,7 +78,27 @@ def _stored(session, project_id: int) -> AnswerSnapshotRow | None:
 def _check(session, project_id: int, **store) -> snapshot.DenseAnswers:
     snap = snapshot.dense_answers(session, project_id, seconds=True, **store)
     assert _held(snap) == _truth(session, project_id)
+    _same_as_the_version_filter(session, project_id)
     return snap
+
+
+def _same_as_the_version_filter(session, project_id: int) -> None:
+    """The bulk query's anti-join picks the answers the rest of the app's version filter does."""
+    labels = {
+        lb.id: lb.name
+        for lb in session.exec(select(LabelDef).where(LabelDef.project_id == project_id))
+    }
+    users = {u.id: u.username for u in session.exec(select(User))}
+    bulk = {
+        (int(c), labels[int(k)], users[int(u)], bool(v))
+        for c, k, u, v, *_ in _truth(session, project_id)
+    }
+    filtered = {
+        (a.case_id, a.label, a.annotator, a.value)
+        for a in current_answers(session, project_id)
+        if a.value is not None
+    }
+    assert bulk == filtered
 
 
 def test_edits_deletes_new_readers_cases_and_labels_are_applied(
