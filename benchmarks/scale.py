@@ -24,6 +24,9 @@ the core calls the pages make are timed (server time, no browser):
   (budget 1000, kappa 0.05, majority, 1000 bootstrap resamples), stored.
 * export -- ``export.tables.write_readings_csv`` streaming the readings CSV.
 
+The process keeps freed memory for reuse (``markit_core.allocator``), as the app and
+the command line do when they start.
+
 Goals: next case <= 50 ms, heatmap <= 1 s, rewards <= 10 s, export <= 60 s;
 peak RSS (``ru_maxrss`` of this process; the loader runs in a child) shows
 whether memory stays bounded. The baseline is the same operations on a
@@ -243,6 +246,20 @@ def _loaded(engine: Any, name: str) -> Any:
     return Built(int(project.id), int(cases), readers, f"{prefix}-reader5", -1)
 
 
+def _settle(engine: Any) -> None:
+    """Write the load out before timing: a checkpoint and the kernel's dirty pages.
+
+    Right after loading gigabytes, PostgreSQL's checkpointer and the kernel's
+    writeback run for minutes beside whatever is timed; a lab's first review or
+    reward run comes long after its import.
+    """
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CHECKPOINT")
+    os.sync()
+    print(f"checkpoint and sync after the load: {time.perf_counter() - t0:.1f} s")
+
+
 def run(
     url: str, folder: Path, cases: int, baseline_cases: int, *, load: bool = True
 ) -> dict[str, Any]:
@@ -257,6 +274,7 @@ def run(
             f"loaded {big.cases} cases / {big.answers} answers by COPY in {load_s:.0f} s "
             f"(loader peak RSS {load_rss} MB); baseline {base.cases} cases in {base_load_s:.0f} s"
         )
+        _settle(engine)
     else:
         base, big, load_s = _loaded(engine, "Baseline"), _loaded(engine, "Scale"), float("nan")
     baseline = measure(engine, base, folder)
@@ -274,7 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help="measure the projects already loaded there")
     args = parser.parse_args(argv)
     os.environ.pop("MARKIT_DATABASE_URL", None)
+    from markit_core.allocator import keep_freed_memory
     from markit_core.errors import MarkitError
+
+    tuned = keep_freed_memory()  # as the app and the command line do when they start
     from markit_core.operations.pg_tools import find_pg_program
 
     try:
@@ -295,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     scale, baseline = r["scale"], r["baseline"]
     figures: dict[str, Any] = {k: _finite(scale[k]) for k in GOALS}
     figures["peak_rss_mb"] = _rss_mb()
+    figures["allocator_keeps_freed_memory"] = tuned
     for key, goal in GOALS.items():
         met = bool(scale[key] <= goal)  # NaN (not measured) is not met
         figures[f"{key.rsplit('_', 1)[0]}_goal_met"] = met

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from markit_core.allocator import keep_freed_memory
 from markit_core.errors import MarkitError, NotFoundError, ValidationError
 
 # command name -> module in markit_core.commands that registers it (in --help order)
@@ -83,6 +84,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the command, turn ``MarkitError`` into a one-line message."""
+    keep_freed_memory()  # a rewards run over a large CSV reuses its memory
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)

@@ -14,12 +14,21 @@ from sqlalchemy import insert, update
 from sqlmodel import select
 
 from markit_core.annotation import snapshot
-from markit_core.annotation.current import current_answer_columns, query_answer_columns
+from markit_core.annotation.current import current_answers, query_answer_columns
 from markit_core.annotation.submit import delete_reading
-from markit_core.labels import add_labels, list_labels
-from markit_core.models import Annotation, AnnotationValue, AnswerSnapshotRow, Role
+from markit_core.labels import active_binary_labels, add_labels, list_labels
+from markit_core.models import (
+    Annotation,
+    AnnotationValue,
+    AnswerSnapshotRow,
+    LabelDef,
+    Role,
+    User,
+)
 from markit_core.review import views as review
+from markit_core.rewards.run_inputs import NamedAnswers, answers_table, table_of
 from tests.review_helpers import add_cases, build_example, read
+from tests.test_reward_scale_paths import _same_table
 
 STORE_EVERY_TIME = {"store_min_answers": 0, "store_min_changes": 0, "store_in_background": False}
 
@@ -69,7 +78,27 @@ def _stored(session, project_id: int) -> AnswerSnapshotRow | None:
 def _check(session, project_id: int, **store) -> snapshot.DenseAnswers:
     snap = snapshot.dense_answers(session, project_id, seconds=True, **store)
     assert _held(snap) == _truth(session, project_id)
+    _same_as_the_version_filter(session, project_id)
     return snap
+
+
+def _same_as_the_version_filter(session, project_id: int) -> None:
+    """The bulk query's anti-join picks the answers the rest of the app's version filter does."""
+    labels = {
+        lb.id: lb.name
+        for lb in session.exec(select(LabelDef).where(LabelDef.project_id == project_id))
+    }
+    users = {u.id: u.username for u in session.exec(select(User))}
+    bulk = {
+        (int(c), labels[int(k)], users[int(u)], bool(v))
+        for c, k, u, v, *_ in _truth(session, project_id)
+    }
+    filtered = {
+        (a.case_id, a.label, a.annotator, a.value)
+        for a in current_answers(session, project_id)
+        if a.value is not None
+    }
+    assert bulk == filtered
 
 
 def test_edits_deletes_new_readers_cases_and_labels_are_applied(
@@ -99,13 +128,25 @@ def test_edits_deletes_new_readers_cases_and_labels_are_applied(
     # a later reader in a fresh session starts from the stored row and agrees
     again = snapshot.dense_answers(session, pid, seconds=True)
     assert _held(again) == _held(snap)
+    # and the reward table read from it is the one the authoritative query gives
+    _same_reward_table(session, pid)
+
+
+def _same_reward_table(session, project_id: int) -> None:
+    labels = {lb.id: lb.name for lb in active_binary_labels(session, project_id)}
+    users = {u.id: u.username for u in session.exec(select(User))}
+    cols = query_answer_columns(session, project_id, list(labels))
+    expected = table_of(NamedAnswers(cols, labels, users))
+    table = answers_table(session, project_id)
+    assert table is not None and expected is not None
+    _same_table(table, expected)
 
 
 def test_reads_without_storing_for_small_projects(session, ex):
     snapshot.dense_answers(session, ex.project.id)  # defaults: 24 answers are not stored
     assert _stored(session, ex.project.id) is None
-    cols = current_answer_columns(session, ex.project.id, list(ex.labels.values()))
-    assert len(cols) == 24 and cols.value.dtype == bool
+    table = answers_table(session, ex.project.id)
+    assert table is not None and table.n_annotations == 24
 
 
 def test_a_stored_row_the_ledger_does_not_vouch_for_is_rebuilt(session, ex):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, text
+from sqlalchemy import and_, exists, func, text
 from sqlalchemy import select as sa_select  # six columns: beyond sqlmodel's typed overloads
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
@@ -122,45 +122,16 @@ class AnswerColumns:
         return len(self.case_id)
 
 
-def current_answer_columns(
-    session: Session, project_id: int, label_ids: Sequence[int]
-) -> AnswerColumns:
-    """Every current non-empty answer to ``label_ids`` in the project, ordered by label,
-    annotator id, case id.
-
-    Read from the project's answer snapshot (:mod:`markit_core.annotation.snapshot`), which
-    applies only the annotations since it was last stored. Callers check permissions;
-    this is a query helper, not a service.
-    """
-    from markit_core.annotation.snapshot import MISSING, dense_answers
-
-    if not label_ids:
-        return AnswerColumns(*(np.empty(0, kind) for kind in _KINDS))
-    snap = dense_answers(session, project_id, seconds=True)
-    assert snap.seconds is not None
-    wanted = np.asarray(sorted(set(label_ids)), dtype=np.int64)
-    k = np.searchsorted(snap.label_ids, wanted[np.isin(wanted, snap.label_ids)])
-    kk, ii, jj = np.nonzero(snap.value[k] != MISSING)
-    kk = k[kk]
-    conf = snap.confidence[kk, ii, jj].astype(float)
-    conf[conf == MISSING] = np.nan
-    return AnswerColumns(
-        snap.case_ids[jj].astype(np.int64),
-        snap.label_ids[kk].astype(np.int64),
-        snap.annotator_ids[ii].astype(np.int64),
-        snap.value[kk, ii, jj] == 1,
-        conf,
-        snap.seconds[kk, ii, jj].astype(float),
-    )
-
-
 def query_answer_columns(
     session: Session, project_id: int, label_ids: Sequence[int] | None
 ) -> AnswerColumns:
     """Every current non-empty answer (to ``label_ids``; None: every label) read through
     the version filter: the authoritative, slow read the snapshot is built from.
     """
-    ids = current_annotation_ids(project_id).subquery()
+    # "no newer version" as an anti-join: PostgreSQL misjudges the join on the maximum
+    # version as a few rows and looks up 10^7 values one index probe at a time (40 s at
+    # 10^7 answers; 14 s this way)
+    newer = aliased(Annotation)
     stmt = (
         sa_select(
             col(Annotation.case_id),
@@ -171,7 +142,14 @@ def query_answer_columns(
             col(AnnotationValue.seconds),
         )
         .join(AnnotationValue, col(AnnotationValue.annotation_id) == Annotation.id)
-        .where(col(Annotation.id).in_(select(ids.c.id)))
+        .where(col(Annotation.project_id) == project_id, col(Annotation.deleted).is_(False))
+        .where(
+            ~exists().where(
+                col(newer.case_id) == Annotation.case_id,
+                col(newer.annotator_id) == Annotation.annotator_id,
+                col(newer.version) > Annotation.version,
+            )
+        )
         .where(col(AnnotationValue.value).is_not(None))
     )
     if label_ids is not None:

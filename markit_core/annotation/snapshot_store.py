@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import logging
 import zlib
-from typing import TYPE_CHECKING
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Engine, or_
@@ -19,7 +20,7 @@ from sqlalchemy import select as sa_select  # five columns: beyond sqlmodel's ty
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from markit_core.models import AnswerSnapshotRow, utcnow
 
@@ -39,29 +40,47 @@ def _axes_bytes(snap: DenseAnswers) -> bytes:
     return out.getvalue()
 
 
+def _stored_row(session: Session, project_id: int, *, seconds: bool) -> tuple[Any, ...] | None:
+    """(seq, hash, max annotation id, axes, grades[, seconds]) of the project's row."""
+    columns = [_T.c.ledger_seq, _T.c.ledger_hash, _T.c.max_annotation_id, _T.c.axes, _T.c.grades]
+    stmt = sa_select(*columns, *([_T.c.seconds] if seconds else [])).where(
+        _T.c.project_id == project_id
+    )
+    conn = session.connection()
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name != "postgresql" or dbapi is None:
+        row = conn.execute(stmt).first()
+        return None if row is None else tuple(row)
+    # PostgreSQL sends bytea as hex text unless asked for binary: twice the bytes plus a
+    # decode, 0.4 s instead of 0.1 s for the 27 MB of times of 10^7 answers.
+    compiled = stmt.compile(dialect=conn.dialect)
+    cursor = dbapi.cursor(binary=True)
+    try:
+        cursor.execute(str(compiled), compiled.construct_params())
+        found = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if found is None else tuple(found)
+
+
 def load(session: Session, project_id: int, *, seconds: bool) -> DenseAnswers | None:
     """The stored snapshot of the project (times only if ``seconds``), or None."""
     from markit_core.annotation.snapshot import DenseAnswers
 
-    row = session.execute(
-        sa_select(
-            _T.c.ledger_seq, _T.c.ledger_hash, _T.c.max_annotation_id, _T.c.axes, _T.c.grades
-        ).where(_T.c.project_id == project_id)
-    ).first()
+    row = _stored_row(session, project_id, seconds=seconds)
     if row is None:
         return None
-    seq, entry_hash, top, axes_raw, grades_raw = row
+    seq, entry_hash, top, axes_raw, grades_raw = row[:5]
     try:
         with np.load(io.BytesIO(axes_raw), allow_pickle=False) as axes:
             cases, readers, labels = axes["cases"], axes["readers"], axes["labels"]
         shape = (len(labels), len(readers), len(cases))
-        grades = np.frombuffer(zlib.decompress(grades_raw), dtype=np.int8).reshape((2, *shape))
-        secs = None
-        if seconds:
-            raw = session.exec(
-                select(AnswerSnapshotRow.seconds).where(AnswerSnapshotRow.project_id == project_id)
-            ).one()
-            secs = np.frombuffer(zlib.decompress(raw), dtype=np.float64).reshape(shape)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # zlib releases the GIL
+            unpacked = pool.submit(zlib.decompress, grades_raw)
+            secs = None
+            if seconds:
+                secs = np.frombuffer(zlib.decompress(row[5]), dtype=np.float64).reshape(shape)
+            grades = np.frombuffer(unpacked.result(), dtype=np.int8).reshape((2, *shape))
     except (ValueError, KeyError, OSError, zlib.error) as e:
         log.warning("answer snapshot of project %s does not decode (%s); rebuilding", project_id, e)
         return None

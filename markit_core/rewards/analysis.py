@@ -18,6 +18,7 @@ so older readers of the JSON keep working.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 from markit_core.rewards.bootstrap import BootstrapResult, bootstrap_rewards
 from markit_core.rewards.compare import RuleOutcome, compare_rules, comparison_to_dict
 from markit_core.rewards.diagnostics import QcDiagnostics, QcSettings, rewards_with_qc
-from markit_core.rewards.engine import RewardResult
+from markit_core.rewards.engine import RewardResult, time_stats
 from markit_core.rewards.labelling_time import time_table
 from markit_core.rewards.report import result_to_dict
 from markit_core.rewards.table import AnnotationTable
@@ -110,29 +111,39 @@ def analyse_rewards(
         "label_seconds": label_seconds,
         "kappa_threshold": kappa_threshold,
     }
-    result, diagnostics = rewards_with_qc(table, ai=ai, settings=settings, truth=truth, **common)
-    boot = None
-    if n_resamples:
-        boot = bootstrap_rewards(
-            table,
-            result,
-            ai=ai,  # the gate, if on, is re-judged in every resample
-            label_seconds=label_seconds,
-            trusted_ai_only=settings.trusted_ai_only,
-            trust_level=settings.trust_level,
-            n_resamples=n_resamples,
-            seed=seed,
+    # The time statistics are the same under every rule, and the other rules and the
+    # bootstrap only read the table and this run: on two cores they run side by side
+    # (numpy and BLAS release the GIL in the bulk work).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-rules") as pool:
+        times = pool.submit(time_stats, table)  # the run below waits for it if need be
+        result, diagnostics = rewards_with_qc(
+            table, ai=ai, settings=settings, truth=truth, **common
         )
-    comparison = None
-    if compare:
-        comparison = compare_rules(
-            table,
-            ai=ai,
-            adjudicated=adjudicated,
-            settings=settings,
-            computed={result.truth_rule: result},  # this run, not computed twice
-            **common,
-        )
+        times.result()  # raises here if it failed
+        other_rules = None
+        if compare:
+            other_rules = pool.submit(
+                compare_rules,
+                table,
+                ai=ai,
+                adjudicated=adjudicated,
+                settings=settings,
+                computed={result.truth_rule: result},  # this run, not computed twice
+                **common,
+            )
+        boot = None
+        if n_resamples:
+            boot = bootstrap_rewards(
+                table,
+                result,
+                ai=ai,  # the gate, if on, is re-judged in every resample
+                label_seconds=label_seconds,
+                trusted_ai_only=settings.trusted_ai_only,
+                trust_level=settings.trust_level,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+        comparison = None if other_rules is None else other_rules.result()
     return RewardAnalysis(table, result, diagnostics, boot, comparison)
 
 

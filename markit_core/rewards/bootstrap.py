@@ -48,6 +48,7 @@ from markit_core.rewards.weighted import (
     case_weights,
     ranks,
     reward_setup,
+    rewards_of_blocks,
     rewards_under_weights,
 )
 
@@ -193,12 +194,8 @@ def bootstrap_rewards(
     # OpenBLAS splits badly; on a busy 2-core machine two threads ran the bootstrap of
     # 10^7 answers 7x slower than one (measured; docs/reward-math.md, "At scale").
     with threadpool_limits(limits=1, user_api="blas"):
-        rewards = np.concatenate(
-            [
-                rewards_under_weights(s, w)
-                for w in case_weight_blocks(len(table.cases), int(n_resamples), seed)
-            ]
-        )
+        blocks = case_weight_blocks(len(table.cases), int(n_resamples), seed)
+        rewards = rewards_of_blocks(s, blocks)
     ok = ~np.isnan(rewards).any(axis=1)
     rewards = rewards[ok]
     tail = (1.0 - level) / 2.0

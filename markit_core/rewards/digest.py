@@ -49,10 +49,12 @@ def _cell(text: str) -> str:
 
 def _words(tokens: Sequence[bytes]) -> np.ndarray:
     """(len(tokens), W) uint64: each token's bytes, zero-padded to W whole words."""
-    width = max(1, -(-max(len(t) for t in tokens) // 8)) if tokens else 1
+    lengths = np.fromiter(map(len, tokens), dtype=np.intp, count=len(tokens))
+    width = max(1, -(-int(lengths.max()) // 8)) if tokens else 1
     buf = np.zeros((len(tokens), width * 8), dtype=np.uint8)
-    for r, t in enumerate(tokens):
-        buf[r, : len(t)] = np.frombuffer(t, dtype=np.uint8)
+    joined = np.frombuffer(b"".join(tokens), dtype=np.uint8)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)  # each byte's token start
+    buf[np.repeat(np.arange(len(tokens)), lengths), np.arange(joined.size) - starts] = joined
     return buf.view(np.uint64)
 
 
@@ -66,9 +68,16 @@ def _sorted_keys(table: AnnotationTable, case_ids: np.ndarray) -> tuple[np.ndarr
     rank = np.empty(n_j, dtype=np.int64)
     rank[np.argsort(case_ids, kind="stable")] = np.arange(n_j)
     per_case = 2 * n_k * n_i
-    key = rank[table.case] * per_case
-    key += (table.label * n_i + table.annotator) * 2
+    key = rank[table.case]  # built in place: no temporaries of 10^7 elements
+    key *= n_k
+    key += table.label
+    key *= n_i
+    key += table.annotator
+    key *= 2
     key += table.value
+    question = key >> 1
+    if (question[1:] > question[:-1]).all():  # rows already in order (how runs build them)
+        return key, per_case
     n_keys = n_j * per_case
     if fits_dense(n_keys, key.shape[0]):
         seen = np.zeros(n_keys, dtype=bool)

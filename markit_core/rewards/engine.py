@@ -282,7 +282,7 @@ def _result(
     kappa_cons, _ = kappa_vs_items(kept.cell, kept.answer, votes.pseudo, n_i * n_k)
     consensus = np.where(votes.answered, votes.pseudo, MISSING).astype(np.int8).reshape(n_j, n_k)
     pooled, by_label = _agreement(votes.n_true, votes.n_all, n_kept, n_j, n_k)
-    t_label, t_pair = _time_stats(table)
+    t_label, t_pair = time_stats(table)
     return RewardResult(
         annotators=table.annotators,
         labels=table.labels,
@@ -360,8 +360,9 @@ def _agreement(
     return pooled, by_label
 
 
-def _time_stats(table: AnnotationTable) -> tuple[TimeStats | None, TimeStats | None]:
-    """Times per label and per (label, annotator): all answers, so once per table."""
+def time_stats(table: AnnotationTable) -> tuple[TimeStats | None, TimeStats | None]:
+    """Times per label and per (label, annotator) of every run's result: all answers,
+    whatever the rule, so computed once per table (and ahead, while a run starts)."""
     stats: tuple[TimeStats | None, TimeStats | None] = table.derived(
         "time_stats", lambda: _label_pair_stats(table)
     )

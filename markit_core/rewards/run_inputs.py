@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session, col, select
 
-from markit_core.annotation.current import AnswerColumns, current_answer_columns
+from markit_core.annotation.current import AnswerColumns
+from markit_core.annotation.snapshot import dense_answers
 from markit_core.db import require_id
 from markit_core.labels import active_binary_labels
 from markit_core.models import Adjudication, LabelDef, User
 from markit_core.review.answers import AiReference
+from markit_core.rewards.dense_table import table_from_dense
 from markit_core.rewards.digest import answers_digest
 from markit_core.rewards.table import AnnotationTable, fits_dense, sorted_order
 
@@ -24,7 +26,6 @@ __all__ = [
     "NamedAnswers",
     "adjudication_matrix",
     "ai_reference_matrix",
-    "answer_columns",
     "answers_table",
     "input_params",
     "table_of",
@@ -33,40 +34,29 @@ __all__ = [
 
 @dataclass(frozen=True, eq=False)
 class NamedAnswers:
-    """The current answers as id columns, with the names of their labels and annotators."""
+    """Answers as id columns (e.g. ``query_answer_columns``) with the names of their labels
+    and annotators: the input of :func:`table_of`."""
 
     columns: AnswerColumns
     labels: dict[int, str]
     users: dict[int, str]
 
 
-def answer_columns(session: Session, project_id: int) -> NamedAnswers:
-    """Current answers to active binary labels (in no order), with label and user names."""
-    labels = {require_id(lb): lb.name for lb in active_binary_labels(session, project_id)}
-    cols = current_answer_columns(session, project_id, list(labels))
-    present = _distinct(cols.annotator_id).tolist()
-    rows = session.exec(select(User.id, User.username).where(col(User.id).in_(present))).all()
-    return NamedAnswers(cols, labels, {u: name for u, name in rows if u is not None})
-
-
 def answers_table(session: Session, project_id: int) -> AnnotationTable | None:
-    """The project's current answers as an ``AnnotationTable`` (None when there are none).
+    """The project's current answers to active binary labels as an ``AnnotationTable``
+    (None when there are none), read from the answer snapshot.
 
     Query helper (callers check permissions). Case ids become strings, as in
     the CLI's CSV input, so a run and ``python -m markit_core rewards`` on an
     export of the same answers see identical tables.
     """
-    return table_of(answer_columns(session, project_id))
-
-
-def _distinct(ids: np.ndarray) -> np.ndarray:
-    """The distinct ids, ascending (a count over their range when it is small)."""
-    if not ids.size:
-        return np.empty(0, dtype=np.int64)
-    base, top = int(ids.min()), int(ids.max())
-    if fits_dense(top - base + 1, ids.shape[0]):
-        return np.flatnonzero(np.bincount(ids - base)) + base
-    return np.unique(ids)
+    labels = {require_id(lb): lb.name for lb in active_binary_labels(session, project_id)}
+    if not labels:
+        return None
+    snap = dense_answers(session, project_id, seconds=True)
+    ids = snap.annotator_ids.tolist()  # a project's readers: a short list
+    rows = session.exec(select(User.id, User.username).where(col(User.id).in_(ids))).all()
+    return table_from_dense(snap, labels, {u: name for u, name in rows if u is not None})
 
 
 def _codes(
@@ -106,7 +96,8 @@ def table_of(answers: NamedAnswers) -> AnnotationTable | None:
     Rows are sorted by (case id as a number, label, annotator) and case names
     are the ids as strings, sorted as strings: the table the CLI builds from
     an export of the same answers. The case ids' range is that of one
-    project's cases, so the lookups stay small.
+    project's cases, so the lookups stay small. Runs read the same table from
+    the answer snapshot instead (:func:`answers_table`).
     """
     cols = answers.columns
     if not len(cols):

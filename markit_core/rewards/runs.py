@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,8 @@ from markit_core.rewards.labelling_time import pair_times
 from markit_core.rewards.run_inputs import (
     adjudication_matrix,
     ai_reference_matrix,
-    answer_columns,
+    answers_table,
     input_params,
-    table_of,
 )
 from markit_core.rewards.settings import get_qc_settings
 from markit_core.rewards.table import AnnotationTable
@@ -168,42 +168,47 @@ def run_rewards(
     """
     require(session, actor, project_id, Action.REWARDS)
     currency = _check_params(budget, currency, kappa_threshold)
-    table = table_of(answer_columns(session, project_id))
+    table = answers_table(session, project_id)
     if table is None:
         raise ValidationError(
             "no answers to reward yet: nobody has answered a present/absent label"
         )
-    ai = ai if ai is not None else load_ai_reference(session, project_id)
-    ai_matrix = ai_reference_matrix(table, ai)
-    qc = qc if qc is not None else get_qc_settings(session, actor, project_id)
-    analysis = analyse_rewards(
-        table,
-        budget=float(budget),
-        ai=ai_matrix,
-        kappa_threshold=float(kappa_threshold),
-        truth=truth,
-        adjudicated=adjudication_matrix(session, project_id, table),
-        settings=qc,
-        n_resamples=int(n_resamples),
-        seed=int(seed),
-        compare=True,
-    )
-    result = analysis.result
-    params = {
-        "budget": float(budget),
-        "currency": currency,
-        "kappa_threshold": float(kappa_threshold),
-        "truth": result.truth_rule,
-        "ai_reference": ai_matrix is not None,
-        **input_params(table),
-        "trust_level": qc.trust_level,
-        "min_positives": qc.min_positives,
-        "trusted_ai_only": qc.trusted_ai_only,
-        "bootstrap_resamples": int(n_resamples),
-        "bootstrap_seed": int(seed),
-    }
-    stored = analysis.to_dict()
-    stored["time_boxes"] = time_boxes(table)
+    # What is stored beside the result reads only the table: worked out while the
+    # result is computed (the input digest hashes every answer).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-inputs") as pool:
+        digest = pool.submit(input_params, table)
+        boxes = pool.submit(time_boxes, table)
+        ai = ai if ai is not None else load_ai_reference(session, project_id)
+        ai_matrix = ai_reference_matrix(table, ai)
+        qc = qc if qc is not None else get_qc_settings(session, actor, project_id)
+        analysis = analyse_rewards(
+            table,
+            budget=float(budget),
+            ai=ai_matrix,
+            kappa_threshold=float(kappa_threshold),
+            truth=truth,
+            adjudicated=adjudication_matrix(session, project_id, table),
+            settings=qc,
+            n_resamples=int(n_resamples),
+            seed=int(seed),
+            compare=True,
+        )
+        result = analysis.result
+        params = {
+            "budget": float(budget),
+            "currency": currency,
+            "kappa_threshold": float(kappa_threshold),
+            "truth": result.truth_rule,
+            "ai_reference": ai_matrix is not None,
+            **digest.result(),
+            "trust_level": qc.trust_level,
+            "min_positives": qc.min_positives,
+            "trusted_ai_only": qc.trusted_ai_only,
+            "bootstrap_resamples": int(n_resamples),
+            "bootstrap_seed": int(seed),
+        }
+        stored = analysis.to_dict()
+        stored["time_boxes"] = boxes.result()
     run = RewardRun(
         project_id=project_id, run_by=require_id(actor), params=params, result=_finite(stored)
     )

@@ -9,6 +9,7 @@ app (annotations read from the database) build this table.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -171,13 +172,16 @@ class AnnotationTable:
         annotators: Sequence[str],
         seconds: np.ndarray | None = None,
         confidence: np.ndarray | None = None,
+        unique: bool = False,
     ) -> AnnotationTable:
         """Build a table from integer codes into sorted name tuples (no per-row strings).
 
         The bulk form of :meth:`from_columns`: ``from_codes`` on the codes and
         names ``from_columns`` would derive gives the same table, so the names
         must be unique and sorted (:class:`ValidationError` otherwise), and a
-        repeated (case, label, annotator) raises as there.
+        repeated (case, label, annotator) raises as there. ``unique=True``
+        skips that check where the rows are distinct by construction (the
+        cells of a dense array).
         """
         names = [tuple(str(x) for x in cases), tuple(str(x) for x in labels)]
         names.append(tuple(str(x) for x in annotators))
@@ -195,7 +199,8 @@ class AnnotationTable:
             seconds=None if seconds is None else np.asarray(seconds, dtype=np.float64),
             confidence=None if confidence is None else np.asarray(confidence, dtype=np.float64),
         )
-        table._check_unique()
+        if not unique:
+            table._check_unique()
         return table
 
     def _check_unique(self) -> None:
@@ -219,14 +224,19 @@ class AnnotationTable:
         """``build()``, computed once per table: figures every reward rule needs alike.
 
         Arrays come back read-only, so a caller cannot change what the next
-        caller sees (the table's columns are not to be changed either).
+        caller sees (the table's columns are not to be changed either). A reward
+        run computes parts in parallel threads; one that asks for a figure
+        another is building waits for it instead of building it again.
         """
-        cache = _DERIVED.setdefault(self, {})
-        if name not in cache:
-            value = build()
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
-            cache[name] = value
+        with _DERIVED_LOCK:
+            cache = _DERIVED.setdefault(self, {})
+            building = _BUILDING.setdefault(self, {}).setdefault(name, threading.Lock())
+        with building:
+            if name not in cache:
+                value = build()
+                if isinstance(value, np.ndarray):
+                    value.flags.writeable = False
+                cache[name] = value
         return cache[name]
 
     def item_index(self) -> np.ndarray:
@@ -287,6 +297,8 @@ class AnnotationTable:
 #: What :meth:`AnnotationTable.derived` computed, per table (kept outside the
 #: instance so ``table.__dict__`` holds just the fields); gone with the table.
 _DERIVED: WeakKeyDictionary[AnnotationTable, dict[str, Any]] = WeakKeyDictionary()
+_BUILDING: WeakKeyDictionary[AnnotationTable, dict[str, threading.Lock]] = WeakKeyDictionary()
+_DERIVED_LOCK = threading.Lock()
 
 
 def sorted_order(keys: np.ndarray, n_keys: int) -> np.ndarray:

@@ -9,7 +9,10 @@ result exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,7 @@ __all__ = [
     "case_weights",
     "ranks",
     "reward_setup",
+    "rewards_of_blocks",
     "rewards_under_weights",
 ]
 
@@ -93,8 +97,10 @@ class WeightedSetup:
     trust_level: float
     budget: float
     label_rows: tuple[np.ndarray, ...]  # answer rows of each label
-    # What does not depend on the weights, kept across blocks of resamples.
+    # What does not depend on the weights, kept across blocks of resamples (blocks are
+    # weighed in parallel threads: the lock guards it).
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
 def _paper_exclusions(s: WeightedSetup, w: np.ndarray) -> np.ndarray:
@@ -106,9 +112,10 @@ def _paper_exclusions(s: WeightedSetup, w: np.ndarray) -> np.ndarray:
     # Integer counts: exact in float32 below 2**24, and half the memory traffic.
     exact = w.max(initial=0) * len(t.cases) < 2**24
     dtype = np.float32 if exact else np.float64
-    per_case = s.cache.get(("ai_counts", dtype))
-    if per_case is None:
-        per_case = s.cache[("ai_counts", dtype)] = _ai_counts(s).astype(dtype)
+    with s.lock:
+        per_case = s.cache.get(("ai_counts", dtype))
+        if per_case is None:
+            per_case = s.cache[("ai_counts", dtype)] = _ai_counts(s).astype(dtype)
     c = (w.astype(dtype, copy=False) @ per_case).astype(np.float64)
     c = c.reshape(n_b, n_i * n_k, 4)  # (answer, ai) = 00, 01, 10, 11
     kappa = kappa_from_confusion(c[..., 3], c[..., 2], c[..., 1], c[..., 0])
@@ -152,17 +159,7 @@ def _label_sums(
             else:
                 out[k][rows] = w[rows] @ _label_terms(s, k, uniq[p])
     if targets:
-        key = tuple((k, pat.tobytes()) for k, pat, _ in targets)
-        last_key, both = s.cache.get("stacked", (None, None))
-        if last_key != key or both is None:
-            # Only the last product's columns are kept (the next block usually has
-            # the same patterns); the terms are built again if a pattern turns rare.
-            s.cache.pop("stacked", None)
-            stacked = [per_case_terms(s, k, pat) for k, pat, _ in targets]
-            both = distinct_columns(stacked)
-            del stacked
-            s.cache["stacked"] = (key, both)
-        matrix, index = both
+        matrix, index = _stacked_terms(s, targets)
         products = w @ matrix
         for (k, _, rows), where in zip(targets, index, strict=True):
             block = np.zeros((rows.shape[0], width))
@@ -172,15 +169,35 @@ def _label_sums(
     return out
 
 
+def _stacked_terms(
+    s: WeightedSetup, targets: list[tuple[int, np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct per-case term columns of the common (label, pattern) targets."""
+    key = tuple((k, pat.tobytes()) for k, pat, _ in targets)
+    with s.lock:
+        last_key, both = s.cache.get("stacked", (None, None))
+        if last_key != key or both is None:
+            # Only the last product's columns are kept (the next block usually has
+            # the same patterns); the terms are built again if a pattern turns rare.
+            s.cache.pop("stacked", None)
+            stacked = [per_case_terms(s, k, pat) for k, pat, _ in targets]
+            both = distinct_columns(stacked)
+            del stacked
+            s.cache["stacked"] = (key, both)
+    matrix, index = both
+    return matrix, index
+
+
 def _label_terms(s: WeightedSetup, k: int, dropped: np.ndarray) -> np.ndarray:
     """:func:`per_case_terms` of one label, kept for the next block of resamples."""
     key = ("terms", k, dropped.tobytes())
-    terms = s.cache.get(key)
-    if terms is None:
-        if len(s.cache) > RARE_TERMS_KEPT:  # bounded: forget the rare patterns seen so far
-            for old in [c for c in s.cache if isinstance(c, tuple) and c[0] == "terms"]:
-                del s.cache[old]
-        terms = s.cache[key] = per_case_terms(s, k, dropped)
+    with s.lock:
+        terms = s.cache.get(key)
+        if terms is None:
+            if len(s.cache) > RARE_TERMS_KEPT:  # bounded: forget the rare patterns seen so far
+                for old in [c for c in s.cache if isinstance(c, tuple) and c[0] == "terms"]:
+                    del s.cache[old]
+            terms = s.cache[key] = per_case_terms(s, k, dropped)
     return terms
 
 
@@ -222,6 +239,32 @@ def rewards_under_weights(s: WeightedSetup, w: np.ndarray) -> np.ndarray:
     total = paid.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, s.budget * paid / total, np.nan)
+
+
+def rewards_of_blocks(
+    s: WeightedSetup, blocks: Iterable[np.ndarray], workers: int = 2
+) -> np.ndarray:
+    """(B, I) :func:`rewards_under_weights` of every block of weights, in order.
+
+    The first block fills the caches every block shares (the per-case terms);
+    the others are weighed by ``workers`` threads (numpy and BLAS release the
+    GIL) while the next blocks are drawn, at most ``workers`` in flight so
+    memory stays a few blocks. Each block is copied (the generator of
+    :func:`case_weight_blocks` reuses its buffer).
+    """
+    it = iter(blocks)
+    first = next(it, None)
+    if first is None:
+        return np.empty((0, len(s.table.annotators)))
+    parts = [rewards_under_weights(s, first)]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bootstrap") as pool:
+        pending: deque[Future[np.ndarray]] = deque()
+        for w in it:
+            pending.append(pool.submit(rewards_under_weights, s, w.copy()))
+            while len(pending) >= workers:
+                parts.append(pending.popleft().result())
+        parts.extend(f.result() for f in pending)
+    return np.concatenate(parts)
 
 
 def ranks(rewards: np.ndarray) -> np.ndarray:
