@@ -124,12 +124,17 @@ def dr_sums(
     and gathered by the answer code (``answer``, default ``item * 2 + value``).
     """
     code = answer_codes(item, value) if answer is None else answer
-    credit = np.zeros((v.pseudo.shape[0], 2))
-    counted = v.majority > 0  # an answer that agrees is itself in the majority
-    for said in (False, True):
-        np.divide(1.0, v.majority, out=credit[:, int(said)], where=counted & (v.pseudo == said))
-    per_answer = v.d_scaled[:, None] * (4.0 * (0.25 - credit))
+    per_answer = answer_terms(v.d_scaled, v.majority, v.pseudo)
     return np.bincount(cell, per_answer.ravel()[code], n_cells)
+
+
+def answer_terms(d_scaled: np.ndarray, majority: np.ndarray, pseudo: np.ndarray) -> np.ndarray:
+    """(items, 2) D~ r~ of an answer by (item, what it said): ``answer_codes`` index it."""
+    credit = np.zeros((pseudo.shape[0], 2))
+    counted = majority > 0  # an answer that agrees is itself in the majority
+    for said in (False, True):
+        np.divide(1.0, majority, out=credit[:, int(said)], where=counted & (pseudo == said))
+    return d_scaled[:, None] * (4.0 * (0.25 - credit))
 
 
 def task_value(v: Votes, n_k: int) -> np.ndarray:

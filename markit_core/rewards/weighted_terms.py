@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from markit_core.agreement.measures import MISSING
+from markit_core.rewards.algorithm1 import answer_terms
 
 if TYPE_CHECKING:
     from markit_core.rewards.weighted import WeightedSetup
@@ -138,10 +139,7 @@ def _all_parts(s: WeightedSetup) -> list[_LabelParts]:
     pseudo = _pseudo_answers(s, n_true, n_all, s.fixed_truth.ravel(), adj)
     majority = np.where(pseudo, n_true, n_all - n_true)
     d_scaled = 2.0 * (0.5 - np.divide(majority, n_all, out=np.zeros(n_items), where=answered))
-    credit = np.zeros((n_items, 2))  # by (item, what the answer said)
-    for said in (False, True):
-        np.divide(1.0, majority, out=credit[:, int(said)], where=(majority > 0) & (pseudo == said))
-    per_answer = (d_scaled * 4.0)[:, None] * (0.25 - credit)
+    per_answer = answer_terms(d_scaled, majority, pseudo)  # 4 * x is exact: same numbers
     dr = np.zeros(n_items * n_i)
     dr[t.answer_key()] = per_answer.ravel()[t.answer_code()]  # one answer per key
     dr3 = dr.reshape(n_j, n_k, n_i)
