@@ -5,7 +5,9 @@ directory, holding one project of N cases of 2048x2048 16-bit DICOM (a demo ches
 each with its own noise so every case is a distinct image) and one annotator. Headless
 Chromium (Playwright) then logs in and reads:
 
-- ``first_image_ms``: "Log in" click -> the first case painted in the reader;
+- ``first_image_ms``: "Log in" click -> the first case painted in the reader, from a
+  login page that has finished loading (it fetches the annotate page's frontend code
+  while the user types);
 - ``next_case_*``: over N cases, "Submit & next" click -> the next case painted
   (the reader records each paint with ``performance.now()``; the previous image
   stays on the canvas until then, so there is no blank frame);
@@ -104,6 +106,19 @@ def _server(data: Path, port: int, log: Path) -> subprocess.Popen:
     cmd += ["--server.address", "127.0.0.1", "--server.port", str(port)]
     cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _login_page_loaded(page) -> None:
+    """Wait until the login page has loaded, as it has by the time a user has typed.
+
+    The login page loads the annotate page's frontend code in the background while the
+    user types (``ui.components.reader.warm_up``); a click faster than any typist would
+    measure that download, not the first case.
+    """
+    t0 = time.perf_counter()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("() => window.__markitReader?.warmedUp === true", timeout=30_000)
+    print(f"login page loaded, with the reading code, in {time.perf_counter() - t0:.1f} s")
 
 
 def _painted_case(page) -> int | None:
@@ -282,6 +297,7 @@ def run(n_cases: int, baseline_cases: int) -> dict:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 page.set_default_timeout(60_000)
                 page.goto(f"http://127.0.0.1:{port}", timeout=90_000)
+                _login_page_loaded(page)
                 page.get_by_label("Username").fill("reader")
                 page.get_by_label("Password", exact=True).fill(PASSWORD)
                 t0 = page.evaluate("() => performance.now()")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from markit_core.errors import NotFoundError, PermissionDenied
@@ -68,14 +69,37 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
 }
 
 
+# Roles read in the session's current transaction, {(user id, project id): roles}: one
+# page run checks the same membership a dozen times (the page list, then every service
+# it calls). A flush or the end of the transaction forgets them, and a membership added
+# or deleted but not yet flushed bypasses them, so a change is seen at once.
+_ROLES_READ = "markit_roles_read"
+
+
+def _forget_roles(session: Session, *_: object) -> None:
+    session.info.pop(_ROLES_READ, None)
+
+
+event.listen(Session, "after_flush", _forget_roles)
+event.listen(Session, "after_transaction_end", _forget_roles)
+
+
+def _membership_pending(session: Session) -> bool:
+    return any(isinstance(o, Membership) for o in (*session.new, *session.deleted))
+
+
 def roles_of(session: Session, user: User, project_id: int) -> set[Role]:
-    """The roles ``user`` holds in the project."""
-    rows = session.exec(
-        select(Membership.role).where(
-            Membership.project_id == project_id, Membership.user_id == user.id
-        )
-    ).all()
-    return {Role(r) for r in rows}
+    """The roles ``user`` holds in the project (read once per transaction)."""
+    read: dict[tuple[int | None, int], frozenset[Role]] = session.info.setdefault(_ROLES_READ, {})
+    key = (user.id, project_id)
+    if key not in read or _membership_pending(session):
+        rows = session.exec(
+            select(Membership.role).where(
+                Membership.project_id == project_id, Membership.user_id == user.id
+            )
+        ).all()
+        read[key] = frozenset(Role(r) for r in rows)
+    return set(read[key])
 
 
 def allowed(roles: set[Role], action: Action) -> bool:

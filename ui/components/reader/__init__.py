@@ -66,14 +66,43 @@ def send_pixels(payload: PixelPayload) -> None:
     _store(key=f"mk_px_{payload.header['case']}", data=payload.data, width="stretch", height=1)
 
 
+# Streamlit's frontend loads each element's code on the element's first use: after
+# login the annotate page would make the browser fetch and compile these (and their
+# dependencies) while the first case's pixels wait behind them on the same server loop.
+ANNOTATE_CHUNKS: tuple[str, ...] = (
+    "Button",
+    "ButtonGroup",
+    "Checkbox",
+    "Html",
+    "Progress",
+    "Selectbox",
+    "rehype-raw",
+)
+ANNOTATE_FONTS: tuple[str, ...] = ('italic 1rem "Source Sans"', '1rem "Source Code Pro"')
+
+
+def frontend_chunks(names: tuple[str, ...] = ANNOTATE_CHUNKS) -> list[str]:
+    """File names of Streamlit's frontend chunks for ``names`` (``Selectbox.<hash>.js``).
+
+    A name with no single match (a Streamlit release that renamed a chunk) is left out:
+    only the head start is lost.
+    """
+    folder = Path(st.__file__).parent / "static" / "static" / "js"
+    found = [sorted(folder.glob(f"{name}.*.js")) for name in names]
+    return [files[0].name for files in found if len(files) == 1]
+
+
+_WARM_DATA = {"warm": True, "chunks": frontend_chunks(), "fonts": list(ANNOTATE_FONTS)}
+
+
 def warm_up() -> None:
     """Mount the store with nothing to store, so the browser loads the reader's code now.
 
-    Shown on the login page: the first case after login then finds this module (and
-    the component chunks of Streamlit's frontend) loaded, instead of waiting for the
-    browser to fetch and start them behind the rest of the annotate page.
+    Shown on the login page: the first case after login then finds this module, the
+    frontend chunks of the annotate page's elements and its fonts loaded, instead of
+    waiting for the browser to fetch and start them behind the rest of the page.
     """
-    _store(key="mk_warm", data={"warm": True}, width="stretch", height=1)
+    _store(key="mk_warm", data=_WARM_DATA, width="stretch", height=1)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
