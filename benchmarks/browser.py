@@ -5,9 +5,10 @@ directory, holding one project of N cases of 2048x2048 16-bit DICOM (a demo ches
 each with its own noise so every case is a distinct image) and one annotator. Headless
 Chromium (Playwright) then logs in and reads:
 
-- ``first_image_ms``: "Log in" click -> the first case painted in the reader, from a
-  login page that has finished loading (it fetches the annotate page's frontend code
-  while the user types);
+- ``first_image_ms``: "Log in" click (the button's click event in the page, so
+  Playwright's own dispatch of the click is not counted; the figure with it is
+  printed too) -> the first case painted in the reader, from a login page that has
+  finished loading (it fetches the annotate page's frontend code while the user types);
 - ``next_case_*``: over N cases, "Submit & next" click -> the next case painted
   (the reader records each paint with ``performance.now()``; the previous image
   stays on the canvas until then, so there is no blank frame);
@@ -300,14 +301,23 @@ def run(n_cases: int, baseline_cases: int) -> dict:
                 _login_page_loaded(page)
                 page.get_by_label("Username").fill("reader")
                 page.get_by_label("Password", exact=True).fill(PASSWORD)
-                t0 = page.evaluate("() => performance.now()")
+                t0 = page.evaluate(
+                    "() => { window.__markitReader.clickedAt = null; return performance.now(); }"
+                )
                 page.get_by_role("button", name="Log in").click()
                 page.wait_for_function(
                     "() => window.__markitReader && window.__markitReader.stats.lastPaint",
                     timeout=90_000,
                 )
-                first = page.evaluate("() => window.__markitReader.stats.lastPaint.t") - t0
-                print(f"first image painted {first:.0f} ms after the login click")
+                painted, clicked = page.evaluate(
+                    "() => { const r = window.__markitReader; "
+                    "return [r.stats.lastPaint.t, r.clickedAt]; }"
+                )
+                first = painted - (clicked if clicked is not None else t0)
+                print(
+                    f"first image painted {first:.0f} ms after the login click "
+                    f"({painted - t0:.0f} ms counting Playwright's dispatch of the click)"
+                )
                 page.wait_for_function(NO_STALE)
                 page.wait_for_timeout(1500)  # the prefetch of case 2 arrives
                 nexts = _next_case_client(page, n_cases)

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 READING_MODULES: tuple[str, ...] = (
     "pandas",  # Streamlit's component serialisation checks for data frames with these
     "pyarrow",
+    "pyarrow.pandas_compat",  # ... and, on the first mount, these three
+    "pyarrow.vendored.version",
+    "streamlit.dataframe.lazy_df_adapters",
     "markit_core.imaging.stored",
     "markit_core.review.views",
     "ui.viewer",
@@ -39,6 +42,7 @@ READING_MODULES: tuple[str, ...] = (
     "ui.labels_panel",
     "ui.case_list",
     "ui.ai",
+    "markit_core.inference.service",  # the annotate page asks it for AI suggestions
 )
 
 
