@@ -256,6 +256,6 @@ with right:
 
 state.keyboard_shortcuts(panels.SHORTCUTS)
 reading.prefetch_archive(s, project.id, queue, case_id)  # next cases left in an archive
-if client and next_target is not None:  # after everything else is shown: prefetch
-    reading.prefetch(next_target, case_in_project(s, project.id, next_target).stored_path)
+if client:  # after everything else is shown: the next cases' pixels
+    reading.prefetch(s, project.id, queue, case_id, next_target)
 s.close()

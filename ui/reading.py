@@ -19,15 +19,16 @@ import streamlit as st
 from sqlmodel import Session
 
 from markit_core.annotation.navigation import upcoming
-from markit_core.annotation.queue import Queue
+from markit_core.annotation.queue import Queue, case_in_project
 from markit_core.errors import MarkitError
 from markit_core.imaging.archive_images import image_ready
 from markit_core.imaging.archive_prefetch import prefetch_archive_images
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.display import ViewState
+from markit_core.imaging.payload_ahead import payload_if_ready, prepare_payloads
 from ui.components import reader as reader_component
 from ui.resources import get_settings
-from ui.viewer import Overlay, decoded_image
+from ui.viewer import Overlay
 
 K_CLIENT = "view_client"
 K_CLIENT_SIZE = "view_client_size"
@@ -35,6 +36,7 @@ K_VIEWS = "reader_views"  # {(user, case): last view the browser reported}
 CLIENT_SIZES: tuple[int, ...] = (560, 680, 800, 960, 1100)
 DEFAULT_CLIENT_SIZE = 800
 VIEW_TOOL = "view"
+PREFETCH_CASES = 2  # built ahead: the case Next opens and the one after it
 
 
 def client_side() -> bool:
@@ -152,21 +154,26 @@ def prefetch_archive(s: Session, project_id: int, queue: Queue, case_id: int) ->
         return  # only time is lost: the case's own view fetches and reports
 
 
-def prefetch(case_id: int | None, stored_path: str | None) -> None:
-    """Decode the next case (warming the decoded-image LRU) and send its pixels ahead.
+def prefetch(s: Session, project_id: int, queue: Queue, case_id: int, target: int | None) -> None:
+    """Send the pixels of the case Next opens (``target``) if they are built, and have the
+    cases after this one built in the background (``markit_core.imaging.payload_ahead``).
 
-    Called at the end of the page, after everything the reader sees has been sent,
-    so the current case never waits for the next one. A next case whose image is
-    left in an archive and not fetched yet is skipped here: :func:`prefetch_archive`
-    fetches it in the background instead of holding up this page run.
+    Called at the end of the page, after everything the reader sees has been sent. Pixels
+    not built yet are sent by a later run of the page (the reader's first answer is one):
+    the page run itself never decodes the next case. A case whose image is left in an
+    archive and not fetched yet is skipped: :func:`prefetch_archive` fetches it.
     """
-    if case_id is None or stored_path is None:
-        return
-    if not image_ready(get_settings(), stored_path):
-        return
-    try:
-        decoded = decoded_image(stored_path)
-        payload = reader_component.case_payload(stored_path, case_id, decoded)
-    except MarkitError:
-        return  # the next case's own page run reports a broken file
-    reader_component.send_pixels(payload)
+    settings = get_settings()
+    wanted = dict.fromkeys(c for c in (target, *upcoming(queue, case_id, 2)) if c is not None)
+    paths: dict[int, str] = {}
+    for cid in list(wanted)[:PREFETCH_CASES]:
+        try:
+            stored_path = case_in_project(s, project_id, cid).stored_path
+        except MarkitError:
+            continue
+        if image_ready(settings, stored_path):
+            paths[cid] = stored_path
+    prepare_payloads(settings, paths.items())
+    payload = None if target not in paths else payload_if_ready(paths[target], target)
+    if payload is not None:
+        reader_component.send_pixels(payload)

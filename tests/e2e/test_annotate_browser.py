@@ -46,6 +46,8 @@ PASSWORD = os.environ.get("MARKIT_DEMO_PASSWORD", "markit-demo")
 # Where the rectangle is drawn, as fractions of the canvas (which shows the caption's crop).
 DRAW_FROM, DRAW_TO = (0.30, 0.35), (0.55, 0.60)
 PAINTED = "() => window.__markitReader && window.__markitReader.stats.lastPaint"
+PAINTED_CASE = "() => window.__markitReader.stats.lastPaint.case"
+HELD_CASES = "() => [...window.__markitReader.payloads.keys()]"  # pixels in the browser
 
 
 def _crop(caption: str) -> tuple[int, int, int, int]:
@@ -223,6 +225,14 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
             expect(progress).to_contain_text(f"{before['done'] + 1} / {total} cases done")
             settle(page)
             page.screenshot(path=shots / "4-submitted.png")
+
+            # the case Next opens had its pixels sent ahead (reading.prefetch): no wait for them
+            held = page.evaluate(HELD_CASES)
+            page.locator(".st-key-next_case").get_by_role("button", name="Next").first.click()
+            page.wait_for_function(f"(c) => ({PAINTED_CASE})() !== c", arg=case_id)
+            settle(page)
+            assert page.evaluate(PAINTED_CASE) == before["next"]
+            assert before["next"] in held
 
             # a reload keeps the login (server-side session in a cookie)
             page.reload()

@@ -19,15 +19,12 @@ from typing import Any
 
 import streamlit as st
 
-from markit_core.imaging.client_payload import (
-    DEFAULT_MAX_SIDE,
-    PixelPayload,
-    overlay_payload,
-    pixel_payload,
-    read_header,
-)
+from markit_core.imaging.client_payload import PixelPayload, overlay_payload, read_header
 from markit_core.imaging.client_tiles import tile_payload, tile_region
 from markit_core.imaging.decoded import DecodedImage
+from markit_core.imaging.payload_ahead import case_payload
+
+__all__ = ["case_payload", "reader", "send_overlay", "send_pixels", "send_tile", "warm_up"]
 
 _HERE = Path(__file__).parent
 _JS = (_HERE / "reader.js").read_text(encoding="utf-8")
@@ -42,23 +39,6 @@ _reader = st.components.v2.component(
 
 READER_KEY = "mk_reader"
 TOOLBAR_PX = 64  # toolbar + caption under the canvas
-
-
-@st.cache_resource(max_entries=12, show_spinner=False)
-def _cached_payload(stored_path: str, case_id: int, max_side: int, _decoded: Any) -> PixelPayload:
-    """One payload per (image, case, size): built once, shared by all sessions."""
-    return pixel_payload(_decoded, case_id, max_side=max_side)
-
-
-def case_payload(
-    stored_path: str,
-    case_id: int,
-    decoded: DecodedImage,
-    *,
-    max_side: int = DEFAULT_MAX_SIDE,
-) -> PixelPayload:
-    """The (cached) pixel payload of a case."""
-    return _cached_payload(stored_path, case_id, max_side, decoded)
 
 
 def send_pixels(payload: PixelPayload) -> None:
