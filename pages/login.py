@@ -12,6 +12,7 @@ import streamlit as st
 from markit_core.accounts import get_user, login
 from markit_core.errors import MarkitError, PasswordChangeRequired
 from ui.components import reader as reader_component
+from ui.reading import prepare_first_case
 from ui.resources import get_settings
 from ui.session import NOTICE_KEY, db, show_error, start_login
 from ui.sign_on import sign_on_panel
@@ -85,7 +86,9 @@ with middle:
         try:
             with db() as s:
                 info = login(s, get_settings(), username, password)
-                start_login(s, get_user(s, info.username))
+                user = get_user(s, info.username)
+                start_login(s, user)
+                prepare_first_case(s, user)  # its pixels are built while the app page starts
         except PasswordChangeRequired:
             st.session_state[CHANGE_KEY] = username.strip()
             st.rerun()

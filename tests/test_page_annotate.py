@@ -512,3 +512,25 @@ def test_blinded_reading_hides_the_report(session, env):
     at.run()
     assert not any("Radiology report" in m.value for m in at.markdown)
     assert any(c.value.startswith("Blinded reading") for c in at.caption)
+
+
+def test_login_builds_the_case_the_annotate_page_opens_on(session, env):
+    """ui.reading.prepare_first_case (called by the login page) builds that case's pixels."""
+    from streamlit.testing.v1 import AppTest
+
+    from markit_core.imaging.payload_ahead import default_payload_cache, payload_if_ready
+
+    def after_login() -> None:
+        from markit_core.accounts import get_user
+        from ui.reading import prepare_first_case
+        from ui.session import db
+
+        with db() as s:
+            prepare_first_case(s, get_user(s, "ann1"))
+
+    first, second = (session.get(Case, c).stored_path for c in env["cases"][:2])
+    default_payload_cache().clear()
+    AppTest.from_function(after_login, default_timeout=60).run()
+    default_payload_cache().wait_idle()
+    assert payload_if_ready(first, env["cases"][0]) is not None
+    assert payload_if_ready(second, env["cases"][1]) is None  # only the case shown first

@@ -109,3 +109,10 @@ def test_prepare_payloads_decodes_stored_files(settings) -> None:
     assert ready is not None and read_header(ready.data)["case"] == 41
     assert (read_header(ready.data)["cols"], read_header(ready.data)["rows"]) == (64, 64)
     assert case_payload(stored.relpath, 41, _image()) is ready  # built: the image is not used again
+
+
+def test_at_once_skips_the_start_delay() -> None:
+    cache, calls = PayloadCache(start_delay_s=5.0), []
+    cache.build_ahead(("a", 5, 64), _counting(_image(), calls), at_once=True)
+    cache.wait_idle()  # would take 5 s with the delay
+    assert calls == [1]

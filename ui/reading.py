@@ -18,17 +18,23 @@ from typing import Any
 import streamlit as st
 from sqlmodel import Session
 
+from markit_core.access import Action
 from markit_core.annotation.navigation import upcoming
-from markit_core.annotation.queue import Queue, case_in_project
+from markit_core.annotation.queue import Queue, build_queue, case_in_project
+from markit_core.db import require_id
 from markit_core.errors import MarkitError
 from markit_core.imaging.archive_images import image_ready
 from markit_core.imaging.archive_prefetch import prefetch_archive_images
 from markit_core.imaging.decoded import DecodedImage
 from markit_core.imaging.display import ViewState
 from markit_core.imaging.payload_ahead import payload_if_ready, prepare_payloads
+from markit_core.models import User
+from ui import annotate_state as state
 from ui.components import reader as reader_component
 from ui.resources import get_settings
-from ui.viewer import Overlay
+from ui.session import PROJECT_KEY
+from ui.viewer import Overlay, size_image_cache
+from ui.widgets import preferred_project, projects_for
 
 K_CLIENT = "view_client"
 K_CLIENT_SIZE = "view_client_size"
@@ -177,3 +183,29 @@ def prefetch(s: Session, project_id: int, queue: Queue, case_id: int, target: in
     payload = None if target not in paths else payload_if_ready(paths[target], target)
     if payload is not None:
         reader_component.send_pixels(payload)
+
+
+def prepare_first_case(s: Session, user: User) -> None:
+    """After login: have the pixels of the case the annotate page will open on built now.
+
+    The login page calls this before it reruns into the app, so the decode overlaps
+    the rerun instead of waiting in the annotate page's run. The case is the one the
+    annotate page picks (its project picker and ``current_case``); nothing is sent.
+    """
+    state.remember_project(require_id(user), PROJECT_KEY)
+    projects = projects_for(s, user, Action.ANNOTATE)
+    if not projects:
+        return  # the annotate page is not this user's first page
+    project = preferred_project(projects)
+    try:
+        queue = build_queue(s, user, project.id)
+        if queue.total == 0:
+            return
+        case_id = state.current_case(require_id(user), project.id, queue)
+        stored_path = case_in_project(s, project.id, case_id).stored_path
+    except MarkitError:
+        return  # the annotate page says what is wrong
+    settings = get_settings()
+    if image_ready(settings, stored_path):
+        size_image_cache()  # before the decode: sizing it later would empty it
+        prepare_payloads(settings, [(case_id, stored_path)], at_once=True)

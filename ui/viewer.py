@@ -69,11 +69,15 @@ def _image_cache(max_mb: int) -> ImageCache:
     return configure_cache(int(max_mb) << 20)
 
 
+def size_image_cache() -> None:
+    """Size the decoded-image LRU (the first call replaces markit_core's default one)."""
+    _image_cache(get_settings().image_cache_mb)
+
+
 def decoded_image(stored_path: str) -> DecodedImage:
     """The decoded image of a stored file, from markit_core's LRU (decoded on a miss)."""
-    settings = get_settings()
-    _image_cache(settings.image_cache_mb)
-    return decoded_case_image(settings, stored_path)
+    size_image_cache()
+    return decoded_case_image(get_settings(), stored_path)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -11,6 +11,17 @@ from markit_core.projects import ProjectInfo, list_projects
 from ui.session import PROJECT_KEY
 
 
+def projects_for(s: Session, user: User, action: Action | None) -> list[ProjectInfo]:
+    """The projects where ``user`` may do ``action`` (all of theirs for None)."""
+    return [p for p in list_projects(s, user) if action is None or can(s, user, p.id, action)]
+
+
+def preferred_project(projects: list[ProjectInfo]) -> ProjectInfo:
+    """The project the picker opens on: the current one (``PROJECT_KEY``), else the first."""
+    wanted = st.session_state.get(PROJECT_KEY)
+    return next((p for p in projects if p.id == wanted), projects[0])
+
+
 def project_picker(
     s: Session, user: User, action: Action | None = None, key: str = "project_picker"
 ) -> ProjectInfo | None:
@@ -18,13 +29,12 @@ def project_picker(
 
     Only projects where ``user`` may do ``action`` are offered.
     """
-    projects = [p for p in list_projects(s, user) if action is None or can(s, user, p.id, action)]
+    projects = projects_for(s, user, action)
     if not projects:
         return None
     by_id = {p.id: p for p in projects}
     ids = list(by_id)
-    wanted = st.session_state.get(PROJECT_KEY)
-    index = ids.index(wanted) if wanted in ids else 0
+    index = ids.index(preferred_project(projects).id)
     chosen = st.sidebar.selectbox(
         "Project", ids, index=index, key=key, format_func=lambda i: by_id[i].name
     )

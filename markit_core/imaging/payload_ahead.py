@@ -75,13 +75,19 @@ class PayloadCache:
                 if self._building.get(key) is key_lock:
                     del self._building[key]
 
-    def build_ahead(self, key: Key, build: Callable[[], PixelPayload]) -> None:
-        """Queue the payload for the background builder, unless it is built or on its way."""
+    def build_ahead(
+        self, key: Key, build: Callable[[], PixelPayload], *, at_once: bool = False
+    ) -> None:
+        """Queue the payload for the background builder, unless it is built or on its way.
+
+        ``at_once`` skips the start delay: for a case the next page run will show.
+        """
         with self._lock:
             if key in self._items or key in self._queued or key in self._building:
                 return
             self._queued.add(key)
-        self._worker.submit(self._build_queued, key, build, time.monotonic() + self._delay)
+        start = time.monotonic() + (0.0 if at_once else self._delay)
+        self._worker.submit(self._build_queued, key, build, start)
 
     def _build_queued(self, key: Key, build: Callable[[], PixelPayload], start: float) -> None:
         try:
@@ -94,6 +100,11 @@ class PayloadCache:
         finally:
             with self._lock:
                 self._queued.discard(key)
+
+    def clear(self) -> None:
+        """Forget every built payload (queued builds still run)."""
+        with self._lock:
+            self._items.clear()
 
     def wait_idle(self) -> None:
         """Block until the queued builds are done (for tests and benchmarks)."""
@@ -119,7 +130,11 @@ def payload_if_ready(
 
 
 def prepare_payloads(
-    settings: Settings, cases: Iterable[tuple[int, str]], *, max_side: int = DEFAULT_MAX_SIDE
+    settings: Settings,
+    cases: Iterable[tuple[int, str]],
+    *,
+    max_side: int = DEFAULT_MAX_SIDE,
+    at_once: bool = False,
 ) -> None:
     """Decode and build the payloads of ``(case id, stored path)`` in the background."""
     for case_id, stored_path in cases:
@@ -128,7 +143,7 @@ def prepare_payloads(
             decoded = decoded_case_image(settings, stored_path)
             return pixel_payload(decoded, case_id, max_side=max_side)
 
-        _cache.build_ahead((stored_path, case_id, max_side), build)
+        _cache.build_ahead((stored_path, case_id, max_side), build, at_once=at_once)
 
 
 def default_payload_cache() -> PayloadCache:
