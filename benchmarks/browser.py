@@ -346,6 +346,13 @@ def run(n_cases: int, baseline_cases: int) -> dict:
                         f"baseline (server-side viewer) gave up after {len(base_next)} cases, "
                         f"{len(base_window)} presets: {str(e).splitlines()[0]}"
                     )
+                    page.screenshot(path=Path(tmp) / "gave-up.png")
+                    log = (Path(tmp) / "streamlit.log").read_text(errors="replace")
+                    print("server log (last lines):", *log.splitlines()[-15:], sep="\n  ")
+                    if os.environ.get("MARKIT_BENCH_KEEP"):
+                        import shutil
+
+                        shutil.copy(Path(tmp) / "gave-up.png", os.environ["MARKIT_BENCH_KEEP"])
                 print(
                     f"baseline (server-side viewer): submit & next median "
                     f"{_median(base_next)} ms over {len(base_next)} cases; "
