@@ -530,6 +530,7 @@ def test_login_builds_the_case_the_annotate_page_opens_on(session, env):
 
     first, second = (session.get(Case, c).stored_path for c in env["cases"][:2])
     default_payload_cache().clear()
+    fresh_app()  # Streamlit's caches cleared: the engine of an earlier test's database
     AppTest.from_function(after_login, default_timeout=60).run()
     default_payload_cache().wait_idle()
     assert payload_if_ready(first, env["cases"][0]) is not None

@@ -170,7 +170,8 @@ def prefetch(s: Session, project_id: int, queue: Queue, case_id: int, target: in
     archive and not fetched yet is skipped: :func:`prefetch_archive` fetches it.
     """
     settings = get_settings()
-    wanted = dict.fromkeys(c for c in (target, *upcoming(queue, case_id, 2)) if c is not None)
+    after = upcoming(queue, case_id, PREFETCH_CASES)
+    wanted = dict.fromkeys(c for c in (target, *after) if c is not None)
     paths: dict[int, str] = {}
     for cid in list(wanted)[:PREFETCH_CASES]:
         try:
