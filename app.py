@@ -10,6 +10,7 @@ from markit_core.access import Action, can
 from markit_core.allocator import keep_freed_memory
 from markit_core.errors import MarkitError
 from markit_core.projects import list_projects
+from markit_core.threads import prompt_switching
 from ui.session import close_run_sessions, current_user, db, keep_cookie, show_error, sign_out
 from ui.text import plain
 from ui.warmup import import_in_background
@@ -20,6 +21,7 @@ FAVICON = Path(__file__).parent / "ui" / "static" / "favicon.png"
 st.set_page_config(page_title="MarkIt", page_icon=str(FAVICON), layout="wide")
 import_in_background()  # the reading pages' imports, while the login page is on screen
 keep_freed_memory()  # once per process: large review and reward runs reuse their memory
+prompt_switching()  # once per process: a reader's short tasks do not queue behind long ones
 
 # (file, title, icon, actions of which the user must hold one in some project; () = everyone)
 PAGES: tuple[tuple[str, str, str, tuple[Action, ...]], ...] = (
