@@ -21,7 +21,7 @@ FAVICON = Path(__file__).parent / "ui" / "static" / "favicon.png"
 st.set_page_config(page_title="MarkIt", page_icon=str(FAVICON), layout="wide")
 import_in_background()  # the reading pages' imports, while the login page is on screen
 keep_freed_memory()  # once per process: large review and reward runs reuse their memory
-prompt_switching()  # once per process: a reader's short tasks do not queue behind long ones
+prompt_switching()  # a reader's short tasks do not queue behind long ones
 
 # (file, title, icon, actions of which the user must hold one in some project; () = everyone)
 PAGES: tuple[tuple[str, str, str, tuple[Action, ...]], ...] = (

@@ -10,32 +10,28 @@ logged in: building a case's pixels took 12–17 ms alone, 95–130 ms in the
 server and up to 585 ms with two busy threads beside it; with 1 ms it took
 78–119 ms (docs/deployment.md).
 
-:func:`prompt_switching` sets the interval to :data:`SWITCH_INTERVAL_S` once per
-process. It changes no result, only which thread runs when; the price is more
-lock handoffs in a process whose threads all compute, which costs such a process
-a few per cent. Command-line runs, which have one busy thread, leave it alone.
+:func:`prompt_switching` sets the interval to :data:`SWITCH_INTERVAL_S`. It changes
+no result, only which thread runs when; the price is more lock handoffs in a process
+whose threads all compute, which costs such a process a few per cent. Command-line
+runs, which have one busy thread, leave it alone.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 
 __all__ = ["SWITCH_INTERVAL_S", "prompt_switching"]
 
 #: Seconds a thread may hold the interpreter lock while another asks for it.
 SWITCH_INTERVAL_S = 0.001
 
-_lock = threading.Lock()
-_done = False
-
 
 def prompt_switching() -> bool:
-    """Apply :data:`SWITCH_INTERVAL_S` once per process; True on the call that set it."""
-    global _done
-    with _lock:
-        if _done:
-            return False
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
-        _done = True
-        return True
+    """Apply :data:`SWITCH_INTERVAL_S`; True when this call changed the interval.
+
+    The interpreter holds the setting, so calling again on every script run is free.
+    """
+    if sys.getswitchinterval() == SWITCH_INTERVAL_S:
+        return False
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    return True
