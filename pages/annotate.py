@@ -6,6 +6,8 @@ when it changes and discarded after a confirmed submit; the viewer in ui.viewer;
 the labels in ui.labels_panel; the header, region list, report, others' readings
 and the submit action in ui.annotate_panels; region conversion in
 markit_core.annotation.regions; storing in markit_core.annotation.submit.submit.
+The first run of a browser session draws the image before the answers
+(ui.reading.image_first).
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ mode_now = st.session_state.get("roi_mode")
 pin_widget_value("roi_mode", mode_now if mode_now in tool_names else next(iter(tool_names)))
 # the browser reader blends a Grad-CAM map itself; a drawing canvas gets it baked in
 viewing = client and st.session_state["roi_mode"] == reading.VIEW_TOOL
+image_first = reading.image_first(viewing)  # this run leaves the answers for the next
 background, mapping = (
     (b"", None) if viewing else viewer.render_current(case.stored_path, view, overlays)
 )
@@ -178,6 +181,7 @@ with left:
             if heat is None
             else ai_ui.heatmap_png(get_settings(), heat[0], (decoded.cols, decoded.rows)),
             overlay_opacity=0.0 if heat is None else heat[1],
+            report_paint=image_first,
         )
         drawing = None
     else:
@@ -252,7 +256,10 @@ with left:
     panels.region_list(draft, case_id, colors, names, decoded.n_frames)
 
 with right:
-    answer_panel(suggestions)
+    if image_first:
+        reading.answers_follow()
+    else:
+        answer_panel(suggestions)
 
 state.keyboard_shortcuts(panels.SHORTCUTS)
 reading.prefetch_archive(s, project.id, queue, case_id)  # next cases left in an archive

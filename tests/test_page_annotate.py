@@ -535,3 +535,46 @@ def test_login_builds_the_case_the_annotate_page_opens_on(session, env):
     default_payload_cache().wait_idle()
     assert payload_if_ready(first, env["cases"][0]) is not None
     assert payload_if_ready(second, env["cases"][1]) is None  # only the case shown first
+
+
+def _reader_data(at) -> dict:
+    import json
+
+    readers = [e for e in at.get("bidi_component") if e.proto.component_name == "markit.reader"]
+    assert len(readers) == 1, readers
+    return json.loads(readers[0].proto.json)
+
+
+def test_first_run_after_login_draws_the_image_then_the_answers(env):
+    """The first annotate run of a browser session leaves the label panel out and asks the
+    reader to report its first paint; the rerun that report causes draws everything."""
+    pneumonia = env["labels"]["pneumonia"]
+    at = log_in(fresh_app(60), "ann1", PASSWORD)
+    assert not at.exception, at.exception
+    data = _reader_data(at)
+    assert data["report_paint"] is True and data["case"] == env["cases"][0]
+    assert not [w for w in at.segmented_control if w.key == f"lab_{pneumonia}"]
+    assert not [b for b in at.button if b.key == "submit"]
+    assert any(c.value.startswith("Labels and Submit appear") for c in at.caption)
+    at.run()  # what the browser's "painted" trigger does
+    assert not at.exception, at.exception
+    assert _reader_data(at)["report_paint"] is False
+    assert at.segmented_control(key=f"lab_{pneumonia}").value is None
+    assert at.button(key="submit").key == "submit"
+    assert not any(c.value.startswith("Labels and Submit appear") for c in at.caption)
+    # a later visit in the same session (or any other rerun) never leaves them out again
+    at = open_page(open_page(at, "account"), "annotate")
+    assert _reader_data(at)["report_paint"] is False
+    assert at.segmented_control(key=f"lab_{pneumonia}").value is None
+
+
+def test_server_viewer_draws_everything_in_the_first_run(env):
+    pneumonia = env["labels"]["pneumonia"]
+    at = fresh_app(60)
+    at.session_state["view_client"] = False
+    log_in(at, "ann1", PASSWORD)
+    assert not at.exception, at.exception
+    assert not [e for e in at.get("bidi_component") if e.proto.component_name == "markit.reader"]
+    assert at.segmented_control(key=f"lab_{pneumonia}").value is None
+    assert at.button(key="submit").key == "submit"
+    assert not any(c.value.startswith("Labels and Submit appear") for c in at.caption)

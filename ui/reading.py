@@ -39,6 +39,7 @@ from ui.widgets import preferred_project, projects_for
 K_CLIENT = "view_client"
 K_CLIENT_SIZE = "view_client_size"
 K_VIEWS = "reader_views"  # {(user, case): last view the browser reported}
+K_IMAGE_FIRST_DONE = "reader_image_first_done"
 CLIENT_SIZES: tuple[int, ...] = (560, 680, 800, 960, 1100)
 DEFAULT_CLIENT_SIZE = 800
 VIEW_TOOL = "view"
@@ -63,6 +64,25 @@ def client_size() -> int:
         st.session_state[K_CLIENT_SIZE] = DEFAULT_CLIENT_SIZE
     st.sidebar.selectbox("Viewer size (px)", CLIENT_SIZES, key=K_CLIENT_SIZE)
     return int(st.session_state[K_CLIENT_SIZE])
+
+
+def image_first(viewing: bool) -> bool:
+    """Whether this run draws the image before the answers: the annotate page's first run
+    in a browser session (after login or a reload), with the browser viewer.
+
+    Drawing the label panel, the submit buttons and the keyboard bar costs the browser
+    about as long as the image itself; in the first run the page leaves them out, the
+    reader reports its first paint (``report_paint``) and the rerun that causes draws
+    them. Any other rerun (a click) draws them as well: only one run ever leaves them out.
+    """
+    first = K_IMAGE_FIRST_DONE not in st.session_state
+    st.session_state[K_IMAGE_FIRST_DONE] = True
+    return first and viewing
+
+
+def answers_follow() -> None:
+    """What the answer column shows in the run that leaves the answers out."""
+    st.caption("Labels and Submit appear as soon as the image is on screen.")
 
 
 def _views() -> dict[tuple[int, int], dict[str, Any]]:
@@ -104,11 +124,13 @@ def show_reader(
     touch: Callable[[], None],
     overlay_png: bytes | None = None,
     overlay_opacity: float = 0.4,
+    report_paint: bool = False,
 ) -> None:
     """Send the case's pixels (once) and mount the reader; note the view it reports.
 
     ``overlay_png`` (an RGBA PNG over the whole image, e.g. a Grad-CAM map) travels
-    apart from the pixels, and its opacity is applied in the browser.
+    apart from the pixels, and its opacity is applied in the browser. ``report_paint``:
+    rerun the page once the image is on screen (see :func:`image_first`).
     """
     payload = reader_component.case_payload(stored_path, case_id, decoded)
     reader_component.send_pixels(payload)
@@ -120,6 +142,7 @@ def show_reader(
         view=reported_view(user_id, case_id),
         overlay_id=overlay_id,
         overlay_opacity=overlay_opacity,
+        report_paint=report_paint,
     )
     if reported and reported.get("case") == case_id:
         views = _views()

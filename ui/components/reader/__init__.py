@@ -119,6 +119,7 @@ def reader(
     view: dict[str, Any] | None = None,
     overlay_id: str | None = None,
     overlay_opacity: float = 0.4,
+    report_paint: bool = False,
 ) -> dict[str, Any] | None:
     """Mount the reader for ``case_id`` (its pixels must be sent with ``send_pixels``).
 
@@ -136,6 +137,10 @@ def reader(
         reload); the browser's own view wins otherwise, so a rerun never undoes a drag.
     overlay_id, overlay_opacity
         The overlay to draw (from ``send_overlay``; None: none) and its opacity.
+    report_paint : bool
+        Rerun the page once the case is on screen (the browser's "painted" trigger; it
+        fires after at most 3 s even without pixels), for a page that draws the rest of
+        itself only after the image.
 
     Returns
     -------
@@ -152,10 +157,12 @@ def reader(
             "view": view,
             "overlay_id": overlay_id,
             "overlay_opacity": float(overlay_opacity),
+            "report_paint": bool(report_paint),
         },
         width=int(size) + 4,
         height=int(size) + TOOLBAR_PX,
         on_view_change=lambda: None,
+        on_painted_change=lambda: None,  # the trigger itself reruns the page
     )
     value = getattr(result, "view", None)
     return value if isinstance(value, dict) else None

@@ -24,6 +24,9 @@ const PRESET_KEYS = ["header", "auto", "chest", "lung", "bone"];
 const PRESET_NAMES = { header: "Header", auto: "Auto", chest: "Chest", lung: "Lung", bone: "Bone" };
 const MAX_ZOOM = 32;
 const SEND_DELAY_MS = 350;
+// Asked to report its first paint (the page holds the answers back until then): report
+// anyway after this long, so a payload that never comes cannot keep the answers away.
+const PAINT_REPORT_FALLBACK_MS = 3000;
 
 // -- the store -----------------------------------------------------------------------
 
@@ -180,8 +183,9 @@ class Reader {
     G.readers.add(this);
   }
 
-  update(data, setStateValue) {
+  update(data, setStateValue, setTriggerValue) {
     this.setStateValue = setStateValue;
+    this.setTriggerValue = setTriggerValue;
     this.data = data || {};
     const [w, h] = this.data.size || [640, 640];
     if (this.canvas.width !== w || this.canvas.height !== h) {
@@ -195,7 +199,26 @@ class Reader {
       this.view = null;
       this.clickedAt = G.clickedAt ?? null;
     }
+    if (this.data.report_paint && this.reportedPaint !== this.caseId) this.awaitPaint();
     this.onPayload();
+  }
+
+  // The first paint of a case the page asked about: reported once, after the frame is
+  // on screen, so the page's next run (the answers) starts only then.
+  awaitPaint() {
+    if (this.paintWanted === this.caseId) return;
+    this.paintWanted = this.caseId;
+    clearTimeout(this.paintFallback);
+    this.paintFallback = setTimeout(() => this.reportPaint(), PAINT_REPORT_FALLBACK_MS);
+  }
+
+  reportPaint() {
+    const c = this.paintWanted;
+    if (c === null || c === undefined) return;
+    clearTimeout(this.paintFallback);
+    this.paintWanted = null;
+    this.reportedPaint = c;
+    if (this.setTriggerValue) this.setTriggerValue("painted", c);
   }
 
   payload() {
@@ -340,6 +363,9 @@ class Reader {
     this.caption(z);
     const now = performance.now();
     G.stats.lastPaint = { case: h.case, t: now, frame: this.view.frame };
+    if (this.paintWanted === h.case) {
+      requestAnimationFrame(() => setTimeout(() => this.reportPaint(), 0));
+    }
     G.stats.paints.push(now);
     if (G.stats.paints.length > 200) G.stats.paints.shift();
     if (this.pending !== null) {
@@ -620,7 +646,7 @@ function warmFrontend({ chunks = [], fonts = [] }) {
 }
 
 export default function (component) {
-  const { data, parentElement, setStateValue } = component;
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
   // mounted on the login page only to have this module loaded before the first case
   if (data && data.warm) {
     warmFrontend(data);
@@ -636,7 +662,7 @@ export default function (component) {
     reader = new Reader(parentElement);
     readers.set(parentElement, reader);
   }
-  reader.update(data, setStateValue);
+  reader.update(data, setStateValue, setTriggerValue);
   return () => {
     G.readers.delete(reader);
     readers.delete(parentElement);
