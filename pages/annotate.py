@@ -6,8 +6,8 @@ when it changes and discarded after a confirmed submit; the viewer in ui.viewer;
 the labels in ui.labels_panel; the header, region list, report, others' readings
 and the submit action in ui.annotate_panels; region conversion in
 markit_core.annotation.regions; storing in markit_core.annotation.submit.submit.
-The first run of a browser session draws the image before the answers
-(ui.reading.image_first).
+The first run of a browser session draws the image alone; header, tool bar and
+answers follow in the next run (ui.reading.image_first).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ mode_now = st.session_state.get("roi_mode")
 pin_widget_value("roi_mode", mode_now if mode_now in tool_names else next(iter(tool_names)))
 # the browser reader blends a Grad-CAM map itself; a drawing canvas gets it baked in
 viewing = client and st.session_state["roi_mode"] == reading.VIEW_TOOL
-image_first = reading.image_first(viewing)  # this run leaves the answers for the next
+image_first = reading.image_first(viewing)  # the rest of the page follows in the next run
 background, mapping = (
     (b"", None) if viewing else viewer.render_current(case.stored_path, view, overlays)
 )
@@ -214,29 +214,32 @@ with left:
             color=colors.get(roi_label, "#ffffff"),
         )
     draft.displayed()
-next_target = header()
-with tools:
-    st.segmented_control(
-        "Tool",
-        list(tool_names),
-        key="roi_mode",
-        format_func=tool_names.get,
-        required=True,
-        help="View: drag for window/level, wheel to zoom, shift-drag to pan, keys 1-5 "
-        "presets over the image. A drawing tool opens the canvas on the same view.",
-    )
-    st.selectbox(
-        "Region label",
-        label_ids,
-        key="roi_label",
-        format_func=lambda i: names.get(i, "?"),
-        width=220,
-    )
-    st.container(key="roi_swatch", width="content").markdown(
-        f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
-        f"<em>{plain(names.get(roi_label, '—'))}</em>",
-        unsafe_allow_html=True,
-    )
+if image_first:  # the header, the tool bar and the answers follow in the next run
+    next_target = None
+else:
+    next_target = header()
+    with tools:
+        st.segmented_control(
+            "Tool",
+            list(tool_names),
+            key="roi_mode",
+            format_func=tool_names.get,
+            required=True,
+            help="View: drag for window/level, wheel to zoom, shift-drag to pan, keys 1-5 "
+            "presets over the image. A drawing tool opens the canvas on the same view.",
+        )
+        st.selectbox(
+            "Region label",
+            label_ids,
+            key="roi_label",
+            format_func=lambda i: names.get(i, "?"),
+            width=220,
+        )
+        st.container(key="roi_swatch", width="content").markdown(
+            f"<span style='color:{colors.get(roi_label, '#fff')}'>■</span> draws "
+            f"<em>{plain(names.get(roi_label, '—'))}</em>",
+            unsafe_allow_html=True,
+        )
 with left:
     if drawing is not None:
         parsed = drawing_to_regions(
@@ -263,6 +266,8 @@ with right:
 
 state.keyboard_shortcuts(panels.SHORTCUTS)
 reading.prefetch_archive(s, project.id, queue, case_id)  # next cases left in an archive
-if client:  # after everything else is shown: the next cases' pixels
+# after everything else is shown, and not while the browser draws its first image (the
+# decode would take a core from it): the next cases' pixels
+if client and not image_first:
     reading.prefetch(s, project.id, queue, case_id, next_target)
 s.close()

@@ -545,23 +545,37 @@ def _reader_data(at) -> dict:
     return json.loads(readers[0].proto.json)
 
 
-def test_first_run_after_login_draws_the_image_then_the_answers(env):
-    """The first annotate run of a browser session leaves the label panel out and asks the
-    reader to report its first paint; the rerun that report causes draws everything."""
+def test_first_run_after_login_draws_the_image_then_the_rest(session, env):
+    """The first annotate run of a browser session draws the reader alone (no header, tool
+    bar or label panel, nothing built ahead) and asks it to report its first paint; the
+    rerun that report causes draws everything and builds the next case."""
+    from markit_core.imaging.payload_ahead import default_payload_cache, payload_if_ready
+    from ui.reading import FOLLOW_TEXT
+
     pneumonia = env["labels"]["pneumonia"]
+    second = env["cases"][1]
+    second_path = session.get(Case, second).stored_path
+    default_payload_cache().clear()
     at = log_in(fresh_app(60), "ann1", PASSWORD)
     assert not at.exception, at.exception
+    default_payload_cache().wait_idle()
+    assert payload_if_ready(second_path, second) is None
     data = _reader_data(at)
     assert data["report_paint"] is True and data["case"] == env["cases"][0]
-    assert not [w for w in at.segmented_control if w.key == f"lab_{pneumonia}"]
-    assert not [b for b in at.button if b.key == "submit"]
-    assert any(c.value.startswith("Labels and Submit appear") for c in at.caption)
+    assert not [w for w in at.segmented_control if w.key in (f"lab_{pneumonia}", "roi_mode")]
+    assert not [b for b in at.button if b.key in ("submit", "prev_case", "next_case")]
+    assert not at.progress
+    assert [c.value for c in at.caption if c.value == FOLLOW_TEXT]
     at.run()  # what the browser's "painted" trigger does
     assert not at.exception, at.exception
     assert _reader_data(at)["report_paint"] is False
     assert at.segmented_control(key=f"lab_{pneumonia}").value is None
+    assert at.segmented_control(key="roi_mode").value == "view"
     assert at.button(key="submit").key == "submit"
-    assert not any(c.value.startswith("Labels and Submit appear") for c in at.caption)
+    assert "case 1 of 3" in _progress(at)
+    assert not [c for c in at.caption if c.value == FOLLOW_TEXT]
+    default_payload_cache().wait_idle()
+    assert payload_if_ready(second_path, second) is not None
     # a later visit in the same session (or any other rerun) never leaves them out again
     at = open_page(open_page(at, "account"), "annotate")
     assert _reader_data(at)["report_paint"] is False
@@ -577,4 +591,4 @@ def test_server_viewer_draws_everything_in_the_first_run(env):
     assert not [e for e in at.get("bidi_component") if e.proto.component_name == "markit.reader"]
     assert at.segmented_control(key=f"lab_{pneumonia}").value is None
     assert at.button(key="submit").key == "submit"
-    assert not any(c.value.startswith("Labels and Submit appear") for c in at.caption)
+    assert at.button(key="next_case").key == "next_case" and at.progress

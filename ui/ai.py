@@ -109,9 +109,17 @@ def heatmap_controls(labels: list[str], *, where=st.sidebar, default_on: bool = 
         if st.session_state.get(K_LABEL) not in labels:
             st.session_state[K_LABEL] = labels[0]
         label = where.selectbox("Heatmap of", labels, key=K_LABEL, disabled=not show)
-    if K_OPACITY not in st.session_state:
-        st.session_state[K_OPACITY] = DEFAULT_OPACITY
-    opacity = where.slider("Overlay opacity", 0.0, 1.0, step=0.05, key=K_OPACITY, disabled=not show)
+    # the default on the widget itself (not preset in session state): a slider the browser
+    # mounts afresh then starts from it, not from its minimum (an invisible overlay)
+    opacity = where.slider(
+        "Overlay opacity",
+        0.0,
+        1.0,
+        value=DEFAULT_OPACITY,
+        step=0.05,
+        key=K_OPACITY,
+        disabled=not show,
+    )
     return show, label, float(opacity)
 
 

@@ -40,6 +40,7 @@ K_CLIENT = "view_client"
 K_CLIENT_SIZE = "view_client_size"
 K_VIEWS = "reader_views"  # {(user, case): last view the browser reported}
 K_IMAGE_FIRST_DONE = "reader_image_first_done"
+FOLLOW_TEXT = "Navigation, tools and labels appear as soon as the image is on screen."
 CLIENT_SIZES: tuple[int, ...] = (560, 680, 800, 960, 1100)
 DEFAULT_CLIENT_SIZE = 800
 VIEW_TOOL = "view"
@@ -67,13 +68,15 @@ def client_size() -> int:
 
 
 def image_first(viewing: bool) -> bool:
-    """Whether this run draws the image before the answers: the annotate page's first run
-    in a browser session (after login or a reload), with the browser viewer.
+    """Whether this run draws the image before everything else: the annotate page's first
+    run in a browser session (after login or a reload), with the browser viewer.
 
-    Drawing the label panel, the submit buttons and the keyboard bar costs the browser
-    about as long as the image itself; in the first run the page leaves them out, the
-    reader reports its first paint (``report_paint``) and the rerun that causes draws
-    them. Any other rerun (a click) draws them as well: only one run ever leaves them out.
+    On a fresh page the browser spends about as long drawing the header, the tool bar,
+    the label panel and the keyboard bar as the image itself, and receiving the next
+    case's pixels (and the server decoding them) competes with it for the same cores. In
+    the first run the page leaves those out and sends no prefetch; the reader reports its
+    first paint (``report_paint``) and the rerun that causes draws the rest. Any other
+    rerun (a click) draws everything as well: only one run ever leaves them out.
     """
     first = K_IMAGE_FIRST_DONE not in st.session_state
     st.session_state[K_IMAGE_FIRST_DONE] = True
@@ -81,8 +84,8 @@ def image_first(viewing: bool) -> bool:
 
 
 def answers_follow() -> None:
-    """What the answer column shows in the run that leaves the answers out."""
-    st.caption("Labels and Submit appear as soon as the image is on screen.")
+    """What the answer column shows in the run that leaves the rest of the page out."""
+    st.caption(FOLLOW_TEXT)
 
 
 def _views() -> dict[tuple[int, int], dict[str, Any]]:

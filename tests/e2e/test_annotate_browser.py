@@ -138,11 +138,11 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
             page.get_by_label("Username").fill("ann1", timeout=60_000)
             page.get_by_label("Password", exact=True).fill(PASSWORD)
             page.get_by_role("button", name="Log in").click()
-            # login lands on Annotate: the image is drawn first, then the answers follow
+            # login lands on Annotate: the image is drawn first, then the rest of the page
             # by themselves (the reader reports its paint; no click of the reader's own)
             page.wait_for_function(PAINTED, timeout=60_000)
             expect(page.locator(f".st-key-lab_{pneumonia}")).to_be_visible()
-            expect(page.get_by_text("Labels and Submit appear")).to_have_count(0)
+            expect(page.get_by_text("appear as soon as the image is on screen")).to_have_count(0)
             progress = page.get_by_test_id("stProgress")
             expect(progress).to_contain_text(f"case {before['position']} of {total} (#{case_id},")
             settle(page)

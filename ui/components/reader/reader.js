@@ -85,7 +85,6 @@ function storeTile(tile) {
 }
 
 function store(bytes) {
-  const _t0 = performance.now();
   const payload = parsePayload(bytes);
   if (payload.header.kind === "overlay") return storeOverlay(payload);
   if (payload.header.kind === "tile") return storeTile(payload);
@@ -96,7 +95,6 @@ function store(bytes) {
   G.payloads.delete(id);
   G.payloads.set(id, payload);
   while (G.payloads.size > MAX_PAYLOADS) G.payloads.delete(G.payloads.keys().next().value);
-  (G.stats.trace ||= []).push(['stored', id, _t0, performance.now()]);
   G.readers.forEach((r) => r.caseId === id && r.onPayload());
 }
 
@@ -656,7 +654,6 @@ export default function (component) {
     store(data);
     return () => {};
   }
-  (G.stats.trace ||= []).push(['mount', data && data.case, performance.now()]);
   let reader = readers.get(parentElement);
   if (!reader) {
     reader = new Reader(parentElement);
