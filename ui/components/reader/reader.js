@@ -24,8 +24,8 @@ const PRESET_KEYS = ["header", "auto", "chest", "lung", "bone"];
 const PRESET_NAMES = { header: "Header", auto: "Auto", chest: "Chest", lung: "Lung", bone: "Bone" };
 const MAX_ZOOM = 32;
 const SEND_DELAY_MS = 350;
-// Asked to report its first paint (the page holds the answers back until then): report
-// anyway after this long, so a payload that never comes cannot keep the answers away.
+// Asked to report its first paint (the page holds its other parts back until then): report
+// anyway after this long, so a payload that never comes cannot keep them away.
 const PAINT_REPORT_FALLBACK_MS = 3000;
 
 // -- the store -----------------------------------------------------------------------
@@ -202,7 +202,7 @@ class Reader {
   }
 
   // The first paint of a case the page asked about: reported once, after the frame is
-  // on screen, so the page's next run (the answers) starts only then.
+  // on screen, so the page's next run (the rest of the page) starts only then.
   awaitPaint() {
     if (this.paintWanted === this.caseId) return;
     this.paintWanted = this.caseId;
