@@ -138,8 +138,8 @@ def test_annotator_reads_one_case(demo_server, tmp_path):
             page.get_by_label("Username").fill("ann1", timeout=60_000)
             page.get_by_label("Password", exact=True).fill(PASSWORD)
             page.get_by_role("button", name="Log in").click()
-            # login lands on Annotate: the image is drawn first, then the rest of the page
-            # by themselves (the reader reports its paint; no click of the reader's own)
+            # login lands on Annotate: the image is drawn first; the labels and the rest of
+            # the page follow with no click (the reader reports its paint, which reruns it)
             page.wait_for_function(PAINTED, timeout=60_000)
             expect(page.locator(f".st-key-lab_{pneumonia}")).to_be_visible()
             expect(page.get_by_text("appear as soon as the image is on screen")).to_have_count(0)
